@@ -1,0 +1,62 @@
+"""One small object-store interface, two backends chosen by URL.
+
+>>> store = open_store("file:///tmp/sn46-store")          # a local folder
+>>> store = open_store("s3://bucket/prefix")              # AWS, MinIO or moto (AWS_ENDPOINT_URL)
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from .base import (
+    CHUNK_SIZE,
+    NotFoundError,
+    ObjectInfo,
+    ObjectStore,
+    ObjectStoreError,
+    PreconditionFailedError,
+    StoreUnavailableError,
+)
+
+__all__ = [
+    "CHUNK_SIZE",
+    "InvalidStoreURLError",
+    "NotFoundError",
+    "ObjectInfo",
+    "ObjectStore",
+    "ObjectStoreError",
+    "PreconditionFailedError",
+    "StoreUnavailableError",
+    "open_store",
+]
+
+
+class InvalidStoreURLError(ObjectStoreError, ValueError):
+    """The store URL has an unknown scheme or lacks a part it needs."""
+
+
+def open_store(url: str, *, endpoint_url: str | None = None, region: str | None = None) -> ObjectStore:
+    """Open the store at ``url``: ``file:///abs/path`` or ``s3://bucket[/prefix]``.
+
+    ``endpoint_url`` (else ``AWS_ENDPOINT_URL``) points S3 at MinIO or moto.
+    Opening is lazy: nothing is contacted until the first operation.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise InvalidStoreURLError(f"{url}: a file URL needs an absolute path (file:///abs/path)")
+        path = unquote(parts.path)
+        if not path.startswith("/"):
+            raise InvalidStoreURLError(f"{url}: a file URL needs an absolute path (file:///abs/path)")
+        from .local import LocalObjectStore
+
+        return LocalObjectStore(path)
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise InvalidStoreURLError(f"{url}: an S3 URL needs a bucket (s3://bucket/prefix)")
+        from .s3 import S3ObjectStore
+
+        return S3ObjectStore(parts.netloc, parts.path, endpoint_url=endpoint_url, region=region)
+    raise InvalidStoreURLError(
+        f"{url}: unknown store scheme {parts.scheme or '(none)'!r}; use file:///abs/path or s3://bucket/prefix"
+    )

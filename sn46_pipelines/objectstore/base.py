@@ -1,0 +1,206 @@
+"""The object-store interface every backend implements.
+
+The model store, the listings pipeline and the gateway only ever talk to this
+interface, so a folder on disk and an S3 bucket (AWS, MinIO, moto) behave the
+same. The two conditional writes are the foundation of the model store's
+atomic commits: they must hold between processes, not just threads.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+
+#: Default part size for streamed copies and multipart uploads.
+CHUNK_SIZE = 8 * 1024 * 1024
+
+Body = bytes | BinaryIO
+
+
+class ObjectStoreError(Exception):
+    """Base class of every object-store failure."""
+
+
+class NotFoundError(ObjectStoreError, KeyError):
+    """The key does not exist."""
+
+    def __init__(self, store_url: str, key: str) -> None:
+        super().__init__(f"{store_url}: no object at key {key!r}")
+        self.key = key
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class PreconditionFailedError(ObjectStoreError):
+    """A conditional write lost: the key exists (create-if-absent) or changed (etag mismatch)."""
+
+    def __init__(self, store_url: str, key: str, detail: str) -> None:
+        super().__init__(f"{store_url}: precondition failed for {key!r}: {detail}")
+        self.key = key
+
+
+class StoreUnavailableError(ObjectStoreError):
+    """The store itself cannot be used: missing bucket or folder, denied access, bad credentials.
+
+    Distinct from :class:`NotFoundError` so callers never mistake an outage or a
+    misconfiguration for an empty store.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a HEAD or a listing says about one object."""
+
+    key: str
+    size: int
+    etag: str
+    mtime: datetime
+
+
+class RequestCounter:
+    """Counts backend requests, so benchmarks and tests can check request budgets."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_operation: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, operation: str, n: int = 1) -> None:
+        with self._lock:
+            self.total += n
+            self.by_operation[operation] = self.by_operation.get(operation, 0) + n
+
+    def reset(self) -> None:
+        with self._lock:
+            self.total = 0
+            self.by_operation = {}
+
+
+class ObjectStore(abc.ABC):
+    """A flat key space of immutable-until-replaced objects.
+
+    Keys are ``/``-separated strings without a leading slash. Listings return
+    keys in UTF-8 byte order, like S3. Every method raises
+    :class:`StoreUnavailableError` when the store itself is unusable.
+    """
+
+    url: str
+    requests: RequestCounter
+
+    # -- reads -------------------------------------------------------------
+    @abc.abstractmethod
+    def head(self, key: str) -> ObjectInfo:
+        """Size, etag and modification time of ``key``; :class:`NotFoundError` if absent."""
+
+    @abc.abstractmethod
+    def get(self, key: str) -> bytes:
+        """The whole object. Use :meth:`open` or :meth:`download` for large ones."""
+
+    @abc.abstractmethod
+    def get_range(self, key: str, start: int, end: int | None = None) -> bytes:
+        """Bytes ``start`` (inclusive) to ``end`` (exclusive; ``None`` = to the end)."""
+
+    @abc.abstractmethod
+    def open(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A streaming, read-only file object over the object's bytes."""
+
+    @abc.abstractmethod
+    def download(self, key: str, path: str | os.PathLike[str]) -> ObjectInfo:
+        """Stream the object into a local file (written whole, then renamed into place)."""
+
+    @abc.abstractmethod
+    def list(
+        self, prefix: str = "", *, start_after: str | None = None, delimiter: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order, however many there are.
+
+        With ``delimiter``, only objects directly under ``prefix`` (use
+        :meth:`list_prefixes` for the "folders"). ``start_after`` skips keys
+        that sort at or before it.
+        """
+
+    @abc.abstractmethod
+    def list_prefixes(
+        self, prefix: str = "", *, delimiter: str = "/", start_after: str | None = None
+    ) -> Iterator[str]:
+        """The common prefixes ("folders", ending in ``delimiter``) directly under ``prefix``."""
+
+    def exists(self, key: str) -> bool:
+        """True when ``key`` exists."""
+        try:
+            self.head(key)
+        except NotFoundError:
+            return False
+        return True
+
+    # -- writes ------------------------------------------------------------
+    @abc.abstractmethod
+    def put(self, key: str, data: Body) -> str:
+        """Write ``data`` (bytes or a readable stream) to ``key``; return the new etag.
+
+        Streams are copied in chunks and never held whole in memory; large
+        streams go up as multipart uploads on S3.
+        """
+
+    @abc.abstractmethod
+    def upload(self, key: str, path: str | os.PathLike[str]) -> str:
+        """Upload a local file (multipart and parallel where the backend can); return the etag."""
+
+    @abc.abstractmethod
+    def put_if_absent(self, key: str, data: Body) -> str:
+        """Create ``key`` only if it does not exist; :class:`PreconditionFailedError` otherwise.
+
+        Of any number of racing writers, in any number of processes, exactly one wins.
+        """
+
+    @abc.abstractmethod
+    def put_if_match(self, key: str, data: Body, etag: str) -> str:
+        """Replace ``key`` only if its current etag is ``etag``; :class:`PreconditionFailedError` otherwise.
+
+        A missing key also fails the precondition.
+        """
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete ``key``; deleting a missing key is not an error."""
+
+    @abc.abstractmethod
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Delete many keys in batches; return how many were asked for."""
+
+    @abc.abstractmethod
+    def copy(self, source_key: str, dest_key: str) -> str:
+        """Server-side copy within this store; return the new etag."""
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Raise :class:`StoreUnavailableError` unless the store can be read and listed."""
+
+    @abc.abstractmethod
+    def arrow_filesystem(self) -> tuple[object, str]:
+        """A ``pyarrow.fs.FileSystem`` and the base path of this store inside it.
+
+        Lets pyarrow datasets and DuckDB read parquet straight from the store,
+        without DuckDB's httpfs extension (unavailable offline).
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+
+def iter_chunks(data: Body, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield ``data`` in chunks, whether it is bytes or a stream."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        view = memoryview(data)
+        for start in range(0, len(view), chunk_size):
+            yield bytes(view[start : start + chunk_size])
+        return
+    while chunk := data.read(chunk_size):
+        yield chunk
