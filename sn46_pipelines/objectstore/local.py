@@ -66,7 +66,8 @@ class LocalObjectStore(ObjectStore):
 
     def _require_root(self) -> None:
         if not self.root.is_dir():
-            raise StoreUnavailableError(f"{self.url}: folder does not exist")
+            problem = "is not a folder" if self.root.exists() else "folder does not exist"
+            raise StoreUnavailableError(f"{self.url}: {problem}")
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise StoreUnavailableError(f"{self.url}: folder is not readable (permission denied)")
 

@@ -1,0 +1,73 @@
+"""The ``sn46`` command.
+
+Each subcommand lives beside the code it drives and registers itself here
+through ``register(subparsers)``. Those modules import nothing heavy at load
+time (no dagster, torch or pyarrow), so ``sn46 --help`` answers at once;
+the work happens inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: Modules that add a subcommand, in the order ``--help`` lists them.
+SUBCOMMAND_MODULES = (
+    "sn46_pipelines.demo.cli",
+    "sn46_pipelines.pipeline_cli",
+    "sn46_pipelines.modelstore.cli",
+    "sn46_pipelines.config_cli",
+)
+
+#: Exit code for "could not run": bad configuration, unusable store, bad arguments.
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sn46",
+        description="Data and model platform for Bittensor Subnet 46 (RESI).",
+    )
+    parser.add_argument(
+        "--env",
+        help="environment: local (default), dev, test, staging or prod; overrides SN46_ENV",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        # A command group given without its subcommand: show that group's help.
+        (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
+        return EXIT_ERROR
+    if args.env:
+        import os
+
+        os.environ["SN46_ENV"] = args.env
+    return run_handler(handler, args)
+
+
+def run_handler(handler, args: argparse.Namespace) -> int:
+    """Run one handler, turning expected failures into a one-line error and exit code 2."""
+    from .config import ConfigError
+    from .objectstore import ObjectStoreError
+
+    try:
+        return int(handler(args) or 0)
+    except (ConfigError, ObjectStoreError) as exc:
+        print(f"sn46: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

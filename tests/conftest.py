@@ -1,0 +1,69 @@
+"""Shared fixtures: a real S3 HTTP endpoint (moto's server on loopback) and both store backends.
+
+Every test that talks to S3 goes through boto3 to ``ThreadedMotoServer`` on
+127.0.0.1, never to the internet. ``AWS_ENDPOINT_URL`` is exported so child
+processes started by a test reach the same server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+# Never let a test reach real AWS, whatever the developer's shell holds.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+)
+for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "SN46_ENV", "SN46_DATA_STORE", "SN46_MODEL_STORE",
+             "SN46_REPLICA_STORE"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """URL of a moto S3 server on loopback, shared by the whole test session (one per xdist worker)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = url
+    yield url
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str) -> str:
+    """A fresh, empty bucket on the moto server."""
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:20]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=["file", "s3"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """An empty store URL, once on the folder backend and once on S3 (moto)."""
+    if request.param == "file":
+        root = tmp_path / "store"
+        root.mkdir()
+        return f"file://{root}"
+    bucket = request.getfixturevalue("s3_bucket")
+    return f"s3://{bucket}/store"
+
+
+@pytest.fixture
+def store(store_url: str):
+    """An opened, empty object store on each backend."""
+    from sn46_pipelines.objectstore import open_store
+
+    return open_store(store_url)

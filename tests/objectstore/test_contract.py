@@ -1,0 +1,403 @@
+"""The object-store contract, run identically on the folder backend and on S3 (moto over HTTP)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sn46_pipelines.objectstore import (
+    NotFoundError,
+    ObjectStoreError,
+    PreconditionFailedError,
+    open_store,
+)
+
+
+def test_put_get_head_round_trip(store):
+    etag = store.put("a/b.bin", b"hello world")
+    info = store.head("a/b.bin")
+    assert (info.key, info.size, info.etag) == ("a/b.bin", 11, etag)
+    assert store.get("a/b.bin") == b"hello world"
+    assert store.exists("a/b.bin") and not store.exists("a/missing")
+    with store.open("a/b.bin") as f:
+        assert f.read(5) == b"hello"
+
+
+def test_put_replaces_and_changes_etag(store):
+    first = store.put("k", b"one")
+    second = store.put("k", b"two")
+    assert first != second
+    assert store.get("k") == b"two"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [(0, 5, b"01234"), (3, 7, b"3456"), (7, None, b"789"), (4, 4, b""), (8, 100, b"89")],
+)
+def test_byte_ranges(store, start, end, expected):
+    store.put("digits", b"0123456789")
+    assert store.get_range("digits", start, end) == expected
+
+
+def test_invalid_byte_range_is_rejected(store):
+    store.put("digits", b"0123456789")
+    with pytest.raises(ValueError):
+        store.get_range("digits", 5, 2)
+
+
+def test_missing_keys_raise_not_found(store):
+    store.put("present", b"x")  # the store itself exists
+    for call in (
+        lambda: store.get("absent"),
+        lambda: store.head("absent"),
+        lambda: store.get_range("absent", 0, 1),
+        lambda: store.copy("absent", "dest"),
+    ):
+        with pytest.raises(NotFoundError, match="absent"):
+            call()
+    with pytest.raises(NotFoundError):
+        with store.open("absent"):
+            pass
+    store.delete("absent")  # deleting a missing key is fine
+    assert not store.exists("dest")
+
+
+def test_listing_is_in_key_order_with_prefix_delimiter_and_start_after(store):
+    keys = ["a-b", "a/b/c", "a/b/d", "a/c", "a0", "b", "data/hotkey=x/job_id=1/f.parquet"]
+    for key in reversed(keys):
+        store.put(key, key.encode())
+    assert [o.key for o in store.list()] == sorted(keys)
+    assert [o.key for o in store.list("a/")] == ["a/b/c", "a/b/d", "a/c"]
+    assert [o.key for o in store.list("a/", delimiter="/")] == ["a/c"]
+    assert list(store.list_prefixes("a/")) == ["a/b/"]
+    assert list(store.list_prefixes("")) == ["a/", "data/"]
+    assert [o.key for o in store.list("a", start_after="a/b/c")] == ["a/b/d", "a/c", "a0"]
+    assert [o.key for o in store.list(start_after="a0")] == ["b", "data/hotkey=x/job_id=1/f.parquet"]
+    assert list(store.list_prefixes("data/hotkey=x/")) == ["data/hotkey=x/job_id=1/"]
+    sizes = {o.key: o.size for o in store.list()}
+    assert sizes["a/b/c"] == len(b"a/b/c")
+
+
+def test_listing_2500_keys_is_never_cut_at_1000(store):
+    keys = [f"many/{i:05d}" for i in range(2500)]
+    payload = b"x"
+    if hasattr(store, "client"):  # S3: batch the setup through the raw client
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(lambda k: store.put(k, payload), keys))
+    else:
+        for key in keys:
+            store.put(key, payload)
+    store.requests.reset()
+    listed = [o.key for o in store.list("many/")]
+    assert listed == keys
+    if hasattr(store, "client"):
+        assert store.requests.total == 3  # three pages of at most 1,000
+    assert [o.key for o in store.list("many/", start_after="many/01999")] == keys[2000:]
+
+
+def test_delete_many_and_copy(store):
+    for i in range(5):
+        store.put(f"d/{i}", b"v")
+    store.copy("d/0", "copied/0")
+    assert store.get("copied/0") == b"v"
+    assert store.delete_many(f"d/{i}" for i in range(5)) == 5
+    assert [o.key for o in store.list()] == ["copied/0"]
+    assert list(store.list_prefixes()) == ["copied/"]
+
+
+def test_create_if_absent(store):
+    store.put_if_absent("once", b"first")
+    with pytest.raises(PreconditionFailedError, match="once"):
+        store.put_if_absent("once", b"second")
+    assert store.get("once") == b"first"
+
+
+def test_replace_if_etag_matches(store):
+    etag = store.put("cas", b"v1")
+    new_etag = store.put_if_match("cas", b"v2", etag)
+    with pytest.raises(PreconditionFailedError):
+        store.put_if_match("cas", b"v3", etag)  # stale etag
+    assert store.get("cas") == b"v2"
+    assert store.head("cas").etag == new_etag
+    with pytest.raises(PreconditionFailedError):
+        store.put_if_match("never-written", b"x", etag)
+
+
+# -- two real processes racing ---------------------------------------------------------
+
+
+def _race_create(url: str, worker: int, keys: int, start, results) -> None:
+    store = open_store(url)
+    start.wait()
+    won = []
+    for i in range(keys):
+        try:
+            store.put_if_absent(f"race/{i}", f"worker-{worker}".encode())
+            won.append(i)
+        except PreconditionFailedError:
+            pass
+    results.put((worker, won))
+
+
+def _race_increment(url: str, increments: int, start) -> None:
+    store = open_store(url)
+    start.wait()
+    done = 0
+    while done < increments:
+        info = store.head("counter")
+        value = int(store.get("counter"))
+        try:
+            store.put_if_match("counter", str(value + 1).encode(), info.etag)
+            done += 1
+        except PreconditionFailedError:
+            continue  # lost the race: read again
+
+
+def test_two_processes_racing_create_if_absent_exactly_one_wins(store_url):
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Barrier(2), ctx.Queue()
+    keys = 40
+    procs = [ctx.Process(target=_race_create, args=(store_url, w, keys, start, results)) for w in (0, 1)]
+    for p in procs:
+        p.start()
+    won = dict(results.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert sorted(won[0] + won[1]) == list(range(keys))  # every key won by exactly one
+    store = open_store(store_url)
+    for i in range(keys):
+        winner = 0 if i in won[0] else 1
+        assert store.get(f"race/{i}") == f"worker-{winner}".encode()
+
+
+def test_two_processes_racing_replace_if_match_lose_no_update(store_url):
+    store = open_store(store_url)
+    store.put("counter", b"0")
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    increments = 25
+    procs = [ctx.Process(target=_race_increment, args=(store_url, increments, start)) for _ in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=180)
+        assert p.exitcode == 0
+    assert int(store.get("counter")) == 2 * increments
+
+
+# -- large objects stream -----------------------------------------------------------------
+
+_STREAM_CHILD = textwrap.dedent(
+    """
+    import hashlib, io, json, resource, sys
+    from sn46_pipelines.objectstore import open_store
+
+    class Pattern(io.RawIOBase):
+        '''64 MiB of non-repeating bytes, generated as read: nothing held whole.'''
+        def __init__(self, size):
+            self.left, self.n = size, 0
+        def readable(self):
+            return True
+        def readinto(self, buf):
+            if not self.left:
+                return 0
+            block = hashlib.sha512(self.n.to_bytes(8, "big")).digest() * 1024  # 64 KiB
+            self.n += 1
+            k = min(len(buf), len(block), self.left)
+            buf[:k] = block[:k]
+            self.left -= k
+            return k
+
+    store = open_store(sys.argv[1])
+    size = int(sys.argv[2])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    store.put("big.bin", io.BufferedReader(Pattern(size), 1 << 20))
+    after_put = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    digest = hashlib.sha256()
+    with store.open("big.bin") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    after_get = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    expected = hashlib.sha256()
+    src = Pattern(size)
+    buf = bytearray(1 << 16)
+    while (k := src.readinto(buf)):
+        expected.update(buf[:k])
+    print(json.dumps({"put_kib": after_put - before, "get_kib": after_get - before,
+                      "ok": digest.hexdigest() == expected.hexdigest(), "size": store.head("big.bin").size}))
+    """
+)
+
+
+def test_64_mib_streamed_put_and_get_use_far_less_memory(store_url):
+    size = 64 * 1024 * 1024
+    out = subprocess.run(
+        [sys.executable, "-c", _STREAM_CHILD, store_url, str(size)],
+        capture_output=True, text=True, timeout=300, env=os.environ,
+    )
+    assert out.returncode == 0, out.stderr
+    import json
+
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["ok"] and report["size"] == size
+    # Peak RSS growth stays a fraction of the object: one part in flight, not 64 MiB.
+    assert report["put_kib"] < 32 * 1024, report
+    assert report["get_kib"] < 32 * 1024, report
+
+
+# -- retries: throttling yes, 412 never ---------------------------------------------------
+
+
+def _inject(store, responses):
+    """Answer the next S3 requests with canned responses (fault injection, in-process)."""
+    from botocore.awsrequest import AWSResponse
+
+    queue = list(responses)
+
+    def before_send(request, **_):
+        if queue:
+            status, body, action = queue.pop(0)
+            if action:
+                action()
+            raw = io.BytesIO(body)
+            return AWSResponse(request.url, status, {"Content-Type": "application/xml"}, _Raw(raw))
+        return None
+
+    store.client.meta.events.register_first("before-send.s3", before_send)
+
+
+class _Raw:
+    def __init__(self, buf):
+        self._buf = buf
+
+    def stream(self, **_):
+        yield self._buf.getvalue()
+
+    def read(self, *_):
+        return self._buf.getvalue()
+
+
+_SLOW_DOWN = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+_INTERNAL = b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
+_BAD_KEY = b"<Error><Code>InvalidAccessKeyId</Code><Message>The key does not exist.</Message></Error>"
+
+
+@pytest.fixture
+def s3_store(s3_bucket):
+    return open_store(f"s3://{s3_bucket}/p")
+
+
+def test_throttling_and_5xx_are_retried(s3_store):
+    _inject(s3_store, [(503, _SLOW_DOWN, None), (500, _INTERNAL, None)])
+    s3_store.requests.reset()
+    s3_store.put("k", b"v")
+    assert s3_store.get("k") == b"v"
+    assert s3_store.requests.by_operation["put"] == 3  # two injected failures, then the real PUT
+
+
+def test_precondition_failure_is_never_retried(s3_store):
+    s3_store.put("k", b"v")
+    s3_store.requests.reset()
+    with pytest.raises(PreconditionFailedError):
+        s3_store.put_if_absent("k", b"other")
+    assert s3_store.requests.by_operation == {"put": 1}
+
+
+def test_lost_response_of_a_conditional_write_is_recognised_as_our_own(s3_store, moto_endpoint):
+    """The first PUT lands but its answer is lost; the retry's 412 meets our own bytes."""
+    body = b"record bytes"
+    land_first_attempt = lambda: open_store(s3_store.url).put("rec", body)  # noqa: E731
+    _inject(s3_store, [(500, _INTERNAL, land_first_attempt)])
+    etag = s3_store.put_if_absent("rec", body)
+    assert etag == s3_store.head("rec").etag
+    # Someone else's bytes still lose.
+    _inject(s3_store, [(500, _INTERNAL, lambda: open_store(s3_store.url).put("rec2", b"theirs"))])
+    with pytest.raises(PreconditionFailedError):
+        s3_store.put_if_absent("rec2", b"ours")
+
+
+# -- bad stores: one clear line, naming the store ------------------------------------------
+
+
+def test_unknown_scheme_and_malformed_urls():
+    for url, needle in [
+        ("ftp://host/x", "unknown store scheme 'ftp'"),
+        ("file://relative/x", "absolute path"),
+        ("s3:///prefix-only", "needs a bucket"),
+        ("just-a-path", "unknown store scheme"),
+    ]:
+        with pytest.raises(ObjectStoreError, match=needle):
+            open_store(url)
+
+
+def test_missing_bucket_is_unavailable_not_empty(moto_endpoint):
+    from sn46_pipelines.objectstore import StoreUnavailableError
+
+    store = open_store("s3://no-such-bucket-here/models")
+    for call in (store.check, lambda: store.head("x"), lambda: list(store.list()), lambda: store.get("x")):
+        with pytest.raises(StoreUnavailableError, match="s3://no-such-bucket-here/models: bucket does not exist"):
+            call()
+
+
+def test_missing_or_non_folder_root_is_unavailable(tmp_path):
+    from sn46_pipelines.objectstore import StoreUnavailableError
+
+    missing = open_store(f"file://{tmp_path}/nothing-here")
+    with pytest.raises(StoreUnavailableError, match="folder does not exist"):
+        list(missing.list())
+    with pytest.raises(StoreUnavailableError, match="folder does not exist"):
+        missing.head("x")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(StoreUnavailableError):
+        open_store(f"file://{afile}").check()
+
+
+def test_wrong_credentials_are_unavailable(s3_store):
+    from sn46_pipelines.objectstore import StoreUnavailableError
+
+    _inject(s3_store, [(403, _BAD_KEY, None)])
+    with pytest.raises(StoreUnavailableError, match="wrong credentials"):
+        s3_store.get("k")
+
+
+def test_invalid_keys_are_rejected_on_the_folder_store(tmp_path):
+    store = open_store(f"file://{tmp_path}")
+    for key in ("../escape", "/abs", "a//b", "a/./b", ".sn46-objectstore/tmp/x", ""):
+        with pytest.raises(ObjectStoreError):
+            store.put(key, b"x")
+    assert list(store.list()) == []
+
+
+def test_a_failed_streamed_put_leaves_nothing_behind(store):
+    class Breaks(io.RawIOBase):
+        def __init__(self):
+            self.sent = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, buf):
+            if self.sent > 20 * 1024 * 1024:
+                raise OSError("source vanished")
+            k = min(len(buf), 1 << 20)
+            buf[:k] = b"\0" * k
+            self.sent += k
+            return k
+
+    store.put("keep", b"good")
+    with pytest.raises(OSError, match="source vanished"):
+        store.put("half", io.BufferedReader(Breaks()))
+    assert not store.exists("half")
+    assert [o.key for o in store.list()] == ["keep"]
+    assert hashlib.sha256(store.get("keep")).hexdigest() == hashlib.sha256(b"good").hexdigest()
