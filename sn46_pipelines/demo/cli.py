@@ -1,0 +1,67 @@
+"""``sn46 demo seed``: fill a data store with synthetic SN46 uploads (see :func:`seed_demo`).
+
+Only argparse at import time: ``sn46 --help`` must not pay for pyarrow or bittensor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``demo`` and ``demo seed``; plain ``demo`` gets its handler from the caller."""
+    demo = subparsers.add_parser("demo", help="synthetic SN46 uploads for trying the pipeline")
+    demo.set_defaults(group_parser=demo)
+    actions = demo.add_subparsers(dest="demo_command", metavar="{seed}")
+    seed = actions.add_parser(
+        "seed",
+        help="write synthetic miner uploads with planted defects and a metagraph snapshot",
+        description="Write deterministic synthetic SN46 miner uploads (some with planted defects) "
+        "and metagraph.json into a data store. The same --seed and --now give byte-identical files.",
+    )
+    seed.add_argument("--store", help="data store URL (default: the configured data store)")
+    seed.add_argument("--miners", type=_positive, default=12, help="number of demo miners (default 12)")
+    seed.add_argument("--validators", type=_positive, default=3, help="number of demo validators (default 3)")
+    seed.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    seed.add_argument(
+        "--now",
+        type=_utc_datetime,
+        help="reference time listings are dated against, ISO 8601 (default: today 00:00 UTC)",
+    )
+    seed.add_argument("--json", action="store_true", help="print the full seed report as JSON")
+    seed.set_defaults(handler=run_seed)
+
+
+def run_seed(args: argparse.Namespace) -> int:
+    """Seed the store and print a summary (or the JSON report); store errors go to the ``sn46`` runner."""
+    from sn46_pipelines.objectstore import open_store
+
+    from .seed import seed_demo
+
+    store = open_store(args.store or _configured_data_store())
+    report = seed_demo(store, miners=args.miners, validators=args.validators, seed=args.seed, now=args.now)
+    print(json.dumps(report.to_dict(), indent=1) if args.json else report.summary())
+    return 0
+
+
+def _configured_data_store() -> str:
+    from sn46_pipelines.config import load_settings
+
+    return load_settings().data_store
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _utc_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
