@@ -1,0 +1,59 @@
+"""The append-only audit trail: commits, pin changes, GC runs, imports and repairs.
+
+Each event is its own object, created with create-if-absent under a key that
+sorts by time, so events are never rewritten and listing them is the history.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..objectstore import ObjectStore
+from .layout import AUDIT
+from .record import canonical_json, whoami
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """Who did what, when."""
+
+    kind: str
+    who: str
+    when: str
+    what: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "who": self.who, "when": self.when, "what": self.what}
+
+
+def append_event(objects: ObjectStore, kind: str, what: dict[str, Any]) -> AuditEvent:
+    """Record one event; its key carries the time and kind so readers can filter by listing alone."""
+    now = datetime.now(timezone.utc)
+    event = AuditEvent(kind=kind, who=whoami(), when=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), what=what)
+    key = f"{AUDIT}{now.strftime('%Y%m%dT%H%M%S%fZ')}-{kind}-{uuid.uuid4().hex[:12]}.json"
+    objects.put_if_absent(key, canonical_json(event.to_dict()))
+    return event
+
+
+def event_keys(objects: ObjectStore, kind: str | None = None) -> list[str]:
+    """Keys of the events (of one ``kind``), oldest first."""
+    keys = [info.key for info in objects.list(AUDIT)]
+    if kind is not None:
+        keys = [k for k in keys if k.rsplit("/", 1)[-1].split("-")[1] == kind]
+    return keys
+
+
+def read_event(objects: ObjectStore, key: str) -> AuditEvent:
+    raw = json.loads(objects.get(key))
+    return AuditEvent(kind=raw["kind"], who=raw["who"], when=raw["when"], what=raw["what"])
+
+
+def events(objects: ObjectStore, kind: str | None = None) -> Iterator[AuditEvent]:
+    """The events (of one ``kind``), oldest first."""
+    for key in event_keys(objects, kind):
+        yield read_event(objects, key)

@@ -1,0 +1,356 @@
+"""The model store: commit checkpoints, find the head, read and check out versions.
+
+Layout and rules are in docs/modelstore-format.md. The one write that decides
+a commit is the create-if-absent of ``records/v{N+1}.json``: of any number of
+racing writers exactly one creates it, so the chain never forks. Everything
+else (blobs before it, the ``HEAD`` hint after it) is either content-addressed
+or only a hint, so a crash at any step leaves a valid chain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..objectstore import NotFoundError, ObjectStore, PreconditionFailedError, open_store
+from . import audit, lease
+from .errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidRecordError,
+    ModelStoreError,
+    VersionCollectedError,
+    VersionNotFoundError,
+)
+from .hashing import copy_and_hash, hash_file
+from .layout import (
+    HEAD_HINT,
+    INFLIGHT,
+    RECORDS,
+    blob_key,
+    collected_key,
+    counter_of_collected_key,
+    counter_of_record_key,
+    record_key,
+)
+from .record import (
+    ManifestEntry,
+    VersionRecord,
+    build_record,
+    canonical_json,
+    check_file_path,
+    parse_record,
+    parse_version,
+    whoami,
+)
+
+#: Parallel requests for bulk record reads and blob uploads.
+IO_WORKERS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class StagedFile:
+    """A local file about to be committed, already hashed."""
+
+    path: Path
+    sha256: str
+    size: int
+
+
+class ModelStore:
+    """A hash-chained store of model checkpoints on any :class:`ObjectStore`."""
+
+    def __init__(self, objects: ObjectStore, *, gc_wait_timeout: float = 600.0) -> None:
+        self.objects = objects
+        self.gc_wait_timeout = gc_wait_timeout
+
+    @classmethod
+    def open(cls, url: str, *, endpoint_url: str | None = None, region: str | None = None) -> ModelStore:
+        """Open the model store at ``file:///path`` or ``s3://bucket/prefix``."""
+        return cls(open_store(url, endpoint_url=endpoint_url, region=region))
+
+    @property
+    def url(self) -> str:
+        return self.objects.url
+
+    def __repr__(self) -> str:
+        return f"ModelStore({self.url!r})"
+
+    # -- reading the chain ---------------------------------------------------
+    def get(self, version: int | str) -> VersionRecord:
+        """The record of one version (``42``, ``"v0000000042"``, ``"head"``, ``"pin:prod"``): one GET."""
+        counter = self.resolve(version)
+        try:
+            data = self.objects.get(record_key(counter))
+        except NotFoundError:
+            raise VersionNotFoundError(f"{self.url}: version v{counter:010d} does not exist") from None
+        record = parse_record(data, where=f"record v{counter:010d}")
+        if record.counter != counter:
+            raise InvalidRecordError(f"record at v{counter:010d} claims counter {record.counter}")
+        return record
+
+    def resolve(self, version: int | str) -> int:
+        """The counter a version name stands for; ``head`` and ``pin:NAME`` are looked up."""
+        if isinstance(version, str) and version.strip().lower() == "head":
+            counter = self.head_counter()
+            if counter < 0:
+                raise VersionNotFoundError(f"{self.url}: the store has no versions yet")
+            return counter
+        if isinstance(version, str) and version.startswith("pin:"):
+            from .pins import resolve_pin
+
+            return resolve_pin(self, version[4:])
+        return parse_version(version)
+
+    def head(self) -> VersionRecord | None:
+        """The newest record, or ``None`` for an empty store (an unreadable store raises)."""
+        counter = self.head_counter()
+        return None if counter < 0 else self.get(counter)
+
+    def head_counter(self) -> int:
+        """The newest counter (-1 when empty) in a few requests, however long the chain.
+
+        Reads the ``HEAD`` hint, then probes forward with HEAD requests,
+        doubling the stride, and bisects: a hint that lags by L versions costs
+        O(log L) requests; an up-to-date hint costs two.
+        """
+        hint = self.head_hint()
+        if hint is not None and not self.objects.exists(record_key(hint["counter"])):
+            raise ModelStoreError(
+                f"{self.url}: the HEAD hint names v{hint['counter']:010d} but that record is missing; "
+                "the chain is damaged (run `sn46 store verify`)"
+            )
+        return self._probe_forward(hint["counter"] if hint else -1)
+
+    def _probe_forward(self, known: int) -> int:
+        """The last counter of the contiguous run of records starting after ``known`` (which exists)."""
+        step = 1
+        while self.objects.exists(record_key(known + step)):
+            known += step
+            step *= 2
+        low, high = known, known + step  # low exists (or is -1), high does not
+        while high - low > 1:
+            mid = (low + high) // 2
+            if self.objects.exists(record_key(mid)):
+                low = mid
+            else:
+                high = mid
+        return low
+
+    def head_hint(self) -> dict[str, Any] | None:
+        try:
+            raw = json.loads(self.objects.get(HEAD_HINT))
+        except NotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None  # a damaged hint is only a slower lookup, never a wrong one
+        return raw if isinstance(raw.get("counter"), int) else None
+
+    def _advance_hint(self, record: VersionRecord) -> None:
+        """Move the ``HEAD`` hint forward to ``record`` unless it is already past it (CAS, retried)."""
+        body = canonical_json(
+            {"counter": record.counter, "version_id": record.version_id, "record_hash": record.record_hash}
+        )
+        for _ in range(8):
+            try:
+                etag = self.objects.head(HEAD_HINT).etag
+            except NotFoundError:
+                try:
+                    self.objects.put_if_absent(HEAD_HINT, body)
+                    return
+                except PreconditionFailedError:
+                    continue
+            try:
+                current = json.loads(self.objects.get(HEAD_HINT)).get("counter", -1)
+            except (NotFoundError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+                current = -1
+            if isinstance(current, int) and current >= record.counter:
+                return
+            try:
+                self.objects.put_if_match(HEAD_HINT, body, etag)
+                return
+            except PreconditionFailedError:
+                continue
+        # Losing the hint race eight times only means a reader probes a little further.
+
+    def record_counters(self) -> list[int]:
+        """Counters of every stored record, ascending (one LIST page per 1,000)."""
+        return [c for info in self.objects.list(RECORDS) if (c := counter_of_record_key(info.key)) is not None]
+
+    def collected_counters(self) -> set[int]:
+        """Counters whose files GC has deleted (their records stay)."""
+        from .layout import COLLECTED
+
+        return {c for info in self.objects.list(COLLECTED) if (c := counter_of_collected_key(info.key)) is not None}
+
+    def is_collected(self, counter: int) -> bool:
+        return self.objects.exists(collected_key(counter))
+
+    def fetch_raw(self, keys: Iterable[str]) -> Iterator[tuple[str, bytes | None]]:
+        """GET many small objects in parallel, in order; ``None`` for keys that vanished."""
+
+        def fetch(key: str) -> tuple[str, bytes | None]:
+            try:
+                return key, self.objects.get(key)
+            except NotFoundError:
+                return key, None
+
+        with ThreadPoolExecutor(IO_WORKERS) as pool:
+            yield from pool.map(fetch, keys)
+
+    def records(self, counters: Iterable[int]) -> Iterator[VersionRecord]:
+        """Records of ``counters``, fetched in parallel, in the order given."""
+        for key, data in self.fetch_raw(record_key(c) for c in counters):
+            if data is None:
+                raise VersionNotFoundError(f"{self.url}: {key} vanished while reading")
+            yield parse_record(data, where=key)
+
+    def list_versions(self) -> list[VersionRecord]:
+        """Every record, oldest first."""
+        return list(self.records(self.record_counters()))
+
+    # -- checkout --------------------------------------------------------------
+    def checkout(self, version: int | str, dest: str | os.PathLike[str]) -> VersionRecord:
+        """Write the version's files under ``dest``, each verified against its sha256 first.
+
+        Files are staged in a hidden folder inside ``dest`` and moved into
+        place only once every hash matched, so a bad blob writes nothing.
+        """
+        record = self.get(version)
+        if self.is_collected(record.counter):
+            raise VersionCollectedError(
+                f"{record.version_id} was garbage-collected: its record remains but its files are gone"
+            )
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        staging = dest / f".sn46-checkout-{uuid.uuid4().hex}"
+        staging.mkdir()
+        try:
+            for path, entry in record.manifest.items():
+                self.fetch_blob(entry, staging / path)
+            for path in record.manifest:
+                target = dest / path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / path, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return record
+
+    def fetch_blob(self, entry: ManifestEntry, target: Path) -> None:
+        """Stream one blob to ``target``, hashing as it goes; :class:`IntegrityError` on mismatch."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with self.objects.open(blob_key(entry.sha256)) as src, open(target, "wb") as out:
+                sha, size = copy_and_hash(src, out)
+        except NotFoundError:
+            target.unlink(missing_ok=True)
+            raise IntegrityError(f"{self.url}: blob {entry.sha256} is missing") from None
+        if sha != entry.sha256 or size != entry.size:
+            target.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"{self.url}: blob {entry.sha256} is corrupt (read {size} bytes hashing to {sha})"
+            )
+
+    # -- commit ----------------------------------------------------------------
+    def commit(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        message: str = "",
+        metadata: dict[str, Any] | None = None,
+        retries: int = 0,
+    ) -> VersionRecord:
+        """Commit a file or a folder of files as the next version; return its record.
+
+        Blobs go up first (skipping ones already stored), then the record is
+        created with one conditional write. If another writer took the
+        counter, :class:`ConflictError` names it; with ``retries`` the head is
+        re-read and the same snapshot committed on top, up to that many times.
+        """
+        started = time.monotonic()
+        files = stage_files(Path(path))
+        intent = f"{INFLIGHT}{uuid.uuid4().hex}.json"
+        self.objects.put_if_absent(
+            intent, canonical_json({"blobs": sorted({f.sha256 for f in files.values()}), "by": whoami()})
+        )
+        try:
+            lease.wait_until_free(self.objects, timeout=self.gc_wait_timeout)
+            self._upload_blobs(files.values())
+            manifest = {name: ManifestEntry(f.sha256, f.size) for name, f in files.items()}
+            record = self._append_record(manifest, message=message, metadata=metadata, retries=retries)
+        finally:
+            self.objects.delete(intent)
+        self._advance_hint(record)
+        latency = time.monotonic() - started
+        audit.append_event(
+            self.objects,
+            "commit",
+            {"version_id": record.version_id, "record_hash": record.record_hash, "bytes": record.size,
+             "latency_s": round(latency, 6), "message": message},
+        )
+        return record
+
+    def _upload_blobs(self, files: Iterable[StagedFile]) -> None:
+        unique = {f.sha256: f for f in files}
+
+        def upload(f: StagedFile) -> None:
+            key = blob_key(f.sha256)
+            try:
+                if self.objects.head(key).size == f.size:
+                    return
+            except NotFoundError:
+                pass
+            self.objects.upload(key, f.path)
+
+        with ThreadPoolExecutor(min(4, max(1, len(unique)))) as pool:
+            list(pool.map(upload, unique.values()))
+
+    def _append_record(
+        self, manifest: dict[str, ManifestEntry], *, message: str, metadata: dict[str, Any] | None, retries: int
+    ) -> VersionRecord:
+        if retries < 0:
+            raise InvalidRecordError("retries must be 0 or more")
+        for attempt in range(retries + 1):
+            parent = self.head()
+            record = build_record(
+                parent.counter + 1 if parent else 0, parent, manifest, message=message, metadata=metadata
+            )
+            try:
+                self.objects.put_if_absent(record_key(record.counter), record.to_bytes())
+                return record
+            except PreconditionFailedError:
+                if attempt == retries:
+                    raise ConflictError(record.counter, self._winner(record.counter)) from None
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _winner(self, counter: int) -> dict[str, Any] | None:
+        try:
+            return self.get(counter).to_dict()
+        except ModelStoreError:
+            return None
+
+
+def stage_files(path: Path) -> dict[str, StagedFile]:
+    """Hash the file at ``path`` (named by its basename) or every file under the folder ``path``."""
+    if path.is_file():
+        sha, size = hash_file(path)
+        return {check_file_path(path.name): StagedFile(path, sha, size)}
+    if not path.is_dir():
+        raise InvalidRecordError(f"{path}: no such file or folder to commit")
+    files: dict[str, StagedFile] = {}
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        name = check_file_path(file.relative_to(path).as_posix())
+        sha, size = hash_file(file)
+        files[name] = StagedFile(file, sha, size)
+    if not files:
+        raise InvalidRecordError(f"{path}: the folder holds no files to commit")
+    return files

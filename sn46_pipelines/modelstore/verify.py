@@ -1,0 +1,162 @@
+"""Chain verification: find the first version that is not what the chain says it is.
+
+Shallow checks cost one LIST page per 1,000 objects plus one GET per record
+(fetched in parallel): records parse, counters are contiguous from 0, every
+``record_hash`` and ``content_hash`` recomputes, every ``parent`` is the
+previous ``record_hash``, the ``HEAD`` hint agrees, and every live version's
+blobs exist with the right size. Deep checks also re-hash every live blob.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..objectstore import NotFoundError
+from .errors import InvalidRecordError
+from .hashing import hash_stream
+from .layout import BLOBS, blob_key, record_key, sha_of_blob_key, version_id
+from .record import VersionRecord, content_hash, parse_record
+from .store import ModelStore
+
+MISSING_RECORD = "missing_record"
+BAD_RECORD_HASH = "bad_record_hash"
+BROKEN_LINK = "broken_link"
+NON_SEQUENTIAL_COUNTER = "non_sequential_counter"
+MISSING_BLOB = "missing_blob"
+BLOB_HASH_MISMATCH = "blob_hash_mismatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    counter: int
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of a verification; ``first_bad`` is ``None`` when the chain is valid."""
+
+    valid: bool
+    versions: int
+    first_bad: str | None
+    counter: int | None
+    kind: str | None
+    detail: str | None
+    live: int
+    collected: int
+    blobs_checked: int
+    bytes_hashed: int
+    deep: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verify(store: ModelStore, *, deep: bool = False) -> VerifyReport:
+    """Check the whole chain; raises :class:`StoreUnavailableError` (never "valid") if it cannot be read."""
+    store.objects.check()
+    counters = store.record_counters()
+    collected = store.collected_counters()
+    records, problem = _check_records(store, counters)
+    blobs_checked = bytes_hashed = 0
+    limit = problem.counter if problem else len(records)
+    live = [r for r in records[:limit] if r.counter not in collected]
+    blob_problem, blobs_checked, bytes_hashed = _check_blobs(store, live, deep=deep)
+    if blob_problem and (problem is None or blob_problem.counter < problem.counter):
+        problem = blob_problem
+    n_collected = len([c for c in collected if c in set(counters)])
+    return VerifyReport(
+        valid=problem is None,
+        versions=len(counters),
+        first_bad=version_id(problem.counter) if problem else None,
+        counter=problem.counter if problem else None,
+        kind=problem.kind if problem else None,
+        detail=problem.detail if problem else None,
+        live=len(counters) - n_collected,
+        collected=n_collected,
+        blobs_checked=blobs_checked,
+        bytes_hashed=bytes_hashed,
+        deep=deep,
+    )
+
+
+def _check_records(store: ModelStore, counters: list[int]) -> tuple[list[VersionRecord], Problem | None]:
+    """Parse and link-check records in counter order; stop at the first problem."""
+    present = set(counters)
+    expected = range(max(counters) + 1) if counters else range(0)
+    records: list[VersionRecord] = []
+    parent: VersionRecord | None = None
+    hint = store.head_hint()
+    fetched = store.fetch_raw(record_key(c) for c in expected if c in present)
+    for counter in expected:
+        if counter not in present:
+            return records, Problem(counter, MISSING_RECORD, f"{record_key(counter)} is missing")
+        key, data = next(fetched)
+        if data is None:
+            return records, Problem(counter, MISSING_RECORD, f"{key} vanished while verifying")
+        try:
+            record = parse_record(data, where=key)
+        except InvalidRecordError as exc:
+            return records, Problem(counter, BAD_RECORD_HASH, f"record does not parse: {exc}")
+        if record.counter != counter:
+            return records, Problem(
+                counter, NON_SEQUENTIAL_COUNTER, f"{key} holds counter {record.counter}, expected {counter}"
+            )
+        if record.content_hash != content_hash(record.manifest):
+            return records, Problem(counter, BAD_RECORD_HASH, "content_hash does not match the manifest")
+        if record.record_hash != record.computed_record_hash():
+            return records, Problem(counter, BAD_RECORD_HASH, "record_hash does not match the record")
+        expected_parent = parent.record_hash if parent else None
+        if record.parent != expected_parent:
+            return records, Problem(
+                counter, BROKEN_LINK, f"parent is {record.parent}, previous record_hash is {expected_parent}"
+            )
+        records.append(record)
+        parent = record
+    if hint is not None:
+        if hint["counter"] > len(records) - 1:
+            missing = len(records)
+            return records, Problem(
+                missing, MISSING_RECORD, f"HEAD names {version_id(hint['counter'])} but the chain ends before it"
+            )
+        if hint.get("record_hash") != records[hint["counter"]].record_hash:
+            return records, Problem(
+                hint["counter"], BROKEN_LINK, "HEAD names a different record_hash for this version"
+            )
+    return records, None
+
+
+def _check_blobs(store: ModelStore, live: list[VersionRecord], *, deep: bool) -> tuple[Problem | None, int, int]:
+    """Existence and size of every live blob (from one listing); with ``deep``, re-hash each once."""
+    sizes = {sha: info.size for info in store.objects.list(BLOBS) if (sha := sha_of_blob_key(info.key))}
+    checked: set[str] = set()
+    bytes_hashed = 0
+    for record in live:
+        for path, entry in record.manifest.items():
+            if entry.sha256 in checked:
+                continue
+            checked.add(entry.sha256)
+            where = f"{path} ({entry.sha256[:12]})"
+            if entry.sha256 not in sizes:
+                return Problem(record.counter, MISSING_BLOB, f"blob of {where} is missing"), len(checked), bytes_hashed
+            if sizes[entry.sha256] != entry.size:
+                return (
+                    Problem(record.counter, BLOB_HASH_MISMATCH,
+                            f"blob of {where} has {sizes[entry.sha256]} bytes, manifest says {entry.size}"),
+                    len(checked), bytes_hashed,
+                )
+            if deep:
+                try:
+                    with store.objects.open(blob_key(entry.sha256)) as stream:
+                        sha, size = hash_stream(stream)
+                except NotFoundError:
+                    return Problem(record.counter, MISSING_BLOB, f"blob of {where} vanished"), len(checked), bytes_hashed
+                bytes_hashed += size
+                if sha != entry.sha256:
+                    return (
+                        Problem(record.counter, BLOB_HASH_MISMATCH, f"blob of {where} hashes to {sha}"),
+                        len(checked), bytes_hashed,
+                    )
+    return None, len(checked), bytes_hashed
