@@ -93,7 +93,7 @@ class Settings(_Strict):
     model_store: str
     replica_store: str | None = None
     region: str = Field("us-east-2", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    endpoint_url: str | None = Field(None, pattern=r"^https?://\S+$")
+    endpoint_url: str | None = None
     netuid: int = Field(46, ge=0)
     network: str = Field("finney", min_length=1)
     rate_limits: RateLimits = RateLimits()
@@ -105,6 +105,13 @@ class Settings(_Strict):
     def _store_url(cls, value: str | None) -> str | None:
         if value is not None and not _STORE_URL.match(value):
             raise ValueError(f"not a store URL (file:///abs/path or s3://bucket/prefix), got {value!r}")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError(f"not an http(s) URL such as http://minio:9000, got {value!r}")
         return value
 
     def open_data_store(self):  # -> ObjectStore (import kept lazy for a fast CLI)
