@@ -1,0 +1,202 @@
+"""Finding new miner uploads without re-listing the whole bucket.
+
+Uploads land under ``data/hotkey={hk}/job_id={job}/``. New files appear at
+many places in key order, so one global ``StartAfter`` cursor cannot work.
+Instead the cursor keeps the last key seen in each job folder, and a scan
+costs one listing of hotkeys, one per hotkey (its job folders) and one per
+job folder, however many objects already exist.
+
+Two things keep that honest:
+
+* a file that sorts before its folder's cursor (a late upload with an older
+  timestamp) is found by a rotating rescan that compares whole folders with
+  the hotkey's processed-files manifest, inside a fixed request budget;
+* a folder without a cursor entry (first sight, or a lost cursor) is compared
+  with the manifest too, so nothing already processed is requested again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from ..objectstore import ObjectInfo, ObjectStore
+from ..ss58 import is_ss58_address
+
+UPLOAD_ROOT = "data/"
+HOTKEY_FOLDER = "hotkey="
+
+#: Returns the upload keys already processed for a hotkey (its manifest).
+ProcessedFiles = Callable[[str], set[str]]
+
+
+@dataclass
+class ScanCursor:
+    """What the sensor remembers between ticks (serialised as its Dagster cursor)."""
+
+    folders: dict[str, str] = field(default_factory=dict)
+    """``hotkey/job_id`` -> last key seen in that job folder."""
+    rescan_after: str = ""
+    """The hotkey the rotating rescan stopped at."""
+    requested: dict[str, str] = field(default_factory=dict)
+    """hotkey -> ISO time of its last run request; rescans leave recently requested hotkeys alone."""
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"v": 1, "folders": self.folders, "rescan_after": self.rescan_after, "requested": self.requested},
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ScanCursor:
+        """Parse a cursor; anything unreadable starts fresh (the manifests prevent duplicates)."""
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            return cls(
+                folders={str(k): str(v) for k, v in data["folders"].items()},
+                rescan_after=str(data.get("rescan_after", "")),
+                requested={str(k): str(v) for k, v in data.get("requested", {}).items()},
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return cls()
+
+
+@dataclass
+class ScanResult:
+    """One scan: the hotkeys to run now, those left for later ticks, and the next cursor."""
+
+    new_files: dict[str, list[ObjectInfo]]
+    deferred: list[str]
+    invalid_folders: list[str]
+    late_files: int
+    cursor: ScanCursor
+    requests: int
+
+
+@dataclass
+class _Found:
+    files: list[ObjectInfo] = field(default_factory=list)
+    folder_ends: dict[str, str] = field(default_factory=dict)
+
+
+def scan_uploads(
+    store: ObjectStore,
+    cursor: ScanCursor,
+    processed: ProcessedFiles,
+    *,
+    max_hotkeys: int = 64,
+    rescan_budget: int = 40,
+    rescan_quiet: timedelta = timedelta(minutes=30),
+    now: datetime | None = None,
+) -> ScanResult:
+    """Scan the upload area once.
+
+    ``max_hotkeys`` caps the hotkeys returned per scan so the first tick over a
+    large bucket does not flood the run queue: the others keep their cursors
+    and come back on the next scan. ``rescan_budget`` is the most requests the
+    late-file rescan may spend.
+    """
+    now = now or datetime.now(timezone.utc)
+    start_requests = store.requests.total
+    hotkeys, invalid = _hotkeys(store)
+    found = {hotkey: _new_in_hotkey(store, hotkey, cursor, processed) for hotkey in hotkeys}
+
+    # Oldest waiting upload first, so deferred hotkeys are not starved.
+    waiting = sorted((hk for hk in found if found[hk].files), key=lambda hk: min(f.mtime for f in found[hk].files))
+    chosen, deferred = waiting[:max_hotkeys], waiting[max_hotkeys:]
+    next_cursor = ScanCursor(dict(cursor.folders), cursor.rescan_after, _recent(cursor.requested, now, rescan_quiet))
+    new_files = {hk: found[hk].files for hk in chosen}
+    for hk in set(found) - set(deferred):  # deferred hotkeys keep their cursors and come back
+        next_cursor.folders.update(found[hk].folder_ends)
+
+    late = 0
+    if len(chosen) < max_hotkeys:
+        budget_end = store.requests.total + rescan_budget
+        for hotkey in _rotation(hotkeys, cursor.rescan_after):
+            if store.requests.total >= budget_end or len(new_files) >= max_hotkeys:
+                break
+            next_cursor.rescan_after = hotkey
+            if hotkey in new_files or hotkey in deferred or hotkey in next_cursor.requested:
+                continue
+            missed = _unprocessed(store, hotkey, processed)
+            if missed:
+                new_files[hotkey] = missed
+                late += len(missed)
+
+    for hk in new_files:
+        next_cursor.requested[hk] = now.isoformat()
+    return ScanResult(
+        new_files=new_files,
+        deferred=deferred,
+        invalid_folders=invalid,
+        late_files=late,
+        cursor=next_cursor,
+        requests=store.requests.total - start_requests,
+    )
+
+
+def hotkey_prefix(hotkey: str) -> str:
+    """The upload folder of one miner."""
+    return f"{UPLOAD_ROOT}{HOTKEY_FOLDER}{hotkey}/"
+
+
+def list_hotkey_uploads(store: ObjectStore, hotkey: str) -> list[ObjectInfo]:
+    """Every upload of one miner, in key order."""
+    return list(store.list(hotkey_prefix(hotkey)))
+
+
+def _hotkeys(store: ObjectStore) -> tuple[list[str], list[str]]:
+    """Valid hotkeys under ``data/``, and the folder names that are not hotkeys."""
+    valid, invalid = [], []
+    for prefix in store.list_prefixes(UPLOAD_ROOT):
+        name = prefix[len(UPLOAD_ROOT) : -1]
+        hotkey = name.removeprefix(HOTKEY_FOLDER)
+        if name.startswith(HOTKEY_FOLDER) and is_ss58_address(hotkey):
+            valid.append(hotkey)
+        else:
+            invalid.append(name)
+    return valid, invalid
+
+
+def _new_in_hotkey(store: ObjectStore, hotkey: str, cursor: ScanCursor, processed: ProcessedFiles) -> _Found:
+    found = _Found()
+    done: set[str] | None = None
+    for folder in store.list_prefixes(hotkey_prefix(hotkey)):
+        folder_id = folder[len(UPLOAD_ROOT) :].rstrip("/")
+        after = cursor.folders.get(folder_id)
+        files = list(store.list(folder, start_after=folder + after if after else None, delimiter="/"))
+        if not files:
+            continue
+        found.folder_ends[folder_id] = files[-1].key[len(folder) :]
+        if after is None:  # never seen (or the cursor was lost): trust the manifest
+            done = processed(hotkey) if done is None else done
+            files = [f for f in files if f.key not in done]
+        found.files.extend(files)
+    return found
+
+
+def _unprocessed(store: ObjectStore, hotkey: str, processed: ProcessedFiles) -> list[ObjectInfo]:
+    done = processed(hotkey)
+    return [f for f in list_hotkey_uploads(store, hotkey) if f.key not in done]
+
+
+def _rotation(hotkeys: list[str], after: str) -> Iterable[str]:
+    """All hotkeys once, starting just after ``after`` and wrapping around."""
+    later = [hk for hk in hotkeys if hk > after]
+    return later + [hk for hk in hotkeys if hk <= after]
+
+
+def _recent(requested: dict[str, str], now: datetime, quiet: timedelta) -> dict[str, str]:
+    keep = {}
+    for hotkey, when in requested.items():
+        try:
+            if now - datetime.fromisoformat(when) < quiet:
+                keep[hotkey] = when
+        except ValueError:
+            continue
+    return keep
