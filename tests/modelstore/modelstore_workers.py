@@ -1,0 +1,49 @@
+"""Child-process entry points for the model-store concurrency tests (run as a script).
+
+    python modelstore_workers.py commit URL FOLDER N WRITER   # N commits with retries
+    python modelstore_workers.py commit-loop URL FILE         # commit forever (for kill -9)
+    python modelstore_workers.py genesis URL FOLDER           # one commit, no retries: won or lost
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from sn46_pipelines.modelstore import ConflictError, ModelStore
+
+
+def main(argv: list[str]) -> int:
+    command, url = argv[0], argv[1]
+    store = ModelStore.open(url)
+    if command == "commit":
+        folder, n, writer = Path(argv[2]), int(argv[3]), argv[4]
+        done = []
+        for i in range(n):
+            (folder / "model.pt").write_bytes(f"{writer}-{i}".encode() * 100)
+            record = store.commit(folder, message=f"{writer}/{i}", metadata={"writer": writer, "i": i}, retries=200)
+            done.append(record.counter)
+        print(json.dumps(done))
+        return 0
+    if command == "commit-loop":
+        path = Path(argv[2])
+        i = 0
+        while True:
+            path.write_bytes(bytes([i % 251]) * (4 << 20) + str(i).encode())
+            store.commit(path, message=f"loop {i}", retries=5)
+            print(i, flush=True)
+            i += 1
+    if command == "genesis":
+        try:
+            record = store.commit(Path(argv[2]), message=argv[2])
+        except ConflictError as exc:
+            print(json.dumps({"won": False, "winner": exc.winner["message"] if exc.winner else None}))
+            return 0
+        print(json.dumps({"won": True, "counter": record.counter}))
+        return 0
+    raise SystemExit(f"unknown command {command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
