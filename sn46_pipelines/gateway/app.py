@@ -1,0 +1,498 @@
+"""The HTTP API: today's endpoints and fields, with every check in a safe order.
+
+Each signed endpoint goes through :meth:`Gateway.authorize`:
+
+1. read the body, at most ``max_body_bytes`` (413), parse it (400/422);
+2. authenticate: ``btauth/1`` headers if present, else the signed commitment
+   (fresh timestamp, valid signature) (401);
+3. check the metagraph: registered hotkey, and for validator endpoints a
+   permit and enough stake (403; 503 before the first snapshot);
+4. claim the replay key and charge the quotas in one atomic ledger call
+   (401 on replay, 429 with ``Retry-After`` when over quota).
+
+Only then is anything presigned. Unauthenticated or unregistered traffic
+never touches a quota. Responses never carry exception text: unexpected
+errors are logged and answered with a plain 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from .auth import AuthError, Caller, has_btauth_headers, verify_btauth, verify_commitment
+from .ledger import Admission, Ledger, Verdict, seconds_to_midnight
+from .metagraph import MetagraphSyncer, is_validator
+from .models import FileUrlsRequest, MinerAccessRequest, MinerSpecificRequest, ValidatorAccessRequest
+from .presign import EXAMPLE_PATHS, FOLDER_STRUCTURE, Presigner, check_job_id, miner_folder
+from .settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
+
+#: Commitment strings, exactly as today's miners and validators sign them.
+COMMITMENTS = {
+    "miner_format": "s3:data:access:{coldkey}:{hotkey}:{timestamp}",
+    "validator_format": "s3:validator:access:{timestamp}",
+    "miner_specific_format": "s3:validator:miner:{miner_hotkey}:{timestamp}",
+    "file_urls_format": "s3:validator:files:{miner_hotkey}:{hotkey}:{timestamp}",
+}
+_S3_CHECK_CACHE_S = 5.0
+
+
+class GatewayError(Exception):
+    """An answer other than 200: status, a safe message, optional headers and fields."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers, self.extra = status, detail, headers or {}, extra
+
+
+def _iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, timezone.utc).isoformat()
+
+
+class RequestStats:
+    """Per-worker request counters for the healthcheck."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.by_status: Counter[int] = Counter()
+
+    def summary(self) -> dict[str, Any]:
+        total = sum(self.by_status.values())
+        errors = sum(n for status, n in self.by_status.items() if status >= 400)
+        return {
+            "uptime_s": round(time.time() - self.started, 1),
+            "total_requests": total,
+            "total_errors": errors,
+            "error_rate": round(errors / total, 4) if total else 0.0,
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+        }
+
+
+class CountRequests:
+    """Pure ASGI middleware feeding :class:`RequestStats` (no per-request task, unlike BaseHTTPMiddleware)."""
+
+    def __init__(self, app: Any, stats: RequestStats) -> None:
+        self.app, self.stats = app, stats
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def counting_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                self.stats.by_status[message["status"]] += 1
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+class Gateway:
+    """What the routes share: settings, presigner, ledger, metagraph, store check."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        presigner: Presigner,
+        ledger: Ledger,
+        metagraph: MetagraphSyncer,
+        check_store: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.presigner = presigner
+        self.ledger = ledger
+        self.metagraph = metagraph
+        self._check_store = check_store
+        self._s3_health: tuple[float, bool, float] = (0.0, False, 0.0)
+
+    async def read_body(self, request: Request) -> bytes:
+        """The raw body, refused with 413 past ``max_body_bytes`` whether or not it declares a length."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise GatewayError(413, f"Request body larger than {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise GatewayError(413, f"Request body larger than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def parse(model: type[M], body: bytes) -> M:
+        try:
+            data = json.loads(body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise GatewayError(400, "Malformed JSON body") from None
+        if not isinstance(data, dict):
+            raise GatewayError(400, "Expected a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problems = [
+                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()
+            ]
+            raise GatewayError(422, "Invalid request fields", errors=problems) from None
+
+    def authenticate(self, request: Request, body: bytes, fields: BaseModel, commitment: Callable[[Any], str]) -> Caller:
+        """btauth/1 when its headers are present, else the signed commitment in the body."""
+        settings = self.settings
+        if has_btauth_headers(request.headers):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            caller = verify_btauth(
+                request.headers, body, method=request.method, path=target, gateway_hotkey=settings.gateway_hotkey
+            )
+            if fields.hotkey is not None and fields.hotkey != caller.hotkey:
+                raise AuthError("Body hotkey differs from the signing hotkey")
+            return caller
+        missing = [name for name in ("hotkey", "signature", "timestamp") if getattr(fields, name) is None]
+        missing += ["coldkey"] if isinstance(fields, MinerAccessRequest) and fields.coldkey is None else []
+        if missing:
+            raise GatewayError(422, "Invalid request fields", errors=[
+                {"field": name, "problem": "Field required"} for name in missing
+            ])
+        return verify_commitment(
+            commitment(fields),
+            hotkey=fields.hotkey,
+            signature=fields.signature,
+            timestamp=fields.timestamp,
+            expiry=fields.expiry,
+            max_age_s=settings.max_age_s,
+            max_skew_s=settings.max_skew_s,
+        )
+
+    async def authorize(
+        self, request: Request, model: type[M], *, validator: bool, commitment: Callable[[M], str]
+    ) -> tuple[M, Caller, Admission]:
+        """Run the checks of the module docstring in order; raise :class:`GatewayError` on the first failure."""
+        body = await self.read_body(request)
+        fields = self.parse(model, body)
+        try:
+            caller = self.authenticate(request, body, fields, commitment)
+        except AuthError as exc:
+            raise GatewayError(401, str(exc)) from None
+        snapshot = self.metagraph.snapshot
+        if snapshot is None:
+            raise GatewayError(503, "Metagraph not loaded yet, retry shortly", {"Retry-After": "30"})
+        neuron = snapshot.get(caller.hotkey)
+        if neuron is None:
+            raise GatewayError(403, f"Hotkey not registered on subnet {snapshot.netuid}")
+        coldkey = getattr(fields, "coldkey", None)
+        if coldkey is not None and neuron.coldkey and coldkey != neuron.coldkey:
+            raise GatewayError(403, "Coldkey does not own this hotkey")
+        if validator and not is_validator(neuron, self.settings.min_validator_stake):
+            raise GatewayError(403, "You are not validator: a validator permit and enough stake are required")
+        settings = self.settings
+        scope, limit = ("validator", settings.per_validator_limit) if validator else ("miner", settings.per_miner_limit)
+        admission = await self.ledger.admit(
+            caller.replay_key, caller.replay_ttl, f"{scope}:{caller.hotkey}", limit, settings.total_limit
+        )
+        if admission.verdict is Verdict.REPLAYED:
+            raise GatewayError(401, "Request already used (replay)")
+        if admission.verdict is not Verdict.ADMITTED:
+            retry = seconds_to_midnight()
+            detail = (
+                "Global request limit reached." if admission.verdict is Verdict.OVER_TOTAL
+                else f"Daily limit of {admission.limit} exceeded."
+            )
+            raise GatewayError(
+                429, detail, {**_limit_headers(admission), "Retry-After": str(retry)},
+                limit=admission.limit, remaining=0, retry_after_s=retry,
+            )
+        return fields, caller, admission
+
+    async def s3_health(self) -> tuple[bool, float]:
+        """(ok, latency ms) of a HEAD on the bucket, cached a few seconds so the healthcheck cannot flood S3."""
+        checked_at, ok, latency = self._s3_health
+        if time.monotonic() - checked_at < _S3_CHECK_CACHE_S:
+            return ok, latency
+        start = time.perf_counter()
+        try:
+            await asyncio.wait_for(run_in_threadpool(self._check_store), timeout=5)
+            ok = True
+        except Exception as exc:  # any failure is "not ok"; the reason goes to the log only
+            log.warning("S3 health check failed: %s: %s", type(exc).__name__, exc)
+            ok = False
+        latency = round((time.perf_counter() - start) * 1000, 2)
+        self._s3_health = (time.monotonic(), ok, latency)
+        return ok, latency
+
+
+def _limit_headers(admission: Admission) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(admission.limit), "X-RateLimit-Remaining": str(admission.remaining)}
+
+
+def _structure_info(description: str) -> dict[str, str]:
+    return {"folder_structure": FOLDER_STRUCTURE, "description": description}
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    """The FastAPI app over one :class:`Gateway`; the metagraph syncer runs for the app's lifetime."""
+    settings = gateway.settings
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        gateway.metagraph.start()
+        try:
+            yield
+        finally:
+            gateway.metagraph.stop()
+            await gateway.ledger.close()
+
+    app = FastAPI(
+        title="Subnet 46 upload gateway",
+        description=(
+            "Signed access to the SN46 data bucket: presigned uploads for miners, presigned listings and "
+            "downloads for validators. Sign the commitment string of each endpoint (see /commitment-formats), "
+            "or, recommended, sign the whole request with btauth/1 (bittensor.http_auth)."
+        ),
+        version="2.0.0",
+        lifespan=lifespan,
+    )
+    stats = RequestStats()
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Bittensor-Version", "X-Bittensor-Hotkey", "X-Bittensor-Nonce",
+                           "X-Bittensor-Signature", "X-Bittensor-Receiver", "X-Bittensor-Crypto"],
+        )
+    app.add_middleware(CountRequests, stats=stats)
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"detail": "Internal error"}, status_code=500)
+
+    def body_doc(model: type[BaseModel]) -> dict[str, Any]:
+        return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+    p = gateway.presigner
+
+    @app.post("/get-folder-access", openapi_extra=body_doc(MinerAccessRequest), tags=["miners"])
+    async def get_folder_access(request: Request) -> JSONResponse:
+        """A presigned POST for the caller's folder, and a listing URL of it."""
+        fields, caller, admission = await gateway.authorize(
+            request, MinerAccessRequest, validator=False,
+            commitment=lambda f: f"s3:data:access:{f.coldkey}:{f.hotkey}:{f.timestamp}",
+        )
+        if fields.job_id is not None:
+            try:
+                check_job_id(fields.job_id)
+            except ValueError as exc:
+                raise GatewayError(400, f"Invalid job_id: {exc}") from None
+        now = time.time()
+        expires_in = settings.upload_expiry_s
+        if fields.expiry is not None:
+            expires_in = max(1, min(expires_in, int(fields.expiry - now)))
+        folder = p.key(miner_folder(caller.hotkey))
+        post = p.upload_post(caller.hotkey, fields.job_id, expires_in)
+        body = {
+            "folder": folder,
+            "url": post["url"],
+            "fields": post["fields"],
+            "expiry": _iso(now + expires_in),
+            "expiry_seconds": expires_in,
+            "list_url": p.list_url(miner_folder(caller.hotkey), expires_in),
+            "structure_info": _structure_info(
+                "Upload files to job_id folders within your hotkey directory under data/ prefix"
+            ),
+            "upload_rules": {
+                "key_prefix": folder + (f"job_id={fields.job_id}/" if fields.job_id else "job_id="),
+                "min_bytes": p.min_bytes,
+                "max_bytes": p.max_bytes,
+            },
+        }
+        return JSONResponse(body, headers=_limit_headers(admission))
+
+    @app.post("/get-validator-access", openapi_extra=body_doc(ValidatorAccessRequest), tags=["validators"])
+    async def get_validator_access(request: Request) -> JSONResponse:
+        """Listing URLs over all miner data; pass ``continuation_token`` to get the next page's URL."""
+        fields, caller, admission = await gateway.authorize(
+            request, ValidatorAccessRequest, validator=True,
+            commitment=lambda f: f"s3:validator:access:{f.timestamp}",
+        )
+        expires_in = settings.url_expiry_s
+        body = {
+            "bucket": p.bucket,
+            "region": settings.region,
+            "validator_hotkey": caller.hotkey,
+            "expiry": _iso(time.time() + expires_in),
+            "expiry_seconds": expires_in,
+            "urls": {
+                "global": {
+                    "list_all_data": p.list_url(
+                        "data/hotkey=", expires_in, continuation_token=fields.continuation_token
+                    ),
+                },
+                "miners": {"list_all_miners": p.list_url("data/hotkey=", expires_in, delimiter="/")},
+            },
+            "structure_info": _structure_info(
+                "Job-based folder structure with explicit hotkey and job_id labels under data/ prefix"
+            ),
+        }
+        return JSONResponse(body, headers=_limit_headers(admission))
+
+    @app.post("/get-miner-specific-access", openapi_extra=body_doc(MinerSpecificRequest), tags=["validators"])
+    async def get_miner_specific_access(request: Request) -> JSONResponse:
+        """A listing URL of one miner's folder; pass ``continuation_token`` to get the next page's URL."""
+        fields, _, admission = await gateway.authorize(
+            request, MinerSpecificRequest, validator=True,
+            commitment=lambda f: f"s3:validator:miner:{f.miner_hotkey}:{f.timestamp}",
+        )
+        expires_in = settings.url_expiry_s
+        url = p.list_url(
+            miner_folder(fields.miner_hotkey), expires_in, continuation_token=fields.continuation_token
+        )
+        body = {
+            "bucket": p.bucket,
+            "region": settings.region,
+            "miner_hotkey": fields.miner_hotkey,
+            "miner_url": url,
+            "list_url": url,
+            "prefix": p.key(miner_folder(fields.miner_hotkey)),
+            "expiry": _iso(time.time() + expires_in),
+            "expiry_seconds": expires_in,
+        }
+        return JSONResponse(body, headers=_limit_headers(admission))
+
+    @app.post("/get-file-presigned-urls", openapi_extra=body_doc(FileUrlsRequest), tags=["validators"])
+    async def get_file_presigned_urls(request: Request) -> JSONResponse:
+        """Presigned GETs for files inside one miner's folder; keys elsewhere are listed as invalid."""
+        fields, caller, admission = await gateway.authorize(
+            request, FileUrlsRequest, validator=True,
+            commitment=lambda f: f"s3:validator:files:{f.miner_hotkey}:{f.hotkey}:{f.timestamp}",
+        )
+        if len(fields.file_keys) > settings.max_file_keys:
+            raise GatewayError(400, f"At most {settings.max_file_keys} file_keys per request")
+        folder = p.key(miner_folder(fields.miner_hotkey))
+        valid = [k for k in dict.fromkeys(fields.file_keys) if k.startswith(folder) and k.isprintable()]
+        invalid = [k for k in fields.file_keys if k not in set(valid)]
+        if not valid:
+            raise GatewayError(400, "No valid files for specified miner")
+        expires_in = min(settings.url_expiry_s, (fields.expiry_hours or 1) * 3600)
+
+        def sign_all() -> dict[str, dict[str, Any]]:
+            return {
+                key: {
+                    "presigned_url": p.download_url(key, expires_in),
+                    "file_key": key,
+                    "expires_in_seconds": expires_in,
+                    "file_name": key.rsplit("/", 1)[-1],
+                }
+                for key in valid
+            }
+
+        # Hundreds of signatures take a while: keep the event loop free for other requests.
+        file_urls = await run_in_threadpool(sign_all) if len(valid) > 16 else sign_all()
+        body = {
+            "validator_hotkey": caller.hotkey,
+            "miner_hotkey": fields.miner_hotkey,
+            "bucket": p.bucket,
+            "expiry_hours": expires_in / 3600,
+            "expiry_time": _iso(time.time() + expires_in),
+            "total_requested_files": len(fields.file_keys),
+            "valid_files_count": len(valid),
+            "invalid_files_count": len(invalid),
+            "successful_urls": len(file_urls),
+            "failed_files": 0,
+            "file_urls": file_urls,
+            "invalid_files": invalid,
+        }
+        return JSONResponse(body, headers=_limit_headers(admission))
+
+    @app.get("/healthcheck", tags=["service"])
+    async def healthcheck() -> JSONResponse:
+        """S3, ledger and metagraph status, and this worker's request counters."""
+        (s3_ok, s3_latency), ledger_ok = await asyncio.gather(gateway.s3_health(), gateway.ledger.ping())
+        metagraph = gateway.metagraph.status()
+        healthy = s3_ok and ledger_ok and metagraph["loaded"]
+        return JSONResponse({
+            "status": "ok" if healthy else "degraded",
+            "timestamp": time.time(),
+            "bucket": p.bucket,
+            "region": settings.region,
+            "folder_structure": FOLDER_STRUCTURE,
+            "s3_ok": s3_ok,
+            "s3_latency_ms": s3_latency,
+            "redis_ok": ledger_ok if gateway.ledger.name == "redis" else None,
+            "ledger": {"backend": gateway.ledger.name, "ok": ledger_ok},
+            "metagraph": metagraph,
+            "stats": stats.summary(),
+        })
+
+    @app.get("/commitment-formats", tags=["service"])
+    async def commitment_formats() -> dict[str, Any]:
+        """How to sign each request."""
+        return {
+            **COMMITMENTS,
+            "example_miner": "s3:data:access:5F3...coldkey:5H2...hotkey:1682345678",
+            "example_validator": "s3:validator:access:1682345678",
+            "example_miner_specific": "s3:validator:miner:5F3...miner_hotkey:1682345678",
+            "signature": "sr25519 signature of the UTF-8 commitment by the hotkey, hex (0x optional)",
+            "timestamp_window": {"max_age_s": settings.max_age_s, "max_future_s": settings.max_skew_s},
+            "replay": "each signed request is accepted once",
+            "btauth": {
+                "recommended": True,
+                "enabled": settings.gateway_hotkey is not None,
+                "receiver_hotkey": settings.gateway_hotkey,
+                "how": "bittensor.http_auth.sign(wallet, method='POST', path=<path>, body=<exact JSON bytes>, "
+                       "receiver_ss58=<receiver_hotkey>); send the headers with the same body, no signature fields",
+            },
+            "folder_structure": {"new_structure": FOLDER_STRUCTURE, "example_paths": list(EXAMPLE_PATHS)},
+        }
+
+    @app.get("/structure-info", tags=["service"])
+    async def structure_info() -> dict[str, Any]:
+        """Where uploads go and how the flow works."""
+        return {
+            "folder_structure": FOLDER_STRUCTURE,
+            "example_paths": list(EXAMPLE_PATHS),
+            "upload_flow": [
+                "1. Get job IDs from Gravity",
+                "2. Request an upload policy via POST /get-folder-access",
+                "3. POST files to {url} with {fields} and key data/hotkey={hotkey}/job_id={job_id}/{file}",
+            ],
+            "upload_rules": {
+                "key_prefix": "data/hotkey={hotkey}/job_id=",
+                "min_bytes": p.min_bytes,
+                "max_bytes": p.max_bytes,
+                "policy_expiry_s": settings.upload_expiry_s,
+            },
+        }
+
+    @app.get("/rate-limits", tags=["service"])
+    async def rate_limits() -> dict[str, Any]:
+        """Daily quotas (UTC days) and today's global use."""
+        return {
+            "per_miner": settings.per_miner_limit,
+            "per_validator": settings.per_validator_limit,
+            "total": settings.total_limit,
+            "total_used_today": await gateway.ledger.total_used(),
+            "window": "UTC day",
+            "resets_in_s": seconds_to_midnight(),
+        }
+
+    return app

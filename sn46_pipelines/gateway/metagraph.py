@@ -1,0 +1,183 @@
+"""Who is registered on the subnet, and who may act as a validator.
+
+One :class:`MetagraphSyncer` refreshes a snapshot in a background thread from
+either source: a JSON snapshot file (offline use, tests, ``sn46 demo seed``)
+or the chain through bittensor's client. It never blocks start-up, and on a
+failed refresh it keeps serving the last good snapshot, because a chain
+hiccup must not lock every miner out. Until the first snapshot arrives the
+gateway answers 503, not "unregistered".
+
+Snapshot file format::
+
+    {"netuid": 46, "block": 123,
+     "neurons": [{"uid": 0, "hotkey": "5F...", "coldkey": "5C...", "validator_permit": true, "stake": 1500.0}]}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Neuron:
+    """One registered hotkey."""
+
+    uid: int
+    hotkey: str
+    coldkey: str
+    validator_permit: bool
+    #: Total stake, in TAO.
+    stake: float
+
+
+@dataclass(frozen=True)
+class MetagraphSnapshot:
+    """The subnet's neurons at one block, indexed by hotkey."""
+
+    netuid: int
+    block: int
+    neurons: Mapping[str, Neuron]
+    #: Unix time the snapshot was read.
+    fetched_at: float
+
+    def get(self, hotkey: str) -> Neuron | None:
+        return self.neurons.get(hotkey)
+
+    @classmethod
+    def from_json(cls, data: Any, *, fetched_at: float | None = None) -> MetagraphSnapshot:
+        """Build a snapshot from the file format; ``ValueError`` says what is wrong."""
+        if not isinstance(data, dict) or not isinstance(data.get("neurons"), list):
+            raise ValueError("expected an object with a 'neurons' list")
+        try:
+            neurons = {
+                n["hotkey"]: Neuron(
+                    uid=int(n["uid"]),
+                    hotkey=str(n["hotkey"]),
+                    coldkey=str(n.get("coldkey", "")),
+                    validator_permit=bool(n.get("validator_permit", False)),
+                    stake=float(n.get("stake", 0.0)),
+                )
+                for n in data["neurons"]
+            }
+            netuid, block = int(data["netuid"]), int(data.get("block", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad neuron entry: {type(exc).__name__}: {exc}") from None
+        return cls(netuid, block, neurons, time.time() if fetched_at is None else fetched_at)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "netuid": self.netuid,
+            "block": self.block,
+            "neurons": [
+                {"uid": n.uid, "hotkey": n.hotkey, "coldkey": n.coldkey,
+                 "validator_permit": n.validator_permit, "stake": n.stake}
+                for n in sorted(self.neurons.values(), key=lambda n: n.uid)
+            ],
+        }
+
+
+def is_validator(neuron: Neuron | None, min_stake: float) -> bool:
+    """The one validator rule: a validator permit and at least ``min_stake`` TAO of stake."""
+    return neuron is not None and neuron.validator_permit and neuron.stake >= min_stake
+
+
+def file_source(path: Path, netuid: int) -> Callable[[], MetagraphSnapshot]:
+    """Read a snapshot file; a snapshot of another subnet is an error, not a silent mix-up."""
+
+    def fetch() -> MetagraphSnapshot:
+        snapshot = MetagraphSnapshot.from_json(json.loads(Path(path).read_text()))
+        if snapshot.netuid != netuid:
+            raise ValueError(f"{path} is a snapshot of netuid {snapshot.netuid}, not {netuid}")
+        return snapshot
+
+    return fetch
+
+
+def chain_source(network: str, netuid: int) -> Callable[[], MetagraphSnapshot]:
+    """Read the metagraph from the chain (one runtime-API call, commitments skipped)."""
+    import bittensor as bt
+
+    subtensor = bt.Subtensor(network=network)
+
+    def fetch() -> MetagraphSnapshot:
+        graph = subtensor.subnets.metagraph(netuid, commitments=False)
+        if graph is None:
+            raise ValueError(f"subnet {netuid} does not exist on {network}")
+        neurons = {
+            n.hotkey: Neuron(n.uid, n.hotkey, n.coldkey, bool(n.validator_permit), float(n.total_stake.tao))
+            for n in graph.neurons
+        }
+        return MetagraphSnapshot(netuid, int(graph.block), neurons, time.time())
+
+    return fetch
+
+
+class MetagraphSyncer:
+    """Keeps the latest good snapshot from ``source``, refreshed every ``interval_s`` in a daemon thread."""
+
+    def __init__(self, source: Callable[[], MetagraphSnapshot], interval_s: float, name: str) -> None:
+        self._source = source
+        self.interval_s = interval_s
+        self.name = name
+        self._snapshot: MetagraphSnapshot | None = None
+        self.last_error: str | None = None
+        self.last_attempt: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def snapshot(self) -> MetagraphSnapshot | None:
+        """The last good snapshot, or None before the first successful refresh."""
+        return self._snapshot
+
+    def refresh(self) -> bool:
+        """Fetch once; on failure keep the previous snapshot and remember why."""
+        self.last_attempt = time.time()
+        try:
+            self._snapshot = self._source()
+        except Exception as exc:  # any source failure: keep serving the last good snapshot
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("metagraph refresh from %s failed: %s", self.name, self.last_error)
+            return False
+        self.last_error = None
+        return True
+
+    def start(self) -> None:
+        """Refresh now and then periodically, all in the background."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="metagraph-syncer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.refresh()
+            self._stop.wait(self.interval_s)
+
+    def status(self) -> dict[str, Any]:
+        """What the healthcheck shows."""
+        snap = self._snapshot
+        return {
+            "source": self.name,
+            "loaded": snap is not None,
+            "netuid": snap.netuid if snap else None,
+            "block": snap.block if snap else None,
+            "age_s": round(time.time() - snap.fetched_at, 1) if snap else None,
+            "hotkeys": len(snap.neurons) if snap else 0,
+            "refresh_interval_s": self.interval_s,
+            "last_error": self.last_error is not None,
+        }

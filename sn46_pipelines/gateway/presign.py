@@ -1,0 +1,100 @@
+"""What a grant allows: presigned POST policies, listing URLs and download URLs.
+
+Everything is signed locally by boto3 with the gateway's credentials, for the
+configured endpoint (AWS, MinIO or moto), never a hard-coded host. The POST
+policy is the only thing that stops a miner writing outside its folder, so it
+is as tight as S3 policies allow: a ``starts-with`` on the key that ends in
+``job_id=`` (or pins one validated job id), a content-length range, an exact
+ACL and storage class, and a short expiry. Note that S3 and MinIO enforce
+these conditions but moto does not; tests check the signed policy itself.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: Where miner uploads live: ``data/hotkey={hotkey}/job_id={job_id}/{file}``.
+FOLDER_STRUCTURE = "data/hotkey={hotkey_id}/job_id={job_id}/"
+EXAMPLE_PATHS = (
+    "data/hotkey=5F3...xyz/job_id=default_0/data_20250620_143052_150.parquet",
+    "data/hotkey=5F3...xyz/job_id=crawler-7-h4rptebsja6qbdmocrt98/data_20250620_143055_67.parquet",
+)
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_UPLOAD_FIELDS = {"acl": "private", "x-amz-storage-class": "STANDARD"}
+
+
+def miner_folder(hotkey: str) -> str:
+    """``data/hotkey={hotkey}/``: the only folder a miner may write to."""
+    return f"data/hotkey={hotkey}/"
+
+
+def check_job_id(job_id: str) -> str:
+    """Return ``job_id`` if it is safe inside a key; ``ValueError`` otherwise.
+
+    Letters, digits, ``_``, ``-`` and ``.``, at most 128, starting with a letter
+    or digit and never ``..``: no slashes, control characters or traversal.
+    """
+    if not _JOB_ID.match(job_id) or ".." in job_id:
+        raise ValueError(
+            "job_id must be 1-128 letters, digits, '_', '-' or '.', start with a letter or digit, no '..'"
+        )
+    return job_id
+
+
+class Presigner:
+    """Presigns for one bucket (and the store's key prefix, if any) with one boto3 client."""
+
+    def __init__(
+        self, client: Any, bucket: str, key_prefix: str, *, min_bytes: int, max_bytes: int
+    ) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.key_prefix = key_prefix
+        self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
+
+    def key(self, key: str) -> str:
+        """The bucket key of a store key."""
+        return self.key_prefix + key
+
+    def upload_post(self, hotkey: str, job_id: str | None, expires_in: int) -> dict[str, Any]:
+        """A presigned POST for keys under ``data/hotkey={hotkey}/job_id=`` (or that one job's folder).
+
+        Returns boto3's ``{"url": ..., "fields": {...}}``; ``fields["key"]`` ends
+        in ``${filename}`` and clients replace it with their full key.
+        """
+        allowed = self.key(miner_folder(hotkey)) + (f"job_id={check_job_id(job_id)}/" if job_id else "job_id=")
+        # boto3 turns a key ending in ${filename} into ["starts-with", "$key", allowed].
+        return self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=allowed + "${filename}",
+            Fields=dict(_UPLOAD_FIELDS),
+            Conditions=[
+                *({name: value} for name, value in _UPLOAD_FIELDS.items()),
+                ["content-length-range", self.min_bytes, self.max_bytes],
+            ],
+            ExpiresIn=expires_in,
+        )
+
+    def list_url(
+        self,
+        prefix: str,
+        expires_in: int,
+        *,
+        delimiter: str | None = None,
+        continuation_token: str | None = None,
+    ) -> str:
+        """A presigned ListObjectsV2 URL; pass the previous page's ``NextContinuationToken`` to go on."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.key(prefix)}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        if continuation_token:
+            params["ContinuationToken"] = continuation_token
+        return self.client.generate_presigned_url("list_objects_v2", Params=params, ExpiresIn=expires_in)
+
+    def download_url(self, key: str, expires_in: int) -> str:
+        """A presigned GET of one object (``key`` is a bucket key)."""
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )

@@ -1,0 +1,42 @@
+"""Wiring: settings to a running app (store, presigner, ledger, metagraph syncer).
+
+:func:`app_from_env` is the factory uvicorn imports in every worker process,
+so each worker builds its own clients after the fork.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from ..objectstore import open_store
+from ..objectstore.s3 import S3ObjectStore
+from .app import Gateway, create_app
+from .ledger import open_ledger
+from .metagraph import MetagraphSyncer, chain_source, file_source
+from .presign import Presigner
+from .settings import GatewaySettings, load_gateway_settings
+
+
+def build_gateway(settings: GatewaySettings) -> Gateway:
+    """Open the store, ledger and metagraph source that ``settings`` name; contacts nothing yet."""
+    store = open_store(settings.data_store, endpoint_url=settings.endpoint_url, region=settings.region)
+    assert isinstance(store, S3ObjectStore)  # load_gateway_settings only accepts s3:// stores
+    presigner = Presigner(
+        store.client,
+        store.bucket,
+        store.prefix,
+        min_bytes=settings.upload_min_bytes,
+        max_bytes=settings.upload_max_bytes,
+    )
+    if settings.metagraph_file is not None:
+        source, name = file_source(settings.metagraph_file, settings.netuid), f"file:{settings.metagraph_file}"
+    else:
+        source, name = chain_source(settings.network, settings.netuid), f"chain:{settings.network}"
+    metagraph = MetagraphSyncer(source, settings.metagraph_refresh_s, name)
+    ledger = open_ledger(settings.redis_url, settings.state_db)
+    return Gateway(settings, presigner, ledger, metagraph, store.check)
+
+
+def app_from_env() -> FastAPI:
+    """The app configured from the environment (``SN46_ENV`` and the gateway variables)."""
+    return create_app(build_gateway(load_gateway_settings()))

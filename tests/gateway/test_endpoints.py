@@ -1,0 +1,161 @@
+"""Each endpoint's happy path, with today's request and response fields."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+from .helpers import (
+    MINER,
+    MINER_COLDKEY,
+    VALIDATOR,
+    file_urls_request,
+    miner_request,
+    miner_specific_request,
+    validator_request,
+)
+
+
+def policy_of(fields: dict) -> dict:
+    return json.loads(base64.b64decode(fields["policy"]))
+
+
+def test_folder_access_returns_a_tight_policy_for_the_configured_endpoint(client, moto_endpoint, s3_bucket):
+    r = client.post("/get-folder-access", json=miner_request())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    folder = f"data/hotkey={MINER.ss58_address}/"
+    assert body["folder"] == folder
+    assert body["url"] == f"{moto_endpoint}/{s3_bucket}"  # the configured endpoint, not an AWS host
+    assert body["structure_info"]["folder_structure"] == "data/hotkey={hotkey_id}/job_id={job_id}/"
+    assert r.headers["X-RateLimit-Limit"] == "50" and r.headers["X-RateLimit-Remaining"] == "49"
+
+    policy = policy_of(body["fields"])
+    conditions = policy["conditions"]
+    assert ["starts-with", "$key", folder + "job_id="] in conditions
+    assert ["content-length-range", 1024, 1024**3] in conditions
+    assert {"bucket": s3_bucket} in conditions
+    assert {"acl": "private"} in conditions
+    expires = time.mktime(time.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert 3500 < expires - time.time() <= 3601  # the configured 1 h, not today's 24 h
+    assert body["expiry_seconds"] == 3600
+    assert body["fields"]["key"] == folder + "job_id=${filename}"
+
+    listing = urlsplit(body["list_url"])
+    assert f"{listing.scheme}://{listing.netloc}" == moto_endpoint
+    assert parse_qs(listing.query)["prefix"] == [folder]
+
+
+def test_folder_access_with_a_job_id_pins_that_job_folder(client):
+    r = client.post("/get-folder-access", json=miner_request(job_id="zillow_premium_zip_78701_sold"))
+    assert r.status_code == 200, r.text
+    prefix = f"data/hotkey={MINER.ss58_address}/job_id=zillow_premium_zip_78701_sold/"
+    assert ["starts-with", "$key", prefix] in policy_of(r.json()["fields"])["conditions"]
+    assert r.json()["upload_rules"]["key_prefix"] == prefix
+
+
+def test_client_expiry_can_only_shorten_the_policy(client):
+    r = client.post("/get-folder-access", json=miner_request(expiry=int(time.time()) + 600))
+    assert r.status_code == 200
+    assert 590 <= r.json()["expiry_seconds"] <= 600
+    r = client.post("/get-folder-access", json=miner_request(expiry=int(time.time()) + 86400 * 30))
+    assert r.json()["expiry_seconds"] == 3600
+
+
+@pytest.mark.parametrize("job_id", ["../other", "a/b", "..", "job\x00id", "job\nid", "", ".hidden", "x" * 129])
+def test_unsafe_job_ids_are_refused(client, job_id):
+    r = client.post("/get-folder-access", json=miner_request(job_id=job_id))
+    assert r.status_code in (400, 422), r.text
+    assert "fields" not in r.json()
+
+
+def test_signature_with_0x_prefix_is_accepted(client):
+    body = miner_request()
+    body["signature"] = "0x" + body["signature"]
+    assert client.post("/get-folder-access", json=body).status_code == 200
+
+
+def test_validator_access_lists_all_miner_data(client, s3_bucket, moto_endpoint):
+    r = client.post("/get-validator-access", json=validator_request())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["bucket"] == s3_bucket and body["region"] == "us-east-2"
+    assert body["validator_hotkey"] == VALIDATOR.ss58_address
+    all_data = parse_qs(urlsplit(body["urls"]["global"]["list_all_data"]).query)
+    assert all_data["prefix"] == ["data/hotkey="]
+    miners = parse_qs(urlsplit(body["urls"]["miners"]["list_all_miners"]).query)
+    assert miners["delimiter"] == ["/"]
+    assert body["urls"]["global"]["list_all_data"].startswith(moto_endpoint)
+    assert r.headers["X-RateLimit-Limit"] == "20000"
+
+
+def test_miner_specific_access_and_continuation(client):
+    miner = MINER.ss58_address
+    r = client.post("/get-miner-specific-access", json=miner_specific_request(miner))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["prefix"] == f"data/hotkey={miner}/" and body["miner_hotkey"] == miner
+    assert parse_qs(urlsplit(body["miner_url"]).query)["prefix"] == [f"data/hotkey={miner}/"]
+    r = client.post("/get-miner-specific-access", json=miner_specific_request(miner, continuation_token="tok123"))
+    assert parse_qs(urlsplit(r.json()["miner_url"]).query)["continuation-token"] == ["tok123"]
+
+
+def test_file_urls_sign_only_keys_inside_the_miner_folder(client, s3_bucket):
+    miner = MINER.ss58_address
+    inside = f"data/hotkey={miner}/job_id=j1/data_20250620_143052_150.parquet"
+    outside = "data/hotkey=5Other/job_id=j1/secret.parquet"
+    r = client.post("/get-file-presigned-urls", json=file_urls_request(miner, [inside, outside]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert list(body["file_urls"]) == [inside]
+    assert body["invalid_files"] == [outside]
+    url = urlsplit(body["file_urls"][inside]["presigned_url"])
+    assert unquote(url.path) == f"/{s3_bucket}/{inside}"
+    assert "X-Amz-Signature" in parse_qs(url.query)
+    assert body["file_urls"][inside]["expires_in_seconds"] == 3600
+
+    only_outside = client.post("/get-file-presigned-urls", json=file_urls_request(miner, [outside]))
+    assert only_outside.status_code == 400
+
+
+def test_file_urls_refuse_more_keys_than_configured(make_client):
+    client = make_client(SN46_GATEWAY_MAX_FILE_KEYS="2")
+    miner = MINER.ss58_address
+    keys = [f"data/hotkey={miner}/job_id=j/{i}.parquet" for i in range(3)]
+    assert client.post("/get-file-presigned-urls", json=file_urls_request(miner, keys)).status_code == 400
+
+
+def test_service_endpoints(client, s3_bucket):
+    health = client.get("/healthcheck").json()
+    assert health["status"] == "ok", health
+    assert health["bucket"] == s3_bucket and health["s3_ok"] is True and health["redis_ok"] is True
+    assert health["metagraph"]["hotkeys"] == 5 and health["metagraph"]["block"] == 4_200_000
+    assert health["metagraph"]["age_s"] >= 0 and "stats" in health
+
+    formats = client.get("/commitment-formats").json()
+    assert formats["miner_format"] == "s3:data:access:{coldkey}:{hotkey}:{timestamp}"
+    assert formats["file_urls_format"] == "s3:validator:files:{miner_hotkey}:{hotkey}:{timestamp}"
+    assert formats["btauth"]["enabled"] is True
+
+    assert client.get("/structure-info").json()["folder_structure"] == "data/hotkey={hotkey_id}/job_id={job_id}/"
+
+    client.post("/get-folder-access", json=miner_request())
+    limits = client.get("/rate-limits").json()
+    assert (limits["per_miner"], limits["per_validator"], limits["total"]) == (50, 20000, 500000)
+    assert limits["total_used_today"] == 1
+
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    body_schema = schema["paths"]["/get-folder-access"]["post"]["requestBody"]["content"]["application/json"]
+    assert "coldkey" in body_schema["schema"]["properties"]
+
+
+def test_coldkey_must_own_the_hotkey(client):
+    wrong = miner_request(coldkey=VALIDATOR.ss58_address)
+    r = client.post("/get-folder-access", json=wrong)
+    assert r.status_code == 403
+    assert MINER_COLDKEY.ss58_address not in r.text
