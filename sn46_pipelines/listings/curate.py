@@ -1,0 +1,264 @@
+"""Curate one miner's uploads: file checks, row rules, one row per zpid, and a quarantine of the rest.
+
+``curate_hotkey`` is the whole library in one call, so the Dagster asset (or
+a script) only decides *which* files are new and where results are stored.
+It reads uploads and never writes: nothing in the upload area changes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sn46_pipelines.objectstore import ObjectInfo, ObjectStore
+
+from .dedup import newest_per_key
+from .files import FileRejectedError, LoadedUpload, load_upload
+from .keys import hotkey_prefix, job_zip, parse_upload_key, InvalidUploadKeyError
+from .row_checks import check_rows
+from .rules import REASONS, Reason, Rules
+from .schema import CURATED_SCHEMA, LISTING_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
+
+#: Uploads fetched at once: enough to hide S3 latency, few enough to bound memory.
+DEFAULT_WORKERS = 8
+_REASON_DICTIONARY = pa.array(REASONS)
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """What happened to one upload in this run."""
+
+    key: str
+    job_id: str | None
+    size: int
+    uploaded_at: datetime
+    #: Rows read (0 when the file was rejected whole).
+    rows_in: int
+    #: Rows of this file in the curated set after this run.
+    rows_accepted: int
+    #: Reason code when the whole file was quarantined, else None.
+    reason: str | None = None
+    detail: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "rejected" if self.reason else "accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class CurationResult:
+    """A hotkey's curated set after a run, and what this run rejected."""
+
+    hotkey: str
+    #: The full curated set (:data:`CURATED_SCHEMA`), one row per zpid.
+    listings: pa.Table
+    #: This run's rejections (:data:`QUARANTINE_SCHEMA`); ``row_index`` is null for whole files.
+    quarantine: pa.Table
+    files: list[FileReport]
+
+    def reason_counts(self) -> dict[str, int]:
+        """Quarantine entries of this run by reason code, every code present."""
+        counts = Counter(self.quarantine.column("reason").to_pylist())
+        return {reason: counts.get(reason, 0) for reason in REASONS}
+
+    def stats(self) -> dict[str, Any]:
+        """Plain numbers and strings for run metadata (Dagster, logs, JSON)."""
+        rows_in = sum(f.rows_in for f in self.files)
+        counts = self.reason_counts()
+        newest = max((f.uploaded_at for f in self.files), default=None)
+        return {
+            "files_processed": len(self.files),
+            "files_rejected": sum(f.reason is not None for f in self.files),
+            "rows_in": rows_in,
+            "rows_accepted": sum(f.rows_accepted for f in self.files),
+            "rows_rejected": counts,
+            "duplicate_rate": counts[Reason.DUPLICATE] / rows_in if rows_in else 0.0,
+            "newest_upload": newest.isoformat() if newest else None,
+            "listings": self.listings.num_rows,
+        }
+
+
+def curate_hotkey(
+    store: ObjectStore,
+    hotkey: str,
+    new_files: Sequence[ObjectInfo],
+    existing: pa.Table | None = None,
+    rules: Rules = Rules(),
+    now: datetime | None = None,
+    *,
+    max_workers: int = DEFAULT_WORKERS,
+) -> CurationResult:
+    """Validate ``new_files`` of ``hotkey`` and merge their good rows into ``existing``.
+
+    ``existing`` is the hotkey's previous curated set (or None). Where a zpid
+    appears more than once the newest row wins and the others (old or new) go
+    to the quarantine as ``duplicate``. ``now`` (timezone-aware, default the
+    current time) anchors the freshness rules. Store failures raise
+    ``ObjectStoreError`` and lose nothing: the run can simply be repeated.
+    """
+    now = _aware(now or datetime.now(timezone.utc))
+    existing = _existing(existing)
+    files = _check_new_files(hotkey, new_files, existing)
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(files)))) as pool:
+        outcomes = list(pool.map(lambda info: _load(store, info, rules), files))
+    loaded = [o for o in outcomes if isinstance(o, LoadedUpload)]
+    rejected = [(info, o) for info, o in zip(files, outcomes) if isinstance(o, FileRejectedError)]
+
+    new_rows, file_of_row = _provenanced(hotkey, loaded)
+    bad_values = [
+        (offset + row, text)
+        for offset, upload in zip(_offsets(loaded), loaded)
+        for row, text in upload.bad_values
+    ]
+    verdicts = check_rows(
+        new_rows.select(LISTING_SCHEMA.names),
+        file_of_row,
+        [u.key.job_zip for u in loaded],
+        bad_values,
+        rules,
+        now,
+    )
+
+    combined = pa.concat_tables([existing, new_rows])
+    old = existing.num_rows
+    keep = np.concatenate([np.ones(old, dtype=bool), verdicts.accepted_mask(new_rows.num_rows)])
+    losers, winners = newest_per_key(
+        combined.column("zpid"), keep, _micros(combined.column("datetime")), _micros(combined.column("uploaded_at"))
+    )
+    keep[losers] = False
+
+    quarantine = pa.concat_tables(
+        [
+            _file_rejections(hotkey, rejected),
+            _row_rejections(new_rows, verdicts.rows, verdicts.reasons, verdicts.details),
+            _duplicates(combined, losers, winners),
+        ]
+    )
+    kept_per_file = np.bincount(file_of_row[keep[old:]], minlength=len(loaded))
+    reports = [
+        FileReport(u.info.key, u.key.job_id, u.info.size, u.info.mtime, u.table.num_rows, int(kept))
+        for u, kept in zip(loaded, kept_per_file)
+    ] + [
+        FileReport(info.key, _job_of(info.key), info.size, info.mtime, 0, 0, error.reason.value, error.detail)
+        for info, error in rejected
+    ]
+    return CurationResult(hotkey, combined.filter(pa.array(keep)), quarantine, reports)
+
+
+def _aware(now: datetime) -> datetime:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC), not a naive datetime")
+    return now
+
+
+def _existing(existing: pa.Table | None) -> pa.Table:
+    if existing is None:
+        return CURATED_SCHEMA.empty_table()
+    missing = [name for name in CURATED_SCHEMA.names if name not in existing.column_names]
+    if missing:
+        raise ValueError(f"existing curated listings lack column(s) {', '.join(missing)}")
+    return existing.select(CURATED_SCHEMA.names).cast(CURATED_SCHEMA)
+
+
+def _check_new_files(hotkey: str, new_files: Sequence[ObjectInfo], existing: pa.Table) -> list[ObjectInfo]:
+    """New files in upload order; a file of another hotkey or one already curated is a caller's bug."""
+    prefix = hotkey_prefix(hotkey)
+    foreign = [f.key for f in new_files if not f.key.startswith(prefix)]
+    if foreign:
+        raise ValueError(f"{len(foreign)} file(s) are not uploads of {hotkey}, e.g. {foreign[0]!r}")
+    keys = [f.key for f in new_files]
+    if len(set(keys)) != len(keys):
+        raise ValueError("new_files lists the same key more than once")
+    curated = set(pc.unique(existing.column("file_key").cast(pa.string())).to_pylist()) if existing.num_rows else set()
+    again = curated.intersection(keys)
+    if again:
+        raise ValueError(
+            f"{len(again)} file(s) are already in the curated set, e.g. {sorted(again)[0]!r}; "
+            "to re-curate them, pass existing without their rows"
+        )
+    return sorted(new_files, key=lambda f: (f.mtime, f.key))
+
+
+def _load(store: ObjectStore, info: ObjectInfo, rules: Rules) -> LoadedUpload | FileRejectedError:
+    try:
+        return load_upload(store, info, rules)
+    except FileRejectedError as rejection:
+        return rejection
+
+
+def _offsets(loaded: Sequence[LoadedUpload]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([u.table.num_rows for u in loaded])])[:-1].astype(np.int64)
+
+
+def _provenanced(hotkey: str, loaded: Sequence[LoadedUpload]) -> tuple[pa.Table, np.ndarray]:
+    """The loaded rows with their provenance columns, and the file index of each row."""
+    sizes = np.array([u.table.num_rows for u in loaded], dtype=np.int64)
+    file_of_row = np.repeat(np.arange(len(loaded), dtype=np.int32), sizes)
+    rows = pa.concat_tables([u.table for u in loaded]) if loaded else LISTING_SCHEMA.empty_table()
+    jobs = sorted({u.key.job_id for u in loaded})
+    job_of_file = np.array([jobs.index(u.key.job_id) for u in loaded], dtype=np.int32)
+    mtimes = np.array([int(u.info.mtime.timestamp() * 1e6) for u in loaded], dtype=np.int64)
+    n = len(file_of_row)
+    provenance = [
+        pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32), pa.array([hotkey])),
+        pa.DictionaryArray.from_arrays(job_of_file[file_of_row] if n else np.zeros(0, np.int32), pa.array(jobs, pa.string())),
+        pa.DictionaryArray.from_arrays(file_of_row, pa.array([u.info.key for u in loaded], pa.string())),
+        pa.array(np.arange(n, dtype=np.int64) - np.repeat(_offsets(loaded), sizes), pa.int32()),
+        pa.array(mtimes[file_of_row] if n else np.zeros(0, np.int64), pa.int64()).cast(TIMESTAMP),
+    ]
+    columns = [rows.column(name) for name in LISTING_SCHEMA.names] + provenance
+    return pa.Table.from_arrays(columns, schema=CURATED_SCHEMA), file_of_row
+
+
+def _micros(column: pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+
+
+def _job_of(key: str) -> str | None:
+    try:
+        return parse_upload_key(key).job_id
+    except InvalidUploadKeyError:
+        return None
+
+
+def _reasons(codes: np.ndarray) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), _REASON_DICTIONARY)
+
+
+def _file_rejections(hotkey: str, rejected: Sequence[tuple[ObjectInfo, FileRejectedError]]) -> pa.Table:
+    return pa.table(
+        {
+            "hotkey": [hotkey] * len(rejected),
+            "job_id": [_job_of(info.key) for info, _ in rejected],
+            "file_key": [info.key for info, _ in rejected],
+            "row_index": pa.nulls(len(rejected), pa.int32()),
+            "reason": [error.reason.value for _, error in rejected],
+            "detail": [error.detail for _, error in rejected],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def _row_rejections(rows: pa.Table, positions: np.ndarray, codes: np.ndarray, details: list[str]) -> pa.Table:
+    picked = rows.select(["hotkey", "job_id", "file_key", "row_index"]).take(pa.array(positions, pa.int64()))
+    return picked.append_column("reason", _reasons(codes)).append_column(
+        "detail", pa.array(details, pa.string())
+    ).cast(QUARANTINE_SCHEMA)
+
+
+def _duplicates(combined: pa.Table, losers: np.ndarray, winners: np.ndarray) -> pa.Table:
+    winner_rows = combined.select(["file_key", "row_index"]).take(pa.array(winners, pa.int64())).to_pylist()
+    zpids = combined.column("zpid").take(pa.array(losers, pa.int64())).to_pylist()
+    details = [
+        f"zpid {z} has a newer row: {w['file_key']} row {w['row_index']}" for z, w in zip(zpids, winner_rows)
+    ]
+    codes = np.full(len(losers), REASONS.index(Reason.DUPLICATE), dtype=np.int32)
+    return _row_rejections(combined, losers, codes, details)

@@ -1,0 +1,172 @@
+"""Row rules: a failing row is quarantined with its reason, the good rows of its file are kept.
+
+All rules run vectorised over every new row of a hotkey at once; only the
+(few) rejected rows are formatted into human-readable details. A row gets the
+first reason that applies, in this order: a value that could not take its
+declared type, ``missing_required``, ``implausible_value``, ``zip_mismatch``,
+``future_date``, ``stale``. (``duplicate`` is decided afterwards, among the
+rows that pass these.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .conform import BadValue
+from .rules import REASONS, Reason, Rules
+from .schema import REQUIRED_VALUES
+
+#: Given the rejected rows' positions, one detail string per row.
+Describe = Callable[[np.ndarray], list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class RowVerdicts:
+    """Which rows a set of rules rejected, why, and in words."""
+
+    #: Positions of rejected rows, ascending.
+    rows: np.ndarray
+    #: Index into :data:`REASONS` for each rejected row.
+    reasons: np.ndarray
+    details: list[str]
+
+    def accepted_mask(self, n: int) -> np.ndarray:
+        mask = np.ones(n, dtype=bool)
+        mask[self.rows] = False
+        return mask
+
+
+def check_rows(
+    table: pa.Table,
+    file_of_row: np.ndarray,
+    job_zips: Sequence[str | None],
+    bad_values: Sequence[BadValue],
+    rules: Rules,
+    now: datetime,
+) -> RowVerdicts:
+    """Apply the row rules to ``table`` (declared schema).
+
+    ``file_of_row[i]`` indexes ``job_zips``, the zip each file's job names (or
+    None); ``bad_values`` are (row, detail) pairs from type conversion.
+    """
+    n = table.num_rows
+    reason = np.full(n, -1, dtype=np.int8)
+    detail = np.empty(n, dtype=object)
+
+    def apply(code: Reason, mask: np.ndarray, describe: Describe) -> None:
+        fresh = np.flatnonzero(mask & (reason < 0))
+        if fresh.size:
+            reason[fresh] = REASONS.index(code)
+            detail[fresh] = describe(fresh)
+
+    if bad_values:
+        rows = np.array([r for r, _ in bad_values])
+        texts = dict(bad_values)
+        mask = np.zeros(n, dtype=bool)
+        mask[rows] = True
+        apply(Reason.IMPLAUSIBLE_VALUE, mask, lambda idx: [texts[int(i)] for i in idx])
+
+    for name in REQUIRED_VALUES:
+        apply(Reason.MISSING_REQUIRED, _missing(table.column(name)), _constant(f"{name} is missing or blank"))
+
+    for name, (low, high) in rules.ranges().items():
+        values = _floats(table.column(name))
+        with np.errstate(invalid="ignore"):
+            outside = (values < low) | (values > high)
+        apply(Reason.IMPLAUSIBLE_VALUE, outside, _with_values(values, f"{name} {{:g}} outside {low:g}..{high:g}"))
+
+    lat, lon = _floats(table.column("latitude")), _floats(table.column("longitude"))
+    apply(
+        Reason.IMPLAUSIBLE_VALUE,
+        _outside_regions(lat, lon, rules.us_regions),
+        lambda idx: [f"latitude {lat[i]:g}, longitude {lon[i]:g} is not in the US" for i in idx],
+    )
+
+    # Zip checks run on the distinct zip values (a few hundred), not on every row.
+    codes, values = _encode(table.column("zip_code"))
+    well_formed = np.array([len(z) == 5 and z.isascii() and z.isdigit() for z in values] + [True])
+    value_of = np.array(values + [None], dtype=object)
+    apply(
+        Reason.ZIP_MISMATCH,
+        ~well_formed[codes],
+        lambda idx: [f"zip_code {value_of[codes[i]]!r} is not a 5-digit zip" for i in idx],
+    )
+    position = {z: i for i, z in enumerate(values)}
+    # per file: the code its rows must carry, -1 (null) when the job names no zip, -2 when no row can match
+    wanted = np.array([-1 if z is None else position.get(z, -2) for z in job_zips], dtype=np.int64)[file_of_row]
+    job_zip = np.array(list(job_zips), dtype=object)
+    apply(
+        Reason.ZIP_MISMATCH,
+        (wanted != -1) & (codes != wanted),
+        lambda idx: [
+            f"zip_code {value_of[codes[i]]!r} but the job is for {job_zip[file_of_row[i]]}" for i in idx
+        ],
+    )
+
+    stamps = _micros(table.column("datetime"))
+    now_us = int(now.timestamp() * 1e6)
+    latest = now_us + int(rules.clock_skew.total_seconds() * 1e6)
+    oldest = now_us - int(rules.freshness.total_seconds() * 1e6)
+    dates = table.column("datetime")
+    apply(Reason.FUTURE_DATE, stamps > latest, _dated(dates, f"is after now ({now.isoformat()})"))
+    apply(Reason.STALE, stamps < oldest, _dated(dates, f"is older than {rules.freshness.days} days"))
+
+    rows = np.flatnonzero(reason >= 0)
+    return RowVerdicts(rows, reason[rows], detail[rows].tolist())
+
+
+def _true(mask: pa.ChunkedArray) -> np.ndarray:
+    """A boolean result as numpy, null counting as False."""
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+
+def _encode(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """Dictionary codes per row (null -> ``len(values)``) and the distinct values."""
+    encoded = pc.dictionary_encode(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
+    values = encoded.dictionary.to_pylist()
+    codes = pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False)
+    return codes, values
+
+
+def _missing(column: pa.ChunkedArray) -> np.ndarray:
+    if pa.types.is_string(column.type):
+        blank = pc.or_(pc.equal(pc.utf8_length(column), 0), pc.utf8_is_space(column))
+        return _true(pc.or_kleene(pc.is_null(column), blank))
+    if pa.types.is_floating(column.type):
+        return _true(pc.is_null(column, nan_is_null=True))
+    return _true(pc.is_null(column))
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    """Values as float64, null as NaN (NaN passes range checks: absent optional values are fine)."""
+    return pc.fill_null(column.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+
+
+def _micros(column: pa.ChunkedArray) -> np.ndarray:
+    """Timestamps as int64 microseconds; nulls (already rejected as missing) read as 0."""
+    return pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+
+
+def _outside_regions(lat: np.ndarray, lon: np.ndarray, regions) -> np.ndarray:
+    inside = np.isnan(lat) | np.isnan(lon)
+    for south, north, west, east in regions:
+        inside |= (lat >= south) & (lat <= north) & (lon >= west) & (lon <= east)
+    return ~inside
+
+
+def _constant(text: str) -> Describe:
+    return lambda idx: [text] * len(idx)
+
+
+def _with_values(values: np.ndarray, template: str) -> Describe:
+    return lambda idx: [template.format(values[i]) for i in idx]
+
+
+def _dated(column: pa.ChunkedArray, text: str) -> Describe:
+    return lambda idx: [f"datetime {d.isoformat()} {text}" for d in column.take(idx).to_pylist()]
