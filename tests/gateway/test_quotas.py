@@ -1,0 +1,115 @@
+"""Daily quotas: per miner, per validator, global; only authenticated, registered callers spend them."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+
+import pytest
+
+from sn46_pipelines.gateway.ledger import RedisLedger, SqliteLedger, Verdict
+
+from .helpers import MINER2, STRANGER, miner_request, sign, validator_request
+
+
+def test_miner_quota_exhaustion_answers_429_with_retry_after(make_client):
+    client = make_client(DAILY_LIMIT_PER_MINER="3")
+    for remaining in ("2", "1", "0"):
+        r = client.post("/get-folder-access", json=miner_request())
+        assert r.status_code == 200 and r.headers["X-RateLimit-Remaining"] == remaining
+    r = client.post("/get-folder-access", json=miner_request())
+    assert r.status_code == 429
+    body = r.json()
+    assert body["detail"] == "Daily limit of 3 exceeded." and body["remaining"] == 0 and body["limit"] == 3
+    assert 0 < int(r.headers["Retry-After"]) <= 86401 and r.headers["X-RateLimit-Remaining"] == "0"
+    # Another miner's quota is untouched.
+    assert client.post("/get-folder-access", json=miner_request(MINER2, coldkey=MINER2.ss58_address)).status_code == 200
+
+
+def test_validator_quota_exhaustion(make_client):
+    client = make_client(DAILY_LIMIT_PER_VALIDATOR="2")
+    assert [client.post("/get-validator-access", json=validator_request()).status_code for _ in range(3)] == [
+        200, 200, 429
+    ]
+
+
+def test_global_quota_exhaustion(make_client):
+    client = make_client(TOTAL_DAILY_LIMIT="2")
+    assert client.post("/get-folder-access", json=miner_request()).status_code == 200
+    assert client.post("/get-validator-access", json=validator_request()).status_code == 200
+    r = client.post("/get-folder-access", json=miner_request(MINER2, coldkey=MINER2.ss58_address))
+    assert r.status_code == 429 and r.json()["detail"] == "Global request limit reached."
+
+
+def test_unauthenticated_flood_touches_no_quota(make_client):
+    """Forged, stale, unregistered and replayed requests naming the miner never spend its quota."""
+    client = make_client(DAILY_LIMIT_PER_MINER="2", TOTAL_DAILY_LIMIT="3")
+    used = miner_request()
+    assert client.post("/get-folder-access", json=used).status_code == 200
+    now = int(time.time())
+    flood = []
+    for i in range(40):
+        forged = miner_request(ts=now - i % 5)
+        forged["signature"] = sign(STRANGER, "s3:data:access:x:y:1")
+        flood += [
+            forged,
+            miner_request(ts=now - 1000),  # stale
+            miner_request(STRANGER, coldkey=STRANGER.ss58_address),  # unregistered
+            used,  # replay
+        ]
+    statuses = {client.post("/get-folder-access", json=body).status_code for body in flood}
+    assert statuses == {401, 403}
+    limits = client.get("/rate-limits").json()
+    assert limits["total_used_today"] == 1
+    r = client.post("/get-folder-access", json=miner_request())
+    assert r.status_code == 200 and r.headers["X-RateLimit-Remaining"] == "0"
+
+
+def _admit_many(path: str, n: int, tag: str) -> int:
+    ledger = SqliteLedger(path)
+
+    async def run() -> int:
+        verdicts = [await ledger.admit(f"{tag}-{i}", 60, "miner:x", 100, 10_000) for i in range(n)]
+        return sum(v.verdict is Verdict.ADMITTED for v in verdicts)
+
+    return asyncio.run(run())
+
+
+def test_sqlite_ledger_is_atomic_across_processes(tmp_path):
+    """Four processes race for a quota of 100: exactly 100 are admitted, none twice."""
+    path = str(tmp_path / "ledger.sqlite3")
+    SqliteLedger(path)
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        admitted = pool.starmap(_admit_many, [(path, 60, f"p{p}") for p in range(4)])
+    assert sum(admitted) == 100
+    assert asyncio.run(SqliteLedger(path).usage("miner:x")) == (100, 100)
+
+
+@pytest.mark.parametrize("backend", ["redis", "sqlite"])
+def test_ledger_concurrent_admits_respect_the_limit(backend, redis_url, tmp_path):
+    async def run() -> list:
+        ledger = RedisLedger(redis_url) if backend == "redis" else SqliteLedger(tmp_path / "l.sqlite3")
+        try:
+            results = await asyncio.gather(*(ledger.admit(f"k{i}", 60, "validator:v", 25, 1000) for i in range(80)))
+            replay = await ledger.admit("k0", 60, "validator:v", 25, 1000)
+            return [*results, replay]
+        finally:
+            await ledger.close()
+
+    results = asyncio.run(run())
+    verdicts = [r.verdict for r in results]
+    assert verdicts.count(Verdict.ADMITTED) == 25
+    assert verdicts.count(Verdict.OVER_QUOTA) == 55
+    assert verdicts[-1] is Verdict.REPLAYED
+    assert max(r.used for r in results) == 25
+
+
+def test_sqlite_backend_serves_the_app(make_client):
+    client = make_client(REDIS_URL="")
+    assert client.post("/get-folder-access", json=miner_request()).status_code == 200
+    body = validator_request()
+    assert client.post("/get-validator-access", json=body).status_code == 200
+    assert client.post("/get-validator-access", json=body).status_code == 401
+    health = client.get("/healthcheck").json()
+    assert health["ledger"] == {"backend": "sqlite", "ok": True} and health["redis_ok"] is None
