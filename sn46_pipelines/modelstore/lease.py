@@ -93,12 +93,21 @@ class Lease:
         self.release()
 
 
-def wait_until_free(objects: ObjectStore, *, timeout: float, poll: float = 0.1) -> None:
-    """Block while a GC holds the lease (commits call this before trusting existing blobs)."""
+def wait_until_free(objects: ObjectStore, *, timeout: float, poll: float = 0.05) -> None:
+    """Block until the GC holding the lease now (if any) is done; commits call this after their intent.
+
+    Only that GC must finish: a GC that takes the lease later lists intents
+    after taking it, so it sees ours. Waiting for the holder to change (not
+    for a free lease) means back-to-back GCs can never starve a commit.
+    """
+    current = read_lease(objects)
+    if current is None:
+        return
+    owner = current[0].get("owner")
     deadline = time.monotonic() + timeout
     delay = poll
-    while read_lease(objects) is not None:
+    while (current := read_lease(objects)) is not None and current[0].get("owner") == owner:
         if time.monotonic() > deadline:
             raise StoreBusyError(f"a GC has held the store for over {timeout:.0f} s")
         time.sleep(delay)
-        delay = min(delay * 2, 2.0)
+        delay = min(delay * 2, 0.5)

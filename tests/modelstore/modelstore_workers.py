@@ -1,14 +1,17 @@
 """Child-process entry points for the model-store concurrency tests (run as a script).
 
-    python modelstore_workers.py commit URL FOLDER N WRITER   # N commits with retries
+    python modelstore_workers.py commit URL FOLDER N WRITER [CYCLE]  # N commits with retries; content
+                                                                     # repeats every CYCLE commits
     python modelstore_workers.py commit-loop URL FILE         # commit forever (for kill -9)
-    python modelstore_workers.py genesis URL FOLDER           # one commit, no retries: won or lost
+    python modelstore_workers.py genesis URL FILE START       # at START (epoch s), commit FILE believing
+                                                              # the store empty; no retries: won or lost
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from sn46_pipelines.modelstore import ConflictError, ModelStore
@@ -19,9 +22,10 @@ def main(argv: list[str]) -> int:
     store = ModelStore.open(url)
     if command == "commit":
         folder, n, writer = Path(argv[2]), int(argv[3]), argv[4]
+        cycle = int(argv[5]) if len(argv) > 5 else n
         done = []
         for i in range(n):
-            (folder / "model.pt").write_bytes(f"{writer}-{i}".encode() * 100)
+            (folder / "model.pt").write_bytes(f"{writer}-{i % cycle}".encode() * 100)
             record = store.commit(folder, message=f"{writer}/{i}", metadata={"writer": writer, "i": i}, retries=200)
             done.append(record.counter)
         print(json.dumps(done))
@@ -35,6 +39,8 @@ def main(argv: list[str]) -> int:
             print(i, flush=True)
             i += 1
     if command == "genesis":
+        store.head = lambda: None  # every racer read an empty store a moment ago
+        time.sleep(max(0.0, float(argv[3]) - time.time()))
         try:
             record = store.commit(Path(argv[2]), message=argv[2])
         except ConflictError as exc:

@@ -1,0 +1,60 @@
+"""Helpers shared by the model-store tests: worker processes and a crash-injecting store wrapper."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+WORKERS = Path(__file__).with_name("modelstore_workers.py")
+
+
+def run_worker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``modelstore_workers.py`` in a fresh interpreter (a real, separate process)."""
+    return subprocess.run(
+        [sys.executable, str(WORKERS), *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
+    )
+
+
+def start_worker(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(WORKERS), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+class Crash(Exception):
+    """The simulated process died here."""
+
+
+class CrashingStore:
+    """Delegates to a real store until the ``crash_at``-th write, then every call fails like a dead process.
+
+    Only used for fault injection: the store underneath is real, so what the
+    "crashed" commit left behind is exactly what a real crash would leave.
+    """
+
+    WRITES = {"put", "upload", "put_if_absent", "put_if_match", "delete", "delete_many", "copy"}
+
+    def __init__(self, inner, crash_at: int) -> None:
+        self._inner = inner
+        self._crash_at = crash_at
+        self.writes: list[tuple[str, str]] = []
+        self.dead = False
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            if self.dead:
+                raise Crash(f"dead before {name}")
+            if name in self.WRITES:
+                if len(self.writes) == self._crash_at:
+                    self.dead = True
+                    raise Crash(f"crashed before {name} {args[:1]}")
+                self.writes.append((name, str(args[0]) if args else ""))
+            return attr(*args, **kwargs)
+
+        return call
