@@ -1,0 +1,286 @@
+"""Cross-miner aggregates over the curated listings, computed in DuckDB.
+
+Four tables come out (see :data:`CONTRACT` for the columns validators rely on):
+
+``cross_miner_duplicates``
+    The same listing (same ``zpid``, ``price`` and ``datetime``) curated for
+    several hotkeys belongs to the hotkey whose file was uploaded first; every
+    row of any other hotkey is a copy, quarantined as ``cross_miner_copy``
+    against the copier only. "First" is the earliest ``uploaded_at``; on a tie
+    the lexicographically smaller hotkey, then the smaller ``file_key`` and
+    ``row_index`` win, so the answer never depends on scan order.
+``miner_job_stats`` / ``miner_scores``
+    Per hotkey and job, and per hotkey: accepted and rejected rows, unique
+    zpids, duplicate, copy, plausibility and zip-match rates, completeness and
+    freshness; ``miner_scores`` adds the score (:mod:`.scoring`).
+``zipcode_stats``
+    Accepted listings, median price and median price per square foot per zip.
+
+Rates are shares of ``rows_submitted`` (accepted plus row-level rejections,
+copies included). Whole-file rejections count in ``files_rejected``: their
+rows were never read, so they cannot count as rows.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..objectstore import ObjectStore
+from . import duck
+from .rules import REASONS
+from .schema import COLUMNS
+from .scoring import ScoringRules, score_sql
+from .sources import CuratedSources, aggregate_key, curated_sources
+from .views import CROSS_MINER_COPY, create_views, register_curated
+
+#: Reason codes counted per miner: ingest's and the cross-miner copy.
+ALL_REASONS: tuple[str, ...] = (*REASONS, CROSS_MINER_COPY)
+
+#: Columns each table guarantees, with their Arrow types (tables may carry more).
+CONTRACT: dict[str, dict[str, pa.DataType]] = {
+    "miner_scores": {
+        "hotkey": pa.string(),
+        "rows_accepted": pa.int64(),
+        "rows_rejected": pa.int64(),
+        "curated_rows": pa.int64(),
+        "duplicate_rate": pa.float64(),
+        "copy_rate": pa.float64(),
+        "score": pa.float64(),
+        "passed": pa.bool_(),
+        "reasons": pa.list_(pa.string()),
+    },
+    "miner_job_stats": {
+        "hotkey": pa.string(),
+        "job_id": pa.string(),
+        "rows_accepted": pa.int64(),
+        "rows_rejected": pa.int64(),
+        "unique_zpids": pa.int64(),
+        "duplicate_rate": pa.float64(),
+        "completeness": pa.float64(),
+        "plausibility_rate": pa.float64(),
+        "zip_match_rate": pa.float64(),
+        "median_age_days": pa.float64(),
+    },
+    "zipcode_stats": {
+        "zip_code": pa.string(),
+        "listings": pa.int64(),
+        "median_price": pa.float64(),
+        "median_price_per_sqft": pa.float64(),
+    },
+    "cross_miner_duplicates": {
+        "hotkey": pa.string(),
+        "job_id": pa.string(),
+        "file_key": pa.string(),
+        "row_index": pa.int32(),
+        "original_hotkey": pa.string(),
+        "original_file_key": pa.string(),
+    },
+}
+
+#: Columns that identify a row of each table: never null.
+KEYS: dict[str, tuple[str, ...]] = {
+    "miner_scores": ("hotkey",),
+    "miner_job_stats": ("hotkey", "job_id"),
+    "zipcode_stats": ("zip_code",),
+    "cross_miner_duplicates": ("hotkey", "file_key", "row_index", "original_hotkey"),
+}
+
+#: ``job_id`` of whole-file rejections whose key named no job.
+UNKNOWN_JOB = "(unknown)"
+
+_COPIES_SQL = """
+    WITH contested AS (
+        -- only listings curated for two or more hotkeys can be copies: a small set
+        SELECT zpid, price, "datetime" FROM curated
+        GROUP BY ALL HAVING min(hotkey) <> max(hotkey)
+    ),
+    ranked AS (
+        SELECT hotkey, job_id, file_key, row_index, uploaded_at, zpid, price, "datetime",
+               first_value({'hotkey': hotkey, 'job_id': job_id, 'file_key': file_key,
+                            'row_index': row_index, 'uploaded_at': uploaded_at}) OVER (
+                   PARTITION BY zpid, price, "datetime"
+                   ORDER BY uploaded_at, hotkey, file_key, row_index
+               ) AS original
+        FROM curated SEMI JOIN contested USING (zpid, price, "datetime")
+    )
+    SELECT hotkey::VARCHAR AS hotkey, job_id::VARCHAR AS job_id, file_key::VARCHAR AS file_key,
+           row_index, uploaded_at, zpid, price, "datetime",
+           original.hotkey::VARCHAR AS original_hotkey, original.job_id::VARCHAR AS original_job_id,
+           original.file_key::VARCHAR AS original_file_key, original.row_index AS original_row_index,
+           original.uploaded_at AS original_uploaded_at
+    FROM ranked
+    WHERE hotkey <> original.hotkey
+    ORDER BY hotkey, file_key, row_index
+"""
+
+#: Share of the 18 upload columns a row fills.
+_FILLED = "(" + " + ".join(f'("{name}" IS NOT NULL)::INTEGER' for name in COLUMNS) + f") / {len(COLUMNS)}.0"
+_REJECTED = ",\n".join(
+    f"count(*) FILTER (reason = '{code}' AND row_index IS NOT NULL) AS rejected_{code}" for code in ALL_REASONS
+)
+
+#: Per (hotkey, job) and per hotkey in one pass: ``all_jobs`` marks the per-hotkey rows.
+_STATS_SQL = f"""
+    WITH accepted AS (
+        SELECT hotkey, job_id, grouping(job_id) = 1 AS all_jobs,
+               count(*) AS rows_accepted, count(DISTINCT zpid) AS unique_zpids,
+               avg(filled) AS completeness,
+               max("datetime") AS newest_listing, median("datetime") AS median_listing
+        FROM (SELECT hotkey, job_id, zpid, "datetime", ({_FILLED}) AS filled FROM listings)
+        GROUP BY GROUPING SETS ((hotkey, job_id), (hotkey))
+    ),
+    rejected AS (
+        SELECT hotkey, job_id, grouping(job_id) = 1 AS all_jobs,
+               count(*) FILTER (row_index IS NOT NULL) AS rows_rejected,
+               count(*) FILTER (row_index IS NULL) AS files_rejected,
+               {_REJECTED}
+        FROM (SELECT * EXCLUDE (job_id), coalesce(job_id, '{UNKNOWN_JOB}') AS job_id FROM quarantine)
+        GROUP BY GROUPING SETS ((hotkey, job_id), (hotkey))
+    ),
+    joined AS (
+        SELECT coalesce(a.hotkey, r.hotkey)::VARCHAR AS hotkey,
+               coalesce(a.job_id, r.job_id)::VARCHAR AS job_id,
+               coalesce(a.all_jobs, r.all_jobs) AS all_jobs,
+               coalesce(a.rows_accepted, 0) AS rows_accepted,
+               coalesce(r.rows_rejected, 0) AS rows_rejected,
+               coalesce(a.unique_zpids, 0) AS unique_zpids,
+               coalesce(r.files_rejected, 0) AS files_rejected,
+               {", ".join(f"coalesce(r.rejected_{c}, 0) AS rejected_{c}" for c in ALL_REASONS)},
+               a.completeness, a.newest_listing, a.median_listing
+        FROM accepted AS a FULL JOIN rejected AS r
+            ON a.hotkey = r.hotkey AND a.all_jobs = r.all_jobs AND a.job_id IS NOT DISTINCT FROM r.job_id
+    )
+    SELECT hotkey, job_id, all_jobs, rows_accepted, rows_rejected,
+           rows_accepted + rows_rejected AS rows_submitted,
+           rows_accepted + rejected_{CROSS_MINER_COPY} AS curated_rows,
+           files_rejected, unique_zpids,
+           rows_accepted / nullif(rows_accepted + rows_rejected, 0) AS acceptance_rate,
+           rejected_duplicate / nullif(rows_accepted + rows_rejected, 0) AS duplicate_rate,
+           rejected_{CROSS_MINER_COPY} / nullif(rows_accepted + rows_rejected, 0) AS copy_rate,
+           1 - rejected_implausible_value / nullif(rows_accepted + rows_rejected, 0) AS plausibility_rate,
+           1 - rejected_zip_mismatch / nullif(rows_accepted + rows_rejected, 0) AS zip_match_rate,
+           completeness,
+           newest_listing,
+           epoch($now - newest_listing) / 86400 AS newest_age_days,
+           epoch($now - median_listing) / 86400 AS median_age_days,
+           {", ".join(f"rejected_{c}" for c in ALL_REASONS)}
+    FROM joined
+"""
+
+_ZIPCODE_SQL = """
+    SELECT zip_code, count(*) AS listings, count(DISTINCT zpid) AS unique_zpids,
+           count(DISTINCT hotkey) AS hotkeys,
+           median(price) AS median_price,
+           median(price / living_area) FILTER (living_area > 0) AS median_price_per_sqft,
+           max("datetime") AS newest_listing
+    FROM listings
+    WHERE zip_code IS NOT NULL
+    GROUP BY zip_code
+    ORDER BY zip_code
+"""
+
+
+@dataclass
+class Aggregates:
+    """The four aggregate tables of one run, and the hotkeys they cover."""
+
+    hotkeys: list[str]
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> pa.Table:
+        return self.tables[name]
+
+    def summary(self) -> dict[str, int]:
+        """Headline counts for run metadata and logs."""
+        scores = self["miner_scores"]
+        return {
+            "hotkeys": len(self.hotkeys),
+            "passed": sum(scores.column("passed").to_pylist()),
+            "rows_accepted": sum(scores.column("rows_accepted").to_pylist()),
+            "cross_miner_copies": self["cross_miner_duplicates"].num_rows,
+            "zipcodes": self["zipcode_stats"].num_rows,
+        }
+
+
+def compute_aggregates(
+    sources: CuratedSources,
+    *,
+    now: datetime,
+    rules: ScoringRules | None = None,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Aggregates:
+    """Compute the four tables from the committed curated data; ``now`` dates the freshness ages.
+
+    Every hotkey of ``sources`` gets a ``miner_scores`` row, including one
+    whose every row was rejected (it scores 0).
+    """
+    con = duck.connect(memory_limit=memory_limit, threads=threads)
+    try:
+        register_curated(con, sources)
+        con.execute(f"CREATE TEMP TABLE cross_miner_duplicates AS {_COPIES_SQL}")
+        create_views(con)
+        con.execute(f"CREATE TEMP TABLE stats AS {_STATS_SQL}", {"now": _utc(now)})
+        con.register("committed", pa.table({"hotkey": pa.array(sources.hotkeys, pa.string())}))
+        miners = f"""
+            SELECT * EXCLUDE (job_id, all_jobs)
+            FROM committed LEFT JOIN (SELECT * FROM stats WHERE all_jobs) USING (hotkey)
+        """
+        zero_filled = _zero_filled(con, miners)
+        scores = score_sql(rules or ScoringRules(), f"({zero_filled})")
+        tables = {
+            "miner_scores": _arrow(
+                con,
+                "SELECT hotkey, score, passed, reasons, * EXCLUDE (hotkey, score, passed, reasons)"
+                f" FROM ({scores}) ORDER BY hotkey",
+            ),
+            "miner_job_stats": _arrow(
+                con, "SELECT * EXCLUDE (all_jobs) FROM stats WHERE NOT all_jobs ORDER BY hotkey, job_id"
+            ),
+            "zipcode_stats": _arrow(con, _ZIPCODE_SQL),
+            "cross_miner_duplicates": _arrow(con, "SELECT * FROM cross_miner_duplicates"),
+        }
+    finally:
+        con.close()
+    return Aggregates(hotkeys=list(sources.hotkeys), tables=tables)
+
+
+def build_aggregates(
+    store: ObjectStore, *, now: datetime | None = None, rules: ScoringRules | None = None
+) -> Aggregates:
+    """Compute the aggregates over the store's committed curated data and write them to ``aggregates/``."""
+    aggregates = compute_aggregates(curated_sources(store), now=now or datetime.now(timezone.utc), rules=rules)
+    write_aggregates(store, aggregates)
+    return aggregates
+
+
+def write_aggregates(store: ObjectStore, aggregates: Aggregates) -> None:
+    """Write each table to its ``aggregates/{name}.parquet`` key."""
+    for name, table in aggregates.tables.items():
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        store.put(aggregate_key(name), buffer.getvalue())
+
+
+def _zero_filled(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """``query`` with the counts of hotkeys that have no row at all set to 0 (rates stay null)."""
+    columns = con.sql(query).columns
+    counts = [c for c in columns if c.startswith(("rows_", "rejected_", "files_")) or c in ("curated_rows", "unique_zpids")]
+    replaced = ", ".join(f"coalesce({c}, 0) AS {c}" for c in counts)
+    return f"SELECT * REPLACE ({replaced}) FROM ({query})"
+
+
+def _arrow(con: duckdb.DuckDBPyConnection, query: str) -> pa.Table:
+    return con.sql(query).to_arrow_table()
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError(f"now must be timezone-aware, got {moment!r}")
+    return moment.astimezone(timezone.utc)

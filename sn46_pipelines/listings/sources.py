@@ -1,0 +1,123 @@
+"""The committed curated data of every hotkey, as Arrow datasets DuckDB can scan.
+
+Aggregates, views and ``sn46 query`` all read the curated area through this
+module, so they agree on what "committed" means: only the files a hotkey's
+``manifest.json`` names. Other parquet files in a hotkey's folder may be a
+crashed run's leftovers and are never read. Files are read in place through
+the store's Arrow filesystem (a folder or S3), never through DuckDB's httpfs,
+which cannot be installed offline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from ..objectstore import ObjectStore
+from .ingest import CURATED_ROOT, read_manifest
+from .schema import CURATED_SCHEMA, QUARANTINE_SCHEMA
+
+#: Where ``listing_aggregates`` writes its tables, one parquet file each.
+AGGREGATES_PREFIX = "aggregates/"
+#: The tables ``listing_aggregates`` computes, each written to :func:`aggregate_key`.
+AGGREGATE_TABLES: tuple[str, ...] = ("miner_scores", "miner_job_stats", "zipcode_stats", "cross_miner_duplicates")
+
+
+class CuratedDataError(ValueError):
+    """A committed curated file is missing or does not have the curated schema."""
+
+
+@dataclass(frozen=True, slots=True)
+class CuratedSources:
+    """Every committed hotkey and its curated listings and quarantine, ready to scan."""
+
+    hotkeys: list[str]
+    listings: ds.Dataset
+    quarantine: ds.Dataset
+
+
+def aggregate_key(name: str) -> str:
+    """Store key of one aggregate table (``aggregates/{name}.parquet``)."""
+    return f"{AGGREGATES_PREFIX}{name}.parquet"
+
+
+def _hotkey_folders(store: ObjectStore) -> list[str]:
+    """Hotkeys with a curated folder, sorted; a folder may hold no manifest (nothing committed yet)."""
+    return sorted(
+        prefix.removeprefix(f"{CURATED_ROOT}hotkey=").rstrip("/")
+        for prefix in store.list_prefixes(CURATED_ROOT)
+        if prefix.startswith(f"{CURATED_ROOT}hotkey=")
+    )
+
+
+def curated_sources(store: ObjectStore) -> CuratedSources:
+    """The committed curated listings and quarantine of every hotkey with a manifest.
+
+    Each file's footer is checked against the declared schema up front: a
+    dataset with an explicit schema would otherwise fill a missing column
+    with nulls and quietly skew every rate computed from it.
+    """
+    hotkeys: list[str] = []
+    listings: list[str] = []
+    quarantine: list[str] = []
+    for hotkey in _hotkey_folders(store):
+        manifest = read_manifest(store, hotkey)
+        if manifest.etag is None:  # a folder with leftovers but no commit yet
+            continue
+        hotkeys.append(hotkey)
+        if manifest.listings_key:
+            listings.append(manifest.listings_key)
+        if manifest.quarantine_key:
+            quarantine.append(manifest.quarantine_key)
+    filesystem, base = store.arrow_filesystem()
+    return CuratedSources(
+        hotkeys=hotkeys,
+        listings=_dataset(store, filesystem, base, listings, CURATED_SCHEMA),
+        quarantine=_dataset(store, filesystem, base, quarantine, QUARANTINE_SCHEMA),
+    )
+
+
+def read_aggregate(store: ObjectStore, name: str) -> ds.Dataset:
+    """One aggregate table written by ``listing_aggregates``, as a dataset read in place."""
+    filesystem, base = store.arrow_filesystem()
+    key = aggregate_key(name)
+    try:
+        return ds.dataset(f"{base}/{key}", filesystem=filesystem, format="parquet")
+    except FileNotFoundError:
+        raise CuratedDataError(
+            f"{store.url}: no {key}; materialize listing_aggregates first (sn46 pipeline run)"
+        ) from None
+
+
+def _dataset(store: ObjectStore, filesystem, base: str, keys: list[str], schema: pa.Schema) -> ds.Dataset:
+    if not keys:
+        return ds.dataset(schema.empty_table())
+    try:
+        dataset = ds.dataset([f"{base}/{k}" for k in keys], filesystem=filesystem, format="parquet")
+    except FileNotFoundError as exc:
+        raise CuratedDataError(f"{store.url}: a manifest names a curated file that is missing: {exc}") from None
+    for key, fragment in zip(keys, dataset.get_fragments(), strict=True):
+        _check_schema(store, key, fragment.physical_schema, schema)
+    return ds.dataset(dataset.files, filesystem=filesystem, format="parquet", schema=schema)
+
+
+def _check_schema(store: ObjectStore, key: str, actual: pa.Schema, declared: pa.Schema) -> None:
+    wrong = []
+    for field in declared:
+        index = actual.get_field_index(field.name)
+        if index < 0:
+            wrong.append(f"{field.name} missing")
+        elif not _compatible(actual.field(index).type, field.type):
+            wrong.append(f"{field.name} is {actual.field(index).type}, expected {field.type}")
+    if wrong:
+        raise CuratedDataError(f"{store.url}/{key}: not a curated file: {'; '.join(wrong)}")
+
+
+def _compatible(actual: pa.DataType, declared: pa.DataType) -> bool:
+    """Same type, allowing plain strings where a dictionary of strings is declared (and back)."""
+    def plain(t: pa.DataType) -> pa.DataType:
+        return t.value_type if pa.types.is_dictionary(t) else t
+
+    return plain(actual) == plain(declared)

@@ -1,0 +1,114 @@
+"""What validators query: six relations, defined once and served two ways.
+
+``listings``, ``quarantine``, ``miner_scores``, ``miner_job_stats``,
+``zipcode_stats`` and ``cross_miner_duplicates`` exist
+
+* in the DuckDB file ``views/sn46.duckdb`` (``validator_views``), as tables a
+  validator queries after downloading that one file, and
+* on a connection built straight over the data store (``sn46 query``), as
+  views over Arrow datasets: the curated files the manifests name, plus the
+  aggregate tables under ``aggregates/``.
+
+Both are built by :func:`create_views` from the same SQL, over the same base
+relations: ``curated`` and ``ingest_quarantine`` (the committed curated area)
+and the four aggregate tables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ..objectstore import ObjectStore
+from . import duck
+from .schema import COLUMNS
+from .sources import AGGREGATE_TABLES, CuratedSources, curated_sources, read_aggregate
+
+#: Reason code of a row that repeats a listing another hotkey uploaded first.
+CROSS_MINER_COPY = "cross_miner_copy"
+
+#: Every relation a validator sees, in the order the DuckDB file lists them.
+VIEW_NAMES: tuple[str, ...] = ("listings", "quarantine", *AGGREGATE_TABLES)
+
+#: Store key of the DuckDB file validators download.
+VIEWS_FILE_KEY = "views/sn46.duckdb"
+
+_LISTING_COLUMNS = ", ".join(f'c."{name}"' for name in COLUMNS)
+
+#: Accepted listings: curated rows that are not a copy of another miner's earlier upload.
+LISTINGS_SQL = f"""
+    SELECT {_LISTING_COLUMNS}, c.hotkey, c.job_id, c.file_key, c.row_index, c.uploaded_at
+    FROM curated AS c
+    ANTI JOIN cross_miner_duplicates AS d
+        ON c.hotkey = d.hotkey AND c.file_key = d.file_key AND c.row_index = d.row_index
+"""
+
+#: Every rejection: ingest's (whole files have a null ``row_index``) and the cross-miner copies.
+QUARANTINE_SQL = f"""
+    SELECT hotkey, job_id, file_key, row_index, reason, detail FROM ingest_quarantine
+    UNION ALL
+    SELECT hotkey, job_id, file_key, row_index, '{CROSS_MINER_COPY}' AS reason,
+           format('zpid {{}} at {{}} for {{}} was uploaded first by {{}} in {{}}',
+                  zpid, price, "datetime", original_hotkey, original_file_key) AS detail
+    FROM cross_miner_duplicates
+"""
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Define ``listings`` and ``quarantine`` over the base relations already on ``con``."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW listings AS {LISTINGS_SQL}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW quarantine AS {QUARANTINE_SQL}")
+
+
+def register_curated(con: duckdb.DuckDBPyConnection, sources: CuratedSources) -> None:
+    """Make the committed curated area scannable as ``curated`` and ``ingest_quarantine``."""
+    con.register("curated", sources.listings)
+    con.register("ingest_quarantine", sources.quarantine)
+
+
+def connect_views(store: ObjectStore, **settings) -> duckdb.DuckDBPyConnection:
+    """A connection where all six views read straight from the store (``sn46 query``).
+
+    ``settings`` go to :func:`duck.connect` (``memory_limit``, ``threads``).
+    """
+    con = duck.connect(**settings)
+    register_curated(con, curated_sources(store))
+    for name in AGGREGATE_TABLES:
+        con.register(name, read_aggregate(store, name))
+    create_views(con)
+    return con
+
+
+def write_views_file(store: ObjectStore, path: str | os.PathLike[str]) -> dict[str, int]:
+    """Write the six views as tables of a fresh DuckDB file at ``path``; return rows per table.
+
+    The file is self-contained (checkpointed, no WAL, no reference to the
+    store): a validator opens it with nothing else at hand.
+    """
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    con = connect_views(store)
+    try:
+        con.execute(f"ATTACH '{path}' AS out")
+        rows = {}
+        for name in VIEW_NAMES:
+            con.execute(f"CREATE TABLE out.{name} AS SELECT * FROM {name}")
+            rows[name] = con.execute(f"SELECT count(*) FROM out.{name}").fetchone()[0]
+        con.execute("DETACH out")
+    finally:
+        con.close()
+    return rows
+
+
+def training_listings(store: ObjectStore) -> pa.Table:
+    """Accepted listings of the miners that passed, each listing once: what the price model trains on."""
+    con = connect_views(store)
+    try:
+        return con.sql(
+            "SELECT l.* FROM listings AS l SEMI JOIN miner_scores AS s ON l.hotkey = s.hotkey AND s.passed"
+        ).to_arrow_table()
+    finally:
+        con.close()
