@@ -11,9 +11,15 @@ from datetime import datetime, timezone
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``demo`` and ``demo seed``; plain ``demo`` gets its handler from the caller."""
-    demo = subparsers.add_parser("demo", help="synthetic SN46 uploads for trying the pipeline")
-    demo.set_defaults(group_parser=demo)
+    """Add ``demo`` (seed, then run the whole pipeline) and ``demo seed`` (seed only)."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="seed synthetic SN46 uploads and run the whole pipeline on them",
+        description="Seed the configured data store with the default demo uploads, then run "
+        "the whole pipeline once on the local Dagster instance (the README's main job).",
+    )
+    demo.add_argument("--json", action="store_true", help="print seed report and pipeline summary as JSON")
+    demo.set_defaults(handler=run_demo)
     actions = demo.add_subparsers(dest="demo_command", metavar="{seed}")
     seed = actions.add_parser(
         "seed",
@@ -36,20 +42,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_seed(args: argparse.Namespace) -> int:
     """Seed the store and print a summary (or the JSON report); store errors go to the ``sn46`` runner."""
+    from sn46_pipelines.config import load_settings
     from sn46_pipelines.objectstore import open_store
 
     from .seed import seed_demo
 
-    store = open_store(args.store or _configured_data_store())
+    store = open_store(args.store) if args.store else load_settings().open_data_store()
     report = seed_demo(store, miners=args.miners, validators=args.validators, seed=args.seed, now=args.now)
     print(json.dumps(report.to_dict(), indent=1) if args.json else report.summary())
     return 0
 
 
-def _configured_data_store() -> str:
+def run_demo(args: argparse.Namespace) -> int:
+    """``sn46 demo``: seed the configured data store, then one full pipeline pass."""
     from sn46_pipelines.config import load_settings
+    from sn46_pipelines.pipeline import run_pipeline
+    from sn46_pipelines.pipeline_cli import print_summary
 
-    return load_settings().data_store
+    from .seed import seed_demo
+
+    report = seed_demo(load_settings().open_data_store())
+    if not args.json:
+        print(report.summary(), end="\n\n")
+    summary = run_pipeline()
+    if args.json:
+        print(json.dumps({"seed": report.to_dict(), "pipeline": summary.to_dict()}, indent=1, default=str))
+    else:
+        print_summary(summary, as_json=False)
+    return 0 if summary.ok else 1
 
 
 def _positive(text: str) -> int:

@@ -1,0 +1,1 @@
+"""Dagster assets: each calls one library function and reports what it did."""

@@ -1,0 +1,63 @@
+"""``sn46 pipeline``: run the whole pipeline once, or open the Dagster UI on it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pipeline",
+        help="run the pipeline once, or open the Dagster UI",
+        description="Drive the Dagster pipeline on the persistent local instance (DAGSTER_HOME).",
+    )
+    parser.set_defaults(group_parser=parser)
+    commands = parser.add_subparsers(dest="pipeline_command", metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="tick the upload sensor, ingest every hotkey with new files, build everything downstream",
+    )
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON document")
+    run.set_defaults(handler=_run)
+    ui = commands.add_parser("ui", help="start `dagster dev` on this project (Ctrl-C stops it)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=_ui)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .pipeline import run_pipeline
+
+    summary = run_pipeline()
+    print_summary(summary, as_json=args.json)
+    return 0 if summary.ok else 1
+
+
+def print_summary(summary, *, as_json: bool) -> None:
+    """Print a pass's summary: one JSON document, or a table a person reads."""
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2, default=str))
+        return
+    print(f"{len(summary.runs)} ingest runs over {summary.ticks} sensor ticks")
+    for hotkey, stats in sorted(summary.hotkeys.items()):
+        rejected = {k.removeprefix("rejected_"): v for k, v in stats.items() if k.startswith("rejected_") and v}
+        print(
+            f"  {hotkey}  files {stats.get('files_processed', 0):>3}  "
+            f"accepted {stats.get('rows_accepted', 0):>6}  rejected {rejected or '-'}"
+        )
+    if summary.downstream:
+        print("downstream: " + ", ".join(summary.downstream))
+    for failure in summary.failed:
+        print(f"FAILED: {failure}", file=sys.stderr)
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from .pipeline import configure_dagster_home
+
+    home = configure_dagster_home()
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(home / "workspace.yaml"), "-p", str(args.port)]
+    return subprocess.call(command, cwd=home, env=os.environ)
