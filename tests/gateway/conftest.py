@@ -82,7 +82,6 @@ def gateway_env(s3_bucket: str, moto_endpoint: str, redis_url: str, metagraph_fi
         "SN46_METAGRAPH_FILE": str(metagraph_file),
         "SN46_GATEWAY_HOTKEY": GATEWAY.ss58_address,
         "SN46_GATEWAY_STATE_DB": str(tmp_path / "state.sqlite3"),
-        "SN46_HOME": str(tmp_path),
     }
 
 

@@ -1,0 +1,82 @@
+"""The metagraph syncer: never blocks start-up, keeps the last good snapshot, and the gateway's answers meanwhile."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from sn46_pipelines.gateway.metagraph import MetagraphSnapshot, MetagraphSyncer, file_source, is_validator
+
+from .helpers import MINER, VALIDATOR, miner_request, snapshot
+
+
+def test_snapshot_file_round_trip_and_validator_rule(metagraph_file):
+    snap = file_source(metagraph_file, 46)()
+    assert snap.block == 4_200_000 and len(snap.neurons) == 5
+    assert MetagraphSnapshot.from_json(snap.to_json()).neurons == snap.neurons
+    assert is_validator(snap.get(VALIDATOR.ss58_address), 1000.0)
+    assert not is_validator(snap.get(MINER.ss58_address), 0.0)
+    assert not is_validator(None, 0.0)
+
+
+def test_snapshot_of_another_subnet_is_an_error(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(snapshot(netuid=13)))
+    with pytest.raises(ValueError, match="netuid 13"):
+        file_source(path, 46)()
+
+
+def test_syncer_keeps_the_last_good_snapshot_on_errors(metagraph_file):
+    syncer = MetagraphSyncer(file_source(metagraph_file, 46), interval_s=300, name="test")
+    assert syncer.refresh()
+    good = syncer.snapshot
+    metagraph_file.write_text("{broken")
+    assert not syncer.refresh()
+    assert syncer.snapshot is good and syncer.last_error
+    metagraph_file.write_text(json.dumps({**snapshot(), "block": 4_200_100}))
+    assert syncer.refresh() and syncer.snapshot.block == 4_200_100 and syncer.last_error is None
+
+
+def test_syncer_refreshes_in_the_background_without_blocking_start():
+    release = threading.Event()
+    calls = []
+
+    def slow_chain() -> MetagraphSnapshot:
+        calls.append(time.monotonic())
+        release.wait(10)
+        return MetagraphSnapshot.from_json(snapshot())
+
+    syncer = MetagraphSyncer(slow_chain, interval_s=0.05, name="slow")
+    started = time.monotonic()
+    syncer.start()
+    assert time.monotonic() - started < 0.5 and syncer.snapshot is None
+    release.set()
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    syncer.stop()
+    assert syncer.snapshot is not None and len(calls) >= 3
+
+
+def test_gateway_answers_503_until_the_first_snapshot_and_health_is_degraded(make_client, metagraph_file):
+    metagraph_file.write_text("not json yet")
+    client = make_client(load_metagraph=False)
+    r = client.post("/get-folder-access", json=miner_request())
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+    health = client.get("/healthcheck").json()
+    assert health["status"] == "degraded" and health["metagraph"]["loaded"] is False
+    assert client.get("/rate-limits").json()["total_used_today"] == 0
+
+    metagraph_file.write_text(json.dumps(snapshot()))
+    assert client.gateway.metagraph.refresh()
+    assert client.post("/get-folder-access", json=miner_request()).status_code == 200
+
+
+def test_health_is_degraded_when_the_bucket_is_gone(make_client):
+    client = make_client(S3_BUCKET="no-such-bucket-here", SN46_DATA_STORE="")
+    health = client.get("/healthcheck").json()
+    assert health["status"] == "degraded" and health["s3_ok"] is False
+    assert "NoSuchBucket" not in json.dumps(health)

@@ -1,0 +1,118 @@
+"""Configuration layering, clear errors, and ``sn46 gateway`` serving over real HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sn46_pipelines.config import ConfigError
+from sn46_pipelines.gateway.cli import register
+from sn46_pipelines.gateway.settings import load_gateway_settings
+
+from .conftest import free_port
+from .helpers import miner_request
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_deployment_guide_variables_override_the_environment_file(tmp_path):
+    settings = load_gateway_settings("prod", {
+        "S3_BUCKET": "my-sn46-bucket", "S3_REGION": "us-west-2", "NET_UID": "146", "BT_NETWORK": "test",
+        "DAILY_LIMIT_PER_MINER": "7", "DAILY_LIMIT_PER_VALIDATOR": "70", "TOTAL_DAILY_LIMIT": "700",
+        "REDIS_URL": "redis://cache:6379/0", "SN46_GATEWAY_CORS_ORIGINS": "https://a.example, https://b.example/",
+    })
+    assert settings.data_store == "s3://my-sn46-bucket" and settings.bucket == "my-sn46-bucket"
+    assert (settings.region, settings.netuid, settings.network) == ("us-west-2", 146, "test")
+    assert (settings.per_miner_limit, settings.per_validator_limit, settings.total_limit) == (7, 70, 700)
+    assert settings.redis_url == "redis://cache:6379/0"
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_environment_defaults():
+    settings = load_gateway_settings("prod", {})
+    assert settings.bucket == "4000-resilabs-prod-bittensor-sn46-datacollection"
+    assert (settings.per_miner_limit, settings.per_validator_limit, settings.total_limit) == (50, 20000, 500000)
+    assert (settings.max_age_s, settings.max_skew_s, settings.upload_expiry_s) == (300, 60, 3600)
+    assert settings.redis_url is None and settings.cors_origins == ()
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({}, "needs an S3 data store"),  # local: a folder store cannot presign
+    ({"S3_BUCKET": "Bad_Bucket"}, "S3_BUCKET"),
+    ({"S3_BUCKET": "one-bucket", "SN46_DATA_STORE": "s3://other-bucket"}, "different buckets"),
+    ({"S3_BUCKET": "one-bucket", "DAILY_LIMIT_PER_MINER": "0"}, "DAILY_LIMIT_PER_MINER"),
+    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_CORS_ORIGINS": "*"}, "not allowed"),
+    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_HOTKEY": "nope"}, "SN46_GATEWAY_HOTKEY"),
+    ({"S3_BUCKET": "one-bucket", "NET_UID": "forty-six"}, "NET_UID"),
+])
+def test_bad_configuration_names_the_variable(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_gateway_settings("local", environ)
+
+
+def test_cli_registers_the_gateway_subcommand():
+    parser = argparse.ArgumentParser(prog="sn46")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["gateway", "--host", "0.0.0.0", "--port", "9000", "--workers", "3"])
+    assert (args.host, args.port, args.workers) == ("0.0.0.0", 9000, 3)
+    assert callable(args.handler)
+
+
+def test_cli_module_imports_nothing_heavy():
+    code = "import sys, sn46_pipelines.gateway.cli; print(sorted({'fastapi', 'uvicorn', 'bittensor', 'boto3'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_sn46_gateway_serves_with_two_workers(gateway_env):
+    """The real command, two uvicorn workers sharing Redis: the app answers and a replay is refused."""
+    port = free_port()
+    code = (
+        "import argparse, sys; from sn46_pipelines.gateway.cli import register; p = argparse.ArgumentParser();"
+        "register(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); sys.exit(a.handler(a))"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "gateway", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env={**os.environ, **gateway_env, "SN46_ENV": "local"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{url}/healthcheck", timeout=5).json()
+                if health["metagraph"]["loaded"]:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+            time.sleep(0.2)
+        assert health["status"] == "ok", health
+        body = miner_request()
+        statuses = [httpx.post(f"{url}/get-folder-access", json=body, timeout=10).status_code for _ in range(4)]
+        assert statuses.count(200) == 1 and statuses.count(401) == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
+    """Through the dispatcher's error handling: exit code 2 and one line, no traceback."""
+    code = (
+        "import argparse, sys; from sn46_pipelines.cli import run_handler;"
+        "from sn46_pipelines.gateway.cli import register; p = argparse.ArgumentParser();"
+        "register(p.add_subparsers()); a = p.parse_args(['gateway']); sys.exit(run_handler(a.handler, a))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "S3_"))}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, "SN46_HOME": str(tmp_path),
+                         "SN46_CONFIG_DIR": str(ROOT / "config")}, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.startswith("sn46: error: the gateway needs an S3 data store") and out.stderr.count("\n") == 1
