@@ -48,3 +48,21 @@ def copy_and_hash(source: BinaryIO, dest: BinaryIO) -> tuple[str, int]:
         dest.write(chunk)
         size += len(chunk)
     return digest.hexdigest(), size
+
+
+class HashingReader:
+    """Wraps a readable stream and hashes what passes through (to verify bytes while copying them)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._stream.read(n)
+        self._digest.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()

@@ -154,7 +154,7 @@ class ModelStore:
             return None  # a damaged hint is only a slower lookup, never a wrong one
         return raw if isinstance(raw.get("counter"), int) else None
 
-    def _advance_hint(self, record: VersionRecord) -> None:
+    def advance_hint(self, record: VersionRecord) -> None:
         """Move the ``HEAD`` hint forward to ``record`` unless it is already past it (CAS, retried)."""
         body = canonical_json(
             {"counter": record.counter, "version_id": record.version_id, "record_hash": record.record_hash}
@@ -288,7 +288,7 @@ class ModelStore:
             record = self._append_record(manifest, message=message, metadata=metadata, retries=retries)
         finally:
             self.objects.delete(intent)
-        self._advance_hint(record)
+        self.advance_hint(record)
         latency = time.monotonic() - started
         audit.append_event(
             self.objects,

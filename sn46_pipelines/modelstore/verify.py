@@ -9,6 +9,7 @@ blobs exist with the right size. Deep checks also re-hash every live blob.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -83,19 +84,34 @@ def verify(store: ModelStore, *, deep: bool = False) -> VerifyReport:
 
 
 def _check_records(store: ModelStore, counters: list[int]) -> tuple[list[VersionRecord], Problem | None]:
-    """Parse and link-check records in counter order; stop at the first problem."""
+    """Check the stored records, then that the ``HEAD`` hint agrees with them."""
     present = set(counters)
     expected = range(max(counters) + 1) if counters else range(0)
+    raw = store.fetch_raw(record_key(c) for c in expected if c in present)
+    items = ((c, next(raw)[1] if c in present else None) for c in expected)
+    records, problem = check_chain(items)
+    hint = store.head_hint()
+    if problem is None and hint is not None:
+        if hint["counter"] > len(records) - 1:
+            return records, Problem(
+                len(records), MISSING_RECORD, f"HEAD names {version_id(hint['counter'])} but the chain ends before it"
+            )
+        if hint.get("record_hash") != records[hint["counter"]].record_hash:
+            return records, Problem(hint["counter"], BROKEN_LINK, "HEAD names a different record_hash for this version")
+    return records, problem
+
+
+def check_chain(items: Iterable[tuple[int, bytes | None]]) -> tuple[list[VersionRecord], Problem | None]:
+    """Parse and link-check record bytes given in counter order from 0 (``None`` = missing).
+
+    Returns the good prefix of the chain and the first problem, if any.
+    """
     records: list[VersionRecord] = []
     parent: VersionRecord | None = None
-    hint = store.head_hint()
-    fetched = store.fetch_raw(record_key(c) for c in expected if c in present)
-    for counter in expected:
-        if counter not in present:
-            return records, Problem(counter, MISSING_RECORD, f"{record_key(counter)} is missing")
-        key, data = next(fetched)
+    for counter, data in items:
+        key = record_key(counter)
         if data is None:
-            return records, Problem(counter, MISSING_RECORD, f"{key} vanished while verifying")
+            return records, Problem(counter, MISSING_RECORD, f"{key} is missing")
         try:
             record = parse_record(data, where=key)
         except InvalidRecordError as exc:
@@ -115,16 +131,6 @@ def _check_records(store: ModelStore, counters: list[int]) -> tuple[list[Version
             )
         records.append(record)
         parent = record
-    if hint is not None:
-        if hint["counter"] > len(records) - 1:
-            missing = len(records)
-            return records, Problem(
-                missing, MISSING_RECORD, f"HEAD names {version_id(hint['counter'])} but the chain ends before it"
-            )
-        if hint.get("record_hash") != records[hint["counter"]].record_hash:
-            return records, Problem(
-                hint["counter"], BROKEN_LINK, "HEAD names a different record_hash for this version"
-            )
     return records, None
 
 
