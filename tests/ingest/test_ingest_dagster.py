@@ -1,0 +1,161 @@
+"""The ingest through a real Dagster instance: sensor ticks, the per-hotkey asset, a whole pipeline pass."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+import pytest
+
+from sn46_pipelines.assets.ingest import miner_hotkeys, miner_listings
+from sn46_pipelines.demo.seed import seed_demo
+from sn46_pipelines.listings.ingest import (
+    ConcurrentIngestError,
+    ingest_hotkey,
+    read_manifest,
+    read_table,
+)
+from sn46_pipelines.listings.keys import parse_upload_key, upload_key
+from sn46_pipelines.objectstore import open_store
+from sn46_pipelines.pipeline import run_pipeline
+from sn46_pipelines.resources import DataStoreResource
+from sn46_pipelines.sensors.uploads import miner_upload_sensor
+
+NOW = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture
+def seeded(store):
+    report = seed_demo(store, miners=4, validators=1, seed=7, now=NOW)
+    return store, report
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def tick(instance, store, cursor=None):
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"data_store": DataStoreResource(url=store.url)}
+    )
+    return miner_upload_sensor(context)
+
+
+def uploads_snapshot(store):
+    return {(o.key, o.size, o.etag) for o in store.list("data/")}
+
+
+def test_sensor_registers_hotkeys_and_requests_one_run_each(seeded, instance):
+    store, report = seeded
+    hotkeys = {m.hotkey for m in report.miners}
+    result = tick(instance, store)
+    assert {r.partition_key for r in result.run_requests} == hotkeys
+    assert len({r.run_key for r in result.run_requests}) == len(hotkeys)
+    [add] = result.dynamic_partitions_requests
+    assert add.partitions_def_name == "miner_hotkeys" and set(add.partition_keys) == hotkeys
+
+
+def test_sensor_skips_folders_that_are_not_hotkeys(seeded, instance):
+    store, _ = seeded
+    store.put("data/hotkey=..etc/job_id=x/data_20261120_101010_5.parquet", b"x")
+    store.put("data/hotkey=NOTSS58/job_id=x/data_20261120_101010_5.parquet", b"x")
+    result = tick(instance, store)
+    keys = {r.partition_key for r in result.run_requests}
+    assert not any("NOTSS58" in k or ".." in k for k in keys)
+    assert all(not ("NOTSS58" in k or ".." in k) for k in result.dynamic_partitions_requests[0].partition_keys)
+
+
+def test_store_outage_is_a_skipped_tick_not_a_crash(instance, moto_endpoint):
+    result = tick(instance, open_store("s3://bucket-that-is-not-there"))
+    assert result.run_requests == [] or not result.run_requests
+    assert result.skip_reason.skip_message.startswith("data store unavailable: s3://bucket-that-is-not-there")
+    assert result.cursor is None  # the cursor is kept as it was
+
+
+def test_two_ticks_at_once_ask_for_the_same_runs(seeded, instance):
+    """Racing ticks (a restart while one is in flight) produce identical run keys, which Dagster dedups."""
+    store, _ = seeded
+    results = [None, None]
+
+    def run(i):
+        results[i] = tick(instance, store)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r.run_key for r in results[0].run_requests} == {r.run_key for r in results[1].run_requests}
+
+
+def test_asset_curates_a_hotkey_once_and_leaves_uploads_alone(seeded, instance):
+    store, report = seeded
+    miner = next(m for m in report.miners if m.defects)
+    instance.add_dynamic_partitions(miner_hotkeys.name, [miner.hotkey])
+    before = uploads_snapshot(store)
+    resources = {"data_store": DataStoreResource(url=store.url)}
+
+    first = dg.materialize([miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources)
+    meta = {k: v.value for k, v in first.asset_materializations_for_node("miner_listings")[0].metadata.items()}
+    assert meta["files_processed"] == len(miner.files)
+    assert meta["rows_accepted"] == meta["curated_rows"] > 0
+    rejected = {k.removeprefix("rejected_"): v for k, v in meta.items() if k.startswith("rejected_") and v}
+    assert rejected == miner.expected  # exactly the planted defects, under their reason codes
+
+    second = dg.materialize([miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources)
+    again = second.asset_materializations_for_node("miner_listings")[0].metadata
+    assert again["files_processed"].value == 0  # idempotent: nothing new
+
+    manifest = read_manifest(store, miner.hotkey)
+    curated = read_table(store, manifest.listings_key)
+    assert curated.num_rows == meta["curated_rows"]
+    assert len(set(curated.column("zpid").to_pylist())) == curated.num_rows  # one row per zpid
+    assert uploads_snapshot(store) == before  # the upload area is read only
+
+
+def test_racing_ingests_of_one_hotkey_never_corrupt_it(seeded):
+    store, report = seeded
+    hotkey = report.miners[0].hotkey
+    outcomes = []
+
+    def run():
+        try:
+            outcomes.append(ingest_hotkey(open_store(store.url), hotkey, now=NOW))
+        except ConcurrentIngestError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    manifest = read_manifest(store, hotkey)
+    curated = read_table(store, manifest.listings_key)
+    winners = [o for o in outcomes if not isinstance(o, ConcurrentIngestError)]
+    assert winners, outcomes
+    assert curated.num_rows == winners[0].listings_rows or curated.num_rows == winners[-1].listings_rows
+    assert len(set(curated.column("zpid").to_pylist())) == curated.num_rows
+    # Only the committed files remain next to the manifest.
+    assert {o.key for o in store.list(f"curated/hotkey={hotkey}/")} == {
+        f"curated/hotkey={hotkey}/manifest.json",
+        manifest.listings_key,
+        manifest.quarantine_key,
+    }
+
+
+def test_a_new_file_after_a_pass_is_ingested_by_the_next(seeded, instance, monkeypatch):
+    store, report = seeded
+    monkeypatch.setenv("SN46_DATA_STORE", store.url)
+    first = run_pipeline(instance)
+    assert first.ok and set(first.hotkeys) == {m.hotkey for m in report.miners}
+    assert run_pipeline(instance).runs == []  # nothing new: no runs
+    miner = report.miners[0]
+    source = parse_upload_key(miner.files[0].key)
+    newer = upload_key(miner.hotkey, source.job_id, source.timestamp + timedelta(seconds=1), source.rows)
+    store.copy(source.key, newer)
+    third = run_pipeline(instance)
+    assert [r["hotkey"] for r in third.runs] == [miner.hotkey]
+    assert third.hotkeys[miner.hotkey]["files_processed"] == 1
