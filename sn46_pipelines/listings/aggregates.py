@@ -36,7 +36,13 @@ from . import duck
 from .rules import REASONS
 from .schema import COLUMNS
 from .scoring import ScoringRules, score_sql
-from .sources import CuratedSources, aggregate_key, curated_sources
+from .sources import (
+    AGGREGATES_PREFIX,
+    REJECTED_AGGREGATES_PREFIX,
+    CuratedSources,
+    aggregate_key,
+    curated_sources,
+)
 from .views import CROSS_MINER_COPY, create_views, register_curated
 
 #: Reason codes counted per miner: ingest's and the cross-miner copy.
@@ -251,21 +257,26 @@ def compute_aggregates(
     return Aggregates(hotkeys=list(sources.hotkeys), tables=tables)
 
 
-def build_aggregates(
+def aggregate_store(
     store: ObjectStore, *, now: datetime | None = None, rules: ScoringRules | None = None
 ) -> Aggregates:
-    """Compute the aggregates over the store's committed curated data and write them to ``aggregates/``."""
-    aggregates = compute_aggregates(curated_sources(store), now=now or datetime.now(timezone.utc), rules=rules)
-    write_aggregates(store, aggregates)
-    return aggregates
+    """Compute the aggregates over the store's committed curated data (nothing is written)."""
+    return compute_aggregates(curated_sources(store), now=now or datetime.now(timezone.utc), rules=rules)
 
 
-def write_aggregates(store: ObjectStore, aggregates: Aggregates) -> None:
-    """Write each table to its ``aggregates/{name}.parquet`` key."""
+def write_aggregates(store: ObjectStore, aggregates: Aggregates, *, publish: bool = True) -> str:
+    """Write each table as parquet; return the prefix written under.
+
+    ``publish=False`` (a blocking check failed) writes under
+    ``aggregates/rejected/`` instead, so the last good tables stay what views,
+    ``sn46 query`` and training read, and the bad ones can still be inspected.
+    """
+    prefix = AGGREGATES_PREFIX if publish else REJECTED_AGGREGATES_PREFIX
     for name, table in aggregates.tables.items():
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
-        store.put(aggregate_key(name), buffer.getvalue())
+        store.put(aggregate_key(name, prefix), buffer.getvalue())
+    return prefix
 
 
 def _zero_filled(con: duckdb.DuckDBPyConnection, query: str) -> str:

@@ -19,8 +19,10 @@ from ..objectstore import ObjectStore
 from .ingest import CURATED_ROOT, read_manifest
 from .schema import CURATED_SCHEMA, QUARANTINE_SCHEMA
 
-#: Where ``listing_aggregates`` writes its tables, one parquet file each.
+#: Where ``listing_aggregates`` publishes its tables, one parquet file each.
 AGGREGATES_PREFIX = "aggregates/"
+#: Where it writes them instead when a blocking check failed: kept for inspection, never read as current.
+REJECTED_AGGREGATES_PREFIX = "aggregates/rejected/"
 #: The tables ``listing_aggregates`` computes, each written to :func:`aggregate_key`.
 AGGREGATE_TABLES: tuple[str, ...] = ("miner_scores", "miner_job_stats", "zipcode_stats", "cross_miner_duplicates")
 
@@ -38,9 +40,9 @@ class CuratedSources:
     quarantine: ds.Dataset
 
 
-def aggregate_key(name: str) -> str:
+def aggregate_key(name: str, prefix: str = AGGREGATES_PREFIX) -> str:
     """Store key of one aggregate table (``aggregates/{name}.parquet``)."""
-    return f"{AGGREGATES_PREFIX}{name}.parquet"
+    return f"{prefix}{name}.parquet"
 
 
 def _hotkey_folders(store: ObjectStore) -> list[str]:
