@@ -24,8 +24,9 @@ from datetime import datetime, timedelta, timezone
 
 from ..objectstore import ObjectInfo, ObjectStore
 from ..ss58 import is_ss58_address
+from .keys import UPLOAD_PREFIX as UPLOAD_ROOT
+from .keys import hotkey_prefix
 
-UPLOAD_ROOT = "data/"
 HOTKEY_FOLDER = "hotkey="
 
 #: Returns the upload keys already processed for a hotkey (its manifest).
@@ -138,11 +139,6 @@ def scan_uploads(
         cursor=next_cursor,
         requests=store.requests.total - start_requests,
     )
-
-
-def hotkey_prefix(hotkey: str) -> str:
-    """The upload folder of one miner."""
-    return f"{UPLOAD_ROOT}{HOTKEY_FOLDER}{hotkey}/"
 
 
 def list_hotkey_uploads(store: ObjectStore, hotkey: str) -> list[ObjectInfo]:
