@@ -20,12 +20,13 @@ from .errors import (
 )
 from .gc import GCResult, collect_garbage
 from .pins import Pin, pin_history, read_pin, read_pins, set_pin
+from .inference import Checkpoint, Health, InferenceClient, ServedModel
 from .record import ManifestEntry, VersionRecord, build_record, parse_record
 from .store import ModelStore
 from .verify import VerifyReport, verify
 
 __all__ = [
-    "ConflictError", "GCRefusedError", "GCResult", "ImportRejectedError", "IntegrityError",
+    "Checkpoint", "ConflictError", "Health", "InferenceClient", "ServedModel", "GCRefusedError", "GCResult", "ImportRejectedError", "IntegrityError",
     "InvalidRecordError", "ManifestEntry", "ModelStore", "ModelStoreError", "Pin", "StoreBusyError",
     "VerifyReport", "VersionCollectedError", "VersionNotFoundError", "VersionRecord", "build_record",
     "collect_garbage", "parse_record", "pin_history", "read_pin", "read_pins", "set_pin", "verify",
