@@ -7,7 +7,6 @@ It reads uploads and never writes: nothing in the upload area changes.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,8 +65,10 @@ class CurationResult:
 
     def reason_counts(self) -> dict[str, int]:
         """Quarantine entries of this run by reason code, every code present."""
-        counts = Counter(self.quarantine.column("reason").to_pylist())
-        return {reason: counts.get(reason, 0) for reason in REASONS}
+        reasons = self.quarantine.column("reason")
+        counts = pc.value_counts(reasons.cast(pa.string())) if len(reasons) else []
+        found = {c["values"].as_py(): c["counts"].as_py() for c in counts}
+        return {reason: found.get(reason, 0) for reason in REASONS}
 
     def stats(self) -> dict[str, Any]:
         """Plain numbers and strings for run metadata (Dagster, logs, JSON)."""
@@ -247,18 +248,25 @@ def _file_rejections(hotkey: str, rejected: Sequence[tuple[ObjectInfo, FileRejec
     )
 
 
-def _row_rejections(rows: pa.Table, positions: np.ndarray, codes: np.ndarray, details: list[str]) -> pa.Table:
+def _row_rejections(
+    rows: pa.Table, positions: np.ndarray, codes: np.ndarray, details: list[str] | pa.ChunkedArray
+) -> pa.Table:
     picked = rows.select(["hotkey", "job_id", "file_key", "row_index"]).take(pa.array(positions, pa.int64()))
     return picked.append_column("reason", _reasons(codes)).append_column(
-        "detail", pa.array(details, pa.string())
+        "detail", details if isinstance(details, pa.ChunkedArray) else pa.array(details, pa.string())
     ).cast(QUARANTINE_SCHEMA)
 
 
 def _duplicates(combined: pa.Table, losers: np.ndarray, winners: np.ndarray) -> pa.Table:
-    winner_rows = combined.select(["file_key", "row_index"]).take(pa.array(winners, pa.int64())).to_pylist()
-    zpids = combined.column("zpid").take(pa.array(losers, pa.int64())).to_pylist()
-    details = [
-        f"zpid {z} has a newer row: {w['file_key']} row {w['row_index']}" for z, w in zip(zpids, winner_rows)
-    ]
+    winner = combined.select(["file_key", "row_index"]).take(pa.array(winners, pa.int64()))
+    details = pc.binary_join_element_wise(
+        "zpid ",
+        combined.column("zpid").take(pa.array(losers, pa.int64())),
+        " has a newer row: ",
+        winner.column("file_key").cast(pa.string()),
+        " row ",
+        winner.column("row_index").cast(pa.string()),
+        "",
+    )
     codes = np.full(len(losers), REASONS.index(Reason.DUPLICATE), dtype=np.int32)
     return _row_rejections(combined, losers, codes, details)

@@ -169,4 +169,4 @@ def _with_values(values: np.ndarray, template: str) -> Describe:
 
 
 def _dated(column: pa.ChunkedArray, text: str) -> Describe:
-    return lambda idx: [f"datetime {d.isoformat()} {text}" for d in column.take(idx).to_pylist()]
+    return lambda idx: pc.strftime(column.take(idx), "datetime %Y-%m-%dT%H:%M:%SZ " + text).to_pylist()
