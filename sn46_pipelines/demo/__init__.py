@@ -5,9 +5,29 @@
 (['duplicates'], {'duplicate': 18})
 """
 
-from .defects import DEFECTS
-from .identities import METAGRAPH_KEY, miner_uri, validator_uri
-from .seed import SeededFile, SeededMiner, SeedReport, default_now, seed_demo
+import importlib
+from typing import Any
+
+#: Public names and the module that defines each. Loaded on first use, so that
+#: ``sn46 --help`` (which imports ``demo.cli``) does not pay for pyarrow and bittensor.
+_EXPORTS = {
+    "DEFECTS": ".defects",
+    "METAGRAPH_KEY": ".identities",
+    "miner_uri": ".identities",
+    "validator_uri": ".identities",
+    "SeededFile": ".seed",
+    "SeededMiner": ".seed",
+    "SeedReport": ".seed",
+    "default_now": ".seed",
+    "seed_demo": ".seed",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+
 
 __all__ = [
     "DEFECTS",

@@ -199,7 +199,10 @@ class LocalObjectStore(ObjectStore):
     def _staged(self, data: Body | Path, *, durable: bool) -> Iterator[Path]:
         """Write ``data`` to a temporary file inside the store; remove it unless published."""
         tmp_dir = self.root / INTERNAL_DIR / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(f"{self.url}: cannot create the folder: {exc.strerror}") from exc
         tmp = tmp_dir / uuid.uuid4().hex
         try:
             if isinstance(data, Path):

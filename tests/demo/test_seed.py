@@ -194,9 +194,3 @@ def test_cli_seed_prints_a_json_report(tmp_path, capsys) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert doc["seed"] == 5 and doc["now"] == "2026-11-23T00:00:00+00:00" and len(doc["miners"]) == 2
     assert doc["miners"][1]["expected"] == {"duplicate": 18}
-
-
-def test_cli_demo_without_subcommand_has_no_handler_of_its_own() -> None:
-    parser = argparse.ArgumentParser(prog="sn46")
-    register(parser.add_subparsers(dest="command"))
-    assert getattr(parser.parse_args(["demo"]), "handler", None) is None

@@ -1,0 +1,108 @@
+"""The ``sn46`` command: fast help, and one clear line with exit code 2 for unusable stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def sn46(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sn46_pipelines.cli", *args],
+        capture_output=True, text=True, timeout=180, env={**os.environ, **(env or {})},
+    )
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import sys; from sn46_pipelines.cli import build_parser; build_parser().format_help();"
+        "print(sorted(m for m in ('dagster', 'torch', 'pyarrow', 'duckdb', 'bittensor', 'boto3') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [[], ["demo", "--help"], ["store", "--help"], ["pipeline", "--help"]])
+def test_help_lists_the_subcommands(command):
+    out = sn46(*(command or ["--help"]))
+    assert out.returncode == 0, out.stderr
+    assert "usage: sn46" in out.stdout
+
+
+def test_a_group_without_its_subcommand_prints_help_and_exits_2():
+    out = sn46("pipeline")
+    assert out.returncode == 2 and "usage: sn46 pipeline" in out.stderr
+
+
+def one_line_error(out: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("sn46: error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_store_scheme(tmp_path):
+    one_line_error(sn46("demo", "seed", "--store", "ftp://host/x"), "ftp://host/x", "unknown store scheme")
+
+
+def test_missing_bucket_writes_nothing(moto_endpoint):
+    out = sn46("demo", "seed", "--store", "s3://no-such-bucket-sn46/x")
+    one_line_error(out, "s3://no-such-bucket-sn46/x", "bucket does not exist")
+
+
+def test_folder_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    one_line_error(sn46("demo", "seed", "--store", f"file://{blocker}/store"), f"file://{blocker}/store", "cannot create")
+
+
+def test_bad_environment_configuration():
+    one_line_error(sn46("config", env={"SN46_ENV": "qa"}), "unknown environment 'qa'")
+    one_line_error(sn46("config", env={"SN46_DATA_STORE": "bucket-without-scheme"}), "SN46_DATA_STORE")
+
+
+def test_config_prints_the_resolved_environment():
+    out = sn46("--env", "prod", "config", "--json")
+    assert out.returncode == 0, out.stderr
+    settings = json.loads(out.stdout)
+    assert settings["env"] == "prod"
+    assert settings["data_store"] == "s3://4000-resilabs-prod-bittensor-sn46-datacollection"
+
+
+def test_dagster_definitions_validate(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", os.path.join(root, "workspace.yaml")],
+        capture_output=True, text=True, timeout=300, cwd=root,
+        env={**os.environ, "DAGSTER_HOME": root, "SN46_DAGSTER_STORAGE": str(tmp_path)},
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "All code locations passed validation" in out.stdout + out.stderr
+
+
+def test_the_readme_main_job_runs_on_the_local_default(tmp_path):
+    """`sn46 demo`: seed the local data store, ingest every miner, all on folders and sqlite."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {
+        "SN46_HOME": str(tmp_path),
+        "SN46_CONFIG_DIR": os.path.join(root, "config"),
+        "DAGSTER_HOME": root,
+        "SN46_DAGSTER_STORAGE": str(tmp_path / "dagster"),
+    }
+    out = sn46("demo", "--json", env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads(out.stdout)
+    seeded = {m["hotkey"]: m for m in doc["seed"]["miners"]}
+    summary = doc["pipeline"]
+    assert summary["ok"] and set(summary["hotkeys"]) == set(seeded)
+    for hotkey, stats in summary["hotkeys"].items():
+        rejected = {k.removeprefix("rejected_"): v for k, v in stats.items() if k.startswith("rejected_") and v}
+        assert rejected == seeded[hotkey]["expected"], hotkey
+    assert (tmp_path / ".sn46" / "local" / "data" / "metagraph.json").exists()
+    assert (tmp_path / "dagster").is_dir()
