@@ -96,7 +96,7 @@ def write_views_file(store: ObjectStore, path: str | os.PathLike[str]) -> dict[s
         rows = {}
         for name in VIEW_NAMES:
             con.execute(f"CREATE TABLE out.{name} AS SELECT * FROM {name}")
-            rows[name] = con.execute(f"SELECT count(*) FROM out.{name}").fetchone()[0]
+            rows[name] = con.execute(f"SELECT count(*) FROM out.{name}").fetchall()[0][0]
         con.execute("DETACH out")
     finally:
         con.close()
