@@ -27,6 +27,7 @@ ENV_OVERRIDES = {
     "SN46_MODEL_STORE": "model_store",
     "SN46_REPLICA_STORE": "replica_store",
     "AWS_ENDPOINT_URL": "endpoint_url",
+    "SN46_UPLOAD_EVENTS_QUEUE": "upload_events_queue",
 }
 
 #: GC presets of the model-store guide: (keep_versions, keep_min_versions).
@@ -94,6 +95,8 @@ class Settings(_Strict):
     replica_store: str | None = None
     region: str = Field("us-east-2", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     endpoint_url: str | None = None
+    upload_events_queue: str | None = None
+    """SQS queue URL receiving the data bucket's upload notifications: switches the sensor to event mode."""
     netuid: int = Field(46, ge=0)
     network: str = Field("finney", min_length=1)
     rate_limits: RateLimits = RateLimits()

@@ -16,9 +16,15 @@ class DataStoreResource(dg.ConfigurableResource):
     """
 
     url: str = ""
+    events_queue: str = ""
+    """SQS queue URL of upload notifications (event mode); empty means the environment's, if any."""
 
     def open(self) -> ObjectStore:
         settings = load_settings()
         if self.url:
             return open_store(self.url, endpoint_url=settings.endpoint_url, region=settings.region)
         return settings.open_data_store()
+
+    def events_queue_url(self) -> str | None:
+        """The upload-notification queue, or ``None`` for listing mode."""
+        return self.events_queue or load_settings().upload_events_queue

@@ -1,13 +1,20 @@
-"""``miner_upload_sensor``: turns new uploads into per-hotkey ingest runs."""
+"""``miner_upload_sensor``: turns new uploads into per-hotkey ingest runs.
 
+Listing mode (default) scans job folders with per-folder cursors; event mode
+(an SQS queue of the bucket's notifications is configured) reads the queue.
+Either way one run is requested per hotkey with new files, keyed by those
+files, so a repeated request is a no-op.
+"""
 
 import hashlib
+from collections.abc import Iterable
 
 import dagster as dg
 
 from ..assets.ingest import miner_hotkeys
 from ..jobs import ingest_job
 from ..listings.discovery import ScanCursor, scan_uploads
+from ..listings.events import UploadEventQueue
 from ..listings.ingest import processed_files
 from ..objectstore import ObjectStoreError
 from ..resources import DataStoreResource
@@ -16,6 +23,8 @@ from ..resources import DataStoreResource
 MAX_RUNS_PER_TICK = 64
 #: Requests per tick the late-file rescan may spend.
 RESCAN_BUDGET = 40
+#: Notifications read per tick in event mode.
+MAX_EVENTS_PER_TICK = 500
 
 
 @dg.sensor(
@@ -25,6 +34,13 @@ RESCAN_BUDGET = 40
     "one ingest run per hotkey with new files.",
 )
 def miner_upload_sensor(context: dg.SensorEvaluationContext, data_store: DataStoreResource) -> dg.SensorResult:
+    queue_url = data_store.events_queue_url()
+    if queue_url:
+        return _event_tick(context, UploadEventQueue(queue_url))
+    return _listing_tick(context, data_store)
+
+
+def _listing_tick(context: dg.SensorEvaluationContext, data_store: DataStoreResource) -> dg.SensorResult:
     store = data_store.open()
     try:
         scan = scan_uploads(
@@ -39,30 +55,50 @@ def miner_upload_sensor(context: dg.SensorEvaluationContext, data_store: DataSto
         return dg.SensorResult(skip_reason=f"data store unavailable: {exc}")
     for folder in scan.invalid_folders:
         context.log.warning(f"skipped upload folder data/{folder}/: not hotkey=<ss58 address>")
+    context.log.info(
+        f"{len(scan.new_files)} hotkeys with new files ({scan.late_files} late), "
+        f"{len(scan.deferred)} deferred, {scan.requests} store requests"
+    )
+    new = {hk: [(f.key, f.etag) for f in files] for hk, files in scan.new_files.items()}
+    return _result(context, new, cursor=scan.cursor.to_json())
 
+
+def _event_tick(context: dg.SensorEvaluationContext, queue: UploadEventQueue) -> dg.SensorResult:
+    try:
+        events = queue.receive(MAX_EVENTS_PER_TICK)
+    except Exception as exc:  # botocore raises many types; none may crash the sensor
+        return dg.SensorResult(skip_reason=f"upload event queue unavailable: {type(exc).__name__}")
+    result = _result(context, {hk: list(files.items()) for hk, files in events.new_files.items()})
+    queue.acknowledge(events)
+    context.log.info(
+        f"{len(events.receipts)} notifications: {len(events.new_files)} hotkeys with new files, "
+        f"{events.ignored} ignored, {events.malformed} malformed, {events.requests} SQS requests"
+    )
+    return result
+
+
+def _result(
+    context: dg.SensorEvaluationContext, new: dict[str, list[tuple[str, str]]], cursor: str | None = None
+) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(miner_hotkeys.name))
-    unseen = sorted(set(scan.new_files) - known)
+    unseen = sorted(set(new) - known)
     run_requests = [
         dg.RunRequest(
             partition_key=hotkey,
-            run_key=f"{hotkey}:{_digest(f.key + f.etag for f in files)}",
+            run_key=f"{hotkey}:{_digest(key + etag for key, etag in files)}",
             tags={"sn46/new_files": str(len(files))},
         )
-        for hotkey, files in sorted(scan.new_files.items())
+        for hotkey, files in sorted(new.items())
     ]
-    context.log.info(
-        f"{len(run_requests)} hotkeys with new files ({scan.late_files} late), "
-        f"{len(scan.deferred)} deferred, {scan.requests} store requests"
-    )
     return dg.SensorResult(
         run_requests=run_requests,
         dynamic_partitions_requests=[miner_hotkeys.build_add_request(unseen)] if unseen else [],
-        cursor=scan.cursor.to_json(),
+        cursor=cursor,
         skip_reason=None if run_requests else "no new uploads",
     )
 
 
-def _digest(parts) -> str:
+def _digest(parts: Iterable[str]) -> str:
     h = hashlib.sha256()
     for part in sorted(parts):
         h.update(part.encode())
