@@ -234,17 +234,24 @@ def measure(name: str, root: Path) -> dict:
 
 
 # -- the curation part --------------------------------------------------------------------------
-def curate_part(files: int, rows: int, hotkeys: int) -> bool:
+def curate_part(files: int, rows: int, hotkeys: int, repeat: int) -> bool:
     with tempfile.TemporaryDirectory(prefix="sn46-ingest-bench-") as tmp:
         root = Path(tmp)
         start = time.perf_counter()
         write_dataset(root, files, rows, hotkeys)
         total = files * rows
         print(f"wrote {files} files, {total:,} rows, {hotkeys} hotkeys in {time.perf_counter() - start:.1f}s")
-        results = {name: measure(name, root) for name in CONTESTANTS}
+        runs: dict[str, list[dict]] = {name: [] for name in CONTESTANTS}
+        for _ in range(repeat):  # interleaved, so a busy moment on a shared machine hits everyone
+            for name in CONTESTANTS:
+                runs[name].append(measure(name, root))
+        results = {name: min(r, key=lambda run: run["seconds"]) for name, r in runs.items()}
 
     ours = results["sn46"]
-    print(f"\nvalidate + curate {total:,} rows in {files:,} files (folder store, each contestant in its own process)")
+    print(
+        f"\nvalidate + curate {total:,} rows in {files:,} files: folder store, each contestant in its own "
+        f"process, best of {repeat} interleaved runs"
+    )
     print(f"{'contestant':<12} {'seconds':>8} {'rows/s':>12} {'peak MiB':>9} {'rows kept':>10}  vs sn46")
     for name, r in results.items():
         print(
@@ -271,13 +278,14 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=2000, help="rows per file")
     parser.add_argument("--hotkeys", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per contestant; the fastest counts")
     parser.add_argument("--run-one", choices=list(CONTESTANTS), help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_one:
         run_one(args.run_one, args.root)
         return 0
-    return 0 if curate_part(args.files, args.rows, args.hotkeys) else 1
+    return 0 if curate_part(args.files, args.rows, args.hotkeys, args.repeat) else 1
 
 
 if __name__ == "__main__":

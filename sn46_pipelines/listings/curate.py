@@ -7,6 +7,7 @@ It reads uploads and never writes: nothing in the upload area changes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,13 +22,14 @@ from sn46_pipelines.objectstore import ObjectInfo, ObjectStore
 
 from .dedup import newest_per_key
 from .files import FileRejectedError, LoadedUpload, load_upload
-from .keys import hotkey_prefix, job_zip, parse_upload_key, InvalidUploadKeyError
+from .keys import InvalidUploadKeyError, hotkey_prefix, parse_upload_key
 from .row_checks import check_rows
 from .rules import REASONS, Reason, Rules
 from .schema import CURATED_SCHEMA, LISTING_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
 
-#: Uploads fetched at once: enough to hide S3 latency, few enough to bound memory.
-DEFAULT_WORKERS = 8
+#: Uploads fetched and parsed at once: two per core hides S3 latency without
+#: making parsers fight over the cores (more is slower on a small machine).
+DEFAULT_WORKERS = 2 * (os.cpu_count() or 1)
 _REASON_DICTIONARY = pa.array(REASONS)
 
 
@@ -61,6 +63,7 @@ class CurationResult:
     listings: pa.Table
     #: This run's rejections (:data:`QUARANTINE_SCHEMA`); ``row_index`` is null for whole files.
     quarantine: pa.Table
+    #: One report per new file, in upload order.
     files: list[FileReport]
 
     def reason_counts(self) -> dict[str, int]:
@@ -144,14 +147,16 @@ def curate_hotkey(
         ]
     )
     kept_per_file = np.bincount(file_of_row[keep[old:]], minlength=len(loaded))
-    reports = [
-        FileReport(u.info.key, u.key.job_id, u.info.size, u.info.mtime, u.table.num_rows, int(kept))
+    reports = {
+        u.info.key: FileReport(u.info.key, u.key.job_id, u.info.size, u.info.mtime, u.table.num_rows, int(kept))
         for u, kept in zip(loaded, kept_per_file)
-    ] + [
-        FileReport(info.key, _job_of(info.key), info.size, info.mtime, 0, 0, error.reason.value, error.detail)
-        for info, error in rejected
-    ]
-    return CurationResult(hotkey, combined.filter(pa.array(keep)), quarantine, reports)
+    }
+    for info, error in rejected:
+        reports[info.key] = FileReport(
+            info.key, _job_of(info.key), info.size, info.mtime, 0, 0, error.reason.value, error.detail
+        )
+    reports_in_upload_order = [reports[info.key] for info in files]
+    return CurationResult(hotkey, combined.filter(pa.array(keep)), quarantine, reports_in_upload_order)
 
 
 def _aware(now: datetime) -> datetime:

@@ -115,7 +115,7 @@ def check_rows(
     oldest = now_us - int(rules.freshness.total_seconds() * 1e6)
     dates = table.column("datetime")
     apply(Reason.FUTURE_DATE, stamps > latest, _dated(dates, f"is after now ({now.isoformat()})"))
-    apply(Reason.STALE, stamps < oldest, _dated(dates, f"is older than {rules.freshness.days} days"))
+    apply(Reason.STALE, stamps < oldest, _dated(dates, f"is older than the {rules.freshness} freshness window"))
 
     rows = np.flatnonzero(reason >= 0)
     return RowVerdicts(rows, reason[rows], detail[rows].tolist())
@@ -135,8 +135,8 @@ def _encode(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
 
 
 def _missing(column: pa.ChunkedArray) -> np.ndarray:
-    if pa.types.is_string(column.type):
-        blank = pc.or_(pc.equal(pc.utf8_length(column), 0), pc.utf8_is_space(column))
+    if pa.types.is_string(column.type):  # byte length reads offsets only; is_space stops at the first letter
+        blank = pc.or_(pc.equal(pc.binary_length(column), 0), pc.utf8_is_space(column))
         return _true(pc.or_kleene(pc.is_null(column), blank))
     if pa.types.is_floating(column.type):
         return _true(pc.is_null(column, nan_is_null=True))
