@@ -102,13 +102,13 @@ def _run(
             )
         held.renew()
         # Anything that changed while we marked: new pins, new commits, new intents.
-        spared = [c for c in candidates if c in _pinned(store, store.head_counter())]
+        new_head = store.head_counter()
+        spared = [c for c in candidates if c in _pinned(store, new_head)]
         for counter in spared:
             store.objects.delete(collected_key(counter))
         result.spared = spared
         result.collected = [c for c in candidates if c not in spared]
         result.live = sorted(set(live) | set(spared))
-        new_head = store.head_counter()
         for record in store.records(range(head + 1, new_head + 1)):
             live_blobs |= {e.sha256 for e in record.manifest.values()}
         live_blobs |= set().union(*(manifests[c] for c in spared))

@@ -10,6 +10,7 @@ COLLECTED = "collected/"
 PINS = "pins/"
 AUDIT = "audit/"
 INFLIGHT = "inflight/"
+SEGMENTS = "segments/"
 HEAD_HINT = "HEAD"
 GC_LEASE = "locks/gc.json"
 
@@ -33,6 +34,10 @@ def collected_key(counter: int) -> str:
 
 def blob_key(sha256: str) -> str:
     return f"{BLOBS}{sha256[:2]}/{sha256}"
+
+
+def segment_key(first: int) -> str:
+    return f"{SEGMENTS}{version_id(first)}.json"
 
 
 def pin_key(name: str) -> str:

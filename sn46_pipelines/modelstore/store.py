@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..objectstore import NotFoundError, ObjectStore, PreconditionFailedError, open_store
+from ..objectstore import NotFoundError, ObjectInfo, ObjectStore, PreconditionFailedError, open_store
 from . import audit, lease
 from .errors import (
     ConflictError,
@@ -32,6 +32,7 @@ from .errors import (
 )
 from .hashing import copy_and_hash, hash_file
 from .layout import (
+    COLLECTED,
     HEAD_HINT,
     INFLIGHT,
     RECORDS,
@@ -181,14 +182,16 @@ class ModelStore:
                 continue
         # Losing the hint race eight times only means a reader probes a little further.
 
+    def record_infos(self) -> dict[int, ObjectInfo]:
+        """Listing of every stored record by counter, ascending (one LIST page per 1,000)."""
+        return {c: info for info in self.objects.list(RECORDS) if (c := counter_of_record_key(info.key)) is not None}
+
     def record_counters(self) -> list[int]:
-        """Counters of every stored record, ascending (one LIST page per 1,000)."""
-        return [c for info in self.objects.list(RECORDS) if (c := counter_of_record_key(info.key)) is not None]
+        """Counters of every stored record, ascending."""
+        return list(self.record_infos())
 
     def collected_counters(self) -> set[int]:
         """Counters whose files GC has deleted (their records stay)."""
-        from .layout import COLLECTED
-
         return {c for info in self.objects.list(COLLECTED) if (c := counter_of_collected_key(info.key)) is not None}
 
     def is_collected(self, counter: int) -> bool:

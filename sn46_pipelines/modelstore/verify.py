@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..objectstore import NotFoundError
+from ..objectstore import NotFoundError, ObjectInfo
+from . import segments
 from .errors import InvalidRecordError
 from .hashing import hash_stream
 from .layout import BLOBS, blob_key, record_key, sha_of_blob_key, version_id
@@ -58,16 +59,16 @@ class VerifyReport:
 def verify(store: ModelStore, *, deep: bool = False) -> VerifyReport:
     """Check the whole chain; raises :class:`StoreUnavailableError` (never "valid") if it cannot be read."""
     store.objects.check()
-    counters = store.record_counters()
+    infos = store.record_infos()
+    counters = list(infos)
     collected = store.collected_counters()
-    records, problem = _check_records(store, counters)
-    blobs_checked = bytes_hashed = 0
+    records, problem = _check_records(store, infos, use_segments=not deep)
     limit = problem.counter if problem else len(records)
     live = [r for r in records[:limit] if r.counter not in collected]
     blob_problem, blobs_checked, bytes_hashed = _check_blobs(store, live, deep=deep)
     if blob_problem and (problem is None or blob_problem.counter < problem.counter):
         problem = blob_problem
-    n_collected = len([c for c in collected if c in set(counters)])
+    n_collected = len(collected & infos.keys())
     return VerifyReport(
         valid=problem is None,
         versions=len(counters),
@@ -83,13 +84,20 @@ def verify(store: ModelStore, *, deep: bool = False) -> VerifyReport:
     )
 
 
-def _check_records(store: ModelStore, counters: list[int]) -> tuple[list[VersionRecord], Problem | None]:
-    """Check the stored records, then that the ``HEAD`` hint agrees with them."""
-    present = set(counters)
-    expected = range(max(counters) + 1) if counters else range(0)
-    raw = store.fetch_raw(record_key(c) for c in expected if c in present)
-    items = ((c, next(raw)[1] if c in present else None) for c in expected)
-    records, problem = check_chain(items)
+def _check_records(
+    store: ModelStore, infos: dict[int, ObjectInfo], *, use_segments: bool
+) -> tuple[list[VersionRecord], Problem | None]:
+    """Check the stored records (from sealed segments where still valid), then the ``HEAD`` hint."""
+    expected = range(max(infos) + 1) if infos else range(0)
+    sealed = segments.load_sealed(store, infos) if use_segments else {}
+    records, problem, raw = _check_raw(store, expected, infos, sealed)
+    if problem is not None and (problem.counter in sealed or problem.counter - 1 in sealed):
+        # Maybe only the segment is damaged: judge the record objects themselves.
+        sealed = {}
+        records, problem, raw = _check_raw(store, expected, infos, sealed)
+    if use_segments:
+        segments.seal(store, {r.counter: raw[r.counter] for r in records}, infos,
+                      skip={c - c % segments.SEGMENT_SIZE for c in sealed})
     hint = store.head_hint()
     if problem is None and hint is not None:
         if hint["counter"] > len(records) - 1:
@@ -99,6 +107,16 @@ def _check_records(store: ModelStore, counters: list[int]) -> tuple[list[Version
         if hint.get("record_hash") != records[hint["counter"]].record_hash:
             return records, Problem(hint["counter"], BROKEN_LINK, "HEAD names a different record_hash for this version")
     return records, problem
+
+
+def _check_raw(
+    store: ModelStore, expected: range, infos: dict[int, ObjectInfo], sealed: dict[int, bytes]
+) -> tuple[list[VersionRecord], Problem | None, dict[int, bytes | None]]:
+    to_fetch = [c for c in expected if c in infos and c not in sealed]
+    raw: dict[int, bytes | None] = dict(sealed)
+    raw.update(zip(to_fetch, (data for _, data in store.fetch_raw(record_key(c) for c in to_fetch))))
+    records, problem = check_chain((c, raw.get(c)) for c in expected)
+    return records, problem, raw
 
 
 def check_chain(items: Iterable[tuple[int, bytes | None]]) -> tuple[list[VersionRecord], Problem | None]:
@@ -135,7 +153,10 @@ def check_chain(items: Iterable[tuple[int, bytes | None]]) -> tuple[list[Version
 
 
 def _check_blobs(store: ModelStore, live: list[VersionRecord], *, deep: bool) -> tuple[Problem | None, int, int]:
-    """Existence and size of every live blob (from one listing); with ``deep``, re-hash each once."""
+    """Existence and size of every live blob (from one listing); with ``deep``, re-hash each once.
+
+    Returns the first problem (in version order), blobs checked and bytes hashed.
+    """
     sizes = {sha: info.size for info in store.objects.list(BLOBS) if (sha := sha_of_blob_key(info.key))}
     checked: set[str] = set()
     bytes_hashed = 0
@@ -144,25 +165,24 @@ def _check_blobs(store: ModelStore, live: list[VersionRecord], *, deep: bool) ->
             if entry.sha256 in checked:
                 continue
             checked.add(entry.sha256)
-            where = f"{path} ({entry.sha256[:12]})"
+            where = f"blob of {path} ({entry.sha256[:12]})"
+            problem = None
             if entry.sha256 not in sizes:
-                return Problem(record.counter, MISSING_BLOB, f"blob of {where} is missing"), len(checked), bytes_hashed
-            if sizes[entry.sha256] != entry.size:
-                return (
-                    Problem(record.counter, BLOB_HASH_MISMATCH,
-                            f"blob of {where} has {sizes[entry.sha256]} bytes, manifest says {entry.size}"),
-                    len(checked), bytes_hashed,
-                )
-            if deep:
+                problem = Problem(record.counter, MISSING_BLOB, f"{where} is missing")
+            elif sizes[entry.sha256] != entry.size:
+                problem = Problem(record.counter, BLOB_HASH_MISMATCH,
+                                  f"{where} has {sizes[entry.sha256]} bytes, the manifest says {entry.size}")
+            elif deep:
                 try:
                     with store.objects.open(blob_key(entry.sha256)) as stream:
                         sha, size = hash_stream(stream)
                 except NotFoundError:
-                    return Problem(record.counter, MISSING_BLOB, f"blob of {where} vanished"), len(checked), bytes_hashed
+                    sha, size = None, 0
                 bytes_hashed += size
-                if sha != entry.sha256:
-                    return (
-                        Problem(record.counter, BLOB_HASH_MISMATCH, f"blob of {where} hashes to {sha}"),
-                        len(checked), bytes_hashed,
-                    )
+                if sha is None:
+                    problem = Problem(record.counter, MISSING_BLOB, f"{where} vanished while verifying")
+                elif sha != entry.sha256:
+                    problem = Problem(record.counter, BLOB_HASH_MISMATCH, f"{where} hashes to {sha}")
+            if problem:
+                return problem, len(checked), bytes_hashed
     return None, len(checked), bytes_hashed

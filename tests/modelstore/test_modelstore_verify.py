@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sn46_pipelines.modelstore import ModelStore, build_record, verify
+from sn46_pipelines.modelstore import ModelStore, build_record, segments, verify
 from sn46_pipelines.modelstore.layout import HEAD_HINT, blob_key, record_key
 from sn46_pipelines.modelstore.record import canonical_json
 from sn46_pipelines.objectstore import StoreUnavailableError, open_store
@@ -109,3 +109,43 @@ def test_unreadable_store_is_an_error_never_clean(tmp_path, moto_endpoint):
     for url in (f"file://{tmp_path}/missing", "s3://sn46-no-such-bucket/models"):
         with pytest.raises(StoreUnavailableError):
             verify(ModelStore(open_store(url)), deep=True)
+
+
+@pytest.fixture
+def sealed_chain(mstore: ModelStore, make_checkpoint, monkeypatch) -> ModelStore:
+    """Ten versions in segments of four, so verification seals v0-v3 and v4-v7."""
+    monkeypatch.setattr(segments, "SEGMENT_SIZE", 4)
+    for i in range(10):
+        mstore.commit(make_checkpoint(i), message=f"v{i}")
+    return mstore
+
+
+def test_verify_seals_segments_and_then_reads_far_fewer_records(sealed_chain: ModelStore):
+    objects = sealed_chain.objects
+    objects.requests.reset()
+    assert verify(sealed_chain).valid
+    first = objects.requests.by_operation.get("get", 0)
+    assert sorted(i.key for i in objects.list("segments/")) == ["segments/v0000000000.json",
+                                                                  "segments/v0000000004.json"]
+    objects.requests.reset()
+    assert verify(sealed_chain).valid
+    assert objects.requests.by_operation.get("get", 0) <= first - 6  # 8 record GETs became 2 segment GETs
+
+
+def test_a_record_tampered_after_sealing_is_still_found(sealed_chain: ModelStore):
+    verify(sealed_chain)
+    _edit_record(sealed_chain, 2, message="rewritten after sealing")
+    assert _report(sealed_chain, deep=False) == (False, "v0000000002", "bad_record_hash")
+    sealed_chain.objects.delete(record_key(5))
+    assert _report(sealed_chain, deep=False) == (False, "v0000000002", "bad_record_hash")
+
+
+def test_a_damaged_segment_costs_speed_never_a_wrong_answer(sealed_chain: ModelStore):
+    verify(sealed_chain)
+    sealed_chain.objects.put("segments/v0000000000.json", b'{"first": 0, "records": ["x"]}')
+    assert verify(sealed_chain).valid
+    forged = json.loads(sealed_chain.objects.get("segments/v0000000004.json"))
+    forged["records"][1] = forged["records"][1].replace('"v5"', '"forged"')
+    sealed_chain.objects.put("segments/v0000000004.json", canonical_json(forged))
+    assert _report(sealed_chain, deep=False) == (True, None, None)  # the records are judged, not the cache
+    assert "forged" not in sealed_chain.objects.get("segments/v0000000004.json").decode()  # and it is resealed

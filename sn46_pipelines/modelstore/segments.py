@@ -1,0 +1,86 @@
+"""Sealed segments: one object per 1,000 verified records, so re-verifying a long chain is cheap.
+
+Verification reads every record once, one GET each; on S3 that is the whole
+cost of a shallow verify. Once records ``k*1000 .. k*1000+999`` have verified,
+their exact bytes are sealed into ``segments/v{k*1000}.json`` together with
+each record object's (size, etag) fingerprint. A later verify uses a segment
+only while every record object still has the fingerprint it had when sealed
+(records are created once and never rewritten, and any rewrite changes an
+etag on both backends); otherwise it reads those records one by one. A
+segment is a cache: a missing, stale or damaged one costs speed, never a
+wrong answer, and ``--deep`` ignores segments altogether.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from ..objectstore import ObjectInfo, PreconditionFailedError, StoreUnavailableError
+from .layout import SEGMENTS, segment_key
+from .record import canonical_json
+from .store import ModelStore
+
+SEGMENT_SIZE = 1000
+
+
+def full_segments(max_counter: int) -> range:
+    """Start counters of the segments that are complete up to ``max_counter``."""
+    return range(0, max_counter + 1 - SEGMENT_SIZE + 1, SEGMENT_SIZE)
+
+
+def load_sealed(store: ModelStore, infos: dict[int, ObjectInfo]) -> dict[int, bytes]:
+    """Record bytes from every sealed segment whose fingerprints still match the listed record objects."""
+    sealed_starts = set()
+    for info in store.objects.list(SEGMENTS):
+        name = info.key[len(SEGMENTS) :]
+        if name.startswith("v") and name.endswith(".json") and name[1:-5].isdigit():
+            sealed_starts.add(int(name[1:-5]))
+    starts = [s for s in full_segments(max(infos, default=-1)) if s in sealed_starts]
+    found: dict[int, bytes] = {}
+    for _, data in store.fetch_raw(segment_key(s) for s in starts):
+        found.update(_usable(data, infos))
+    return found
+
+
+def _usable(data: bytes | None, infos: dict[int, ObjectInfo]) -> dict[int, bytes]:
+    if data is None:
+        return {}
+    try:
+        raw = json.loads(data)
+        first, records, prints = int(raw["first"]), raw["records"], raw["fingerprints"]
+        if len(records) != SEGMENT_SIZE or len(prints) != SEGMENT_SIZE:
+            return {}
+        out = {}
+        for i, (record, (size, etag)) in enumerate(zip(records, prints, strict=True)):
+            info = infos.get(first + i)
+            if info is None or (info.size, info.etag) != (size, etag):
+                return {}
+            out[first + i] = record.encode()
+        return out
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def seal(store: ModelStore, verified: dict[int, bytes], infos: dict[int, ObjectInfo], skip: Iterable[int]) -> int:
+    """Write a segment for each complete run of ``verified`` records not already usable; return how many.
+
+    Best effort: a read-only identity (an inference node) or a racing sealer is not an error.
+    """
+    done = set(skip)
+    written = 0
+    for start in full_segments(max(verified, default=-1)):
+        counters = range(start, start + SEGMENT_SIZE)
+        if start in done or any(c not in verified or c not in infos for c in counters):
+            continue
+        body = canonical_json({
+            "format": 1, "first": start,
+            "records": [verified[c].decode() for c in counters],
+            "fingerprints": [[infos[c].size, infos[c].etag] for c in counters],
+        })
+        try:
+            store.objects.put(segment_key(start), body)
+            written += 1
+        except (PreconditionFailedError, StoreUnavailableError):
+            return written
+    return written
