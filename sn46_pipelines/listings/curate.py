@@ -104,13 +104,15 @@ def curate_hotkey(
 
     ``existing`` is the hotkey's previous curated set (or None). Where a zpid
     appears more than once the newest row wins and the others (old or new) go
-    to the quarantine as ``duplicate``. ``now`` (timezone-aware, default the
-    current time) anchors the freshness rules. Store failures raise
-    ``ObjectStoreError`` and lose nothing: the run can simply be repeated.
+    to the quarantine as ``duplicate``. A new file whose key already has rows
+    in ``existing`` (the miner uploaded it again) replaces those rows. ``now``
+    (timezone-aware, default the current time) anchors the freshness rules.
+    Store failures raise ``ObjectStoreError`` and lose nothing: the run can
+    simply be repeated.
     """
     now = _aware(now or datetime.now(timezone.utc))
-    existing = _existing(existing)
-    files = _check_new_files(hotkey, new_files, existing)
+    files = _check_new_files(hotkey, new_files)
+    existing = _without_replaced(_existing(existing), files)
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(files)))) as pool:
         outcomes = list(pool.map(lambda info: _load(store, info, rules), files))
     loaded = [o for o in outcomes if isinstance(o, LoadedUpload)]
@@ -174,8 +176,8 @@ def _existing(existing: pa.Table | None) -> pa.Table:
     return existing.select(CURATED_SCHEMA.names).cast(CURATED_SCHEMA)
 
 
-def _check_new_files(hotkey: str, new_files: Sequence[ObjectInfo], existing: pa.Table) -> list[ObjectInfo]:
-    """New files in upload order; a file of another hotkey or one already curated is a caller's bug."""
+def _check_new_files(hotkey: str, new_files: Sequence[ObjectInfo]) -> list[ObjectInfo]:
+    """New files in upload order; a file of another hotkey is a caller's bug."""
     prefix = hotkey_prefix(hotkey)
     foreign = [f.key for f in new_files if not f.key.startswith(prefix)]
     if foreign:
@@ -183,14 +185,18 @@ def _check_new_files(hotkey: str, new_files: Sequence[ObjectInfo], existing: pa.
     keys = [f.key for f in new_files]
     if len(set(keys)) != len(keys):
         raise ValueError("new_files lists the same key more than once")
-    curated = set(pc.unique(existing.column("file_key").cast(pa.string())).to_pylist()) if existing.num_rows else set()
-    again = curated.intersection(keys)
-    if again:
-        raise ValueError(
-            f"{len(again)} file(s) are already in the curated set, e.g. {sorted(again)[0]!r}; "
-            "to re-curate them, pass existing without their rows"
-        )
     return sorted(new_files, key=lambda f: (f.mtime, f.key))
+
+
+def _without_replaced(existing: pa.Table, files: Sequence[ObjectInfo]) -> pa.Table:
+    """``existing`` less the rows of files uploaded again under the same key: the new content replaces them."""
+    if existing.num_rows == 0 or not files:
+        return existing
+    curated = set(pc.unique(existing.column("file_key")).cast(pa.string()).to_pylist())
+    replaced = curated.intersection(f.key for f in files)
+    if not replaced:
+        return existing
+    return existing.filter(pc.invert(pc.is_in(existing.column("file_key"), value_set=pa.array(sorted(replaced)))))
 
 
 def _load(store: ObjectStore, info: ObjectInfo, rules: Rules) -> LoadedUpload | FileRejectedError:

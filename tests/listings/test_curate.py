@@ -275,11 +275,13 @@ def test_files_of_another_hotkey_are_refused(store, uploads) -> None:
         curate(store, [info])
 
 
-def test_files_already_curated_are_refused(store, uploads) -> None:
+def test_an_upload_replaced_under_the_same_key_replaces_its_rows(store, uploads) -> None:
     info = uploads.put(listings(5))
     first = curate(store, [info])
-    with pytest.raises(ValueError, match="already in the curated set"):
-        curate(store, [info], existing=first.listings)
+    store.put(info.key, parquet_bytes(edit(listings(5), 0, price=777_000.0)))
+    again = curate(store, [store.head(info.key)], existing=first.listings)
+    assert again.quarantine.num_rows == 0 and again.listings.num_rows == 5
+    assert 777_000.0 in again.listings.column("price").to_pylist()
 
 
 def test_now_must_be_timezone_aware(store, uploads) -> None:
