@@ -102,9 +102,11 @@ UNKNOWN_JOB = "(unknown)"
 
 _COPIES_SQL = """
     WITH contested AS (
-        -- only listings curated for two or more hotkeys can be copies: a small set
-        SELECT zpid, price, "datetime" FROM curated
-        GROUP BY ALL HAVING min(hotkey) <> max(hotkey)
+        -- Listings curated for two or more hotkeys, found by a hash of the listing key: one
+        -- 64-bit group key instead of three columns. A collision only lets an extra listing
+        -- through this filter; the ranking below partitions by the real columns.
+        SELECT hash(zpid, price, "datetime") AS listing FROM curated
+        GROUP BY listing HAVING min(hotkey) <> max(hotkey)
     ),
     ranked AS (
         SELECT hotkey, job_id, file_key, row_index, uploaded_at, zpid, price, "datetime",
@@ -113,7 +115,8 @@ _COPIES_SQL = """
                    PARTITION BY zpid, price, "datetime"
                    ORDER BY uploaded_at, hotkey, file_key, row_index
                ) AS original
-        FROM curated SEMI JOIN contested USING (zpid, price, "datetime")
+        FROM curated
+        WHERE hash(zpid, price, "datetime") IN (SELECT listing FROM contested)
     )
     SELECT hotkey::VARCHAR AS hotkey, job_id::VARCHAR AS job_id, file_key::VARCHAR AS file_key,
            row_index, uploaded_at, zpid, price, "datetime",

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
+from pyarrow import fs
 
 from ..objectstore import ObjectStore
 from . import duck
@@ -64,9 +66,18 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def register_curated(con: duckdb.DuckDBPyConnection, sources: CuratedSources) -> None:
-    """Make the committed curated area scannable as ``curated`` and ``ingest_quarantine``."""
-    con.register("curated", sources.listings)
-    con.register("ingest_quarantine", sources.quarantine)
+    """Make the committed curated area scannable as ``curated`` and ``ingest_quarantine``.
+
+    Files on a local disk are read by DuckDB's own parquet reader (about twice
+    as fast as scanning the Arrow dataset, which converts every batch); files
+    elsewhere (S3) through the Arrow dataset, which needs no DuckDB extension.
+    """
+    for name, dataset in (("curated", sources.listings), ("ingest_quarantine", sources.quarantine)):
+        if isinstance(dataset, ds.FileSystemDataset) and isinstance(dataset.filesystem, fs.LocalFileSystem):
+            paths = ", ".join("'" + path.replace("'", "''") + "'" for path in dataset.files)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{paths}])")
+        else:
+            con.register(name, dataset)
 
 
 def connect_views(store: ObjectStore, **settings) -> duckdb.DuckDBPyConnection:
