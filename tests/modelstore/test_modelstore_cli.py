@@ -151,3 +151,22 @@ def test_corrupt_blob_fails_checkout_with_exit_2(cli, make_checkpoint, store_url
     objects.put(blob_key(record["manifest"]["model.pt"]["sha256"]), b"tampered")
     code, err = cli("checkout", "head", str(tmp_path / "out"))
     assert code == 2 and "corrupt" in err["error"]
+
+
+def test_stats_and_audit_trail(cli, make_checkpoint):
+    for i in range(3):
+        cli("commit", str(make_checkpoint(i)), "-m", f"c{i}")
+    cli("pin", "prod", "2")
+    cli("gc", "--keep-versions", "1", "--keep-min-versions", "1", "--protect", "")
+    code, stats = cli("stats")
+    assert code == 0
+    assert (stats["versions"], stats["live_versions"], stats["collected_versions"]) == (3, 1, 2)
+    assert stats["head"] == "v0000000002" and stats["last_commit_latency_s"] > 0
+    assert stats["gc_runs"] == 1 and stats["gc_versions_deleted_total"] == 2 and stats["gc_bytes_freed_total"] > 0
+    assert stats["storage_bytes"] >= stats["blob_bytes"] + stats["record_bytes"]
+    code, trail = cli("audit")
+    assert [e["kind"] for e in trail] == ["commit", "commit", "commit", "pin", "gc"]
+    assert all(e["who"] and e["when"] for e in trail)
+    assert trail[3]["what"]["new"]["counter"] == 2
+    code, history = cli("pin-history", "prod")
+    assert len(history) == 1

@@ -14,6 +14,7 @@ from sn46_pipelines.modelstore import (
     VersionNotFoundError,
     build_record,
     parse_record,
+    verify,
 )
 from sn46_pipelines.modelstore.layout import HEAD_HINT, blob_key, record_key
 from sn46_pipelines.modelstore.record import canonical_json
@@ -133,6 +134,8 @@ def test_head_lookup_costs_a_few_requests_with_a_fresh_lagging_or_missing_hint(m
     objects.requests.reset()
     assert mstore.get(700).message == "700"
     assert objects.requests.total == 1
+    report = verify(mstore)  # listings past one 1,000-key page
+    assert (report.valid, report.versions) == (True, 1050)
 
 
 def test_missing_store_is_an_error_not_an_empty_chain(tmp_path, moto_endpoint):

@@ -37,9 +37,10 @@ def test_six_writers_ten_commits_each_lose_nothing(store_url: str, tmp_path):
 def test_genesis_race_has_exactly_one_winner(store_url: str, tmp_path):
     procs = []
     start = time.time() + 3.0  # all interpreters are up by then; they then write at the same instant
-    for w in range(4):
-        path = tmp_path / f"genesis-{w}.pt"
-        path.write_bytes(f"writer {w}".encode())
+    for w in range(4):  # identical bytes: a loser must not disturb the winner's (shared) blob
+        path = tmp_path / f"writer-{w}" / "model.pt"
+        path.parent.mkdir()
+        path.write_bytes(b"the same weights")
         procs.append(start_worker("genesis", store_url, str(path), str(start)))
     results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
     winners = [r for r in results if r["won"]]
@@ -49,6 +50,8 @@ def test_genesis_race_has_exactly_one_winner(store_url: str, tmp_path):
     assert head.counter == 0
     assert all(r["winner"] == head.message for r in results if not r["won"])
     assert verify(store, deep=True).valid
+    store.checkout("head", tmp_path / "out")
+    assert (tmp_path / "out" / "model.pt").read_bytes() == b"the same weights"
 
 
 def test_gc_racing_commits_deletes_nothing_live_or_in_flight(store_url: str, make_checkpoint, tmp_path):
@@ -103,6 +106,10 @@ def test_a_crash_at_any_commit_step_leaves_a_valid_chain(store_url: str, make_ch
     assert nxt.counter == survivor.head().counter
     gc = collect_garbage(survivor, keep_versions=10, orphan_grace=0)
     assert gc.collected == []
+    # What the crash left (an intent, unreferenced blobs) is gone; everything left is referenced.
+    assert not list(survivor.objects.list("inflight/"))
+    referenced = {e.sha256 for r in survivor.list_versions() for e in r.manifest.values()}
+    assert {i.key.rsplit("/", 1)[1] for i in survivor.objects.list("blobs/")} == referenced
     assert verify(survivor, deep=True).valid
     survivor.checkout("head", tmp_path / "out")
 
