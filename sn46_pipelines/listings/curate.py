@@ -158,7 +158,10 @@ def curate_hotkey(
             info.key, _job_of(info.key), info.size, info.mtime, 0, 0, error.reason.value, error.detail
         )
     reports_in_upload_order = [reports[info.key] for info in files]
-    return CurationResult(hotkey, combined.filter(pa.array(keep)), quarantine, reports_in_upload_order)
+    # An incremental run usually keeps every existing row: reuse them instead of copying.
+    kept_old = existing if keep[:old].all() else existing.filter(pa.array(keep[:old]))
+    listings = pa.concat_tables([kept_old, new_rows.filter(pa.array(keep[old:]))])
+    return CurationResult(hotkey, listings, quarantine, reports_in_upload_order)
 
 
 def _aware(now: datetime) -> datetime:
