@@ -1,4 +1,4 @@
-"""Upload-sensor tick cost in listing mode, on S3 (moto over HTTP).
+"""Upload-sensor tick cost on S3 (moto over HTTP), in listing mode and in event mode.
 
 Setup: 256 hotkeys x 3 job folders holding N existing uploads (already
 processed), then 500 new files spread over the folders. Measured: one scan
@@ -7,7 +7,8 @@ existing objects double and the same is measured again: the request count
 must not move. The baseline, in the same run, is the naive tick that lists
 the whole upload prefix (what `dagster_aws`'s `get_objects` does every tick).
 
-    .venv/bin/python benchmarks/sensor_bench.py            # 100,000 then 200,000 objects
+    .venv/bin/python benchmarks/sensor_bench.py            # both modes; 100,000 then 200,000 objects
+    .venv/bin/python benchmarks/sensor_bench.py --mode events
     .venv/bin/python benchmarks/sensor_bench.py --objects 20000 --hotkeys 64
 """
 
@@ -27,7 +28,15 @@ def main() -> None:
     parser.add_argument("--hotkeys", type=int, default=256)
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--new", type=int, default=500)
+    parser.add_argument("--mode", choices=("listing", "events", "both"), default="both")
     args = parser.parse_args()
+    if args.mode in ("listing", "both"):
+        listing_mode(args)
+    if args.mode in ("events", "both"):
+        event_mode(args)
+
+
+def listing_mode(args: argparse.Namespace) -> None:
 
     from bittensor.sp_core import Keypair
     from moto.backends import get_backend
@@ -98,6 +107,48 @@ def main() -> None:
         print(f"{target:>9,} {found:>6} {requests:>9} {elapsed:>8.2f} | {naive_requests:>9} {naive_elapsed:>8.2f}")
     print(f"request budget (hotkeys + job folders + 50): {budget}; "
           f"requests unchanged when objects double: {rows[0][2] == rows[1][2]}")
+    server.stop()
+
+
+def event_mode(args: argparse.Namespace) -> None:
+    """500 uploads through real S3 notifications into SQS, read the way a tick reads them."""
+    import boto3
+    from bittensor.sp_core import Keypair
+    from moto.server import ThreadedMotoServer
+
+    from sn46_pipelines.listings.events import UploadEventQueue
+    from sn46_pipelines.objectstore import open_store
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    store = open_store("s3://sensor-events", endpoint_url=endpoint)
+    store.client.create_bucket(Bucket="sensor-events")
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    store.client.put_bucket_notification_configuration(
+        Bucket="sensor-events",
+        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+    )
+    sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)  # moto's s3:TestEvent
+    sqs.purge_queue(QueueUrl=queue_url)
+    hotkeys = [Keypair.create_from_uri(f"//bench-{i}").ss58_address for i in range(args.hotkeys)]
+    rng = random.Random(7)
+    for i in range(args.new):
+        hk = rng.choice(hotkeys)
+        store.put(f"data/hotkey={hk}/job_id=zillow_premium_zip_10001_sold/data_20261122_{i:06d}_100.parquet", b"x")
+    queue = UploadEventQueue(queue_url, client=sqs)
+    start = time.perf_counter()
+    events = queue.receive(args.new)
+    queue.acknowledge(events)
+    elapsed = time.perf_counter() - start
+    found = sum(len(files) for files in events.new_files.values())
+    print(f"\nsensor tick, event mode, S3 notifications -> SQS via moto: {args.new} new files")
+    print(f"{'found':>6} {'hotkeys':>8} {'SQS requests':>13} {'tick s':>8}")
+    print(f"{found:>6} {len(events.new_files):>8} {events.requests:>13} {elapsed:>8.2f}")
+    print(f"request budget: 100; within budget: {events.requests <= 100}")
     server.stop()
 
 
