@@ -15,6 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve the upload gateway. Configuration comes from SN46_ENV and the variables "
         "documented in docs/gateway.md (S3_BUCKET, REDIS_URL, SN46_METAGRAPH_FILE, ...).",
     )
+    add_arguments(parser)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The gateway's options and handler (shared with ``python -m sn46_pipelines.gateway``)."""
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")

@@ -105,14 +105,9 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
 
 
 def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
-    """Through the dispatcher's error handling: exit code 2 and one line, no traceback."""
-    code = (
-        "import argparse, sys; from sn46_pipelines.cli import run_handler;"
-        "from sn46_pipelines.gateway.cli import register; p = argparse.ArgumentParser();"
-        "register(p.add_subparsers()); a = p.parse_args(['gateway']); sys.exit(run_handler(a.handler, a))"
-    )
+    """``python -m sn46_pipelines.gateway`` goes through the dispatcher's error handling: exit 2, one line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "S3_"))}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**env, "SN46_HOME": str(tmp_path),
+    out = subprocess.run([sys.executable, "-m", "sn46_pipelines.gateway"], cwd=ROOT, env={**env, "SN46_HOME": str(tmp_path),
                          "SN46_CONFIG_DIR": str(ROOT / "config")}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.startswith("sn46: error: the gateway needs an S3 data store") and out.stderr.count("\n") == 1
