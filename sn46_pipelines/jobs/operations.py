@@ -1,0 +1,226 @@
+"""Jobs and schedules that make the model store run itself: nightly GC, chain verification, replica checks.
+
+Each op is thin: it calls the model-store library, records what it found on
+the ``model_store`` asset, and fails the run when the answer is bad (a corrupt
+chain, a replica past its RPO, a GC the policy refuses). Transient store
+failures (an S3 outage that outlasts botocore's own retries, another GC
+holding the lease) are retried with backoff by :data:`STORE_RETRY_POLICY`;
+answers about the chain are final, so they are never retried.
+
+GC safety against other GCs and commits comes from the library's lease (it
+holds across processes and hosts). The ops also claim the ``modelstore_gc``
+pool so operators see, and can limit, GC runs in Dagster itself:
+``dagster instance concurrency set modelstore_gc 1``.
+"""
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timezone
+
+import dagster as dg
+from pydantic import Field
+
+from ..assets.operations import gc_observation, replication_observation, verify_observation
+from ..config import GC_PRESETS, GCPolicy, load_settings
+from ..modelstore import ModelStoreError, StoreBusyError, collect_garbage, verify
+from ..modelstore.layout import version_id
+from ..modelstore.replication import check_replication
+from ..modelstore.stats import store_stats
+from ..objectstore import InvalidStoreURLError, ObjectStoreError
+from ..resources import ModelStoreResource
+
+#: Instance concurrency pool of GC runs (limit it to 1 per instance).
+GC_POOL = "modelstore_gc"
+
+#: Recovery point objective of the model store's replica (the storage guide's 15 minutes).
+RPO_SECONDS = 15 * 60
+
+#: Hour (UTC) of the nightly deep verification: after the 02:00 GC, so it checks what GC left.
+DEEP_VERIFY_HOUR = 3
+
+#: Retries of transient store failures: about 30 s, 60 s and 120 s apart. The first wait also
+#: outlasts the GC lease a failed attempt may have been unable to release (60 s TTL) within two tries.
+STORE_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+_PRESETS = ", ".join(f"{name} ({keep}/{keep_min})" for name, (keep, keep_min) in GC_PRESETS.items())
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another attempt: the object store failed, or another GC holds the lease.
+
+    Object-store errors (outage, 5xx after botocore's retries, a key that
+    vanished in a race) may pass; model-store errors are answers about the
+    chain or the request and will not change by asking again.
+    """
+    if isinstance(exc, StoreBusyError):
+        return True
+    return isinstance(exc, ObjectStoreError) and not isinstance(exc, (ModelStoreError, InvalidStoreURLError))
+
+
+@contextmanager
+def _retry_only_transient() -> Iterator[None]:
+    """Let transient failures reach the retry policy; turn any other error into a final failure."""
+    try:
+        yield
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+
+
+class GCConfig(dg.Config):
+    """One GC run's retention; whatever is left unset comes from the environment's ``gc`` policy."""
+
+    preset: str | None = Field(None, description=f"Sets both counts: {_PRESETS}.")
+    keep_versions: int | None = Field(None, description="Newest versions kept live (overrides the preset).")
+    keep_min_versions: int | None = Field(
+        None, description="Refuse, deleting nothing, if fewer versions would stay live (overrides the preset)."
+    )
+    protect_tags: list[int] = Field(
+        default_factory=list, description="Version counters kept live, in addition to the environment's."
+    )
+    dry_run: bool = Field(False, description="Report what would be collected; delete nothing.")
+
+
+def gc_policy(config: GCConfig, environment: GCPolicy) -> GCPolicy:
+    """The run's retention: a preset replaces the environment's counts, explicit counts replace both.
+
+    Protected versions add to the environment's: a run may protect more, never
+    less. Pinned versions and the head are always kept by the library.
+    """
+    if config.preset is not None:
+        counts: dict[str, object] = {"preset": config.preset}
+    else:
+        counts = {"keep_versions": environment.keep_versions, "keep_min_versions": environment.keep_min_versions}
+    explicit = {"keep_versions": config.keep_versions, "keep_min_versions": config.keep_min_versions}
+    counts.update({name: value for name, value in explicit.items() if value is not None})
+    protect = sorted({*environment.protect_tags, *config.protect_tags})
+    return GCPolicy.model_validate({**counts, "protect_tags": protect})
+
+
+@dg.op(out={}, pool=GC_POOL, description="Collect versions outside the retention policy; pins are always kept.")
+def model_store_gc(
+    context: dg.OpExecutionContext, config: GCConfig, model_store: ModelStoreResource
+) -> Iterator[dg.AssetObservation]:
+    with _retry_only_transient():
+        policy = gc_policy(config, load_settings().gc)
+        store = model_store.open()
+        started = time.monotonic()
+        result = collect_garbage(
+            store,
+            keep_versions=policy.keep_versions,
+            keep_min_versions=policy.keep_min_versions,
+            protect=policy.protect_tags,
+            dry_run=config.dry_run,
+        )
+        duration = time.monotonic() - started
+        stats = store_stats(store)
+    context.log.info(
+        f"{store.url}: {'would collect' if result.dry_run else 'collected'} {len(result.collected)} versions "
+        f"({result.bytes_freed} bytes); {len(result.live)} live"
+    )
+    yield gc_observation(result, stats, policy=policy, duration_s=duration)
+
+
+class VerifyConfig(dg.Config):
+    deep: bool = Field(False, description="Also re-hash every live blob (reads every checkpoint byte).")
+
+
+@dg.op(out={}, description="Check the hash chain; a corrupt chain fails the run naming the first bad version.")
+def model_store_verify(
+    context: dg.OpExecutionContext, config: VerifyConfig, model_store: ModelStoreResource
+) -> Iterator[dg.AssetObservation]:
+    with _retry_only_transient():
+        store = model_store.open()
+        report = verify(store, deep=config.deep)
+    yield verify_observation(report)
+    if not report.valid:
+        raise dg.Failure(
+            description=f"{store.url}: chain corrupt from {report.first_bad} ({report.kind}): {report.detail}",
+            metadata={"first_bad_version": report.first_bad, "corruption_kind": report.kind},
+            allow_retries=False,
+        )
+    context.log.info(f"{store.url}: {report.versions} versions valid ({'deep' if report.deep else 'shallow'})")
+
+
+class ReplicationConfig(dg.Config):
+    repair: bool = Field(False, description="Copy what the replica lacks (blobs, markers, records), then check again.")
+    rpo_seconds: int = Field(
+        RPO_SECONDS, ge=0, description="Fail when the oldest commit missing from the replica is older than this."
+    )
+
+
+@dg.op(out={}, description="Compare the replica with the primary; fail when it diverges or lags past the RPO.")
+def model_store_replication(
+    context: dg.OpExecutionContext, config: ReplicationConfig, model_store: ModelStoreResource
+) -> Iterator[dg.AssetObservation]:
+    with _retry_only_transient():
+        primary, replica = model_store.open(), model_store.open_replica()
+        report = check_replication(primary, replica, repair=config.repair)
+    yield replication_observation(report, replica_url=replica.url, rpo_seconds=config.rpo_seconds)
+    problem = None
+    if report.diverged_at is not None:
+        problem = f"diverges from the primary at {version_id(report.diverged_at)}; repair refuses to overwrite history"
+    elif report.lag_seconds > config.rpo_seconds:
+        problem = (
+            f"is {report.lag_versions} versions and {report.lag_seconds:.0f} s behind, "
+            f"past the RPO of {config.rpo_seconds} s"
+        )
+    if problem:
+        raise dg.Failure(
+            description=f"replica {replica.url} {problem}",
+            metadata={"replica_lag_versions": report.lag_versions, "replica_lag_seconds": report.lag_seconds},
+            allow_retries=False,
+        )
+    if not report.in_sync:
+        context.log.warning(
+            f"replica {replica.url} lags {report.lag_versions} versions ({report.lag_seconds} s), within the RPO; "
+            f"{len(report.missing_blobs)} blobs missing"
+        )
+
+
+@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Garbage-collect the model store with the environment's policy.")
+def gc_job() -> None:
+    model_store_gc()
+
+
+@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Verify the model store's hash chain (shallow or deep).")
+def verify_chain_job() -> None:
+    model_store_verify()
+
+
+@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Check (optionally repair) the model store's replica.")
+def replication_check_job() -> None:
+    model_store_replication()
+
+
+nightly_gc_schedule = dg.ScheduleDefinition(
+    name="nightly_gc_schedule",
+    job=gc_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    description="GC every night at 02:00 UTC with the environment's retention policy.",
+)
+
+
+@dg.schedule(cron_schedule="0 * * * *", job=verify_chain_job, execution_timezone="UTC")
+def chain_verification_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Shallow verification every hour; deep (every live blob re-hashed) at 03:00 UTC, after the nightly GC."""
+    when = context.scheduled_execution_time
+    deep = when is not None and when.astimezone(timezone.utc).hour == DEEP_VERIFY_HOUR
+    return dg.RunRequest(
+        run_config=dg.RunConfig(ops={"model_store_verify": VerifyConfig(deep=deep)}),
+        tags={"sn46/verify": "deep" if deep else "shallow"},
+    )
+
+
+replication_check_schedule = dg.ScheduleDefinition(
+    name="replication_check_schedule",
+    job=replication_check_job,
+    cron_schedule="*/15 * * * *",
+    execution_timezone="UTC",
+    description="Check the replica every 15 minutes, the store's RPO.",
+)

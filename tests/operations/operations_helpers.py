@@ -1,0 +1,49 @@
+"""Helpers of the operations tests: run a job the production way, read what it recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from sn46_pipelines.assets.operations import model_store
+from sn46_pipelines.resources import ModelStoreResource
+
+#: The test environment's GC policy: keep the newest 3, never fewer than 2 live, always protect v1.
+ENV_GC = {"keep_versions": 3, "keep_min_versions": 2, "protect_tags": [1]}
+VERSIONS = 8
+
+
+def run(
+    job: dg.JobDefinition, instance: dg.DagsterInstance, config: dg.Config | None = None
+) -> dg.ExecuteInProcessResult:
+    """Run ``job`` once with the environment's ``model_store`` resource (and op config, if given)."""
+    [op_name] = [node.name for node in job.graph.nodes]
+    run_config = dg.RunConfig(ops={op_name: config}) if config is not None else None
+    return job.execute_in_process(
+        run_config=run_config,
+        instance=instance,
+        resources={"model_store": ModelStoreResource()},
+        raise_on_error=False,
+    )
+
+
+def observed(instance: dg.DagsterInstance) -> dict[str, Any]:
+    """Metadata of the newest ``model_store`` observation in the instance's history, as plain values."""
+    [record] = instance.fetch_observations(model_store.key, limit=1).records
+    return {key: value.value for key, value in record.asset_observation.metadata.items()}
+
+
+def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    [failure] = result.get_step_failure_events()
+    return failure.step_failure_data.error.message
+
+
+def retries(result: dg.ExecuteInProcessResult) -> int:
+    """How many times a step was put up for retry in this run."""
+    return sum(1 for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY)
+
+
+def with_fast_retries(job: dg.JobDefinition, *, max_retries: int = 2, delay: float = 0.05) -> dg.JobDefinition:
+    """The same ops as ``job``, retried after ``delay`` seconds instead of the production backoff."""
+    return job.graph.to_job(name=job.name, op_retry_policy=dg.RetryPolicy(max_retries=max_retries, delay=delay))
