@@ -1,7 +1,8 @@
 """What a grant allows: presigned POST policies, listing URLs and download URLs.
 
-Everything is signed locally by boto3 with the gateway's credentials, for the
-configured endpoint (AWS, MinIO or moto), never a hard-coded host. The POST
+Everything is signed locally (:mod:`.sigv4`, byte-identical to boto3) with the
+gateway's credentials, for the configured endpoint (AWS, MinIO or moto),
+never a hard-coded host. The POST
 policy is the only thing that stops a miner writing outside its folder, so it
 is as tight as S3 policies allow: a ``starts-with`` on the key that ends in
 ``job_id=`` (or pins one validated job id), a content-length range, an exact
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from .sigv4 import SigV4Presigner
 
 #: Where miner uploads live: ``data/hotkey={hotkey}/job_id={job_id}/{file}``.
 FOLDER_STRUCTURE = "data/hotkey={hotkey_id}/job_id={job_id}/"
@@ -43,12 +46,12 @@ def check_job_id(job_id: str) -> str:
 
 
 class Presigner:
-    """Presigns for one bucket (and the store's key prefix, if any) with one boto3 client."""
+    """Presigns for one bucket (and the store's key prefix, if any) with a boto3 client's settings."""
 
     def __init__(
         self, client: Any, bucket: str, key_prefix: str, *, min_bytes: int, max_bytes: int
     ) -> None:
-        self.client = client
+        self.signer = SigV4Presigner(client, bucket)
         self.bucket = bucket
         self.key_prefix = key_prefix
         self.min_bytes = min_bytes
@@ -65,16 +68,15 @@ class Presigner:
         in ``${filename}`` and clients replace it with their full key.
         """
         allowed = self.key(miner_folder(hotkey)) + (f"job_id={check_job_id(job_id)}/" if job_id else "job_id=")
-        # boto3 turns a key ending in ${filename} into ["starts-with", "$key", allowed].
-        return self.client.generate_presigned_post(
-            Bucket=self.bucket,
-            Key=allowed + "${filename}",
-            Fields=dict(_UPLOAD_FIELDS),
-            Conditions=[
+        # A key ending in ${filename} becomes the condition ["starts-with", "$key", allowed].
+        return self.signer.post(
+            allowed + "${filename}",
+            dict(_UPLOAD_FIELDS),
+            [
                 *({name: value} for name, value in _UPLOAD_FIELDS.items()),
                 ["content-length-range", self.min_bytes, self.max_bytes],
             ],
-            ExpiresIn=expires_in,
+            expires_in,
         )
 
     def list_url(
@@ -86,15 +88,13 @@ class Presigner:
         continuation_token: str | None = None,
     ) -> str:
         """A presigned ListObjectsV2 URL; pass the previous page's ``NextContinuationToken`` to go on."""
-        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.key(prefix)}
+        params = {"prefix": self.key(prefix)}
         if delimiter:
-            params["Delimiter"] = delimiter
+            params["delimiter"] = delimiter
         if continuation_token:
-            params["ContinuationToken"] = continuation_token
-        return self.client.generate_presigned_url("list_objects_v2", Params=params, ExpiresIn=expires_in)
+            params["continuation-token"] = continuation_token
+        return self.signer.list_url(params, expires_in)
 
     def download_url(self, key: str, expires_in: int) -> str:
         """A presigned GET of one object (``key`` is a bucket key)."""
-        return self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
-        )
+        return self.signer.object_url(key, expires_in)

@@ -6,8 +6,10 @@ so each worker builds its own clients after the fork.
 
 from __future__ import annotations
 
+from botocore.exceptions import NoCredentialsError
 from fastapi import FastAPI
 
+from ..config import ConfigError
 from ..objectstore import open_store
 from ..objectstore.s3 import S3ObjectStore
 from .app import Gateway, create_app
@@ -18,16 +20,22 @@ from .settings import GatewaySettings, load_gateway_settings
 
 
 def build_gateway(settings: GatewaySettings) -> Gateway:
-    """Open the store, ledger and metagraph source that ``settings`` name; contacts nothing yet."""
+    """Open the store, ledger and metagraph source that ``settings`` name; contacts no server yet."""
     store = open_store(settings.data_store, endpoint_url=settings.endpoint_url, region=settings.region)
     assert isinstance(store, S3ObjectStore)  # load_gateway_settings only accepts s3:// stores
-    presigner = Presigner(
-        store.client,
-        store.bucket,
-        store.prefix,
-        min_bytes=settings.upload_min_bytes,
-        max_bytes=settings.upload_max_bytes,
-    )
+    try:
+        presigner = Presigner(
+            store.client,
+            store.bucket,
+            store.prefix,
+            min_bytes=settings.upload_min_bytes,
+            max_bytes=settings.upload_max_bytes,
+        )
+    except NoCredentialsError:
+        raise ConfigError(
+            "no AWS credentials to presign with: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "a profile, or a task role"
+        ) from None
     if settings.metagraph_file is not None:
         source, name = file_source(settings.metagraph_file, settings.netuid), f"file:{settings.metagraph_file}"
     else:

@@ -42,7 +42,7 @@ def test_internal_errors_do_not_leak(client):
     def broken(*args, **kwargs):
         raise RuntimeError("secret-internal-detail at /etc/aws/credentials")
 
-    client.gateway.presigner.client.generate_presigned_post = broken
+    client.gateway.presigner.signer.post = broken
     r = client.post("/get-folder-access", json=miner_request())
     assert r.status_code == 500
     assert r.json() == {"detail": "Internal error"}
