@@ -13,7 +13,11 @@ The load generator is a keep-alive HTTP/1.1 client on raw asyncio streams in
 this process (closed loop, ``--concurrency`` connections), bounded by
 ``--requests`` and ``--max-seconds``. The floor, measured in the same run on
 the same machine: one sr25519 verification + one presigned POST + one
-presigned list URL, the work no implementation can skip.
+presigned list URL with boto3, the work the issue counts as unavoidable. The
+gateway signs with its own SigV4 code (byte-identical to boto3's), so its
+cost for the same two presigns is printed too. On a shared machine the
+requests per second depend on what else runs; the worker's CPU time per
+request (psutil) is the steadier comparison with the floor.
 
     .venv/bin/python benchmarks/gateway_bench.py                 # 6,000 requests, 32 connections, <= 30 s
     .venv/bin/python benchmarks/gateway_bench.py --profile       # also print where the worker's time goes
@@ -75,23 +79,34 @@ def per_call_us(fn, n: int) -> float:
     return best / n * 1e6
 
 
-def measure_floor(endpoint: str, miner) -> dict[str, float]:
-    """Microseconds of the unavoidable per-request work, with the gateway's own presigner."""
+def measure_floor(endpoint: str, miner) -> tuple[dict[str, float], dict[str, float]]:
+    """Microseconds of the unavoidable per-request work, as the issue defines it (boto3's presigning),
+    and of the same two presigns with the gateway's own signer (:mod:`sn46_pipelines.gateway.sigv4`)."""
+    import boto3
     from bittensor.sp_core import Keypair
 
     from sn46_pipelines.gateway.presign import Presigner, miner_folder
-    from sn46_pipelines.objectstore import open_store
 
-    store = open_store(f"s3://{BUCKET}", endpoint_url=endpoint, region="us-east-2")
-    presigner = Presigner(store.client, BUCKET, "", min_bytes=1024, max_bytes=1024**3)
+    client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-2")
+    presigner = Presigner(client, BUCKET, "", min_bytes=1024, max_bytes=1024**3)
     message = f"s3:data:access:{miner.ss58_address}:{miner.ss58_address}:{int(time.time())}".encode()
     signature = miner.sign(message)
     hotkey = miner.ss58_address
-    return {
+    folder = miner_folder(hotkey)
+    conditions = [{"acl": "private"}, ["content-length-range", 1024, 1024**3]]
+    floor = {
         "sr25519 verify": per_call_us(lambda: Keypair(ss58_address=hotkey).verify(message, signature), 2000),
-        "presigned POST": per_call_us(lambda: presigner.upload_post(hotkey, None, 3600), 500),
-        "presigned list URL": per_call_us(lambda: presigner.list_url(miner_folder(hotkey), 3600), 500),
+        "boto3 presigned POST": per_call_us(lambda: client.generate_presigned_post(
+            Bucket=BUCKET, Key=folder + "job_id=${filename}", Fields={"acl": "private"}, Conditions=conditions,
+            ExpiresIn=3600), 500),
+        "boto3 presigned list URL": per_call_us(lambda: client.generate_presigned_url(
+            "list_objects_v2", Params={"Bucket": BUCKET, "Prefix": folder}, ExpiresIn=3600), 500),
     }
+    ours = {
+        "gateway presigned POST": per_call_us(lambda: presigner.upload_post(hotkey, None, 3600), 500),
+        "gateway presigned list URL": per_call_us(lambda: presigner.list_url(folder, 3600), 500),
+    }
+    return floor, ours
 
 
 def signed_request(port: int, miner, coldkey: str) -> bytes:
@@ -194,34 +209,38 @@ def main() -> None:
         redis.terminate()
         moto.stop()
 
-    floor = measure_floor(endpoint, miners[0])
+    floor, ours = measure_floor(endpoint, miners[0])
     floor_us = sum(floor.values())
     rps = len(latencies) / elapsed
     p50, p99 = (statistics.quantiles(latencies, n=100)[i] * 1000 for i in (49, 98))
     print(f"\nSigned POST /get-folder-access, 1 uvicorn worker, Redis ledger, {args.concurrency} keep-alive "
-          f"connections, loopback, {os.cpu_count()} cores shared with the load generator\n")
-    print(f"{'measure':<34}{'value':>14}")
-    print("-" * 48)
-    print(f"{'requests answered':<34}{len(latencies):>14,}")
-    print(f"{'statuses':<34}{json.dumps(statuses):>14}")
-    print(f"{'requests per second':<34}{rps:>14,.0f}")
-    print(f"{'p50 latency (ms)':<34}{p50:>14.2f}")
-    print(f"{'p99 latency (ms)':<34}{p99:>14.2f}")
-    print(f"{'wall time per request (us)':<34}{1e6 / rps:>14,.0f}")
-    print(f"{'worker CPU per request (us)':<34}{cpu_per_request_us:>14,.0f}")
-    print(f"{'worker CPU-bound rate (req/s)':<34}{1e6 / cpu_per_request_us:>14,.0f}")
-    print("-" * 48)
+          f"connections, loopback, {os.cpu_count()} cores shared with the load generator; "
+          f"load average {os.getloadavg()[0]:.1f} at the end\n")
+    print(f"{'measure':<36}{'value':>14}")
+    print("-" * 50)
+    print(f"{'requests answered':<36}{len(latencies):>14,}")
+    print(f"{'statuses':<36}{json.dumps(statuses):>14}")
+    print(f"{'requests per second':<36}{rps:>14,.0f}")
+    print(f"{'p50 latency (ms)':<36}{p50:>14.2f}")
+    print(f"{'p99 latency (ms)':<36}{p99:>14.2f}")
+    print(f"{'wall time per request (us)':<36}{1e6 / rps:>14,.0f}")
+    print(f"{'worker CPU per request (us)':<36}{cpu_per_request_us:>14,.0f}")
+    print(f"{'worker CPU-bound rate (req/s)':<36}{1e6 / cpu_per_request_us:>14,.0f}")
+    print("-" * 50)
     for name, us in floor.items():
-        print(f"{'floor: ' + name + ' (us)':<34}{us:>14,.0f}")
-    print(f"{'floor: total per request (us)':<34}{floor_us:>14,.0f}")
-    print(f"{'floor: requests per second':<34}{1e6 / floor_us:>14,.0f}")
-    print(f"{'measured rate / floor rate':<34}{rps * floor_us / 1e6:>14.2f}")
-    print(f"{'floor CPU / worker CPU':<34}{floor_us / cpu_per_request_us:>14.2f}")
-    print("-" * 48)
+        print(f"{'floor: ' + name + ' (us)':<36}{us:>14,.0f}")
+    print(f"{'floor: total per request (us)':<36}{floor_us:>14,.0f}")
+    print(f"{'floor: requests per second':<36}{1e6 / floor_us:>14,.0f}")
+    for name, us in ours.items():
+        print(f"{name + ' (us)':<36}{us:>14,.0f}")
+    print(f"{'measured rate / floor rate':<36}{rps * floor_us / 1e6:>14.2f}")
+    print(f"{'floor CPU / worker CPU':<36}{floor_us / cpu_per_request_us:>14.2f}")
+    print("-" * 50)
     checks = {
         "at least 500 requests per second": rps >= 500,
         "p99 under 50 ms": p99 < 50,
-        "at least half the floor's rate": rps >= 0.5 * 1e6 / floor_us,
+        "at least half the floor's rate (wall clock)": rps >= 0.5 * 1e6 / floor_us,
+        "worker CPU per request within twice the floor": cpu_per_request_us <= 2 * floor_us,
         "every answer a 200": set(statuses) == {200},
     }
     for name, ok in checks.items():
