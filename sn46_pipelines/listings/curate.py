@@ -263,11 +263,11 @@ def _file_rejections(hotkey: str, rejected: Sequence[tuple[ObjectInfo, FileRejec
 
 
 def _row_rejections(
-    rows: pa.Table, positions: np.ndarray, codes: np.ndarray, details: list[str] | pa.ChunkedArray
+    rows: pa.Table, positions: np.ndarray, codes: np.ndarray, details: pa.Array | pa.ChunkedArray
 ) -> pa.Table:
     picked = rows.select(["hotkey", "job_id", "file_key", "row_index"]).take(pa.array(positions, pa.int64()))
     return picked.append_column("reason", _reasons(codes)).append_column(
-        "detail", details if isinstance(details, pa.ChunkedArray) else pa.array(details, pa.string())
+        "detail", details
     ).cast(QUARANTINE_SCHEMA)
 
 

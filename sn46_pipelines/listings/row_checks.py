@@ -1,9 +1,10 @@
 """Row rules: a failing row is quarantined with its reason, the good rows of its file are kept.
 
-All rules run vectorised over every new row of a hotkey at once; only the
-(few) rejected rows are formatted into human-readable details. A row gets the
-first reason that applies, in this order: a value that could not take its
-declared type, ``missing_required``, ``implausible_value``, ``zip_mismatch``,
+All rules run vectorised over every new row of a hotkey at once, and the
+rejected rows' details are built as Arrow strings too, so a file with many
+bad rows costs no Python loop. A row gets the first reason that applies, in
+this order: a value that could not take its declared type,
+``missing_required``, ``implausible_value``, ``zip_mismatch``,
 ``future_date``, ``stale``. (``duplicate`` is decided afterwards, among the
 rows that pass these.)
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +24,7 @@ from .rules import REASONS, Reason, Rules
 from .schema import REQUIRED_VALUES
 
 #: Given the rejected rows' positions, one detail string per row.
-Describe = Callable[[np.ndarray], list[str]]
+Describe = Callable[[np.ndarray], pa.Array]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class RowVerdicts:
     rows: np.ndarray
     #: Index into :data:`REASONS` for each rejected row.
     reasons: np.ndarray
-    details: list[str]
+    details: pa.Array
 
     def accepted_mask(self, n: int) -> np.ndarray:
         mask = np.ones(n, dtype=bool)
@@ -57,20 +58,21 @@ def check_rows(
     """
     n = table.num_rows
     reason = np.full(n, -1, dtype=np.int8)
-    detail = np.empty(n, dtype=object)
+    flagged: list[np.ndarray] = []
+    details: list[pa.Array] = []
 
     def apply(code: Reason, mask: np.ndarray, describe: Describe) -> None:
         fresh = np.flatnonzero(mask & (reason < 0))
         if fresh.size:
             reason[fresh] = REASONS.index(code)
-            detail[fresh] = describe(fresh)
+            flagged.append(fresh)
+            details.append(describe(fresh))
 
     if bad_values:
-        rows = np.array([r for r, _ in bad_values])
         texts = dict(bad_values)
         mask = np.zeros(n, dtype=bool)
-        mask[rows] = True
-        apply(Reason.IMPLAUSIBLE_VALUE, mask, lambda idx: [texts[int(i)] for i in idx])
+        mask[list(texts)] = True
+        apply(Reason.IMPLAUSIBLE_VALUE, mask, lambda idx: pa.array([texts[int(i)] for i in idx], pa.string()))
 
     for name in REQUIRED_VALUES:
         apply(Reason.MISSING_REQUIRED, _missing(table.column(name)), _constant(f"{name} is missing or blank"))
@@ -79,34 +81,28 @@ def check_rows(
         values = _floats(table.column(name))
         with np.errstate(invalid="ignore"):
             outside = (values < low) | (values > high)
-        apply(Reason.IMPLAUSIBLE_VALUE, outside, _with_values(values, f"{name} {{:g}} outside {low:g}..{high:g}"))
+        apply(Reason.IMPLAUSIBLE_VALUE, outside, _text(f"{name} ", values, f" outside {low:.15g}..{high:.15g}"))
 
     lat, lon = _floats(table.column("latitude")), _floats(table.column("longitude"))
     apply(
         Reason.IMPLAUSIBLE_VALUE,
         _outside_regions(lat, lon, rules.us_regions),
-        lambda idx: [f"latitude {lat[i]:g}, longitude {lon[i]:g} is not in the US" for i in idx],
+        _text("latitude ", lat, ", longitude ", lon, " is not in the US"),
     )
 
     # Zip checks run on the distinct zip values (a few hundred), not on every row.
     codes, values = _encode(table.column("zip_code"))
     well_formed = np.array([len(z) == 5 and z.isascii() and z.isdigit() for z in values] + [True])
-    value_of = np.array(values + [None], dtype=object)
-    apply(
-        Reason.ZIP_MISMATCH,
-        ~well_formed[codes],
-        lambda idx: [f"zip_code {value_of[codes[i]]!r} is not a 5-digit zip" for i in idx],
-    )
+    shown = np.array([repr(z) for z in values] + ["missing"], dtype=object)
+    apply(Reason.ZIP_MISMATCH, ~well_formed[codes], _text("zip_code ", shown[codes], " is not a 5-digit zip"))
     position = {z: i for i, z in enumerate(values)}
-    # per file: the code its rows must carry, -1 (null) when the job names no zip, -2 when no row can match
+    # per file: the code its rows must carry, -1 when the job names no zip, -2 when no row can match
     wanted = np.array([-1 if z is None else position.get(z, -2) for z in job_zips], dtype=np.int64)[file_of_row]
-    job_zip = np.array(list(job_zips), dtype=object)
+    job_zip = np.array(list(job_zips), dtype=object)[file_of_row]
     apply(
         Reason.ZIP_MISMATCH,
         (wanted != -1) & (codes != wanted),
-        lambda idx: [
-            f"zip_code {value_of[codes[i]]!r} but the job is for {job_zip[file_of_row[i]]}" for i in idx
-        ],
+        _text("zip_code ", shown[codes], " but the job is for ", job_zip),
     )
 
     stamps = _micros(table.column("datetime"))
@@ -115,10 +111,13 @@ def check_rows(
     oldest = now_us - int(rules.freshness.total_seconds() * 1e6)
     dates = table.column("datetime")
     apply(Reason.FUTURE_DATE, stamps > latest, _dated(dates, f"is after now ({now.isoformat()})"))
-    apply(Reason.STALE, stamps < oldest, _dated(dates, f"is older than the {rules.freshness} freshness window"))
+    apply(Reason.STALE, stamps < oldest, _dated(dates, f"is older than the {_span(rules.freshness)} freshness window"))
 
-    rows = np.flatnonzero(reason >= 0)
-    return RowVerdicts(rows, reason[rows], detail[rows].tolist())
+    if not flagged:
+        return RowVerdicts(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), pa.array([], pa.string()))
+    rows = np.concatenate(flagged)
+    order = np.argsort(rows, kind="stable")
+    return RowVerdicts(rows[order], reason[rows[order]], pa.concat_arrays(details).take(order))
 
 
 def _true(mask: pa.ChunkedArray) -> np.ndarray:
@@ -161,12 +160,34 @@ def _outside_regions(lat: np.ndarray, lon: np.ndarray, regions) -> np.ndarray:
 
 
 def _constant(text: str) -> Describe:
-    return lambda idx: [text] * len(idx)
+    return lambda idx: pa.repeat(pa.scalar(text), len(idx))
 
 
-def _with_values(values: np.ndarray, template: str) -> Describe:
-    return lambda idx: [template.format(values[i]) for i in idx]
+def _text(*parts: str | np.ndarray) -> Describe:
+    """Details joined from literal text and per-row values (numbers print as Arrow prints them)."""
+
+    def describe(idx: np.ndarray) -> pa.Array:
+        pieces = [part if isinstance(part, str) else _as_text(part[idx]) for part in parts]
+        return pc.binary_join_element_wise(*pieces, "")
+
+    return describe
+
+
+def _as_text(values: np.ndarray) -> pa.Array:
+    return pc.fill_null(pa.array(values).cast(pa.string()), "missing")
+
+
+def _span(span: timedelta) -> str:
+    """``30 days``, ``36 hours``: a window in its largest whole unit."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds % size == 0:
+            break
+    else:
+        unit, size = "second", 1
+    count = seconds // size
+    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def _dated(column: pa.ChunkedArray, text: str) -> Describe:
-    return lambda idx: pc.strftime(column.take(idx), "datetime %Y-%m-%dT%H:%M:%SZ " + text).to_pylist()
+    return lambda idx: pc.strftime(column.take(idx), "datetime %Y-%m-%dT%H:%M:%SZ " + text).combine_chunks()
