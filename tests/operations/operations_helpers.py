@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import dagster as dg
+import pytest
 
 from sn46_pipelines.assets.operations import model_store
 from sn46_pipelines.resources import ModelStoreResource
@@ -12,6 +13,10 @@ from sn46_pipelines.resources import ModelStoreResource
 #: The test environment's GC policy: keep the newest 3, never fewer than 2 live, always protect v1.
 ENV_GC = {"keep_versions": 3, "keep_min_versions": 2, "protect_tags": [1]}
 VERSIONS = 8
+
+#: For variations of a scenario: the ops never look at the backend, and the library's own tests cover
+#: both, so the scenarios the issue names run on both backends and their variations on folders only.
+folder_only = pytest.mark.parametrize("store_url", ["file"], indirect=True)
 
 
 def run(

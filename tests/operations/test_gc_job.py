@@ -10,7 +10,7 @@ from sn46_pipelines.jobs.operations import GCConfig, gc_job
 from sn46_pipelines.modelstore import ModelStore, set_pin, verify
 from sn46_pipelines.modelstore.stats import store_stats
 
-from operations_helpers import failure_message, observed, retries, run
+from operations_helpers import failure_message, folder_only, observed, retries, run
 
 
 def test_gc_applies_the_environment_policy_and_keeps_the_pinned_version(
@@ -37,6 +37,7 @@ def test_gc_applies_the_environment_policy_and_keeps_the_pinned_version(
     assert verify(chain, deep=True).valid
 
 
+@folder_only
 def test_a_preset_by_name_in_a_dry_run_reports_the_plan_and_deletes_nothing(
     instance: dg.DagsterInstance, chain: ModelStore
 ):
@@ -54,6 +55,7 @@ def test_a_preset_by_name_in_a_dry_run_reports_the_plan_and_deletes_nothing(
     assert chain.collected_counters() == set()
 
 
+@folder_only
 def test_run_config_can_protect_more_and_keep_fewer(instance: dg.DagsterInstance, chain: ModelStore):
     result = run(gc_job, instance, GCConfig(keep_versions=2, keep_min_versions=1, protect_tags=[4]))
 
@@ -62,6 +64,7 @@ def test_run_config_can_protect_more_and_keep_fewer(instance: dg.DagsterInstance
     assert observed(instance)["protect_tags"] == [1, 4]
 
 
+@folder_only
 def test_an_impossible_policy_fails_at_once_without_retries_and_touches_nothing(
     instance: dg.DagsterInstance, chain: ModelStore
 ):
