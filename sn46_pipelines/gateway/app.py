@@ -2,7 +2,8 @@
 
 Each signed endpoint goes through :meth:`Gateway.authorize`:
 
-1. read the body, at most ``max_body_bytes`` (413), parse it (400/422);
+1. read the body, at most ``max_body_bytes`` (413), parse it (400/422), and
+   refuse unserviceable requests (bad job id, too many file keys) (400/422);
 2. authenticate: ``btauth/1`` headers if present, else the signed commitment
    (fresh timestamp, valid signature) (401);
 3. check the metagraph: registered hotkey, and for validator endpoints a
@@ -36,7 +37,7 @@ from .auth import AuthError, Caller, has_btauth_headers, verify_btauth, verify_c
 from .ledger import Admission, Ledger, Verdict, seconds_to_midnight
 from .metagraph import MetagraphSyncer, is_validator
 from .models import FileUrlsRequest, MinerAccessRequest, MinerSpecificRequest, ValidatorAccessRequest
-from .presign import EXAMPLE_PATHS, FOLDER_STRUCTURE, Presigner, check_job_id, miner_folder
+from .presign import EXAMPLE_PATHS, FOLDER_STRUCTURE, Presigner, miner_folder
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -177,11 +178,22 @@ class Gateway:
         )
 
     async def authorize(
-        self, request: Request, model: type[M], *, validator: bool, commitment: Callable[[M], str]
+        self,
+        request: Request,
+        model: type[M],
+        *,
+        validator: bool,
+        commitment: Callable[[M], str],
+        check: Callable[[M], None] | None = None,
     ) -> tuple[M, Caller, Admission]:
-        """Run the checks of the module docstring in order; raise :class:`GatewayError` on the first failure."""
+        """Run the checks of the module docstring in order; raise :class:`GatewayError` on the first failure.
+
+        ``check`` refuses requests that are well-formed but unserviceable, before anything is charged.
+        """
         body = await self.read_body(request)
         fields = self.parse(model, body)
+        if check is not None:
+            check(fields)
         try:
             caller = self.authenticate(request, body, fields, commitment)
         except AuthError as exc:
@@ -298,11 +310,6 @@ def create_app(gateway: Gateway) -> FastAPI:
             request, MinerAccessRequest, validator=False,
             commitment=lambda f: f"s3:data:access:{f.coldkey}:{f.hotkey}:{f.timestamp}",
         )
-        if fields.job_id is not None:
-            try:
-                check_job_id(fields.job_id)
-            except ValueError as exc:
-                raise GatewayError(400, f"Invalid job_id: {exc}") from None
         now = time.time()
         expires_in = settings.upload_expiry_s
         if fields.expiry is not None:
@@ -381,17 +388,22 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.post("/get-file-presigned-urls", openapi_extra=body_doc(FileUrlsRequest), tags=["validators"])
     async def get_file_presigned_urls(request: Request) -> JSONResponse:
         """Presigned GETs for files inside one miner's folder; keys elsewhere are listed as invalid."""
+        def in_folder(f: FileUrlsRequest) -> list[str]:
+            folder = p.key(miner_folder(f.miner_hotkey))
+            return [k for k in dict.fromkeys(f.file_keys) if k.startswith(folder) and k.isprintable()]
+
+        def check(f: FileUrlsRequest) -> None:
+            if len(f.file_keys) > settings.max_file_keys:
+                raise GatewayError(400, f"At most {settings.max_file_keys} file_keys per request")
+            if not in_folder(f):
+                raise GatewayError(400, "No valid files for specified miner")
+
         fields, caller, admission = await gateway.authorize(
-            request, FileUrlsRequest, validator=True,
+            request, FileUrlsRequest, validator=True, check=check,
             commitment=lambda f: f"s3:validator:files:{f.miner_hotkey}:{f.hotkey}:{f.timestamp}",
         )
-        if len(fields.file_keys) > settings.max_file_keys:
-            raise GatewayError(400, f"At most {settings.max_file_keys} file_keys per request")
-        folder = p.key(miner_folder(fields.miner_hotkey))
-        valid = [k for k in dict.fromkeys(fields.file_keys) if k.startswith(folder) and k.isprintable()]
+        valid = in_folder(fields)
         invalid = [k for k in fields.file_keys if k not in set(valid)]
-        if not valid:
-            raise GatewayError(400, "No valid files for specified miner")
         expires_in = min(settings.url_expiry_s, (fields.expiry_hours or 1) * 3600)
 
         def sign_all() -> dict[str, dict[str, Any]]:

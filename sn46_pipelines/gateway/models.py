@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .auth import is_ss58
+from .presign import check_job_id
 
 Hotkey = Annotated[str, Field(min_length=46, max_length=48)]
 
@@ -40,6 +41,11 @@ class MinerAccessRequest(_Signed):
     job_id: str | None = Field(
         None, max_length=128, description="optional: restrict the upload policy to this job's folder"
     )
+
+    @field_validator("job_id")
+    @classmethod
+    def _safe_job_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_job_id(value)
 
 
 class ValidatorAccessRequest(_Signed):

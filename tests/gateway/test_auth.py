@@ -38,11 +38,11 @@ def test_signature_over_a_different_commitment_is_refused(client):
     assert client.post("/get-validator-access", json=body).status_code == 401
 
 
-@pytest.mark.parametrize("signature", ["zz" * 64, "ab" * 10, "", "0x"])
-def test_garbage_signatures_are_refused(client, signature):
-    body = miner_request()
-    body["signature"] = signature
-    assert client.post("/get-folder-access", json=body).status_code == 401
+def test_garbage_signatures_are_refused(client):
+    for signature in ["zz" * 64, "ab" * 10, "", "0x", "00" * 64]:
+        body = miner_request()
+        body["signature"] = signature
+        assert client.post("/get-folder-access", json=body).status_code == 401, signature
 
 
 def test_stale_and_future_timestamps_are_refused(client):

@@ -7,8 +7,6 @@ import json
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import pytest
-
 from .helpers import (
     MINER,
     MINER_COLDKEY,
@@ -66,11 +64,11 @@ def test_client_expiry_can_only_shorten_the_policy(client):
     assert r.json()["expiry_seconds"] == 3600
 
 
-@pytest.mark.parametrize("job_id", ["../other", "a/b", "..", "job\x00id", "job\nid", "", ".hidden", "x" * 129])
-def test_unsafe_job_ids_are_refused(client, job_id):
-    r = client.post("/get-folder-access", json=miner_request(job_id=job_id))
-    assert r.status_code in (400, 422), r.text
-    assert "fields" not in r.json()
+def test_unsafe_job_ids_are_refused(client):
+    for job_id in ["../other", "a/b", "..", "a..b", "job\x00id", "job\nid", "", ".hidden", "x" * 129]:
+        r = client.post("/get-folder-access", json=miner_request(job_id=job_id))
+        assert r.status_code == 422, (job_id, r.text)
+        assert "fields" not in r.json()
 
 
 def test_signature_with_0x_prefix_is_accepted(client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .helpers import MINER, miner_request, validator_request
+from .helpers import MINER, file_urls_request, miner_request, miner_specific_request, validator_request
 
 
 def test_malformed_json_and_non_objects_are_400(client):
@@ -69,3 +69,17 @@ def test_cors_allows_only_configured_origins(make_client):
 def test_no_cors_headers_by_default(client):
     r = client.get("/healthcheck", headers={"Origin": "https://anything.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_unserviceable_requests_are_refused_before_any_charge(make_client):
+    """A bad job id or too many file keys is answered before the ledger: today's count stays 0."""
+    client = make_client(SN46_GATEWAY_MAX_FILE_KEYS="2")
+    assert client.post("/get-folder-access", json=miner_request(job_id="../x")).status_code == 422
+    miner = MINER.ss58_address
+    keys = [f"data/hotkey={miner}/job_id=j/{i}.parquet" for i in range(3)]
+    assert client.post("/get-file-presigned-urls", json=file_urls_request(miner, keys)).status_code == 400
+    outside = ["data/hotkey=5Other/job_id=j/a.parquet"]
+    assert client.post("/get-file-presigned-urls", json=file_urls_request(miner, outside)).status_code == 400
+    r = client.post("/get-miner-specific-access", json=miner_specific_request("not/a/hotkey" + "x" * 40))
+    assert r.status_code == 422
+    assert client.get("/rate-limits").json()["total_used_today"] == 0
