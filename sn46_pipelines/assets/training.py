@@ -1,0 +1,102 @@
+"""``price_model`` (trained through Dagster Pipes, with a blocking baseline check) and ``inference_pin``.
+
+Thin on purpose: training is the ``pricemodel`` library run in a child
+process (:mod:`sn46_pipelines.pricemodel.pipes_train`), so swapping the
+local ``PipesSubprocessClient`` for a ``PipesK8sClient`` moves it onto a GPU
+pod without touching this file's logic; deployment is
+:func:`sn46_pipelines.pricemodel.deploy.promote`.
+"""
+
+import sys
+
+import dagster as dg
+
+from ..config import load_settings
+from ..pricemodel.pipes_train import CHECK_NAME
+from ..resources import DataStoreResource, ModelStoreResource
+from .aggregates import listing_aggregates
+
+#: What the child process is: the same interpreter, the library's Pipes entry point.
+TRAIN_COMMAND = [sys.executable, "-m", "sn46_pipelines.pricemodel.pipes_train"]
+
+
+class PriceModelConfig(dg.Config):
+    """Training settings a trainer sets in the launchpad; the defaults fit the demo in seconds on a CPU."""
+
+    epochs: int = 10
+    learning_rate: float = 3e-3
+    batch_size: int = 256
+    hidden: int = 64
+    device: str = "auto"
+    row_limit: int = 0
+    seed: int = 0
+
+
+class InferencePinConfig(dg.Config):
+    force: bool = False
+    """Move the pin even if the model failed the baseline check or is worse than the pinned one."""
+    version: str = ""
+    """Deploy this version (``v0000000012``, ``12``) instead of the latest ``price_model`` materialization."""
+
+
+@dg.asset(
+    deps=[listing_aggregates],
+    group_name="training",
+    kinds={"pytorch", "onnx"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            CHECK_NAME,
+            asset="price_model",
+            blocking=True,
+            description="Validation MAPE below the per-zipcode median-price baseline's, on the same rows: "
+            "a model that does not beat the local median is never deployed.",
+        )
+    ],
+    description="A torch price regressor on log price, trained on the accepted listings of passing miners "
+    "in a Pipes child process and committed to the model store (model.pt, model.onnx, feature_config.json, "
+    "metrics.json).",
+)
+def price_model(
+    context: dg.AssetExecutionContext,
+    config: PriceModelConfig,
+    data_store: DataStoreResource,
+    model_store: ModelStoreResource,
+    pipes_subprocess_client: dg.PipesSubprocessClient,
+) -> dg.MaterializeResult:
+    settings = load_settings()
+    extras = {
+        "data_store": data_store.open().url,
+        "model_store": model_store.open().url,
+        "endpoint_url": settings.endpoint_url,
+        "region": settings.region,
+        "config": config.model_dump(),
+    }
+    return pipes_subprocess_client.run(context=context, command=TRAIN_COMMAND, extras=extras).get_materialize_result()
+
+
+@dg.asset(
+    deps=[price_model],
+    group_name="training",
+    pool="sn46_inference_pin",
+    description="The environment's inference pin (inference.pin, e.g. prod): moved to the newest price model "
+    "only if it passed the baseline check and its validation MAPE is no worse than the pinned model's; "
+    "in tracking mode (inference.mode) the pin follows the head.",
+)
+def inference_pin(
+    context: dg.AssetExecutionContext, config: InferencePinConfig, model_store: ModelStoreResource
+) -> dg.MaterializeResult:
+    from ..pricemodel.deploy import promote
+
+    inference = load_settings().inference
+    candidate = config.version or _latest_trained_version(context.instance)
+    decision = promote(model_store.open(), candidate, inference.pin, mode=inference.mode, force=config.force)
+    context.log.info(f"{'moved' if decision.moved else 'kept'} pin {decision.pin}: {decision.reason}")
+    return dg.MaterializeResult(metadata={k: v for k, v in decision.to_dict().items() if v is not None})
+
+
+def _latest_trained_version(instance: dg.DagsterInstance) -> str:
+    event = instance.get_latest_materialization_event(price_model.key)
+    materialization = event.asset_materialization if event else None
+    if materialization is None or "version_id" not in materialization.metadata:
+        raise dg.Failure("price_model has never been materialized here: run train_job first, or set `version`")
+    return str(materialization.metadata["version_id"].value)

@@ -1,0 +1,78 @@
+"""The training process Dagster launches through Pipes: ``python -m sn46_pipelines.pricemodel.pipes_train``.
+
+It reads everything from Pipes extras (store URLs, the training config),
+reads the passing miners' listings from the data store itself, trains,
+commits the checkpoint to the model store and reports the version and
+metrics back as the ``price_model`` materialization, with the baseline
+check's result. Because it needs only the two store URLs, the same command
+runs as a local subprocess or in a GPU pod (``PipesK8sClient``; see
+docs/training.md): no file is shared with the Dagster process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from dagster_pipes import PipesContext, open_dagster_pipes
+
+#: Name of the blocking asset check, shared with the asset that declares it.
+CHECK_NAME = "beats_zip_median_baseline"
+
+
+def run(pipes: PipesContext) -> None:
+    """Train on the data store's training listings and commit; report to ``pipes``."""
+    from ..listings.views import training_listings
+    from ..modelstore import ModelStore
+    from ..objectstore import open_store
+    from .checkpoint import commit_checkpoint
+    from .train import TrainConfig, train
+
+    extras = pipes.extras
+    config = TrainConfig(**extras["config"])
+    where = {"endpoint_url": extras.get("endpoint_url"), "region": extras.get("region")}
+    listings = training_listings(open_store(extras["data_store"], **where))
+    pipes.log.info(f"training on {listings.num_rows} listings with {config}")
+    result = train(listings, config)
+    with tempfile.TemporaryDirectory(prefix="sn46-checkpoint-") as folder:
+        record = commit_checkpoint(ModelStore.open(extras["model_store"], **where), result, folder)
+    pipes.log.info(f"committed {record.version_id}: validation MAPE {result.metrics['mape']:.4f}")
+    pipes.report_asset_materialization(metadata=materialization_metadata(record, result), data_version=record.version_id)
+    pipes.report_asset_check(
+        check_name=CHECK_NAME,
+        passed=result.beats_baseline,
+        severity="ERROR",
+        metadata={
+            "model_mape": result.metrics["mape"],
+            "baseline_mape": result.baseline["mape"],
+            "version_id": record.version_id,
+        },
+    )
+
+
+def materialization_metadata(record: Any, result: Any) -> dict[str, Any]:
+    """Flat, typed values the Dagster UI shows and plots per materialization."""
+    return {
+        "version_id": record.version_id,
+        "record_hash": record.record_hash,
+        **{f"val_{name}": value for name, value in result.metrics.items()},
+        "baseline_mape": result.baseline["mape"],
+        "beats_baseline": result.beats_baseline,
+        "train_rows": result.rows["train"],
+        "validation_rows": result.rows["validation"],
+        "data_version": result.data_version,
+        "code_version": record.metadata["code_version"],
+        "device": result.device,
+        "train_seconds": round(result.seconds, 3),
+        "samples_per_second": round(result.samples_per_second, 1),
+        "config": {"raw_value": result.config.to_dict(), "type": "json"},
+    }
+
+
+def main() -> None:
+    with open_dagster_pipes() as pipes:
+        run(pipes)
+
+
+if __name__ == "__main__":
+    main()
