@@ -1,0 +1,51 @@
+"""``sn46 serve [--pin prod]``: the price-model inference server (see docs/training.md).
+
+Nothing heavy is imported until the handler runs, so ``sn46 --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the price model over HTTP (POST /predict, GET /health), hot-swapping on pin moves",
+        description="Serve the model the environment's inference settings name (pin or head), polling the "
+        "model store and swapping to a new version without failing requests in flight.",
+    )
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--pin", help="serve what this pin points at (default: the environment's inference.pin)")
+    target.add_argument("--version", help="serve one fixed version (v0000000012, 12 or head)")
+    parser.add_argument("--store", help="model store URL (default: the environment's model_store)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--poll-interval", type=float, help="seconds between pin checks (default: the environment's)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per request (default 1: requests run in parallel instead)")
+    parser.set_defaults(handler=serve)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import torch
+    import uvicorn
+
+    from .config import load_settings
+    from .modelstore import InferenceClient, ModelStore
+    from .pricemodel.predictor import load_predictor
+    from .pricemodel.serve import create_app, serve_target
+
+    settings = load_settings()
+    torch.set_num_threads(max(1, args.threads))
+    store = ModelStore.open(args.store or settings.model_store, endpoint_url=settings.endpoint_url,
+                            region=settings.region)
+    client = InferenceClient(
+        store,
+        serve_target(settings.inference, pin=args.pin, version=args.version),
+        loader=load_predictor,
+        poll_interval=args.poll_interval or settings.inference.poll_interval,
+    )
+    print(f"sn46 serve: {client.target} from {store.url} on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(create_app(client), host=args.host, port=args.port, log_level="warning", server_header=False)
+    return 0
