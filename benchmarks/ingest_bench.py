@@ -63,7 +63,8 @@ def write_dataset(root: Path, files: int, rows: int, hotkeys: int, seed: int = 0
             if h == 0 and f == 1:
                 blob = blob[: len(blob) // 2]  # truncated upload
             if h == 1 and f == 1:
-                table = table.rename_columns([c if c != "price" else "list_price" for c in table.column_names])
+                renamed = ["list_price" if c == "price" else c for c in table.column_names]
+                table = table.rename_columns(renamed)
                 data = pa.BufferOutputStream()
                 pq.write_table(table, data)
                 blob = data.getvalue().to_pybytes()
@@ -256,7 +257,9 @@ def curate_part(files: int, rows: int, hotkeys: int, repeat: int) -> bool:
         f"process, best of {repeat} interleaved runs"
     )
     print("(CPU s counts every thread; on a shared machine it moves less than wall time does)")
-    print(f"{'contestant':<12} {'seconds':>8} {'rows/s':>12} {'CPU s':>7} {'peak MiB':>9} {'rows kept':>10}  vs sn46")
+    columns = ("seconds", "rows/s", "CPU s", "peak MiB", "rows kept")
+    widths = (8, 12, 7, 9, 10)
+    print(f"{'contestant':<12} " + " ".join(f"{c:>{w}}" for c, w in zip(columns, widths)) + "  vs sn46")
     for name, r in results.items():
         print(
             f"{name:<12} {r['seconds']:>8.2f} {total / r['seconds']:>12,.0f} {r['cpu_seconds']:>7.2f} "
@@ -277,7 +280,9 @@ def curate_part(files: int, rows: int, hotkeys: int, repeat: int) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--part", choices=["curate"], default="curate")
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=2000, help="rows per file")

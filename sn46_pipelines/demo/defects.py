@@ -103,6 +103,7 @@ def plant_zip_mismatch(miner: MinerDraft, donor: FileDraft) -> None:
     """10 listings from another zip, uploaded under a job for this one."""
     draft = miner.files[0]
     elsewhere = next(p for p in PLACES if p.zip_code != draft.place.zip_code)
+    where = f"{elsewhere.city}, {elsewhere.state} {elsewhere.zip_code}"
     rows = _pick(miner, draft, 10)
     addresses = draft.table.column("address").to_pylist()
     edits = [
@@ -112,7 +113,7 @@ def plant_zip_mismatch(miner: MinerDraft, donor: FileDraft) -> None:
             "state": elsewhere.state,
             "latitude": elsewhere.latitude,
             "longitude": elsewhere.longitude,
-            "address": f"{addresses[r].split(',')[0]}, {elsewhere.city}, {elsewhere.state} {elsewhere.zip_code}",
+            "address": f"{addresses[r].split(',')[0]}, {where}",
         }
         for r in rows
     ]

@@ -56,7 +56,7 @@ def synth_listings(
     window: timedelta = timedelta(days=7),
     home_status: str = "RECENTLY_SOLD",
 ) -> pa.Table:
-    """One row per zpid in ``place``, scraped between ``newest - window`` and ``newest``, in declared types."""
+    """One row per zpid in ``place``, scraped in ``(newest - window, newest]``, in declared types."""
     n = len(zpids)
     names = list(HOME_TYPES)
     shares = np.array([HOME_TYPES[t][0] for t in names])
@@ -74,7 +74,7 @@ def synth_listings(
     numbers = rng.integers(1, 9999, n)
     streets = rng.integers(0, len(STREETS), n)
     suffixes = rng.integers(0, len(STREET_SUFFIXES), n)
-    streets_text = [f"{num} {STREETS[s]} {STREET_SUFFIXES[x]}" for num, s, x in zip(numbers, streets, suffixes)]
+    streets_text = [f"{n} {STREETS[s]} {STREET_SUFFIXES[x]}" for n, s, x in zip(numbers, streets, suffixes)]
     zpid_text = [str(z) for z in zpids]
     where = f"{place.city}, {place.state} {place.zip_code}"
     slug_tail = f"{place.city.replace(' ', '-')}-{place.state}-{place.zip_code}"

@@ -48,7 +48,9 @@ def conform(table: pa.Table) -> tuple[pa.Table, list[BadValue]]:
     return pa.Table.from_arrays(columns, schema=LISTING_SCHEMA), bad
 
 
-def _conform_column(name: str, target: pa.DataType, column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[BadValue]]:
+def _conform_column(
+    name: str, target: pa.DataType, column: pa.ChunkedArray
+) -> tuple[pa.ChunkedArray, list[BadValue]]:
     source = column.type
     if source == target:
         return column, []
@@ -85,13 +87,15 @@ def _to_int32(name: str, column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list
     values = column.to_numpy(zero_copy_only=False).astype(np.float64)
     present = ~pc.is_null(column).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):
-        wrong = present & ~(np.isfinite(values) & (values == np.floor(values)) & (np.abs(values) <= _INT32_MAX))
+        whole = np.isfinite(values) & (values == np.floor(values)) & (np.abs(values) <= _INT32_MAX)
+        wrong = present & ~whole
     if not wrong.any():
         return column.cast(pa.int32()), []
     rows = np.flatnonzero(wrong)
     kept = np.where(present & ~wrong, values, 0).astype(np.int32)
     converted = pa.array(kept, pa.int32(), mask=~(present & ~wrong))
-    return pa.chunked_array([converted]), [(int(r), f"{name} {values[r]:g} is not a whole number") for r in rows]
+    bad = [(int(r), f"{name} {values[r]:g} is not a whole number") for r in rows]
+    return pa.chunked_array([converted]), bad
 
 
 def _parse_datetimes(column: pa.ChunkedArray, target: pa.DataType) -> tuple[pa.ChunkedArray, list[BadValue]]:

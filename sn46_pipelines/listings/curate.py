@@ -137,7 +137,10 @@ def curate_hotkey(
     old = existing.num_rows
     keep = np.concatenate([np.ones(old, dtype=bool), verdicts.accepted_mask(new_rows.num_rows)])
     losers, winners = newest_per_key(
-        combined.column("zpid"), keep, _micros(combined.column("datetime")), _micros(combined.column("uploaded_at"))
+        combined.column("zpid"),
+        keep,
+        _micros(combined.column("datetime")),
+        _micros(combined.column("uploaded_at")),
     )
     keep[losers] = False
 
@@ -150,7 +153,9 @@ def curate_hotkey(
     )
     kept_per_file = np.bincount(file_of_row[keep[old:]], minlength=len(loaded))
     reports = {
-        u.info.key: FileReport(u.info.key, u.key.job_id, u.info.size, u.info.mtime, u.table.num_rows, int(kept))
+        u.info.key: FileReport(
+            u.info.key, u.key.job_id, u.info.size, u.info.mtime, u.table.num_rows, int(kept)
+        )
         for u, kept in zip(loaded, kept_per_file)
     }
     for info, error in rejected:
@@ -192,14 +197,15 @@ def _check_new_files(hotkey: str, new_files: Sequence[ObjectInfo]) -> list[Objec
 
 
 def _without_replaced(existing: pa.Table, files: Sequence[ObjectInfo]) -> pa.Table:
-    """``existing`` less the rows of files uploaded again under the same key: the new content replaces them."""
+    """``existing`` less the rows of files uploaded again under the same key: the new content wins."""
     if existing.num_rows == 0 or not files:
         return existing
     curated = set(pc.unique(existing.column("file_key")).cast(pa.string()).to_pylist())
     replaced = curated.intersection(f.key for f in files)
     if not replaced:
         return existing
-    return existing.filter(pc.invert(pc.is_in(existing.column("file_key"), value_set=pa.array(sorted(replaced)))))
+    stale = pc.is_in(existing.column("file_key"), value_set=pa.array(sorted(replaced)))
+    return existing.filter(pc.invert(stale))
 
 
 def _load(store: ObjectStore, info: ObjectInfo, rules: Rules) -> LoadedUpload | FileRejectedError:
@@ -224,10 +230,10 @@ def _provenanced(hotkey: str, loaded: Sequence[LoadedUpload]) -> tuple[pa.Table,
     n = len(file_of_row)
     provenance = [
         pa.DictionaryArray.from_arrays(np.zeros(n, dtype=np.int32), pa.array([hotkey])),
-        pa.DictionaryArray.from_arrays(job_of_file[file_of_row] if n else np.zeros(0, np.int32), pa.array(jobs, pa.string())),
+        pa.DictionaryArray.from_arrays(job_of_file[file_of_row], pa.array(jobs, pa.string())),
         pa.DictionaryArray.from_arrays(file_of_row, pa.array([u.info.key for u in loaded], pa.string())),
         pa.array(np.arange(n, dtype=np.int64) - np.repeat(_offsets(loaded), sizes), pa.int32()),
-        pa.array(mtimes[file_of_row] if n else np.zeros(0, np.int64), pa.int64()).cast(TIMESTAMP),
+        pa.array(mtimes[file_of_row], pa.int64()).cast(TIMESTAMP),
     ]
     columns = [rows.column(name) for name in LISTING_SCHEMA.names] + provenance
     return pa.Table.from_arrays(columns, schema=CURATED_SCHEMA), file_of_row

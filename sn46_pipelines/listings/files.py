@@ -87,7 +87,9 @@ def _read_parquet(source: pa.BufferReader | str, key: UploadKey) -> pa.Table:
             )
         missing = missing_columns(parquet.schema_arrow)
         if missing:
-            raise FileRejectedError(Reason.SCHEMA_MISMATCH, f"missing or repeated column(s) {', '.join(missing)}")
+            raise FileRejectedError(
+                Reason.SCHEMA_MISMATCH, f"missing or repeated column(s) {', '.join(missing)}"
+            )
         return parquet.read(columns=list(COLUMNS), use_threads=False)
     except (pa.ArrowException, OSError, ValueError) as exc:  # the bytes are local: any failure is the file's
         raise FileRejectedError(Reason.UNREADABLE_FILE, f"not a readable parquet file: {exc}") from None

@@ -81,7 +81,8 @@ def check_rows(
         values = _floats(table.column(name))
         with np.errstate(invalid="ignore"):
             outside = (values < low) | (values > high)
-        apply(Reason.IMPLAUSIBLE_VALUE, outside, _text(f"{name} ", values, f" outside {low:.15g}..{high:.15g}"))
+        describe = _text(f"{name} ", values, f" outside {low:.15g}..{high:.15g}")
+        apply(Reason.IMPLAUSIBLE_VALUE, outside, describe)
 
     lat, lon = _floats(table.column("latitude")), _floats(table.column("longitude"))
     apply(
@@ -97,7 +98,8 @@ def check_rows(
     apply(Reason.ZIP_MISMATCH, ~well_formed[codes], _text("zip_code ", shown[codes], " is not a 5-digit zip"))
     position = {z: i for i, z in enumerate(values)}
     # per file: the code its rows must carry, -1 when the job names no zip, -2 when no row can match
-    wanted = np.array([-1 if z is None else position.get(z, -2) for z in job_zips], dtype=np.int64)[file_of_row]
+    wanted_by_file = [-1 if z is None else position.get(z, -2) for z in job_zips]
+    wanted = np.array(wanted_by_file, dtype=np.int64)[file_of_row]
     job_zip = np.array(list(job_zips), dtype=object)[file_of_row]
     apply(
         Reason.ZIP_MISMATCH,
@@ -111,7 +113,8 @@ def check_rows(
     oldest = now_us - int(rules.freshness.total_seconds() * 1e6)
     dates = table.column("datetime")
     apply(Reason.FUTURE_DATE, stamps > latest, _dated(dates, f"is after now ({now.isoformat()})"))
-    apply(Reason.STALE, stamps < oldest, _dated(dates, f"is older than the {_span(rules.freshness)} freshness window"))
+    window = _span(rules.freshness)
+    apply(Reason.STALE, stamps < oldest, _dated(dates, f"is older than the {window} freshness window"))
 
     if not flagged:
         return RowVerdicts(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), pa.array([], pa.string()))

@@ -164,7 +164,9 @@ def test_planted_defects_are_in_the_files(seeded) -> None:
     assert missing.column("address").null_count == 1 and missing.column("price").null_count == 1
 
     mismatched = sum(
-        z != f.job_id.split("_")[3] for f, t in tables("zip_mismatch") for z in t.column("zip_code").to_pylist()
+        z != f.job_id.split("_")[3]
+        for f, t in tables("zip_mismatch")
+        for z in t.column("zip_code").to_pylist()
     )
     assert mismatched == 10
 
@@ -187,8 +189,8 @@ def test_cli_seed_prints_a_json_report(tmp_path, capsys) -> None:
     parser = argparse.ArgumentParser(prog="sn46")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(
-        ["demo", "seed", "--store", f"file://{tmp_path}", "--miners", "2", "--seed", "5", "--now", "2026-11-23",
-         "--json"]
+        ["demo", "seed", "--store", f"file://{tmp_path}", "--miners", "2", "--seed", "5",
+         "--now", "2026-11-23", "--json"]
     )
     assert args.handler(args) == 0
     doc = json.loads(capsys.readouterr().out)

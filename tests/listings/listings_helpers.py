@@ -64,6 +64,7 @@ class Uploads:
             data = parquet_bytes(table)
         if key is None:
             declared = rows if rows is not None else table.num_rows
-            key = upload_key(hotkey, job, NOW - timedelta(minutes=30) + timedelta(seconds=self._second), declared)
+            written = NOW - timedelta(minutes=30) + timedelta(seconds=self._second)
+            key = upload_key(hotkey, job, written, declared)
         self.store.put(key, data)
         return self.store.head(key)

@@ -120,7 +120,7 @@ def test_a_bad_file_does_not_spoil_the_good_ones(store, uploads) -> None:
     assert [(f.key, f.status) for f in result.files] == [(good.key, "accepted"), (bad.key, "rejected")]
 
 
-# -- row rules -----------------------------------------------------------------------------------
+# -- row rules (the folder backend is enough: reading is covered on both above) ---------------------
 @pytest.mark.parametrize(
     ("values", "reason", "words"),
     [
@@ -147,8 +147,8 @@ def test_a_bad_file_does_not_spoil_the_good_ones(store, uploads) -> None:
         ({"datetime": NOW - timedelta(days=30, seconds=1)}, "stale", "30 days freshness window"),
     ],
 )
-def test_each_row_rule_rejects_only_its_row(store, uploads, values, reason, words) -> None:
-    result = curate(store, [uploads.put(edit(listings(30), 7, **values))])
+def test_each_row_rule_rejects_only_its_row(folder_store, folder_uploads, values, reason, words) -> None:
+    result = curate(folder_store, [folder_uploads.put(edit(listings(30), 7, **values))])
     assert rejected(result) == [(7, reason)]
     assert words in result.quarantine.column("detail")[0].as_py()
     assert result.listings.num_rows == 29 and 7 not in result.listings.column("row_index").to_pylist()
@@ -170,25 +170,25 @@ def test_each_row_rule_rejects_only_its_row(store, uploads, values, reason, word
         {"datetime": NOW - timedelta(days=29, hours=23)},
     ],
 )
-def test_edge_values_are_accepted(store, uploads, values) -> None:
-    assert rejected(curate(store, [uploads.put(edit(listings(10), 3, **values))])) == []
+def test_edge_values_are_accepted(folder_store, folder_uploads, values) -> None:
+    assert rejected(curate(folder_store, [folder_uploads.put(edit(listings(10), 3, **values))])) == []
 
 
-def test_first_failing_rule_names_the_reason(store, uploads) -> None:
+def test_first_failing_rule_names_the_reason(folder_store, folder_uploads) -> None:
     table = edit(listings(10), 2, address=None, price=1.0, zip_code="10001")
-    assert rejected(curate(store, [uploads.put(table)])) == [(2, "missing_required")]
+    assert rejected(curate(folder_store, [folder_uploads.put(table)])) == [(2, "missing_required")]
 
 
-def test_freshness_window_is_configurable(store, uploads) -> None:
+def test_freshness_window_is_configurable(folder_store, folder_uploads) -> None:
     table = edit(listings(10), 4, datetime=NOW - timedelta(hours=40))
-    result = curate(store, [uploads.put(table)], rules=Rules(freshness=timedelta(hours=36)))
+    result = curate(folder_store, [folder_uploads.put(table)], rules=Rules(freshness=timedelta(hours=36)))
     assert rejected(result) == [(4, "stale")]
     assert "older than the 36 hours freshness window" in result.quarantine.column("detail")[0].as_py()
 
 
-def test_a_job_without_a_zip_accepts_any_zip(store, uploads) -> None:
+def test_a_job_without_a_zip_accepts_any_zip(folder_store, folder_uploads) -> None:
     table = edit(listings(10), 1, zip_code="10001")
-    assert rejected(curate(store, [uploads.put(table, job="zillow_recently_sold_texas")])) == []
+    assert rejected(curate(folder_store, [folder_uploads.put(table, job="zillow_recently_sold_texas")])) == []
 
 
 # -- duplicates ----------------------------------------------------------------------------------
@@ -217,7 +217,8 @@ def test_existing_rows_merge_and_lose_only_to_newer_ones(store, uploads) -> None
     stamps = first.column("datetime").to_pylist()
     newer = edit(listings(3, first_zpid=40_000_000), 0, zpid=first.column("zpid")[2].as_py(),
                  datetime=stamps[2] + timedelta(minutes=5))
-    stale_copy = edit(newer, 1, zpid=first.column("zpid")[4].as_py(), datetime=stamps[4] - timedelta(minutes=5))
+    older_at = stamps[4] - timedelta(minutes=5)
+    stale_copy = edit(newer, 1, zpid=first.column("zpid")[4].as_py(), datetime=older_at)
     result = curate(store, [uploads.put(stale_copy)], existing=first)
     assert result.listings.num_rows == 10 + 1
     q = result.quarantine.to_pylist()
@@ -233,7 +234,8 @@ def test_zpid_type_drift_across_files_is_tolerated_and_deduplicated(store, uploa
     as_int = as_int.set_column(3, "zpid", as_int.column("zpid").cast(pa.int64()))
     result = curate(store, [uploads.put(as_string), uploads.put(as_int)])
     assert result.listings.schema.field("zpid").type == pa.string()
-    assert sorted(result.listings.column("zpid").to_pylist()) == [str(z) for z in range(10_000_000, 10_000_015)]
+    expected = [str(z) for z in range(10_000_000, 10_000_015)]
+    assert sorted(result.listings.column("zpid").to_pylist()) == expected
     assert result.reason_counts()["duplicate"] == 5
 
 

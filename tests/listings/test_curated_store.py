@@ -28,7 +28,8 @@ def test_two_runs_accumulate_listings_and_quarantine(store, uploads) -> None:
     def run(files):
         previous = read_curated(store, HOTKEY)
         result = curate_hotkey(store, HOTKEY, files, previous.listings, now=NOW)
-        write_curated(store, HOTKEY, result.listings, pa.concat_tables([previous.quarantine, result.quarantine]))
+        quarantine = pa.concat_tables([previous.quarantine, result.quarantine])
+        write_curated(store, HOTKEY, result.listings, quarantine)
         return result
 
     run([uploads.put(listings(20)), uploads.put(listings(5), rows=6)])
@@ -39,7 +40,8 @@ def test_two_runs_accumulate_listings_and_quarantine(store, uploads) -> None:
     curated = read_curated(store, HOTKEY)
     assert curated.listings.schema == CURATED_SCHEMA
     assert curated.listings.num_rows == 25
-    assert sorted(curated.listings.column("zpid").to_pylist()) == [str(z) for z in range(10_000_000, 10_000_025)]
+    expected = [str(z) for z in range(10_000_000, 10_000_025)]
+    assert sorted(curated.listings.column("zpid").to_pylist()) == expected
     reasons = curated.quarantine.column("reason").cast(pa.string()).to_pylist()
     assert sorted(reasons) == ["duplicate"] * 5 + ["filename_row_mismatch"]
 

@@ -24,7 +24,8 @@ HK = "5DV9VhyKohKFTkV9CFc5ywqLuaFPkuzKezCs6ubpVfTMVy73"
 def test_parse_upload_key() -> None:
     key = f"data/hotkey={HK}/job_id=zillow_premium_zip_02134_sold/data_20261122_235959_317.parquet"
     parsed = parse_upload_key(key)
-    assert (parsed.hotkey, parsed.job_id, parsed.rows, parsed.suffix) == (HK, "zillow_premium_zip_02134_sold", 317, None)
+    assert (parsed.hotkey, parsed.job_id) == (HK, "zillow_premium_zip_02134_sold")
+    assert (parsed.rows, parsed.suffix) == (317, None)
     assert parsed.timestamp == datetime(2026, 11, 22, 23, 59, 59, tzinfo=timezone.utc)
     assert parsed.job_zip == "02134"
     assert upload_key(HK, parsed.job_id, parsed.timestamp, 317) == key
@@ -102,12 +103,15 @@ def test_inferred_types_are_converted_where_nothing_is_lost() -> None:
     assert conformed.column("bedrooms").to_pylist() == [3, None, 2]
     assert conformed.column("home_type").to_pylist() == ["CONDO", "CONDO", "LOT"]
     assert conformed.column("label").null_count == 3
-    assert conformed.column("datetime")[0].as_py() == datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)
+    first = datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)  # nanoseconds dropped
+    assert conformed.column("datetime")[0].as_py() == first
 
 
 def test_iso_text_datetimes_are_parsed_and_bad_ones_reject_only_their_row() -> None:
     table = listings(4)
-    text = pa.array(["2026-11-22T10:00:00Z", "2026-11-22 12:00:00+02:00", "2026-11-22T10:00:00.5", "yesterday"])
+    text = pa.array(
+        ["2026-11-22T10:00:00Z", "2026-11-22 12:00:00+02:00", "2026-11-22T10:00:00.5", "yesterday"]
+    )
     conformed, bad = conform(replaced(table, "datetime", text))
     stamps = conformed.column("datetime").to_pylist()
     assert stamps[:3] == [
