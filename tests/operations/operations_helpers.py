@@ -40,8 +40,13 @@ def observed(instance: dg.DagsterInstance) -> dict[str, Any]:
 
 
 def failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The failed step's error and its causes, as the UI shows them."""
     [failure] = result.get_step_failure_events()
-    return failure.step_failure_data.error.message
+    error, messages = failure.step_failure_data.error, []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    return "\n".join(messages)
 
 
 def retries(result: dg.ExecuteInProcessResult) -> int:

@@ -1,0 +1,119 @@
+"""S3 outages during a run: a short one is retried and loses nothing, a persistent one fails the run clearly.
+
+The outage is injected in-process: botocore's ``before-send`` hook raises an
+error botocore does not retry itself, so it stands for an outage that outlasts
+botocore's own retries (after those, a real one surfaces the same way, as a
+``StoreUnavailableError``). Everything else (the moto S3 server, the store,
+the Dagster run and its retries) is real.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from botocore.exceptions import BotoCoreError
+
+from sn46_pipelines.assets.operations import model_store
+from sn46_pipelines.jobs.operations import gc_job, verify_chain_job
+from sn46_pipelines.modelstore import ModelStore, set_pin, verify
+from sn46_pipelines.resources import ModelStoreResource
+
+from operations_helpers import VERSIONS, failure_message, observed, retries, run, with_fast_retries
+
+s3_only = pytest.mark.parametrize("store_url", ["s3"], indirect=True)
+
+
+class Unreachable(BotoCoreError):
+    fmt = "S3 unreachable (simulated outage) at {endpoint_url}"
+
+
+class Outage:
+    """S3 becomes unreachable at the first request ``starts`` accepts, for ``length`` requests (``None``: for good)."""
+
+    def __init__(self, starts: Callable[[Any], bool], length: int | None = None) -> None:
+        self.starts = starts
+        self.length = length
+        self.failed = 0
+
+    def before_send(self, request: Any, **_: Any) -> None:
+        down = self.failed > 0 or self.starts(request)
+        if down and (self.length is None or self.failed < self.length):
+            self.failed += 1
+            raise Unreachable(endpoint_url=request.url)
+
+
+@pytest.fixture
+def outage(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Outage]:
+    """Puts every model store the jobs open behind an :class:`Outage`."""
+
+    def install(starts: Callable[[Any], bool], length: int | None = None) -> Outage:
+        outage = Outage(starts, length)
+        open_store = ModelStoreResource.open
+
+        def open_behind_outage(self: ModelStoreResource) -> ModelStore:
+            store = open_store(self)
+            store.objects.client.meta.events.register_first("before-send.s3", outage.before_send)
+            return store
+
+        monkeypatch.setattr(ModelStoreResource, "open", open_behind_outage)
+        return outage
+
+    return install
+
+
+def blob_deletion(request: Any) -> bool:
+    """GC's batched blob delete: by then the collected versions are marked, their blobs not yet gone."""
+    return request.method == "POST" and "?delete" in request.url
+
+
+@s3_only
+def test_an_outage_as_gc_deletes_is_retried_and_loses_nothing(
+    instance: dg.DagsterInstance, chain: ModelStore, outage: Callable[..., Outage], tmp_path: Path
+):
+    set_pin(chain, "prod", 2)
+    injected = outage(blob_deletion, length=1)
+
+    result = run(with_fast_retries(gc_job), instance)
+
+    assert result.success
+    assert injected.failed == 1 and retries(result) == 1
+    assert chain.collected_counters() == {0, 3, 4}
+    assert chain.record_counters() == list(range(VERSIONS))
+    assert chain.checkout("pin:prod", tmp_path / "prod").counter == 2
+    assert verify(chain, deep=True).valid
+    assert observed(instance)["versions_collected"] == 3
+
+
+@s3_only
+def test_a_persistent_outage_fails_gc_with_the_store_error_and_loses_nothing(
+    instance: dg.DagsterInstance, chain: ModelStore, outage: Callable[..., Outage], tmp_path: Path
+):
+    set_pin(chain, "prod", 2)
+    outage(blob_deletion)
+
+    result = run(with_fast_retries(gc_job, max_retries=2), instance)
+
+    assert not result.success
+    assert retries(result) == 2
+    message = failure_message(result)
+    assert "StoreUnavailableError" in message and chain.url in message and "S3 unreachable" in message
+    assert chain.record_counters() == list(range(VERSIONS))
+    assert chain.checkout("pin:prod", tmp_path / "prod").counter == 2
+    assert verify(chain, deep=True).valid
+
+
+@s3_only
+def test_verification_during_an_outage_is_neither_valid_nor_corrupt(
+    instance: dg.DagsterInstance, chain: ModelStore, outage: Callable[..., Outage]
+):
+    outage(lambda request: True)
+
+    result = run(with_fast_retries(verify_chain_job, max_retries=1), instance)
+
+    assert not result.success and retries(result) == 1
+    assert "StoreUnavailableError" in failure_message(result)
+    assert instance.fetch_observations(model_store.key, limit=1).records == []
