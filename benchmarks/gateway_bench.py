@@ -19,7 +19,7 @@ cost for the same two presigns is printed too. On a shared machine the
 requests per second depend on what else runs; the worker's CPU time per
 request (psutil) is the steadier comparison with the floor.
 
-    .venv/bin/python benchmarks/gateway_bench.py                 # 6,000 requests, 32 connections, <= 30 s
+    .venv/bin/python benchmarks/gateway_bench.py                 # 6,000 requests, 8 connections, <= 30 s
     .venv/bin/python benchmarks/gateway_bench.py --profile       # also print where the worker's time goes
 
 Needs Debian's ``redis-server`` on the PATH.
@@ -157,7 +157,7 @@ async def load(port: int, requests: list[bytes], concurrency: int, max_seconds: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=6000, help="measured requests (default 6000)")
-    parser.add_argument("--concurrency", type=int, default=32, help="open connections (default 32)")
+    parser.add_argument("--concurrency", type=int, default=8, help="open connections (default 8)")
     parser.add_argument("--max-seconds", type=float, default=30.0, help="stop measuring after this (default 30)")
     parser.add_argument("--miners", type=int, default=200, help="registered miner hotkeys (default 200)")
     parser.add_argument("--profile", action="store_true", help="run the worker under cProfile and print the top")

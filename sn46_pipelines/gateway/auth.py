@@ -48,7 +48,6 @@ class Caller:
     replay_key: str
     #: Seconds the replay key must be kept.
     replay_ttl: int
-    scheme: str  # "commitment" or "btauth/1"
 
 
 def verify_commitment(
@@ -84,7 +83,6 @@ def verify_commitment(
         hotkey=hotkey,
         replay_key=f"sig:{raw.hex()}",
         replay_ttl=max(1, int(timestamp + max_age_s - now) + 1),
-        scheme="commitment",
     )
 
 
@@ -139,5 +137,4 @@ def verify_btauth(
         hotkey=caller.hotkey_ss58,
         replay_key=f"btauth:{caller.hotkey_ss58}:{caller.nonce_ns}",
         replay_ttl=int(window) + 1,
-        scheme=http_auth.PROTOCOL,
     )
