@@ -8,7 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+import sn46_pipelines.listings.files as file_checks
 from sn46_pipelines.listings import CURATED_SCHEMA, QUARANTINE_SCHEMA, REASONS, Rules, curate_hotkey
+from sn46_pipelines.objectstore import NotFoundError
 
 from listings_helpers import HOTKEY, JOB, NOW, edit, listings, parquet_bytes
 
@@ -118,6 +120,23 @@ def test_a_bad_file_does_not_spoil_the_good_ones(store, uploads) -> None:
     result = curate(store, [good, bad])
     assert result.listings.num_rows == 25
     assert [(f.key, f.status) for f in result.files] == [(good.key, "accepted"), (bad.key, "rejected")]
+
+
+def test_large_files_are_parsed_from_a_local_copy(store, uploads, monkeypatch) -> None:
+    monkeypatch.setattr(file_checks, "IN_MEMORY_LIMIT", 0)
+    good = uploads.put(listings(20))
+    data = parquet_bytes(listings(20))
+    truncated = uploads.put(data=data[: len(data) // 2], rows=20)
+    result = curate(store, [good, truncated])
+    assert result.listings.num_rows == 20
+    assert [f.reason for f in result.files] == [None, "unreadable_file"]
+
+
+def test_a_store_failure_raises_instead_of_quarantining(store, uploads) -> None:
+    info = uploads.put(listings(20))
+    store.delete(info.key)  # listed, then gone: not the miner's fault, and not a verdict on the file
+    with pytest.raises(NotFoundError):
+        curate(store, [info])
 
 
 # -- row rules (the folder backend is enough: reading is covered on both above) ---------------------
