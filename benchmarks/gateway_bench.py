@@ -97,8 +97,8 @@ def measure_floor(endpoint: str, miner) -> tuple[dict[str, float], dict[str, flo
     floor = {
         "sr25519 verify": per_call_us(lambda: Keypair(ss58_address=hotkey).verify(message, signature), 2000),
         "boto3 presigned POST": per_call_us(lambda: client.generate_presigned_post(
-            Bucket=BUCKET, Key=folder + "job_id=${filename}", Fields={"acl": "private"}, Conditions=conditions,
-            ExpiresIn=3600), 500),
+            Bucket=BUCKET, Key=folder + "job_id=${filename}", Fields={"acl": "private"},
+            Conditions=conditions, ExpiresIn=3600), 500),
         "boto3 presigned list URL": per_call_us(lambda: client.generate_presigned_url(
             "list_objects_v2", Params={"Bucket": BUCKET, "Prefix": folder}, ExpiresIn=3600), 500),
     }
@@ -115,8 +115,8 @@ def signed_request(port: int, miner, coldkey: str) -> bytes:
     commitment = f"s3:data:access:{coldkey}:{miner.ss58_address}:{ts}"
     body = json.dumps({"coldkey": coldkey, "hotkey": miner.ss58_address, "timestamp": ts,
                        "signature": miner.sign(commitment.encode()).hex()}).encode()
-    head = (f"POST /get-folder-access HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (f"POST /get-folder-access HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode() + body
 
 
@@ -155,12 +155,14 @@ async def load(port: int, requests: list[bytes], concurrency: int, max_seconds: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=6000, help="measured requests (default 6000)")
     parser.add_argument("--concurrency", type=int, default=8, help="open connections (default 8)")
-    parser.add_argument("--max-seconds", type=float, default=30.0, help="stop measuring after this (default 30)")
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="stop after this (default 30)")
     parser.add_argument("--miners", type=int, default=200, help="registered miner hotkeys (default 200)")
-    parser.add_argument("--profile", action="store_true", help="run the worker under cProfile and print the top")
+    parser.add_argument("--profile", action="store_true", help="profile the worker (cProfile)")
     args = parser.parse_args()
 
     import psutil
@@ -182,11 +184,14 @@ def main() -> None:
 
     miners = [Keypair.create_from_uri(f"//bench-miner-{i}") for i in range(args.miners)]
     coldkey = Keypair.create_from_uri("//bench-cold").ss58_address
-    neurons = [{"uid": i, "hotkey": kp.ss58_address, "coldkey": coldkey, "validator_permit": False, "stake": 0.0}
-               for i, kp in enumerate(miners)]
+    neurons = [
+        {"uid": i, "hotkey": kp.ss58_address, "coldkey": coldkey, "validator_permit": False, "stake": 0.0}
+        for i, kp in enumerate(miners)
+    ]
     (work / "metagraph.json").write_text(json.dumps({"netuid": 46, "block": 1, "neurons": neurons}))
-    env = {**os.environ, "SN46_ENV": "local", "SN46_DATA_STORE": f"s3://{BUCKET}", "AWS_ENDPOINT_URL": endpoint,
-           "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "SN46_METAGRAPH_FILE": str(work / "metagraph.json"),
+    env = {**os.environ, "SN46_ENV": "local", "SN46_DATA_STORE": f"s3://{BUCKET}",
+           "AWS_ENDPOINT_URL": endpoint, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+           "SN46_METAGRAPH_FILE": str(work / "metagraph.json"),
            "DAILY_LIMIT_PER_MINER": str(10**9), "TOTAL_DAILY_LIMIT": str(10**9)}
     profile_path = work / "gateway.prof"
     command = [sys.executable, *(["-m", "cProfile", "-o", str(profile_path)] if args.profile else []),
@@ -198,10 +203,14 @@ def main() -> None:
         wait_healthy(gateway_port)
         warmup = [signed_request(gateway_port, miners[i % len(miners)], coldkey) for i in range(300)]
         asyncio.run(load(gateway_port, warmup, args.concurrency, 30))
-        requests = [signed_request(gateway_port, miners[i % len(miners)], coldkey) for i in range(args.requests)]
+        requests = [
+            signed_request(gateway_port, miners[i % len(miners)], coldkey) for i in range(args.requests)
+        ]
         worker = psutil.Process(gateway.pid)
         cpu_before = sum(worker.cpu_times()[:2])
-        latencies, statuses, elapsed = asyncio.run(load(gateway_port, requests, args.concurrency, args.max_seconds))
+        latencies, statuses, elapsed = asyncio.run(
+            load(gateway_port, requests, args.concurrency, args.max_seconds)
+        )
         cpu_per_request_us = (sum(worker.cpu_times()[:2]) - cpu_before) / len(latencies) * 1e6
     finally:
         gateway.send_signal(signal.SIGINT)  # uvicorn exits cleanly on SIGINT, and cProfile writes its file
@@ -247,8 +256,9 @@ def main() -> None:
         print(f"{'PASS' if ok else 'FAIL'}  {name}")
     if args.profile:
         stats = pstats.Stats(str(profile_path))
-        print("\nWhere the worker's time goes: cProfile, cumulative, the gateway's own steps and the libraries")
-        stats.sort_stats("cumulative").print_stats(r"gateway/(app|auth|ledger|presign)\.py|signers\.py|client\.py.*(_send|execute)|routing\.py.*handle", 30)
+        print("\nWhere the worker's time goes: cProfile, cumulative, the gateway's steps and the libraries")
+        steps = r"gateway/(app|auth|ledger|presign|sigv4)\.py|redis/asyncio/client\.py|routing\.py.*handle"
+        stats.sort_stats("cumulative").print_stats(steps, 30)
         print("Top functions by own time:")
         stats.sort_stats("tottime").print_stats(20)
     shutil.rmtree(work, ignore_errors=True)

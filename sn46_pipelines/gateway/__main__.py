@@ -1,4 +1,4 @@
-"""``python -m sn46_pipelines.gateway``: the same as ``sn46 gateway``, for slim images without the full CLI."""
+"""``python -m sn46_pipelines.gateway``: ``sn46 gateway`` for slim images without the full CLI."""
 
 from __future__ import annotations
 

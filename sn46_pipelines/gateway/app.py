@@ -138,7 +138,7 @@ class Gateway:
     def parse(model: type[M], body: bytes) -> M:
         try:
             data = json.loads(body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser allows
             raise GatewayError(400, "Malformed JSON body") from None
         if not isinstance(data, dict):
             raise GatewayError(400, "Expected a JSON object")
@@ -150,13 +150,16 @@ class Gateway:
             ]
             raise GatewayError(422, "Invalid request fields", errors=problems) from None
 
-    def authenticate(self, request: Request, body: bytes, fields: BaseModel, commitment: Callable[[Any], str]) -> Caller:
+    def authenticate(
+        self, request: Request, body: bytes, fields: BaseModel, commitment: Callable[[Any], str]
+    ) -> Caller:
         """btauth/1 when its headers are present, else the signed commitment in the body."""
         settings = self.settings
         if has_btauth_headers(request.headers):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             caller = verify_btauth(
-                request.headers, body, method=request.method, path=target, gateway_hotkey=settings.gateway_hotkey
+                request.headers, body, method=request.method, path=target,
+                gateway_hotkey=settings.gateway_hotkey,
             )
             if fields.hotkey is not None and fields.hotkey != caller.hotkey:
                 raise AuthError("Body hotkey differs from the signing hotkey")
@@ -210,7 +213,9 @@ class Gateway:
         if validator and not is_validator(neuron, self.settings.min_validator_stake):
             raise GatewayError(403, "You are not validator: a validator permit and enough stake are required")
         settings = self.settings
-        scope, limit = ("validator", settings.per_validator_limit) if validator else ("miner", settings.per_miner_limit)
+        scope, limit = (
+            ("validator", settings.per_validator_limit) if validator else ("miner", settings.per_miner_limit)
+        )
         admission = await self.ledger.admit(
             caller.replay_key, caller.replay_ttl, f"{scope}:{caller.hotkey}", limit, settings.total_limit
         )
@@ -229,7 +234,7 @@ class Gateway:
         return fields, caller, admission
 
     async def s3_health(self) -> tuple[bool, float]:
-        """(ok, latency ms) of a HEAD on the bucket, cached a few seconds so the healthcheck cannot flood S3."""
+        """(ok, latency ms) of a HEAD on the bucket, cached a few seconds: the healthcheck cannot flood S3."""
         checked_at, ok, latency = self._s3_health
         if time.monotonic() - checked_at < _S3_CHECK_CACHE_S:
             return ok, latency
@@ -270,7 +275,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         title="Subnet 46 upload gateway",
         description=(
             "Signed access to the SN46 data bucket: presigned uploads for miners, presigned listings and "
-            "downloads for validators. Sign the commitment string of each endpoint (see /commitment-formats), "
+            "downloads for validators. Sign the commitment string of each endpoint "
+            "(see /commitment-formats), "
             "or, recommended, sign the whole request with btauth/1 (bittensor.http_auth)."
         ),
         version="2.0.0",
@@ -299,7 +305,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         return JSONResponse({"detail": "Internal error"}, status_code=500)
 
     def body_doc(model: type[BaseModel]) -> dict[str, Any]:
-        return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+        schema = {"application/json": {"schema": model.model_json_schema()}}
+        return {"requestBody": {"required": True, "content": schema}}
 
     p = gateway.presigner
 
@@ -470,8 +477,9 @@ def create_app(gateway: Gateway) -> FastAPI:
                 "recommended": True,
                 "enabled": settings.gateway_hotkey is not None,
                 "receiver_hotkey": settings.gateway_hotkey,
-                "how": "bittensor.http_auth.sign(wallet, method='POST', path=<path>, body=<exact JSON bytes>, "
-                       "receiver_ss58=<receiver_hotkey>); send the headers with the same body, no signature fields",
+                "how": "bittensor.http_auth.sign(wallet, method='POST', path=<path>, "
+                       "body=<exact JSON bytes>, receiver_ss58=<receiver_hotkey>); "
+                       "send the headers with the same body, no signature fields",
             },
             "folder_structure": {"new_structure": FOLDER_STRUCTURE, "example_paths": list(EXAMPLE_PATHS)},
         }

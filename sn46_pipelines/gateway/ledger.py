@@ -73,7 +73,9 @@ class Ledger(abc.ABC):
     """Replay keys and daily counters."""
 
     @abc.abstractmethod
-    async def admit(self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int) -> Admission:
+    async def admit(
+        self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
+    ) -> Admission:
         """Claim ``replay_key`` for ``replay_ttl`` s, then charge ``counter`` and the global counter."""
 
     @abc.abstractmethod
@@ -120,10 +122,13 @@ class RedisLedger(Ledger):
         self._redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._admit = self._redis.register_script(_ADMIT_LUA)
 
-    async def admit(self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int) -> Admission:
+    async def admit(
+        self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
+    ) -> Admission:
         day = utc_day()
         keys = [f"{_PREFIX}:replay:{replay_key}", f"{_PREFIX}:{day}:{counter}", f"{_PREFIX}:{day}:{TOTAL}"]
-        code, used, total = await self._admit(keys=keys, args=[replay_ttl, limit, total_limit, _counter_ttl()])
+        args = [replay_ttl, limit, total_limit, _counter_ttl()]
+        code, used, total = await self._admit(keys=keys, args=args)
         return Admission(_VERDICTS[int(code)], int(used), limit, int(total), total_limit)
 
     async def usage(self, counter: str) -> tuple[int, int]:
@@ -176,7 +181,9 @@ class SqliteLedger(Ledger):
             conn = self._local.conn = self._connect()
         return conn
 
-    def _admit_sync(self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int) -> Admission:
+    def _admit_sync(
+        self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
+    ) -> Admission:
         conn, now, day = self._conn(), time.time(), utc_day()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -193,7 +200,8 @@ class SqliteLedger(Ledger):
             )
             if verdict is Verdict.ADMITTED:
                 conn.executemany(
-                    "INSERT INTO counter VALUES (?, ?, 1) ON CONFLICT (day, name) DO UPDATE SET count = count + 1",
+                    "INSERT INTO counter VALUES (?, ?, 1) "
+                    "ON CONFLICT (day, name) DO UPDATE SET count = count + 1",
                     [(day, counter), (day, TOTAL)],
                 )
                 used, total = used + 1, total + 1
@@ -214,7 +222,9 @@ class SqliteLedger(Ledger):
         ).fetchall())
         return rows.get(counter, 0), rows.get(TOTAL, 0)
 
-    async def admit(self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int) -> Admission:
+    async def admit(
+        self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
+    ) -> Admission:
         return await asyncio.to_thread(self._admit_sync, replay_key, replay_ttl, counter, limit, total_limit)
 
     async def usage(self, counter: str) -> tuple[int, int]:

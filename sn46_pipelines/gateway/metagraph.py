@@ -10,7 +10,8 @@ gateway answers 503, not "unregistered".
 Snapshot file format::
 
     {"netuid": 46, "block": 123,
-     "neurons": [{"uid": 0, "hotkey": "5F...", "coldkey": "5C...", "validator_permit": true, "stake": 1500.0}]}
+     "neurons": [{"uid": 0, "hotkey": "5F...", "coldkey": "5C...",
+                  "validator_permit": true, "stake": 1500.0}]}
 """
 
 from __future__ import annotations

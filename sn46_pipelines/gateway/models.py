@@ -63,7 +63,10 @@ class MinerSpecificRequest(ValidatorAccessRequest):
 
 
 class FileUrlsRequest(_Signed):
-    """``POST /get-file-presigned-urls``: commitment ``s3:validator:files:{miner_hotkey}:{hotkey}:{timestamp}``."""
+    """``POST /get-file-presigned-urls``.
+
+    Commitment ``s3:validator:files:{miner_hotkey}:{hotkey}:{timestamp}``.
+    """
 
     miner_hotkey: Hotkey
     file_keys: list[Annotated[str, Field(min_length=1, max_length=1024)]]

@@ -67,7 +67,8 @@ class Presigner:
         Returns boto3's ``{"url": ..., "fields": {...}}``; ``fields["key"]`` ends
         in ``${filename}`` and clients replace it with their full key.
         """
-        allowed = self.key(miner_folder(hotkey)) + (f"job_id={check_job_id(job_id)}/" if job_id else "job_id=")
+        job_folder = f"job_id={check_job_id(job_id)}/" if job_id else "job_id="
+        allowed = self.key(miner_folder(hotkey)) + job_folder
         # A key ending in ${filename} becomes the condition ["starts-with", "$key", allowed].
         return self.signer.post(
             allowed + "${filename}",

@@ -37,7 +37,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
             "a profile, or a task role"
         ) from None
     if settings.metagraph_file is not None:
-        source, name = file_source(settings.metagraph_file, settings.netuid), f"file:{settings.metagraph_file}"
+        source = file_source(settings.metagraph_file, settings.netuid)
+        name = f"file:{settings.metagraph_file}"
     else:
         source, name = chain_source(settings.network, settings.netuid), f"chain:{settings.network}"
     metagraph = MetagraphSyncer(source, settings.metagraph_refresh_s, name)

@@ -135,7 +135,9 @@ def _parse(environ: Mapping[str, str], var: str, parse: Callable[[str], Any]) ->
         raise ConfigError(f"{var}={environ[var]!r}: {exc}") from None
 
 
-def load_gateway_settings(env: str | None = None, environ: Mapping[str, str] | None = None) -> GatewaySettings:
+def load_gateway_settings(
+    env: str | None = None, environ: Mapping[str, str] | None = None
+) -> GatewaySettings:
     """Load the gateway's settings; :class:`~sn46_pipelines.config.ConfigError` names any bad variable.
 
     Fails when the data store is not S3: presigned POSTs and URLs need an S3
@@ -159,7 +161,9 @@ def load_gateway_settings(env: str | None = None, environ: Mapping[str, str] | N
             raise ConfigError(f"S3_BUCKET={bucket!r}: not a valid S3 bucket name")
         from_store = environ.get("SN46_DATA_STORE")
         if from_store and from_store.removeprefix("s3://").split("/", 1)[0] != bucket:
-            raise ConfigError(f"S3_BUCKET={bucket!r} and SN46_DATA_STORE={from_store!r} name different buckets")
+            raise ConfigError(
+                f"S3_BUCKET={bucket!r} and SN46_DATA_STORE={from_store!r} name different buckets"
+            )
         if not from_store:
             values["data_store"] = f"s3://{bucket}"
     for var, (name, parse) in _GUIDE.items():

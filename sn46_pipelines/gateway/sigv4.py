@@ -94,20 +94,26 @@ class SigV4Presigner:
 
     def list_url(self, params: dict[str, str], expires_in: int, now: float | None = None) -> str:
         """A presigned ListObjectsV2 URL (keys URL-encoded in the answer, as boto3 asks by default)."""
-        return self.url(self._bucket_path, {"list-type": "2", **params, "encoding-type": "url"}, expires_in, now)
+        query = {"list-type": "2", **params, "encoding-type": "url"}
+        return self.url(self._bucket_path, query, expires_in, now)
 
     def post(
-        self, key: str, fields: dict[str, str], conditions: list[Any], expires_in: int, now: float | None = None
+        self,
+        key: str,
+        fields: dict[str, str],
+        conditions: list[Any],
+        expires_in: int,
+        now: float | None = None,
     ) -> dict[str, Any]:
-        """A presigned POST: ``{"url", "fields"}`` with the signed policy, like ``generate_presigned_post``."""
+        """A presigned POST, ``{"url", "fields"}`` with the signed policy, as ``generate_presigned_post``."""
         creds = self._frozen()
         moment = time.time() if now is None else now
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(moment))
         day = stamp[:8]
         credential = f"{creds.access_key}/{day}/{self.region}/s3/aws4_request"
-        key_condition = (
-            ["starts-with", "$key", key[: -len("${filename}")]] if key.endswith("${filename}") else {"key": key}
-        )
+        key_condition: Any = {"key": key}
+        if key.endswith("${filename}"):
+            key_condition = ["starts-with", "$key", key[: -len("${filename}")]]
         auth = {"x-amz-algorithm": _ALGORITHM, "x-amz-credential": credential, "x-amz-date": stamp}
         if creds.token:
             auth["x-amz-security-token"] = creds.token

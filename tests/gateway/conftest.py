@@ -73,7 +73,9 @@ def metagraph_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def gateway_env(s3_bucket: str, moto_endpoint: str, redis_url: str, metagraph_file: Path, tmp_path: Path) -> dict:
+def gateway_env(
+    s3_bucket: str, moto_endpoint: str, redis_url: str, metagraph_file: Path, tmp_path: Path
+) -> dict:
     """Variables of a gateway on moto and Redis; tests add or change entries before building."""
     return {
         "SN46_DATA_STORE": f"s3://{s3_bucket}",

@@ -86,7 +86,8 @@ def test_unregistered_hotkey_is_refused(client):
 def test_non_validators_get_no_validator_access(client, kp):
     assert client.post("/get-validator-access", json=validator_request(kp)).status_code == 403
     miner = MINER.ss58_address
-    assert client.post("/get-miner-specific-access", json=miner_specific_request(miner, kp)).status_code == 403
+    r = client.post("/get-miner-specific-access", json=miner_specific_request(miner, kp))
+    assert r.status_code == 403
     keys = [f"data/hotkey={miner}/job_id=j/a.parquet"]
     assert client.post("/get-file-presigned-urls", json=file_urls_request(miner, keys, kp)).status_code == 403
 
@@ -100,7 +101,8 @@ def btauth_post(client, path: str, payload: dict, kp=MINER, receiver: str | None
     body = json.dumps(payload).encode()
     headers = http_auth.sign(kp, method="POST", path=path, body=body,
                              receiver_ss58=receiver or GATEWAY.ss58_address, **kwargs)
-    return client.post(path, content=body, headers={**headers, "Content-Type": "application/json"}), body, headers
+    response = client.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+    return response, body, headers
 
 
 def test_btauth_request_is_accepted_once(client):
@@ -123,7 +125,8 @@ def test_btauth_refuses_tampering_wrong_receiver_and_stale_nonces(client):
     body = json.dumps({"job_id": "a"}).encode()
     headers = http_auth.sign(MINER, method="POST", path="/get-folder-access", body=body,
                              receiver_ss58=GATEWAY.ss58_address)
-    tampered = client.post("/get-folder-access", content=json.dumps({"job_id": "b"}).encode(), headers=headers)
+    other = json.dumps({"job_id": "b"}).encode()
+    tampered = client.post("/get-folder-access", content=other, headers=headers)
     assert tampered.status_code == 401 and "BadSignature" in tampered.json()["detail"]
 
     r, _, _ = btauth_post(client, "/get-folder-access", {}, receiver=VALIDATOR.ss58_address)

@@ -1,4 +1,4 @@
-"""A miner uploads through its policy with a plain multipart POST; a validator lists past 1,000 keys and downloads.
+"""A miner uploads through its policy with a multipart POST; a validator lists past 1,000 keys and downloads.
 
 moto accepts POSTs that break the policy's conditions (keys outside the
 prefix, sizes outside the range: checked on this machine), so the upload here

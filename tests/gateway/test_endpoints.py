@@ -98,7 +98,8 @@ def test_miner_specific_access_and_continuation(client):
     body = r.json()
     assert body["prefix"] == f"data/hotkey={miner}/" and body["miner_hotkey"] == miner
     assert parse_qs(urlsplit(body["miner_url"]).query)["prefix"] == [f"data/hotkey={miner}/"]
-    r = client.post("/get-miner-specific-access", json=miner_specific_request(miner, continuation_token="tok123"))
+    body = miner_specific_request(miner, continuation_token="tok123")
+    r = client.post("/get-miner-specific-access", json=body)
     assert parse_qs(urlsplit(r.json()["miner_url"]).query)["continuation-token"] == ["tok123"]
 
 
@@ -139,7 +140,8 @@ def test_service_endpoints(client, s3_bucket):
     assert formats["file_urls_format"] == "s3:validator:files:{miner_hotkey}:{hotkey}:{timestamp}"
     assert formats["btauth"]["enabled"] is True
 
-    assert client.get("/structure-info").json()["folder_structure"] == "data/hotkey={hotkey_id}/job_id={job_id}/"
+    structure = client.get("/structure-info").json()
+    assert structure["folder_structure"] == "data/hotkey={hotkey_id}/job_id={job_id}/"
 
     client.post("/get-folder-access", json=miner_request())
     limits = client.get("/rate-limits").json()

@@ -1,4 +1,4 @@
-"""The metagraph syncer: never blocks start-up, keeps the last good snapshot, and the gateway's answers meanwhile."""
+"""The metagraph syncer (background, keeps the last good snapshot) and what the gateway answers meanwhile."""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ def test_miner_quota_exhaustion_answers_429_with_retry_after(make_client):
     assert body["detail"] == "Daily limit of 3 exceeded." and body["remaining"] == 0 and body["limit"] == 3
     assert 0 < int(r.headers["Retry-After"]) <= 86401 and r.headers["X-RateLimit-Remaining"] == "0"
     # Another miner's quota is untouched.
-    assert client.post("/get-folder-access", json=miner_request(MINER2, coldkey=MINER2.ss58_address)).status_code == 200
+    other = miner_request(MINER2, coldkey=MINER2.ss58_address)
+    assert client.post("/get-folder-access", json=other).status_code == 200
 
 
 def test_validator_quota_exhaustion(make_client):
@@ -91,7 +92,8 @@ def test_ledger_concurrent_admits_respect_the_limit(backend, redis_url, tmp_path
     async def run() -> list:
         ledger = RedisLedger(redis_url) if backend == "redis" else SqliteLedger(tmp_path / "l.sqlite3")
         try:
-            results = await asyncio.gather(*(ledger.admit(f"k{i}", 60, "validator:v", 25, 1000) for i in range(80)))
+            admits = (ledger.admit(f"k{i}", 60, "validator:v", 25, 1000) for i in range(80))
+            results = await asyncio.gather(*admits)
             replay = await ledger.admit("k0", 60, "validator:v", 25, 1000)
             return [*results, replay]
         finally:

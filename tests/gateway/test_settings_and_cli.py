@@ -26,7 +26,8 @@ def test_deployment_guide_variables_override_the_environment_file(tmp_path):
     settings = load_gateway_settings("prod", {
         "S3_BUCKET": "my-sn46-bucket", "S3_REGION": "us-west-2", "NET_UID": "146", "BT_NETWORK": "test",
         "DAILY_LIMIT_PER_MINER": "7", "DAILY_LIMIT_PER_VALIDATOR": "70", "TOTAL_DAILY_LIMIT": "700",
-        "REDIS_URL": "redis://cache:6379/0", "SN46_GATEWAY_CORS_ORIGINS": "https://a.example, https://b.example/",
+        "REDIS_URL": "redis://cache:6379/0",
+        "SN46_GATEWAY_CORS_ORIGINS": "https://a.example, https://b.example/",
     })
     assert settings.data_store == "s3://my-sn46-bucket" and settings.bucket == "my-sn46-bucket"
     assert (settings.region, settings.netuid, settings.network) == ("us-west-2", 146, "test")
@@ -38,7 +39,8 @@ def test_deployment_guide_variables_override_the_environment_file(tmp_path):
 def test_environment_defaults():
     settings = load_gateway_settings("prod", {})
     assert settings.bucket == "4000-resilabs-prod-bittensor-sn46-datacollection"
-    assert (settings.per_miner_limit, settings.per_validator_limit, settings.total_limit) == (50, 20000, 500000)
+    limits = (settings.per_miner_limit, settings.per_validator_limit, settings.total_limit)
+    assert limits == (50, 20000, 500000)
     assert (settings.max_age_s, settings.max_skew_s, settings.upload_expiry_s) == (300, 60, 3600)
     assert settings.redis_url is None and settings.cors_origins == ()
 
@@ -66,7 +68,10 @@ def test_cli_registers_the_gateway_subcommand():
 
 
 def test_cli_module_imports_nothing_heavy():
-    code = "import sys, sn46_pipelines.gateway.cli; print(sorted({'fastapi', 'uvicorn', 'bittensor', 'boto3'} & set(sys.modules)))"
+    code = (
+        "import sys, sn46_pipelines.gateway.cli;"
+        "print(sorted({'fastapi', 'uvicorn', 'bittensor', 'boto3'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -75,8 +80,9 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
     """The real command, two uvicorn workers sharing Redis: the app answers and a replay is refused."""
     port = free_port()
     code = (
-        "import argparse, sys; from sn46_pipelines.gateway.cli import register; p = argparse.ArgumentParser();"
-        "register(p.add_subparsers()); a = p.parse_args(sys.argv[1:]); sys.exit(a.handler(a))"
+        "import argparse, sys; from sn46_pipelines.gateway.cli import register;"
+        "p = argparse.ArgumentParser(); register(p.add_subparsers());"
+        "a = p.parse_args(sys.argv[1:]); sys.exit(a.handler(a))"
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "gateway", "--port", str(port), "--workers", "2"],
@@ -97,7 +103,9 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
             time.sleep(0.2)
         assert health["status"] == "ok", health
         body = miner_request()
-        statuses = [httpx.post(f"{url}/get-folder-access", json=body, timeout=10).status_code for _ in range(4)]
+        statuses = [
+            httpx.post(f"{url}/get-folder-access", json=body, timeout=10).status_code for _ in range(4)
+        ]
         assert statuses.count(200) == 1 and statuses.count(401) == 3
     finally:
         proc.terminate()
@@ -107,7 +115,9 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
 def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
     """``python -m sn46_pipelines.gateway`` goes through the dispatcher's error handling: exit 2, one line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "S3_"))}
-    out = subprocess.run([sys.executable, "-m", "sn46_pipelines.gateway"], cwd=ROOT, env={**env, "SN46_HOME": str(tmp_path),
-                         "SN46_CONFIG_DIR": str(ROOT / "config")}, capture_output=True, text=True, timeout=60)
+    env.update(SN46_HOME=str(tmp_path), SN46_CONFIG_DIR=str(ROOT / "config"))
+    out = subprocess.run([sys.executable, "-m", "sn46_pipelines.gateway"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
-    assert out.stderr.startswith("sn46: error: the gateway needs an S3 data store") and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("sn46: error: the gateway needs an S3 data store")
+    assert out.stderr.count("\n") == 1

@@ -1,4 +1,4 @@
-"""The gateway's SigV4 presigner against boto3's, at the same frozen clock: the same signatures, byte for byte.
+"""The gateway's SigV4 presigner against boto3's at the same frozen clock: the same signatures, byte for byte.
 
 Covers path-style (moto, MinIO) and virtual-hosted (AWS) URLs, session
 tokens, keys and tokens that need escaping, and POST policies. Then the
@@ -33,7 +33,7 @@ def frozen_boto_clock(monkeypatch):
 
 
 def make_client(endpoint: str | None, token: str | None = None, region: str = "us-east-2"):
-    session = boto3.session.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="wJalrXUtnFEMI/K7MDENG",
+    session = boto3.session.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="wJalrXUtnFEMI/K7",
                                     aws_session_token=token, region_name=region)
     return session.client("s3", endpoint_url=endpoint, config=Config(signature_version="s3v4"))
 
@@ -77,7 +77,9 @@ def test_post_policy_matches_boto3(frozen_boto_clock, endpoint, token):
     signer = SigV4Presigner(client, "sn46-bucket")
     key = "data/hotkey=5F/job_id=${filename}"
     fields = {"acl": "private", "x-amz-storage-class": "STANDARD"}
-    conditions = [{"acl": "private"}, {"x-amz-storage-class": "STANDARD"}, ["content-length-range", 1024, 2**30]]
+    conditions = [
+        {"acl": "private"}, {"x-amz-storage-class": "STANDARD"}, ["content-length-range", 1024, 2**30]
+    ]
     boto = client.generate_presigned_post(Bucket="sn46-bucket", Key=key, Fields=dict(fields),
                                           Conditions=list(conditions), ExpiresIn=3600)
     ours = signer.post(key, dict(fields), list(conditions), 3600, now=NOW_UNIX)
