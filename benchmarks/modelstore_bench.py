@@ -27,7 +27,6 @@ import psutil
 
 from sn46_pipelines.modelstore import ModelStore, build_record, verify
 from sn46_pipelines.modelstore.layout import record_key
-from sn46_pipelines.objectstore import open_store
 
 ROWS: list[tuple[str, str, str, str]] = []
 
@@ -44,7 +43,13 @@ def moto_server():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     code = (
-        "import time\nfrom moto.server import ThreadedMotoServer\n"
+        # moto checks a conditional PUT and stores the object with no lock in between, so racing
+        # writers could both win; real S3 is atomic, so serialise PUTs as the tests do.
+        "import threading, time\nfrom moto.s3.responses import S3Response\n"
+        "_put, _lock = S3Response.put_object, threading.Lock()\n"
+        "def put_object(self):\n    with _lock:\n        return _put(self)\n"
+        "S3Response.put_object = put_object\n"
+        "from moto.server import ThreadedMotoServer\n"
         f"s = ThreadedMotoServer(ip_address='127.0.0.1', port={port}, verbose=False)\n"
         "s.start()\nprint('ready', flush=True)\ntime.sleep(10**9)\n"
     )
@@ -103,14 +108,18 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def best_of(rounds: int, baseline, candidate) -> tuple[float, float, float]:
-    """Alternate baseline and candidate runs (the machine is shared); best time of each and peak RSS growth."""
+def best_of(rounds: int, baseline, candidate, cleanup=lambda: None) -> tuple[float, float, float]:
+    """Alternate baseline and candidate runs (the machine is shared); best time of each and peak RSS growth.
+
+    ``cleanup`` runs untimed after each candidate run.
+    """
     base_times, cand_times, growth = [], [], 0.0
     for _ in range(rounds):
         base_times.append(timed(baseline))
         with PeakRSS() as rss:
             cand_times.append(timed(candidate))
         growth = max(growth, rss.growth_mib)
+        cleanup()
     return min(base_times), min(cand_times), growth
 
 
@@ -154,16 +163,16 @@ def bench_commit(work: Path, endpoint: str, size: int, rounds: int) -> None:
     bucket = new_bucket(endpoint, "bench-commit")
     client = boto3.client("s3", endpoint_url=endpoint)
     config = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20, max_concurrency=8)
-    prefixes = iter(range(rounds))
+    store = ModelStore.open(f"s3://{bucket}/models")
 
     def upload() -> None:
         client.upload_file(str(source), bucket, "baseline/model.pt", Config=config)
         client.delete_object(Bucket=bucket, Key="baseline/model.pt")
 
-    def commit_s3() -> None:
-        ModelStore.open(f"s3://{bucket}/models-{next(prefixes)}").commit(source, message="bench")
+    def delete_blobs() -> None:  # so the next commit uploads again, and moto's memory stays flat
+        store.objects.delete_many(i.key for i in store.objects.list("blobs/"))
 
-    baseline, took, growth = best_of(rounds, upload, commit_s3)
+    baseline, took, growth = best_of(rounds, upload, lambda: store.commit(source, message="bench"), delete_blobs)
     row("commit 1 checkpoint, s3 (moto)", f"{gib / took * 1024:.0f} MiB/s, peak RSS +{growth:.0f} MiB",
         f"boto3 upload_file {gib / baseline * 1024:.0f} MiB/s", f"{baseline / took:.0%} of baseline (target 80%)")
     source.unlink()

@@ -30,6 +30,8 @@ from .record import canonical_json
 from .store import ModelStore
 
 DEFAULT_ORPHAN_GRACE = 3600.0
+#: An intent older than this belongs to a commit that died; its blobs lose their protection.
+DEFAULT_INTENT_TTL = 24 * 3600.0
 
 
 @dataclass(slots=True)
@@ -62,21 +64,28 @@ def collect_garbage(
     protect: Iterable[int] = (),
     dry_run: bool = False,
     orphan_grace: float = DEFAULT_ORPHAN_GRACE,
+    intent_ttl: float = DEFAULT_INTENT_TTL,
 ) -> GCResult:
-    """Collect versions outside the policy; refuse (deleting nothing) below ``keep_min_versions``."""
-    if keep_versions < 1 or keep_min_versions < 0 or orphan_grace < 0:
-        raise InvalidRecordError("keep_versions must be >= 1, keep_min_versions and orphan_grace >= 0")
+    """Collect versions outside the policy; refuse (deleting nothing) below ``keep_min_versions``.
+
+    ``orphan_grace``: unreferenced blobs younger than this stay (an upload may be in flight).
+    ``intent_ttl``: commit intents older than this are taken as left by dead commits.
+    """
+    if keep_versions < 1 or keep_min_versions < 0 or orphan_grace < 0 or intent_ttl < 0:
+        raise InvalidRecordError("keep_versions must be >= 1; keep_min_versions, orphan_grace, intent_ttl >= 0")
+    policy = (keep_versions, keep_min_versions, set(protect), orphan_grace, intent_ttl)
     if dry_run:
-        return _run(store, keep_versions, keep_min_versions, set(protect), orphan_grace, None)
+        return _run(store, *policy, None)
     with Lease(store.objects) as held:
-        return _run(store, keep_versions, keep_min_versions, set(protect), orphan_grace, held)
+        return _run(store, *policy, held)
 
 
 def _run(
-    store: ModelStore, keep: int, keep_min: int, protect: set[int], grace: float, held: Lease | None
+    store: ModelStore, keep: int, keep_min: int, protect: set[int], grace: float, intent_ttl: float,
+    held: Lease | None,
 ) -> GCResult:
+    head = store.head_counter()  # before listing: records committed in between are then listed, hence live
     counters = store.record_counters()
-    head = store.head_counter()
     already = store.collected_counters()
     keep_set = set(range(max(0, head - keep + 1), head + 1)) | protect | _pinned(store, head) | {head}
     candidates = [c for c in counters if c <= head and c not in keep_set and c not in already]
@@ -90,7 +99,7 @@ def _run(
     if held is not None:
         held.renew()
     now = datetime.now(timezone.utc)
-    intents, stale_intents = _intents(store, now - timedelta(seconds=grace))
+    intents, stale_intents = _intents(store, now - timedelta(seconds=intent_ttl))
     blobs = {sha: info for info in store.objects.list(BLOBS) if (sha := sha_of_blob_key(info.key))}
     result = GCResult(dry_run=held is None, collected=candidates, live=live)
 
@@ -109,10 +118,10 @@ def _run(
         result.spared = spared
         result.collected = [c for c in candidates if c not in spared]
         result.live = sorted(set(live) | set(spared))
-        for record in store.records(range(head + 1, new_head + 1)):
+        for record in store.records(range(max(counters, default=head) + 1, new_head + 1)):
             live_blobs |= {e.sha256 for e in record.manifest.values()}
         live_blobs |= set().union(*(manifests[c] for c in spared))
-        intents |= _intents(store, now - timedelta(seconds=grace))[0]
+        intents |= _intents(store, now - timedelta(seconds=intent_ttl))[0]
 
     collected_blobs = set().union(*(manifests[c] for c in result.collected)) - live_blobs - intents
     referenced = live_blobs | intents | set().union(*manifests.values())

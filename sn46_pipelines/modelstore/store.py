@@ -121,7 +121,7 @@ class ModelStore:
 
         Reads the ``HEAD`` hint, then probes forward with HEAD requests,
         doubling the stride, and bisects: a hint that lags by L versions costs
-        O(log L) requests; an up-to-date hint costs two.
+        O(log L) requests; an up-to-date hint costs three.
         """
         hint = self.head_hint()
         if hint is not None and not self.objects.exists(record_key(hint["counter"])):
@@ -147,13 +147,15 @@ class ModelStore:
         return low
 
     def head_hint(self) -> dict[str, Any] | None:
+        """The ``HEAD`` hint (``counter``, ``version_id``, ``record_hash``), or ``None`` if absent or unreadable."""
         try:
             raw = json.loads(self.objects.get(HEAD_HINT))
         except NotFoundError:
             return None
         except (json.JSONDecodeError, UnicodeDecodeError):
             return None  # a damaged hint is only a slower lookup, never a wrong one
-        return raw if isinstance(raw.get("counter"), int) else None
+        valid = isinstance(raw, dict) and isinstance(raw.get("counter"), int) and raw["counter"] >= 0
+        return raw if valid else None
 
     def advance_hint(self, record: VersionRecord) -> None:
         """Move the ``HEAD`` hint forward to ``record`` unless it is already past it (CAS, retried)."""

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 WORKERS = Path(__file__).with_name("modelstore_workers.py")
-
-
-def run_worker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``modelstore_workers.py`` in a fresh interpreter (a real, separate process)."""
-    return subprocess.run(
-        [sys.executable, str(WORKERS), *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy()
-    )
 
 
 def start_worker(*args: str) -> subprocess.Popen:

@@ -12,6 +12,10 @@ from sn46_pipelines.modelstore.cli import main
 from sn46_pipelines.modelstore.layout import blob_key, record_key
 
 
+#: The CLI is backend-agnostic (the library tests cover both backends); S3 runs the exit-code contract only.
+file_only = pytest.mark.parametrize("store_url", ["file"], indirect=True)
+
+
 @pytest.fixture
 def cli(store_url, capsys):
     """Run ``sn46 store --store URL ARGS --json``; return (exit code, parsed stdout)."""
@@ -24,6 +28,7 @@ def cli(store_url, capsys):
     return run
 
 
+@file_only
 def test_commit_head_inspect_list_checkout(cli, make_checkpoint, tmp_path):
     code, doc = cli("commit", str(make_checkpoint(1)), "--message", "first", "--meta", "mape=0.08",
                     "--meta", "data_version=2026-11-01")
@@ -64,15 +69,17 @@ def test_verify_and_find_corruption_exit_codes(cli, make_checkpoint, store_url):
                    "detail": doc["detail"]}
 
 
-def test_unreadable_store_exits_2_with_a_json_error(tmp_path, capsys):
-    for command in (["verify"], ["find-corruption"], ["head"]):
-        code = main(["--store", f"file://{tmp_path}/missing", *command, "--json"])
-        captured = capsys.readouterr()
-        assert code == 2
-        assert "does not exist" in json.loads(captured.out)["error"]
-        assert "does not exist" in captured.err
+def test_unreadable_store_exits_2_with_a_json_error(tmp_path, capsys, moto_endpoint):
+    for url in (f"file://{tmp_path}/missing", "s3://sn46-missing-bucket/models"):
+        for command in (["verify"], ["find-corruption"], ["head"]):
+            code = main(["--store", url, *command, "--json"])
+            captured = capsys.readouterr()
+            assert code == 2
+            assert "does not exist" in json.loads(captured.out)["error"]
+            assert "does not exist" in captured.err
 
 
+@file_only
 def test_gc_pins_and_collected_checkout(cli, make_checkpoint, tmp_path):
     for i in range(6):
         cli("commit", str(make_checkpoint(i)))
@@ -96,6 +103,7 @@ def test_gc_pins_and_collected_checkout(cli, make_checkpoint, tmp_path):
     assert cli("verify", "--deep")[1]["valid"] is True
 
 
+@file_only
 def test_replication_and_export_import_through_the_cli(cli, make_checkpoint, tmp_path, capsys):
     for i in range(3):
         cli("commit", str(make_checkpoint(i)))
@@ -118,6 +126,7 @@ def test_replication_and_export_import_through_the_cli(cli, make_checkpoint, tmp
     assert code == 0 and json.loads(capsys.readouterr().out)["versions"] == 3
 
 
+@file_only
 def test_bad_arguments_exit_2(cli, make_checkpoint):
     cli("commit", str(make_checkpoint(0)))
     assert cli("inspect", "latest")[0] == 2
@@ -142,6 +151,7 @@ def test_store_help_is_fast_and_imports_nothing_heavy():
     assert out.strip() == "[]"
 
 
+@file_only
 def test_corrupt_blob_fails_checkout_with_exit_2(cli, make_checkpoint, store_url, tmp_path):
     from sn46_pipelines.objectstore import open_store
 
@@ -153,6 +163,7 @@ def test_corrupt_blob_fails_checkout_with_exit_2(cli, make_checkpoint, store_url
     assert code == 2 and "corrupt" in err["error"]
 
 
+@file_only
 def test_stats_and_audit_trail(cli, make_checkpoint):
     for i in range(3):
         cli("commit", str(make_checkpoint(i)), "-m", f"c{i}")

@@ -134,6 +134,7 @@ def test_head_lookup_costs_a_few_requests_with_a_fresh_lagging_or_missing_hint(m
     objects.requests.reset()
     assert mstore.get(700).message == "700"
     assert objects.requests.total == 1
+    objects.put(HEAD_HINT, canonical_json(hint))
     report = verify(mstore)  # listings past one 1,000-key page
     assert (report.valid, report.versions) == (True, 1050)
 
