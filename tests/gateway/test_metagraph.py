@@ -80,3 +80,44 @@ def test_health_is_degraded_when_the_bucket_is_gone(make_client):
     health = client.get("/healthcheck").json()
     assert health["status"] == "degraded" and health["s3_ok"] is False
     assert "NoSuchBucket" not in json.dumps(health)
+
+
+def test_chain_source_maps_bittensor_metagraph(monkeypatch):
+    """The chain path with bittensor's own result types; only the network call is replaced (no chain here)."""
+    import dataclasses
+
+    import bittensor as bt
+    from bittensor.balance import Balance
+    from bittensor.metagraph import Metagraph, MetagraphNeuron
+
+    from sn46_pipelines.gateway.metagraph import chain_source
+
+    def neuron(uid: int, hotkey: str, permit: bool, tao: float) -> MetagraphNeuron:
+        blank = {f.name: None for f in dataclasses.fields(MetagraphNeuron)}
+        return MetagraphNeuron(**{**blank, "uid": uid, "hotkey": hotkey, "coldkey": f"cold{uid}",
+                                  "validator_permit": permit, "total_stake": Balance.from_tao(tao)})
+
+    graph = Metagraph(**{**{f.name: None for f in dataclasses.fields(Metagraph)}, "netuid": 46, "block": 77,
+                         "neurons": [neuron(0, VALIDATOR.ss58_address, True, 2500.0),
+                                     neuron(1, MINER.ss58_address, False, 3.0)]})
+    calls = []
+
+    class Subnets:
+        def metagraph(self, netuid: int, commitments: bool = True):
+            calls.append((netuid, commitments))
+            if len(calls) == 2:
+                raise ConnectionError("chain unreachable")
+            return graph
+
+    class FakeSubtensor:
+        def __init__(self, network: str) -> None:
+            self.subnets = Subnets()
+
+    monkeypatch.setattr(bt, "Subtensor", FakeSubtensor)
+    syncer = MetagraphSyncer(chain_source("finney", 46), interval_s=300, name="chain:finney")
+    assert syncer.refresh()
+    snap = syncer.snapshot
+    assert calls == [(46, False)] and snap.block == 77
+    assert is_validator(snap.get(VALIDATOR.ss58_address), 1000.0)
+    assert snap.get(MINER.ss58_address).stake == pytest.approx(3.0)
+    assert not syncer.refresh() and syncer.snapshot is snap  # a chain error keeps the last good snapshot
