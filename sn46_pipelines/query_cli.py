@@ -39,7 +39,7 @@ def _query(args: argparse.Namespace) -> int:
 
     from .config import load_settings
     from .listings.sources import CuratedDataError
-    from .listings.views import connect_views
+    from .listings.views import connect_views, stale_hotkeys
     from .objectstore import open_store
 
     settings = load_settings()
@@ -54,6 +54,13 @@ def _query(args: argparse.Namespace) -> int:
         print(f"sn46: error: {exc}", file=sys.stderr)
         return 2
     try:
+        stale = stale_hotkeys(con)
+        if stale:
+            print(
+                f"sn46: note: {len(stale)} hotkeys committed curated data after the aggregates were computed; "
+                "their newest listings are unchecked for copies (run: sn46 pipeline run)",
+                file=sys.stderr,
+            )
         relation = con.sql(args.sql)
         if relation is not None:
             _print(relation, args.format)
@@ -80,7 +87,7 @@ def _print(relation, form: str) -> None:
 
 
 def _csv_value(value: object) -> object:
-    """Null as empty, booleans as true/false, lists (``reasons``) as JSON text a CSV reader gets back whole."""
+    """Null as empty, booleans as true/false, lists (``reasons``) as JSON text a reader gets back whole."""
     if value is None:
         return ""
     if isinstance(value, bool):

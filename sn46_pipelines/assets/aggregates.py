@@ -29,8 +29,16 @@ CHECKS: dict[str, str] = {
     "no_null_keys": "No key column (hotkey, job_id, zip_code, copy provenance) is null.",
     "scores_in_range": "Every hotkey has a score in [0, 1].",
     "hotkeys_are_partitions": "Every scored hotkey is a miner_hotkeys partition.",
-    "rows_reconcile": "Each hotkey's curated rows equal the curated_rows its last miner_listings run reported.",
+    "rows_reconcile": "Each hotkey's curated rows equal the curated_rows its last miner_listings "
+    "run reported.",
 }
+
+class AggregatesConfig(dg.Config):
+    """DuckDB settings a data engineer may change per run from the launchpad."""
+
+    #: DuckDB spills to disk beyond this; 10 million curated rows fit in 2 GB.
+    memory_limit: str = "2GB"
+
 
 #: Materializations of one partition fetched per query while looking for the last ``curated_rows``.
 _PAGE = 20
@@ -48,9 +56,11 @@ _PAGE = 20
     "computed in DuckDB over every committed miner_listings partition; published under aggregates/ "
     "only when every check passes (else written to aggregates/rejected/).",
 )
-def listing_aggregates(context: dg.AssetExecutionContext, data_store: DataStoreResource) -> dg.MaterializeResult:
+def listing_aggregates(
+    context: dg.AssetExecutionContext, config: AggregatesConfig, data_store: DataStoreResource
+) -> dg.MaterializeResult:
     store = data_store.open()
-    aggregates = aggregate_store(store)
+    aggregates = aggregate_store(store, memory_limit=config.memory_limit)
     outcomes = _check(context.instance, aggregates)
     prefix = write_aggregates(store, aggregates, publish=all(o.passed for o in outcomes.values()))
     context.log.info(f"aggregates of {len(aggregates.hotkeys)} hotkeys written under {prefix}")

@@ -24,7 +24,12 @@ AGGREGATES_PREFIX = "aggregates/"
 #: Where it writes them instead when a blocking check failed: kept for inspection, never read as current.
 REJECTED_AGGREGATES_PREFIX = "aggregates/rejected/"
 #: The tables ``listing_aggregates`` computes, each written to :func:`aggregate_key`.
-AGGREGATE_TABLES: tuple[str, ...] = ("miner_scores", "miner_job_stats", "zipcode_stats", "cross_miner_duplicates")
+AGGREGATE_TABLES: tuple[str, ...] = (
+    "miner_scores",
+    "miner_job_stats",
+    "zipcode_stats",
+    "cross_miner_duplicates",
+)
 
 
 class CuratedDataError(ValueError):
@@ -35,9 +40,23 @@ class CuratedDataError(ValueError):
 class CuratedSources:
     """Every committed hotkey and its curated listings and quarantine, ready to scan."""
 
-    hotkeys: list[str]
+    #: hotkey -> the listings file its manifest names (what "current" means for views).
+    listings_keys: dict[str, str | None]
     listings: ds.Dataset
     quarantine: ds.Dataset
+
+    @property
+    def hotkeys(self) -> list[str]:
+        return list(self.listings_keys)
+
+    def committed(self) -> pa.Table:
+        """One row per committed hotkey with its listings file, for DuckDB to join on."""
+        return pa.table(
+            {
+                "hotkey": pa.array(list(self.listings_keys), pa.string()),
+                "listings_key": pa.array(list(self.listings_keys.values()), pa.string()),
+            }
+        )
 
 
 def aggregate_key(name: str, prefix: str = AGGREGATES_PREFIX) -> str:
@@ -61,21 +80,21 @@ def curated_sources(store: ObjectStore) -> CuratedSources:
     dataset with an explicit schema would otherwise fill a missing column
     with nulls and quietly skew every rate computed from it.
     """
-    hotkeys: list[str] = []
+    listings_keys: dict[str, str | None] = {}
     listings: list[str] = []
     quarantine: list[str] = []
     for hotkey in _hotkey_folders(store):
         manifest = read_manifest(store, hotkey)
         if manifest.etag is None:  # a folder with leftovers but no commit yet
             continue
-        hotkeys.append(hotkey)
+        listings_keys[hotkey] = manifest.listings_key
         if manifest.listings_key:
             listings.append(manifest.listings_key)
         if manifest.quarantine_key:
             quarantine.append(manifest.quarantine_key)
     filesystem, base = store.arrow_filesystem()
     return CuratedSources(
-        hotkeys=hotkeys,
+        listings_keys=listings_keys,
         listings=_dataset(store, filesystem, base, listings, CURATED_SCHEMA),
         quarantine=_dataset(store, filesystem, base, quarantine, QUARANTINE_SCHEMA),
     )
@@ -99,7 +118,9 @@ def _dataset(store: ObjectStore, filesystem, base: str, keys: list[str], schema:
     try:
         dataset = ds.dataset([f"{base}/{k}" for k in keys], filesystem=filesystem, format="parquet")
     except FileNotFoundError as exc:
-        raise CuratedDataError(f"{store.url}: a manifest names a curated file that is missing: {exc}") from None
+        raise CuratedDataError(
+            f"{store.url}: a manifest names a curated file that is missing: {exc}"
+        ) from None
     for key, fragment in zip(keys, dataset.get_fragments(), strict=True):
         _check_schema(store, key, fragment.physical_schema, schema)
     return ds.dataset(dataset.files, filesystem=filesystem, format="parquet", schema=schema)

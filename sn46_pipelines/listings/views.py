@@ -10,8 +10,8 @@
   aggregate tables under ``aggregates/``.
 
 Both are built by :func:`create_views` from the same SQL, over the same base
-relations: ``curated`` and ``ingest_quarantine`` (the committed curated area)
-and the four aggregate tables.
+relations: ``curated``, ``ingest_quarantine`` and ``committed`` (the committed
+curated area, :func:`register_curated`) and the four aggregate tables.
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ QUARANTINE_SQL = f"""
 """
 
 
+class StaleAggregatesError(RuntimeError):
+    """Curated data changed after ``listing_aggregates`` ran: its newest rows were never checked."""
+
+
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
     """Define ``listings`` and ``quarantine`` over the base relations already on ``con``."""
     con.execute(f"CREATE OR REPLACE TEMP VIEW listings AS {LISTINGS_SQL}")
@@ -67,6 +71,8 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
 
 def register_curated(con: duckdb.DuckDBPyConnection, sources: CuratedSources) -> None:
     """Make the committed curated area scannable as ``curated`` and ``ingest_quarantine``.
+
+    ``committed`` lists each committed hotkey and the listings file it was read from.
 
     Files on a local disk are read by DuckDB's own parquet reader (about twice
     as fast as scanning the Arrow dataset, which converts every batch); files
@@ -78,6 +84,7 @@ def register_curated(con: duckdb.DuckDBPyConnection, sources: CuratedSources) ->
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{paths}])")
         else:
             con.register(name, dataset)
+    con.register("committed", sources.committed())
 
 
 def connect_views(store: ObjectStore, **settings) -> duckdb.DuckDBPyConnection:
@@ -114,10 +121,38 @@ def write_views_file(store: ObjectStore, path: str | os.PathLike[str]) -> dict[s
     return rows
 
 
+def stale_hotkeys(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Committed hotkeys whose curated file is not the one the aggregates were computed from.
+
+    Ingest may commit between two ``listing_aggregates`` runs; the new rows of
+    such a hotkey are in ``listings`` but were never checked for cross-miner
+    copies (and a new hotkey has no score yet).
+    """
+    rows = con.execute(
+        """
+        SELECT c.hotkey FROM committed AS c LEFT JOIN miner_scores AS s USING (hotkey)
+        WHERE c.listings_key IS DISTINCT FROM s.listings_key ORDER BY c.hotkey
+        """
+    ).fetchall()
+    return [hotkey for (hotkey,) in rows]
+
+
 def training_listings(store: ObjectStore) -> pa.Table:
-    """Accepted listings of the miners that passed, each listing once: what the price model trains on."""
+    """Accepted listings of the miners that passed, each listing once: what the price model trains on.
+
+    :class:`StaleAggregatesError` when a passing miner's curated data changed
+    after the aggregates: training waits for them rather than learn from
+    unchecked rows.
+    """
     con = connect_views(store)
     try:
+        passed = {h for (h,) in con.execute("SELECT hotkey FROM miner_scores WHERE passed").fetchall()}
+        stale = sorted(passed.intersection(stale_hotkeys(con)))
+        if stale:
+            raise StaleAggregatesError(
+                f"{store.url}: the curated data of {len(stale)} passing hotkeys changed after "
+                f"listing_aggregates ran ({', '.join(stale[:5])}); materialize listing_aggregates again"
+            )
         return con.sql(
             "SELECT l.* FROM listings AS l SEMI JOIN miner_scores AS s ON l.hotkey = s.hotkey AND s.passed"
         ).to_arrow_table()

@@ -118,3 +118,16 @@ def test_training_listings_are_the_passing_miners_accepted_rows_once(published):
     assert set(table.column("hotkey").to_pylist()) == {"alice"}
     assert len(set(table.column("zpid").to_pylist())) == 300
     assert table.schema.names[: len(COLUMNS)] == list(COLUMNS)
+
+
+def test_curated_data_newer_than_the_aggregates_is_flagged_and_not_trained_on(published, capsys):
+    from sn46_pipelines.listings.views import StaleAggregatesError
+
+    alice = upload("alice")
+    commit(published, "alice", rows_of(alice, *[listing(f"a{i}") for i in range(301)]))  # a new ingest commit
+
+    with pytest.raises(StaleAggregatesError, match=r"1 passing hotkeys .*\(alice\)"):
+        training_listings(published)
+    code, out, err = run_query(capsys, published, "select count(*) as n from listings")
+    assert (code, json.loads(out)) == (0, [{"n": 321}])
+    assert err.startswith("sn46: note: 1 hotkeys committed curated data after the aggregates were computed")
