@@ -42,12 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_seed(args: argparse.Namespace) -> int:
     """Seed the store and print a summary (or the JSON report); store errors go to the ``sn46`` runner."""
-    from sn46_pipelines.config import load_settings
-    from sn46_pipelines.objectstore import open_store
-
     from .seed import seed_demo
 
-    store = open_store(args.store) if args.store else load_settings().open_data_store()
+    store = _demo_store(args.store)
     report = seed_demo(store, miners=args.miners, validators=args.validators, seed=args.seed, now=args.now)
     print(json.dumps(report.to_dict(), indent=1) if args.json else report.summary())
     return 0
@@ -55,13 +52,12 @@ def run_seed(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """``sn46 demo``: seed the configured data store, then one full pipeline pass."""
-    from sn46_pipelines.config import load_settings
     from sn46_pipelines.pipeline import run_pipeline
     from sn46_pipelines.pipeline_cli import print_summary
 
     from .seed import seed_demo
 
-    report = seed_demo(load_settings().open_data_store())
+    report = seed_demo(_demo_store(None))
     if not args.json:
         print(report.summary(), end="\n\n")
     summary = run_pipeline()
@@ -70,6 +66,26 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         print_summary(summary, as_json=False)
     return 0 if summary.ok else 1
+
+
+#: Environments whose data store holds real miners' uploads: never seeded unless --store says so.
+PROTECTED_ENVIRONMENTS = ("staging", "prod")
+
+
+def _demo_store(url: str | None):  # -> ObjectStore (imports kept lazy for a fast CLI)
+    """The store to seed: ``url`` if given, else the configured data store unless it is a real one."""
+    from sn46_pipelines.config import ConfigError, load_settings
+    from sn46_pipelines.objectstore import open_store
+
+    if url:
+        return open_store(url)
+    settings = load_settings()
+    if settings.env in PROTECTED_ENVIRONMENTS:
+        raise ConfigError(
+            f"refusing to write synthetic uploads into the {settings.env} data store; "
+            "pass --store to seed a store of your choice"
+        )
+    return settings.open_data_store()
 
 
 def _positive(text: str) -> int:

@@ -119,6 +119,8 @@ def seed_demo(
         raise ValueError(f"the demo needs at least one miner, not {miners}")
     if validators < 0:
         raise ValueError(f"validators cannot be negative ({validators})")
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC), not a naive datetime")
     now = (now or default_now()).astimezone(timezone.utc)
     neurons = demo_neurons(np.random.default_rng([seed, 0xBEEF]), miners, validators)
     miner_neurons = [n for n in neurons if not n.validator_permit]
@@ -145,7 +147,7 @@ def seed_demo(
         block=block,
         miners=seeded,
         validators=[n for n in neurons if n.validator_permit],
-        unplanted=defect_names[max(miners - 1, 0) :],
+        unplanted=defect_names[miners - 1 :],
     )
 
 

@@ -196,3 +196,21 @@ def test_cli_seed_prints_a_json_report(tmp_path, capsys) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert doc["seed"] == 5 and doc["now"] == "2026-11-23T00:00:00+00:00" and len(doc["miners"]) == 2
     assert doc["miners"][1]["expected"] == {"duplicate": 18}
+
+
+def test_cli_refuses_to_seed_a_production_data_store_by_default(monkeypatch) -> None:
+    from sn46_pipelines.config import ConfigError
+
+    monkeypatch.setenv("SN46_ENV", "prod")
+    monkeypatch.setenv("SN46_DATA_STORE", "s3://resi-prod-uploads/sn46")
+    parser = argparse.ArgumentParser(prog="sn46")
+    register(parser.add_subparsers(dest="command"))
+    for argv in (["demo", "seed"], ["demo"]):
+        args = parser.parse_args(argv)
+        with pytest.raises(ConfigError, match="refusing to write synthetic uploads into the prod data store"):
+            args.handler(args)
+
+
+def test_naive_now_is_refused(tmp_path) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        seed_demo(open_store(f"file://{tmp_path}"), now=NOW.replace(tzinfo=None))
