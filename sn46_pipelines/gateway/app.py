@@ -370,8 +370,12 @@ def create_app(gateway: Gateway) -> FastAPI:
         return JSONResponse(body, headers=_limit_headers(admission))
 
     @app.post("/get-miner-specific-access", openapi_extra=body_doc(MinerSpecificRequest), tags=["validators"])
+    @app.post("/get-miner-list", openapi_extra=body_doc(MinerSpecificRequest), tags=["validators"])
     async def get_miner_specific_access(request: Request) -> JSONResponse:
-        """A listing URL of one miner's folder; pass ``continuation_token`` to get the next page's URL."""
+        """A listing URL of one miner's folder; pass ``continuation_token`` to get the next page's URL.
+
+        ``/get-miner-list`` is the same endpoint under the name some validators page through.
+        """
         fields, _, admission = await gateway.authorize(
             request, MinerSpecificRequest, validator=True,
             commitment=lambda f: f"s3:validator:miner:{f.miner_hotkey}:{f.timestamp}",

@@ -101,6 +101,9 @@ def test_miner_specific_access_and_continuation(client):
     body = miner_specific_request(miner, continuation_token="tok123")
     r = client.post("/get-miner-specific-access", json=body)
     assert parse_qs(urlsplit(r.json()["miner_url"]).query)["continuation-token"] == ["tok123"]
+    paged = client.post("/get-miner-list", json=miner_specific_request(miner, continuation_token="tok456"))
+    assert paged.status_code == 200
+    assert parse_qs(urlsplit(paged.json()["list_url"]).query)["continuation-token"] == ["tok456"]
 
 
 def test_file_urls_sign_only_keys_inside_the_miner_folder(client, s3_bucket):
