@@ -9,7 +9,8 @@ Each signed endpoint goes through :meth:`Gateway.authorize`:
 3. check the metagraph: registered hotkey, and for validator endpoints a
    permit and enough stake (403; 503 before the first snapshot);
 4. claim the replay key and charge the quotas in one atomic ledger call
-   (401 on replay, 429 with ``Retry-After`` when over quota).
+   (401 on replay, 429 with ``Retry-After`` when over quota; 503 when the
+   ledger is down: without replay and quota checks nothing is granted).
 
 Only then is anything presigned. Unauthenticated or unregistered traffic
 never touches a quota. Responses never carry exception text: unexpected
@@ -34,7 +35,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from .auth import AuthError, Caller, has_btauth_headers, verify_btauth, verify_commitment
-from .ledger import Admission, Ledger, Verdict, seconds_to_midnight
+from .ledger import Admission, Ledger, LedgerUnavailableError, Verdict, seconds_to_midnight
 from .metagraph import MetagraphSyncer, is_validator
 from .models import FileUrlsRequest, MinerAccessRequest, MinerSpecificRequest, ValidatorAccessRequest
 from .presign import EXAMPLE_PATHS, FOLDER_STRUCTURE, Presigner, miner_folder
@@ -216,9 +217,15 @@ class Gateway:
         scope, limit = (
             ("validator", settings.per_validator_limit) if validator else ("miner", settings.per_miner_limit)
         )
-        admission = await self.ledger.admit(
-            caller.replay_key, caller.replay_ttl, f"{scope}:{caller.hotkey}", limit, settings.total_limit
-        )
+        try:
+            admission = await self.ledger.admit(
+                caller.replay_key, caller.replay_ttl, f"{scope}:{caller.hotkey}", limit, settings.total_limit
+            )
+        except LedgerUnavailableError as exc:
+            log.error("ledger unavailable: %s", exc)
+            raise GatewayError(
+                503, "Service temporarily unavailable, retry shortly", {"Retry-After": "30"}
+            ) from None
         if admission.verdict is Verdict.REPLAYED:
             raise GatewayError(401, "Request already used (replay)")
         if admission.verdict is not Verdict.ADMITTED:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import enum
 import sqlite3
 import threading
@@ -28,6 +29,10 @@ from pathlib import Path
 #: Counter of the global quota.
 TOTAL = "*total*"
 _PREFIX = "sn46:gateway"
+
+
+class LedgerUnavailableError(Exception):
+    """The ledger cannot be reached; the gateway refuses (fails closed) rather than skip the checks."""
 
 
 class Verdict(enum.Enum):
@@ -121,6 +126,7 @@ class RedisLedger(Ledger):
 
         self._redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._admit = self._redis.register_script(_ADMIT_LUA)
+        self._errors = (aioredis.RedisError, OSError)
 
     async def admit(
         self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
@@ -128,7 +134,10 @@ class RedisLedger(Ledger):
         day = utc_day()
         keys = [f"{_PREFIX}:replay:{replay_key}", f"{_PREFIX}:{day}:{counter}", f"{_PREFIX}:{day}:{TOTAL}"]
         args = [replay_ttl, limit, total_limit, _counter_ttl()]
-        code, used, total = await self._admit(keys=keys, args=args)
+        try:
+            code, used, total = await self._admit(keys=keys, args=args)
+        except self._errors as exc:
+            raise LedgerUnavailableError(f"redis: {type(exc).__name__}") from exc
         return Admission(_VERDICTS[int(code)], int(used), limit, int(total), total_limit)
 
     async def usage(self, counter: str) -> tuple[int, int]:
@@ -161,7 +170,7 @@ class SqliteLedger(Ledger):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._admits = 0
-        with self._connect() as conn:
+        with contextlib.closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("CREATE TABLE IF NOT EXISTS replay (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
             conn.execute(
@@ -225,7 +234,12 @@ class SqliteLedger(Ledger):
     async def admit(
         self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
     ) -> Admission:
-        return await asyncio.to_thread(self._admit_sync, replay_key, replay_ttl, counter, limit, total_limit)
+        try:
+            return await asyncio.to_thread(
+                self._admit_sync, replay_key, replay_ttl, counter, limit, total_limit
+            )
+        except sqlite3.Error as exc:
+            raise LedgerUnavailableError(f"sqlite: {type(exc).__name__}") from exc
 
     async def usage(self, counter: str) -> tuple[int, int]:
         return await asyncio.to_thread(lambda: self._counts(self._conn(), utc_day(), counter))

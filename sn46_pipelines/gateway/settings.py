@@ -90,6 +90,12 @@ def _origins(text: str) -> tuple[str, ...]:
     return origins
 
 
+def _redis_url(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("expected redis://host:port/db, rediss://... or unix:///path")
+    return text
+
+
 def _hotkey(text: str) -> str:
     from .auth import is_ss58
 
@@ -124,7 +130,7 @@ _GUIDE: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DAILY_LIMIT_PER_MINER": ("per_miner_limit", _int(1)),
     "DAILY_LIMIT_PER_VALIDATOR": ("per_validator_limit", _int(1)),
     "TOTAL_DAILY_LIMIT": ("total_limit", _int(1)),
-    "REDIS_URL": ("redis_url", str),
+    "REDIS_URL": ("redis_url", _redis_url),
 }
 
 

@@ -115,3 +115,15 @@ def test_sqlite_backend_serves_the_app(make_client):
     assert client.post("/get-validator-access", json=body).status_code == 401
     health = client.get("/healthcheck").json()
     assert health["ledger"] == {"backend": "sqlite", "ok": True} and health["redis_ok"] is None
+
+
+def test_gateway_fails_closed_when_redis_is_down(make_client):
+    """No ledger, no grant: a 503 with Retry-After, never a grant without replay and quota checks."""
+    from .conftest import free_port
+
+    client = make_client(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    r = client.post("/get-folder-access", json=miner_request())
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+    assert r.json() == {"detail": "Service temporarily unavailable, retry shortly"}
+    health = client.get("/healthcheck").json()
+    assert health["status"] == "degraded" and health["redis_ok"] is False

@@ -121,3 +121,8 @@ def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.startswith("sn46: error: the gateway needs an S3 data store")
     assert out.stderr.count("\n") == 1
+
+
+def test_redis_url_must_be_a_redis_url():
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load_gateway_settings("local", {"S3_BUCKET": "one-bucket", "REDIS_URL": "localhost:6379"})
