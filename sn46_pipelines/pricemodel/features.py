@@ -186,8 +186,8 @@ def log_prices(table: pa.Table) -> np.ndarray:
 
 def listings_table(listings: Sequence[Mapping[str, Any]]) -> pa.Table:
     """A feature table from JSON-like listings; absent keys are missing values, extra keys are ignored."""
-    return pa.Table.from_pylist(
-        [{name: row.get(name) for name in INPUT_SCHEMA.names} for row in listings], schema=INPUT_SCHEMA
+    return pa.table(
+        [pa.array([row.get(f.name) for row in listings], f.type) for f in INPUT_SCHEMA], schema=INPUT_SCHEMA
     )
 
 
