@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -111,11 +112,12 @@ def test_retries_commit_on_top_of_the_new_head(mstore: ModelStore, make_checkpoi
 
 
 def test_head_lookup_costs_a_few_requests_with_a_fresh_lagging_or_missing_hint(mstore: ModelStore, make_checkpoint):
-    parent = None
-    for counter in range(1050):  # past 1,000: no listing page limit anywhere in the lookup
-        parent = build_record(counter, parent, {}, message=str(counter))
-        mstore.objects.put_if_absent(record_key(counter), parent.to_bytes())
+    records = [parent := build_record(0, None, {}, message="0")]
+    for counter in range(1, 1050):  # past 1,000: no listing page limit anywhere in the lookup or verify
+        records.append(parent := build_record(counter, parent, {}, message=str(counter)))
     objects = mstore.objects
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda r: objects.put_if_absent(record_key(r.counter), r.to_bytes()), records))
 
     objects.requests.reset()
     assert mstore.head_counter() == 1049  # no hint: gallop + bisect
