@@ -1,13 +1,15 @@
 """Validate and curate SN46 miner listings (no Dagster here: usable from any script).
 
->>> previous = read_curated(store, hotkey)
->>> result = curate_hotkey(store, hotkey, new_files, previous.listings, Rules(), now)
->>> write_curated(store, hotkey, result.listings, pa.concat_tables([previous.quarantine, result.quarantine]))
+>>> result = curate_hotkey(store, hotkey, new_files, existing_listings, Rules(), now)
+>>> result.listings          # the hotkey's curated set, one row per zpid
+>>> result.quarantine        # this run's rejections, with reason codes
 >>> result.stats()["rows_rejected"]["stale"]
+
+Where curated sets are stored, and which uploads are new, is the ingest
+layer's business (:mod:`sn46_pipelines.listings.ingest`).
 """
 
 from .curate import CurationResult, FileReport, curate_hotkey
-from .curated import CuratedSet, listings_key, quarantine_key, read_curated, write_curated
 from .keys import InvalidUploadKeyError, UploadKey, hotkey_prefix, job_zip, parse_upload_key, upload_key
 from .rules import REASONS, Reason, Rules
 from .schema import (
@@ -27,7 +29,6 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "REASONS",
     "REQUIRED_VALUES",
-    "CuratedSet",
     "CurationResult",
     "FileReport",
     "InvalidUploadKeyError",
@@ -37,10 +38,6 @@ __all__ = [
     "curate_hotkey",
     "hotkey_prefix",
     "job_zip",
-    "listings_key",
     "parse_upload_key",
-    "quarantine_key",
-    "read_curated",
     "upload_key",
-    "write_curated",
 ]
