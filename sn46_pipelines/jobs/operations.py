@@ -2,15 +2,15 @@
 
 Each op is thin: it calls the model-store library, records what it found on
 the ``model_store`` asset, and fails the run when the answer is bad (a corrupt
-chain, a replica past its RPO, a GC the policy refuses). Transient store
+chain, a replica past its RPO, a policy GC cannot apply). Transient store
 failures (an S3 outage that outlasts botocore's own retries, another GC
 holding the lease) are retried with backoff by :data:`STORE_RETRY_POLICY`;
 answers about the chain are final, so they are never retried.
 
-GC safety against other GCs and commits comes from the library's lease (it
-holds across processes and hosts). The ops also claim the ``modelstore_gc``
-pool so operators see, and can limit, GC runs in Dagster itself:
-``dagster instance concurrency set modelstore_gc 1``.
+GC safety against other GCs and commits comes from the library's lease, which
+holds across processes and hosts. The GC op also claims the ``modelstore_gc``
+pool so operators see GC runs queue in Dagster itself, one at a time once
+they run ``dagster instance concurrency set modelstore_gc 1``.
 """
 
 import time
@@ -39,8 +39,9 @@ RPO_SECONDS = 15 * 60
 #: Hour (UTC) of the nightly deep verification: after the 02:00 GC, so it checks what GC left.
 DEEP_VERIFY_HOUR = 3
 
-#: Retries of transient store failures: about 30 s, 60 s and 120 s apart. The first wait also
-#: outlasts the GC lease a failed attempt may have been unable to release (60 s TTL) within two tries.
+#: Retries of transient store failures after about 30 s, 90 s and 210 s (each +-30 s): over five
+#: minutes of outage ridden out, and a GC lease that a failed attempt could not release (60 s TTL)
+#: has expired by the second retry.
 STORE_RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
@@ -48,12 +49,12 @@ STORE_RETRY_POLICY = dg.RetryPolicy(
 _PRESETS = ", ".join(f"{name} ({keep}/{keep_min})" for name, (keep, keep_min) in GC_PRESETS.items())
 
 
-def is_transient(exc: BaseException) -> bool:
+def _is_transient(exc: BaseException) -> bool:
     """Worth another attempt: the object store failed, or another GC holds the lease.
 
-    Object-store errors (outage, 5xx after botocore's retries, a key that
+    Object-store errors (an outage, 5xx after botocore's retries, a key that
     vanished in a race) may pass; model-store errors are answers about the
-    chain or the request and will not change by asking again.
+    chain or the request, and asking again will not change them.
     """
     if isinstance(exc, StoreBusyError):
         return True
@@ -66,7 +67,7 @@ def _retry_only_transient() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if is_transient(exc):
+        if _is_transient(exc):
             raise
         raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
 
@@ -77,7 +78,7 @@ class GCConfig(dg.Config):
     preset: str | None = Field(None, description=f"Sets both counts: {_PRESETS}.")
     keep_versions: int | None = Field(None, description="Newest versions kept live (overrides the preset).")
     keep_min_versions: int | None = Field(
-        None, description="Refuse, deleting nothing, if fewer versions would stay live (overrides the preset)."
+        None, description="Refuse (deleting nothing) if fewer would stay live; overrides the preset."
     )
     protect_tags: list[int] = Field(
         default_factory=list, description="Version counters kept live, in addition to the environment's."
@@ -94,14 +95,17 @@ def gc_policy(config: GCConfig, environment: GCPolicy) -> GCPolicy:
     if config.preset is not None:
         counts: dict[str, object] = {"preset": config.preset}
     else:
-        counts = {"keep_versions": environment.keep_versions, "keep_min_versions": environment.keep_min_versions}
+        counts = {
+            "keep_versions": environment.keep_versions,
+            "keep_min_versions": environment.keep_min_versions,
+        }
     explicit = {"keep_versions": config.keep_versions, "keep_min_versions": config.keep_min_versions}
     counts.update({name: value for name, value in explicit.items() if value is not None})
     protect = sorted({*environment.protect_tags, *config.protect_tags})
     return GCPolicy.model_validate({**counts, "protect_tags": protect})
 
 
-@dg.op(out={}, pool=GC_POOL, description="Collect versions outside the retention policy; pins are always kept.")
+@dg.op(out={}, pool=GC_POOL, description="Collect versions outside the retention policy; pins stay.")
 def model_store_gc(
     context: dg.OpExecutionContext, config: GCConfig, model_store: ModelStoreResource
 ) -> Iterator[dg.AssetObservation]:
@@ -129,7 +133,7 @@ class VerifyConfig(dg.Config):
     deep: bool = Field(False, description="Also re-hash every live blob (reads every checkpoint byte).")
 
 
-@dg.op(out={}, description="Check the hash chain; a corrupt chain fails the run naming the first bad version.")
+@dg.op(out={}, description="Check the hash chain; a corrupt chain fails, naming the first bad version.")
 def model_store_verify(
     context: dg.OpExecutionContext, config: VerifyConfig, model_store: ModelStoreResource
 ) -> Iterator[dg.AssetObservation]:
@@ -139,21 +143,26 @@ def model_store_verify(
     yield verify_observation(report)
     if not report.valid:
         raise dg.Failure(
-            description=f"{store.url}: chain corrupt from {report.first_bad} ({report.kind}): {report.detail}",
+            description=(
+                f"{store.url}: chain corrupt from {report.first_bad} ({report.kind}): {report.detail}"
+            ),
             metadata={"first_bad_version": report.first_bad, "corruption_kind": report.kind},
             allow_retries=False,
         )
-    context.log.info(f"{store.url}: {report.versions} versions valid ({'deep' if report.deep else 'shallow'})")
+    depth = "deep" if report.deep else "shallow"
+    context.log.info(f"{store.url}: {report.versions} versions valid ({depth} verification)")
 
 
 class ReplicationConfig(dg.Config):
-    repair: bool = Field(False, description="Copy what the replica lacks (blobs, markers, records), then check again.")
+    repair: bool = Field(
+        False, description="Copy what the replica lacks (blobs, markers, records), then check again."
+    )
     rpo_seconds: int = Field(
-        RPO_SECONDS, ge=0, description="Fail when the oldest commit missing from the replica is older than this."
+        RPO_SECONDS, ge=0, description="Fail when the oldest commit the replica lacks is older than this."
     )
 
 
-@dg.op(out={}, description="Compare the replica with the primary; fail when it diverges or lags past the RPO.")
+@dg.op(out={}, description="Compare the replica with the primary; fail if it diverges or lags past the RPO.")
 def model_store_replication(
     context: dg.OpExecutionContext, config: ReplicationConfig, model_store: ModelStoreResource
 ) -> Iterator[dg.AssetObservation]:
@@ -163,7 +172,7 @@ def model_store_replication(
     yield replication_observation(report, replica_url=replica.url, rpo_seconds=config.rpo_seconds)
     problem = None
     if report.diverged_at is not None:
-        problem = f"diverges from the primary at {version_id(report.diverged_at)}; repair refuses to overwrite history"
+        problem = f"diverges from the primary at {version_id(report.diverged_at)}"
     elif report.lag_seconds > config.rpo_seconds:
         problem = (
             f"is {report.lag_versions} versions and {report.lag_seconds:.0f} s behind, "
@@ -177,22 +186,22 @@ def model_store_replication(
         )
     if not report.in_sync:
         context.log.warning(
-            f"replica {replica.url} lags {report.lag_versions} versions ({report.lag_seconds} s), within the RPO; "
-            f"{len(report.missing_blobs)} blobs missing"
+            f"replica {replica.url} lags {report.lag_versions} versions ({report.lag_seconds} s), "
+            f"within the RPO; {len(report.missing_blobs)} blobs missing"
         )
 
 
-@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Garbage-collect the model store with the environment's policy.")
+@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Garbage-collect the model store by policy.")
 def gc_job() -> None:
     model_store_gc()
 
 
-@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Verify the model store's hash chain (shallow or deep).")
+@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Verify the model store's chain, shallow or deep.")
 def verify_chain_job() -> None:
     model_store_verify()
 
 
-@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Check (optionally repair) the model store's replica.")
+@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Check (optionally repair) the store's replica.")
 def replication_check_job() -> None:
     model_store_replication()
 
@@ -208,7 +217,7 @@ nightly_gc_schedule = dg.ScheduleDefinition(
 
 @dg.schedule(cron_schedule="0 * * * *", job=verify_chain_job, execution_timezone="UTC")
 def chain_verification_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Shallow verification every hour; deep (every live blob re-hashed) at 03:00 UTC, after the nightly GC."""
+    """Shallow verification every hour; deep (every live blob re-hashed) at 03:00 UTC, after nightly GC."""
     when = context.scheduled_execution_time
     deep = when is not None and when.astimezone(timezone.utc).hour == DEEP_VERIFY_HOUR
     return dg.RunRequest(

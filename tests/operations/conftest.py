@@ -38,7 +38,7 @@ def replica_url(store_url: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def environment(store_url: str, replica_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A ``local`` environment file naming the test's stores and :data:`ENV_GC`, selected by ``SN46_CONFIG_DIR``."""
+    """A ``local`` environment naming the test's stores and :data:`ENV_GC`, chosen by ``SN46_CONFIG_DIR``."""
     folder = tmp_path / "config"
     folder.mkdir()
     settings = {

@@ -54,6 +54,9 @@ def retries(result: dg.ExecuteInProcessResult) -> int:
     return sum(1 for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY)
 
 
-def with_fast_retries(job: dg.JobDefinition, *, max_retries: int = 2, delay: float = 0.05) -> dg.JobDefinition:
+def with_fast_retries(
+    job: dg.JobDefinition, *, max_retries: int = 2, delay: float = 0.05
+) -> dg.JobDefinition:
     """The same ops as ``job``, retried after ``delay`` seconds instead of the production backoff."""
-    return job.graph.to_job(name=job.name, op_retry_policy=dg.RetryPolicy(max_retries=max_retries, delay=delay))
+    policy = dg.RetryPolicy(max_retries=max_retries, delay=delay)
+    return job.graph.to_job(name=job.name, op_retry_policy=policy)

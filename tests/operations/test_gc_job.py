@@ -1,4 +1,4 @@
-"""``gc_job`` on both backends: the environment's policy, presets, pins that survive, refusals that are final."""
+"""``gc_job`` on both backends: the environment's policy, presets, pins that survive, final refusals."""
 
 from __future__ import annotations
 

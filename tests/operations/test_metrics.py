@@ -22,7 +22,7 @@ Sample = tuple[str, frozenset[tuple[str, str]]]
 
 
 def parse(text: str) -> tuple[dict[str, str], dict[Sample, float]]:
-    """Types by metric and values by (name, labels); fails on anything the text format 0.0.4 does not allow."""
+    """Types by metric and values by (name, labels); fails on anything text format 0.0.4 forbids."""
     assert text.endswith("\n")
     types: dict[str, str] = {}
     helped: set[str] = set()

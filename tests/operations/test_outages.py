@@ -32,7 +32,7 @@ class Unreachable(BotoCoreError):
 
 
 class Outage:
-    """S3 becomes unreachable at the first request ``starts`` accepts, for ``length`` requests (``None``: for good)."""
+    """S3 goes down at the first request ``starts`` accepts, for ``length`` requests (``None``: for good)."""
 
     def __init__(self, starts: Callable[[Any], bool], length: int | None = None) -> None:
         self.starts = starts

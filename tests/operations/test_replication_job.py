@@ -33,7 +33,8 @@ def test_a_replica_lagging_within_the_rpo_passes_and_its_lag_is_recorded(
 
     assert result.success
     seen = observed(instance)
-    assert (seen["replica_in_sync"], seen["replica_lag_versions"], seen["rpo_seconds"]) == (False, 2, RPO_SECONDS)
+    assert (seen["replica_in_sync"], seen["replica_lag_versions"]) == (False, 2)
+    assert seen["rpo_seconds"] == RPO_SECONDS
     assert 0 < seen["replica_lag_seconds"] < RPO_SECONDS
     assert (seen["primary_head"], seen["replica_head"]) == (VERSIONS + 1, VERSIONS - 1)
 
@@ -49,7 +50,9 @@ def test_a_replica_lagging_past_the_rpo_fails_the_run(instance: dg.DagsterInstan
 
 
 @folder_only
-def test_repair_brings_the_replica_in_sync(instance: dg.DagsterInstance, chain: ModelStore, replica: ModelStore):
+def test_repair_brings_the_replica_in_sync(
+    instance: dg.DagsterInstance, chain: ModelStore, replica: ModelStore
+):
     result = run(replication_check_job, instance, ReplicationConfig(repair=True, rpo_seconds=0))
 
     assert result.success
@@ -61,7 +64,10 @@ def test_repair_brings_the_replica_in_sync(instance: dg.DagsterInstance, chain: 
 
 @folder_only
 def test_a_diverged_replica_fails_and_is_not_overwritten(
-    instance: dg.DagsterInstance, chain: ModelStore, replica: ModelStore, make_checkpoint: Callable[[int], Path]
+    instance: dg.DagsterInstance,
+    chain: ModelStore,
+    replica: ModelStore,
+    make_checkpoint: Callable[[int], Path],
 ):
     forked = replica.commit(make_checkpoint(99), message="written to the replica by mistake")
 

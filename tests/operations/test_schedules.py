@@ -1,4 +1,4 @@
-"""Schedules evaluated at their cron times: nightly GC, hourly and nightly-deep verification, replica checks."""
+"""Schedules evaluated at their cron times: nightly GC, hourly/nightly-deep verification, replica checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``verify_chain_job`` on both backends: a valid chain, a tampered record, a rotten blob only deep checks see."""
+"""``verify_chain_job`` on both backends: a valid chain, a tampered record, rot only a deep check sees."""
 
 from __future__ import annotations
 
