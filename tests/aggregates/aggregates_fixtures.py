@@ -52,7 +52,9 @@ def listing(zpid: str, *, price: float = 400_000.0, days_old: float = 2.0, **val
     return row
 
 
-def upload(hotkey: str, job_id: str = "job_a", name: str = "f1", uploaded_at: datetime = UPLOADED) -> dict[str, Any]:
+def upload(
+    hotkey: str, job_id: str = "job_a", name: str = "f1", uploaded_at: datetime = UPLOADED
+) -> dict[str, Any]:
     """Provenance of one uploaded file (pass it to :func:`rows_of`)."""
     return {
         "hotkey": hotkey,
@@ -67,7 +69,9 @@ def rows_of(file: dict[str, Any], *listings: dict[str, Any]) -> list[dict[str, A
     return [{**row, **file, "row_index": i} for i, row in enumerate(listings)]
 
 
-def rejection(file: dict[str, Any], reason: str, row_index: int | None = 0, detail: str = "bad") -> dict[str, Any]:
+def rejection(
+    file: dict[str, Any], reason: str, row_index: int | None = 0, detail: str = "bad"
+) -> dict[str, Any]:
     """One quarantine row (``row_index=None``: the whole file)."""
     return {
         "hotkey": file["hotkey"],
@@ -79,7 +83,9 @@ def rejection(file: dict[str, Any], reason: str, row_index: int | None = 0, deta
     }
 
 
-def commit(store, hotkey: str, curated: list[dict[str, Any]], quarantine: list[dict[str, Any]] = ()) -> HotkeyManifest:
+def commit(
+    store, hotkey: str, curated: list[dict[str, Any]], quarantine: list[dict[str, Any]] = ()
+) -> HotkeyManifest:
     """Write one hotkey's curated set and commit it with a manifest, like ingest does."""
     stamp = uuid.uuid4().hex[:8]
     listings_key = curated_prefix(hotkey) + f"listings-{stamp}.parquet"

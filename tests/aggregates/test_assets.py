@@ -77,7 +77,8 @@ def test_demo_uploads_to_validator_views(instance, folder_store, tmp_path):
         copies = con.sql("select hotkey, original_hotkey, count(*) from cross_miner_duplicates group by all")
         assert copies.fetchall() == [(copier, donor, 40)]
         [(accepted, curated, copy_rate, submitted)] = con.execute(
-            "select rows_accepted, curated_rows, copy_rate, rows_submitted from miner_scores where hotkey = ?",
+            "select rows_accepted, curated_rows, copy_rate, rows_submitted"
+            " from miner_scores where hotkey = ?",
             [copier],
         ).fetchall()
         assert (curated - accepted, copy_rate) == (40, pytest.approx(40 / submitted))

@@ -45,7 +45,8 @@ def test_good_aggregates_pass_every_check(good):
 
 def test_schema_names_the_missing_and_the_mistyped_column(good):
     scores = good["miner_scores"].drop_columns(["copy_rate"])
-    scores = scores.set_column(scores.schema.get_field_index("score"), "score", scores["score"].cast(pa.float32()))
+    index = scores.schema.get_field_index("score")
+    scores = scores.set_column(index, "score", scores["score"].cast(pa.float32()))
     outcome = check_schema(Aggregates(good.hotkeys, {**good.tables, "miner_scores": scores}))
     assert not outcome.passed
     assert "miner_scores.copy_rate missing" in outcome.description

@@ -22,19 +22,20 @@ def scores_by_hotkey(aggregates) -> dict[str, dict]:
 
 
 def test_the_later_upload_is_the_copy_and_counts_against_the_copier_only(folder_store):
-    first, later = upload("zed", uploaded_at=UPLOADED), upload("amy", uploaded_at=UPLOADED + timedelta(minutes=1))
+    first = upload("zed", uploaded_at=UPLOADED)
+    later = upload("amy", uploaded_at=UPLOADED + timedelta(minutes=1))
     commit(folder_store, "zed", rows_of(first, listing("1"), listing("2")))
     commit(folder_store, "amy", rows_of(later, listing("1"), listing("3")))
 
     aggregates = aggregate_store(folder_store, now=NOW)
 
     copy = aggregates["cross_miner_duplicates"].to_pylist()
-    assert [(c["hotkey"], c["zpid"], c["row_index"], c["original_hotkey"], c["original_file_key"]) for c in copy] == [
-        ("amy", "1", 0, "zed", first["file_key"])
-    ]
+    fields = ("hotkey", "zpid", "row_index", "original_hotkey", "original_file_key")
+    assert [tuple(c[f] for f in fields) for c in copy] == [("amy", "1", 0, "zed", first["file_key"])]
     scores = scores_by_hotkey(aggregates)
-    assert (scores["zed"]["rows_accepted"], scores["zed"]["rows_rejected"], scores["zed"]["copy_rate"]) == (2, 0, 0.0)
-    assert (scores["amy"]["rows_accepted"], scores["amy"]["rows_rejected"], scores["amy"]["copy_rate"]) == (1, 1, 0.5)
+    counts = ("rows_accepted", "rows_rejected", "copy_rate")
+    assert tuple(scores["zed"][c] for c in counts) == (2, 0, 0.0)
+    assert tuple(scores["amy"][c] for c in counts) == (1, 1, 0.5)
     assert scores["amy"]["rejected_cross_miner_copy"] == 1
     assert scores["amy"]["curated_rows"] == 2  # what ingest committed for amy: copies included
 
@@ -55,7 +56,8 @@ def test_a_tie_on_upload_time_goes_to_the_smaller_hotkey(folder_store):
 
 
 def test_upload_time_beats_hotkey_order(folder_store):
-    commit(folder_store, "bob", rows_of(upload("bob", uploaded_at=UPLOADED + timedelta(seconds=1)), listing("1")))
+    later = upload("bob", uploaded_at=UPLOADED + timedelta(seconds=1))
+    commit(folder_store, "bob", rows_of(later, listing("1")))
     commit(folder_store, "carl", rows_of(upload("carl", uploaded_at=UPLOADED), listing("1")))
     assert copies_of(folder_store) == {("bob", "1", "carl")}
 
@@ -68,9 +70,11 @@ def test_every_later_hotkey_copies_the_first_one(folder_store):
 
 
 def test_the_first_uploader_keeps_all_its_rows_even_when_it_repeats_itself(folder_store):
-    early, late = upload("alice", name="f1"), upload("alice", name="f2", uploaded_at=UPLOADED + timedelta(days=1))
+    early = upload("alice", name="f1")
+    late = upload("alice", name="f2", uploaded_at=UPLOADED + timedelta(days=1))
     commit(folder_store, "alice", rows_of(early, listing("1")) + rows_of(late, listing("1")))
-    commit(folder_store, "bob", rows_of(upload("bob", uploaded_at=UPLOADED + timedelta(hours=2)), listing("1")))
+    bob = upload("bob", uploaded_at=UPLOADED + timedelta(hours=2))
+    commit(folder_store, "bob", rows_of(bob, listing("1")))
 
     aggregates = aggregate_store(folder_store, now=NOW)
 
@@ -83,11 +87,13 @@ def test_copies_leave_the_accepted_listings_and_enter_the_quarantine(folder_stor
     from sn46_pipelines.listings.views import connect_views
 
     commit(folder_store, "alice", rows_of(upload("alice"), listing("1"), listing("2")))
-    commit(folder_store, "bob", rows_of(upload("bob", uploaded_at=UPLOADED + timedelta(hours=1)), listing("2")))
+    bob = upload("bob", uploaded_at=UPLOADED + timedelta(hours=1))
+    commit(folder_store, "bob", rows_of(bob, listing("2")))
     write_aggregates(folder_store, aggregate_store(folder_store, now=NOW))
 
     con = connect_views(folder_store)
-    assert con.sql("SELECT hotkey, zpid FROM listings ORDER BY ALL").fetchall() == [("alice", "1"), ("alice", "2")]
+    accepted = con.sql("SELECT hotkey, zpid FROM listings ORDER BY ALL").fetchall()
+    assert accepted == [("alice", "1"), ("alice", "2")]
     quarantined = con.sql("SELECT hotkey, row_index, reason, detail FROM quarantine").fetchall()
     assert len(quarantined) == 1
     hotkey, row_index, reason, detail = quarantined[0]
