@@ -162,3 +162,16 @@ def test_coldkey_must_own_the_hotkey(client):
     r = client.post("/get-folder-access", json=wrong)
     assert r.status_code == 403
     assert MINER_COLDKEY.ss58_address not in r.text
+
+
+def test_store_prefix_is_part_of_every_key(make_client, s3_bucket):
+    """With SN46_DATA_STORE=s3://bucket/prefix, grants and checks use the prefixed keys the store reads."""
+    client = make_client(SN46_DATA_STORE=f"s3://{s3_bucket}/sn46")
+    miner = MINER.ss58_address
+    body = client.post("/get-folder-access", json=miner_request()).json()
+    assert body["folder"] == f"sn46/data/hotkey={miner}/"
+    conditions = policy_of(body["fields"])["conditions"]
+    assert ["starts-with", "$key", f"sn46/data/hotkey={miner}/job_id="] in conditions
+    inside = f"sn46/data/hotkey={miner}/job_id=j/a.parquet"
+    r = client.post("/get-file-presigned-urls", json=file_urls_request(miner, [inside, inside[5:]]))
+    assert list(r.json()["file_urls"]) == [inside] and r.json()["invalid_files"] == [inside[5:]]
