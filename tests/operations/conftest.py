@@ -1,10 +1,11 @@
 """Operations fixtures: an environment whose model store is the test's store, a Dagster instance, a chain.
 
 Jobs run on a real Dagster instance against real stores on both backends.
-The instance keeps its runs and events in memory (``DagsterInstance.ephemeral``,
-what ``materialize`` uses by default): runs take a tenth of the time they take
-on sqlite files on this shared machine, and cannot hit sqlite's "database
-table is locked" (dagster #18727). The resource is configured the production way, from the
+The instance keeps runs and events in memory (``DagsterInstance.ephemeral``,
+what ``materialize`` uses by default): runs are several times faster than on
+sqlite files on this shared machine. The pool test, which needs instance
+concurrency limits and a second thread, makes its own ``instance_for_test``.
+The ``model_store`` resource is configured the production way, from the
 environment file, so the jobs' run-time defaults are exercised too.
 """
 
