@@ -68,22 +68,24 @@ def listing_mode(args: argparse.Namespace) -> None:
             keys.append(key)
         return keys
 
+    def last_keys(backend) -> dict[str, str]:
+        last: dict[str, str] = {}
+        for key in backend.buckets["sensor-bench"].keys:
+            folder, _, name = key.removeprefix("data/").rpartition("/")
+            last[folder] = max(last.get(folder, ""), name)
+        return last
+
     def mark(keys: list[str]) -> None:
         for key in keys:
             processed[key.split("/")[1].removeprefix("hotkey=")].add(key)
 
     rows = []
     existing = 0
-    cursor = ScanCursor()
     for target in (args.objects, args.objects * 2):
         mark(add(target - existing, "20261101"))
         existing = target
-        # Catch the cursor up with what exists (processed), as a running sensor would have.
-        while True:
-            warm = scan_uploads(store, cursor, lambda hk: processed[hk], max_hotkeys=len(hotkeys), rescan_budget=0)
-            cursor = warm.cursor
-            if not warm.new_files:
-                break
+        # The cursor a running sensor would have: the last key of every folder, all processed.
+        cursor = ScanCursor(folders=last_keys(backend))
         new = add(args.new, "20261122", random.Random(500))  # same folders in both rounds
         store.requests.reset()
         start = time.perf_counter()
@@ -98,7 +100,6 @@ def listing_mode(args: argparse.Namespace) -> None:
         rows.append((target, found, scan.requests, elapsed, store.requests.total, naive_elapsed, naive))
         mark(new)
         existing += len(new)
-        cursor = scan.cursor
 
     budget = args.hotkeys + len(folders) + 50
     print(f"\nsensor tick, listing mode, S3 via moto: {args.hotkeys} hotkeys x {args.jobs} jobs, {args.new} new files")

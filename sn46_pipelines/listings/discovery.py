@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -94,18 +95,22 @@ def scan_uploads(
     rescan_budget: int = 40,
     rescan_quiet: timedelta = timedelta(minutes=30),
     now: datetime | None = None,
+    workers: int = 16,
 ) -> ScanResult:
     """Scan the upload area once.
 
     ``max_hotkeys`` caps the hotkeys returned per scan so the first tick over a
     large bucket does not flood the run queue: the others keep their cursors
     and come back on the next scan. ``rescan_budget`` is the most requests the
-    late-file rescan may spend.
+    late-file rescan may spend. ``processed`` must be safe to call from several threads.
     """
     now = now or datetime.now(timezone.utc)
     start_requests = store.requests.total
     hotkeys, invalid = _hotkeys(store)
-    found = {hotkey: _new_in_hotkey(store, hotkey, cursor, processed) for hotkey in hotkeys}
+    # Each hotkey costs a few round trips that do not depend on each other: on S3 a tick is
+    # network-bound, so listing hotkeys concurrently divides its wall time by ``workers``.
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(hotkeys)))) as pool:
+        found = dict(zip(hotkeys, pool.map(lambda hk: _new_in_hotkey(store, hk, cursor, processed), hotkeys)))
 
     # Oldest waiting upload first, so deferred hotkeys are not starved.
     waiting = sorted((hk for hk in found if found[hk].files), key=lambda hk: min(f.mtime for f in found[hk].files))
