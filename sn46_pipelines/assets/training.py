@@ -10,6 +10,7 @@ pod without touching this file's logic; deployment is
 import sys
 
 import dagster as dg
+from pydantic import Field
 
 from ..config import load_settings
 from ..pricemodel.pipes_train import CHECK_NAME
@@ -23,20 +24,20 @@ TRAIN_COMMAND = [sys.executable, "-m", "sn46_pipelines.pricemodel.pipes_train"]
 class PriceModelConfig(dg.Config):
     """Training settings a trainer sets in the launchpad; the defaults fit the demo in seconds on a CPU."""
 
-    epochs: int = 10
-    learning_rate: float = 3e-3
-    batch_size: int = 256
-    hidden: int = 64
-    device: str = "auto"
-    row_limit: int = 0
-    seed: int = 0
+    epochs: int = Field(10, description="passes over the training listings")
+    learning_rate: float = Field(3e-3, description="peak of the one-cycle schedule (AdamW)")
+    batch_size: int = Field(256, description="listings per optimizer step")
+    hidden: int = Field(64, description="width of the MLP's two hidden layers")
+    device: str = Field("auto", description="auto (CUDA with bf16 autocast when present), cpu, cuda or cuda:N")
+    row_limit: int = Field(0, description="train on a fixed hash sample of at most this many listings; 0: all")
+    seed: int = Field(0, description="initialization and shuffling; same seed and data give the same model on CPU")
 
 
 class InferencePinConfig(dg.Config):
-    force: bool = False
-    """Move the pin even if the model failed the baseline check or is worse than the pinned one."""
-    version: str = ""
-    """Deploy this version (``v0000000012``, ``12``) instead of the latest ``price_model`` materialization."""
+    """Which version ``deploy_job`` deploys, and whether the safety rule may be overridden."""
+
+    force: bool = Field(False, description="move the pin even if the model failed the check or is worse")
+    version: str = Field("", description="deploy this version (v0000000012 or 12) instead of the latest price_model")
 
 
 @dg.asset(

@@ -12,9 +12,13 @@ docs/training.md): no file is shared with the Dagster process.
 from __future__ import annotations
 
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster_pipes import PipesContext, open_dagster_pipes
+
+if TYPE_CHECKING:  # torch loads with .train: keep it out of the Dagster process that imports CHECK_NAME
+    from ..modelstore import VersionRecord
+    from .train import TrainResult
 
 #: Name of the blocking asset check, shared with the asset that declares it.
 CHECK_NAME = "beats_zip_median_baseline"
@@ -50,7 +54,7 @@ def run(pipes: PipesContext) -> None:
     )
 
 
-def materialization_metadata(record: Any, result: Any) -> dict[str, Any]:
+def materialization_metadata(record: VersionRecord, result: TrainResult) -> dict[str, Any]:
     """Flat, typed values the Dagster UI shows and plots per materialization."""
     return {
         "version_id": record.version_id,
