@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -37,8 +38,11 @@ ROW_REASONS = ("missing_required", "implausible_value", "zip_mismatch", "stale",
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--data", type=Path, help="keep the generated store here, and reuse it when present")
     parser.add_argument("--engine", choices=("duckdb", "pandas"), help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -48,28 +52,42 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory(prefix="sn46-agg-bench-") as folder:
-        root = Path(folder)
-        started = time.perf_counter()
-        size = write_curated_area(root / "store", args.rows)
-        print(f"setup: {args.rows:,} curated rows, {HOTKEYS} hotkeys, {size / 2**20:,.0f} MiB of parquet "
-              f"written in {time.perf_counter() - started:.1f} s")
-        results = {engine: child(engine, root) for engine in ("duckdb", "pandas")}
-        agree = compare(root / "duckdb", root / "pandas")
+        work = Path(folder)
+        store = args.data or work / "store"
+        if not (store / "curated").exists():
+            started = time.perf_counter()
+            size = write_curated_area(store, args.rows)
+            print(f"setup: {args.rows:,} curated rows, {HOTKEYS} hotkeys, {size / 2**20:,.0f} MiB of parquet "
+                  f"written in {time.perf_counter() - started:.1f} s")
+        rows = curated_rows(store)
+        results = {engine: child(engine, store, work / engine) for engine in ("duckdb", "pandas")}
+        agree = compare(work / "duckdb", work / "pandas")
     duck, pandas = results["duckdb"], results["pandas"]
-    print()
+    load = os.getloadavg()[0]
+    print(f"\n{rows:,} curated rows, {os.cpu_count()} cores, load average {load:.1f} at the end")
     print(f"{'engine':<28}{'wall s':>9}{'CPU s':>9}{'peak RSS MiB':>14}{'rows/s':>14}")
     for label, result in (("pandas (baseline)", pandas), ("DuckDB (2 GiB, 2 threads)", duck)):
         print(f"{label:<28}{result['seconds']:>9.1f}{result['cpu_seconds']:>9.1f}{result['peak_mib']:>14,.0f}"
-              f"{args.rows / result['seconds']:>14,.0f}")
-    print(f"\nspeedup {pandas['seconds'] / duck['seconds']:.1f}x; "
+              f"{rows / result['seconds']:>14,.0f}")
+    print(f"\nspeedup {pandas['seconds'] / duck['seconds']:.1f}x wall, "
+          f"{pandas['cpu_seconds'] / duck['cpu_seconds']:.1f}x CPU; "
           f"{duck['copies']:,} cross-miner copies, {duck['zipcodes']:,} zips; results agree: {agree}")
 
 
-def child(engine: str, root: Path) -> dict:
-    out = root / engine
+def curated_rows(store: Path) -> int:
+    """Committed curated rows in the store (from the parquet footers)."""
+    from sn46_pipelines.listings.sources import curated_sources
+    from sn46_pipelines.objectstore import open_store
+
+    return curated_sources(open_store(f"file://{store}")).listings.count_rows()
+
+
+def child(engine: str, store: Path, out: Path) -> dict:
+    """Run one engine in a fresh process, so its peak memory is its own."""
     out.mkdir()
-    command = [sys.executable, __file__, "--engine", engine, "--store", str(root / "store"), "--out", str(out)]
-    subprocess.run(command, check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--engine", engine, "--store", str(store), "--out", str(out)], check=True
+    )
     return json.loads((out / "timing.json").read_text())
 
 
@@ -113,7 +131,8 @@ def pandas_aggregates(sources) -> dict:
 
     def plain(table: pa.Table) -> pd.DataFrame:
         schema = pa.schema(
-            [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in table.schema]
+            [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+             for f in table.schema]
         )
         return table.cast(schema).to_pandas()
 
@@ -125,7 +144,8 @@ def pandas_aggregates(sources) -> dict:
     claims = df[[*key, "hotkey", "job_id", "file_key", "row_index", "uploaded_at"]].merge(contested, on=key)
     claims = claims.sort_values([*key, "uploaded_at", "hotkey", "file_key", "row_index"])
     first = claims.drop_duplicates(key)[[*key, "hotkey", "file_key"]]
-    claims = claims.merge(first.rename(columns={"hotkey": "original_hotkey", "file_key": "original_file_key"}), on=key)
+    first = first.rename(columns={"hotkey": "original_hotkey", "file_key": "original_file_key"})
+    claims = claims.merge(first, on=key)
     copies = claims[claims["hotkey"] != claims["original_hotkey"]]
 
     df["filled"] = df[list(COLUMNS)].notna().sum(axis=1) / len(COLUMNS)
@@ -148,7 +168,8 @@ def pandas_aggregates(sources) -> dict:
         by_reason = rows.groupby([*keys, "reason"]).size().unstack(fill_value=0).add_prefix("rejected_")
         files = rejections[rejections["row_index"].isna()].groupby(keys).size().rename("files_rejected")
         table = accepted.join([by_reason, files], how="outer")
-        counts = [c for c in table.columns if c.startswith(("rows_", "rejected_", "files_")) or c == "unique_zpids"]
+        counts = [c for c in table.columns
+                  if c.startswith(("rows_", "rejected_", "files_")) or c == "unique_zpids"]
         table[counts] = table[counts].fillna(0).astype("int64")
         for code in ("duplicate", "cross_miner_copy", "implausible_value", "zip_mismatch"):
             if f"rejected_{code}" not in table:
@@ -180,7 +201,9 @@ def pandas_aggregates(sources) -> dict:
         "zip_mismatches": miners["zip_match_rate"] < rules.min_zip_match_rate,
         "incomplete": miners["completeness"] < rules.min_completeness,
     }
-    miners["reasons"] = [[code for code, failed in failures.items() if failed.iloc[i]] for i in range(len(miners))]
+    miners["reasons"] = [
+        [code for code, failed in failures.items() if failed.iloc[i]] for i in range(len(miners))
+    ]
     miners["passed"] = miners["reasons"].str.len() == 0
 
     located = listings[listings["zip_code"].notna()].assign(
@@ -222,58 +245,77 @@ def compare(duck_out: Path, pandas_out: Path) -> str:
 
 def write_curated_area(root: Path, rows: int) -> int:
     """Commit ``HOTKEYS`` hotkeys' curated sets as ingest would; return the parquet bytes written."""
-    import numpy as np
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from sn46_pipelines.listings.ingest import HotkeyManifest, curated_prefix, manifest_key
     from sn46_pipelines.listings.schema import CURATED_SCHEMA, QUARANTINE_SCHEMA
 
-    per_hotkey = rows // HOTKEYS
     written = 0
     for index in range(HOTKEYS):
         hotkey = f"5Bench{index:04d}"
-        table = _hotkey_rows(index, per_hotkey, np, pa)
-        if index % COPIER_EVERY == COPIER_EVERY - 1:  # a copier: the tail is the previous hotkey's head
-            copied = int(per_hotkey * COPIED_SHARE)
-            donor = _hotkey_rows(index - 1, per_hotkey, np, pa).slice(0, copied)
-            table = pa.concat_tables([table.slice(0, per_hotkey - copied), donor])
-        rng = np.random.default_rng([46, index, 1])
-        job = np.sort(rng.integers(0, JOBS, per_hotkey))
-        zips = rng.choice(ZIPS, JOBS, replace=False) + 10_000
-        job_ids = np.array([f"zillow_zip_{z}" for z in zips])[job]
-        file_keys = np.array([f"data/hotkey={hotkey}/job_id=zillow_zip_{z}/data_20261119_000000_{per_hotkey}.parquet"
-                              for z in zips])[job]
-        start = np.searchsorted(job, np.arange(JOBS))
-        row_index = (np.arange(per_hotkey) - start[job]).astype(np.int32)
-        uploaded = (NOW - timedelta(days=1) + timedelta(seconds=index)).timestamp() * 1e6 + job * 1e6
-        table = table.set_column(table.schema.get_field_index("zip_code"), "zip_code", pa.array(zips[job].astype(str)))
-        curated = table.append_column("hotkey", pa.array(np.full(per_hotkey, hotkey)))
-        curated = curated.append_column("job_id", pa.array(job_ids)).append_column("file_key", pa.array(file_keys))
-        curated = curated.append_column("row_index", pa.array(row_index))
-        curated = curated.append_column("uploaded_at", pa.array(uploaded.astype("int64")).cast(pa.timestamp("us", "UTC")))
-        rejected = rng.choice(per_hotkey, int(per_hotkey * REJECTED_SHARE), replace=False)
-        quarantine = pa.table({
-            "hotkey": np.full(len(rejected), hotkey), "job_id": job_ids[rejected], "file_key": file_keys[rejected],
-            "row_index": pa.array(rejected + per_hotkey, pa.int32()),  # rows the curated set does not hold
-            "reason": np.array(ROW_REASONS)[rng.integers(0, len(ROW_REASONS), len(rejected))],
-            "detail": np.full(len(rejected), "benchmark rejection"),
-        })
-        listings_key = curated_prefix(hotkey) + "listings-bench.parquet"
-        quarantine_key = curated_prefix(hotkey) + "quarantine-bench.parquet"
-        folder = root / curated_prefix(hotkey)
-        folder.mkdir(parents=True)
-        pq.write_table(curated.cast(CURATED_SCHEMA), root / listings_key, compression="zstd")
-        pq.write_table(quarantine.cast(QUARANTINE_SCHEMA), root / quarantine_key, compression="zstd")
-        manifest = HotkeyManifest(hotkey=hotkey, listings_key=listings_key, quarantine_key=quarantine_key,
-                                  updated_at=NOW.isoformat())
+        curated, quarantine = _curated_set(index, hotkey, rows // HOTKEYS)
+        manifest = HotkeyManifest(
+            hotkey=hotkey,
+            listings_key=curated_prefix(hotkey) + "listings-bench.parquet",
+            quarantine_key=curated_prefix(hotkey) + "quarantine-bench.parquet",
+            updated_at=NOW.isoformat(),
+        )
+        (root / curated_prefix(hotkey)).mkdir(parents=True)
+        pq.write_table(curated.cast(CURATED_SCHEMA), root / manifest.listings_key, compression="zstd")
+        pq.write_table(quarantine.cast(QUARANTINE_SCHEMA), root / manifest.quarantine_key, compression="zstd")
         (root / manifest_key(hotkey)).write_bytes(manifest.to_bytes())
-        written += (root / listings_key).stat().st_size + (root / quarantine_key).stat().st_size
+        written += sum((root / k).stat().st_size for k in (manifest.listings_key, manifest.quarantine_key))
     return written
 
 
-def _hotkey_rows(index: int, n: int, np, pa):
+def _curated_set(index: int, hotkey: str, n: int):
+    """One hotkey's curated listings (3 job files) and quarantine, in plain Arrow types."""
+    import numpy as np
+    import pyarrow as pa
+
+    table = _hotkey_rows(index, n)
+    if index % COPIER_EVERY == COPIER_EVERY - 1:  # a copier: its tail is the previous hotkey's head
+        copied = int(n * COPIED_SHARE)
+        table = pa.concat_tables([table.slice(0, n - copied), _hotkey_rows(index - 1, n).slice(0, copied)])
+    rng = np.random.default_rng([46, index, 1])
+    job = np.sort(rng.integers(0, JOBS, n))
+    zips = (rng.choice(ZIPS, JOBS, replace=False) + 10_000).astype(str)
+    job_ids = np.char.add("zillow_zip_", zips)
+    file_names = np.char.add(job_ids, "/data_20261119_000000.parquet")
+    file_keys = np.char.add(f"data/hotkey={hotkey}/job_id=", file_names)
+    # files of later hotkeys were uploaded later: a copier's file lands after its donor's
+    first_upload = NOW - timedelta(days=1) + timedelta(seconds=index)
+    uploaded_us = int(first_upload.timestamp() * 1e6) + job * 1_000_000
+    provenance = {
+        "hotkey": pa.array(np.full(n, hotkey)),
+        "job_id": pa.array(job_ids[job]),
+        "file_key": pa.array(file_keys[job]),
+        "row_index": pa.array(np.arange(n) - np.searchsorted(job, job), pa.int32()),
+        "uploaded_at": pa.array(uploaded_us).cast(pa.timestamp("us", "UTC")),
+    }
+    curated = table.set_column(table.schema.get_field_index("zip_code"), "zip_code", pa.array(zips[job]))
+    for name, column in provenance.items():
+        curated = curated.append_column(name, column)
+
+    rejected = np.sort(rng.choice(n, int(n * REJECTED_SHARE), replace=False))
+    whole_file = index % 20 == 0  # a few hotkeys also have one file rejected whole
+    quarantine = pa.table({
+        "hotkey": np.full(len(rejected) + whole_file, hotkey),
+        "job_id": np.append(job_ids[job[rejected]], job_ids[:whole_file]),
+        "file_key": np.append(file_keys[job[rejected]], np.char.add(file_keys[:whole_file], ".broken")),
+        # rows the curated set does not hold (their own files' positions), then the whole file
+        "row_index": pa.array(list(rejected + n) + [None] * whole_file, pa.int32()),
+        "reason": np.append(np.array(ROW_REASONS)[rng.integers(0, len(ROW_REASONS), len(rejected))],
+                            ["unreadable_file"] * whole_file),
+        "detail": np.full(len(rejected) + whole_file, "benchmark rejection"),
+    })
+    return curated, quarantine
+
+
+def _hotkey_rows(index: int, n: int):
     """The 18 upload columns of hotkey ``index``'s own listings, from its own random stream."""
+    import numpy as np
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     rng = np.random.default_rng([46, index])
