@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -203,6 +204,18 @@ class InferenceClient:
             model = self.loader(checkpoint)
             self._served = ServedModel(model=model, record=record, loaded_at=datetime.now(timezone.utc))
             log.info("now serving %s for %s", record.version_id, self.target)
+            self._prune(keep=[record] + ([served.record] if served else []))
+
+    def _prune(self, keep: list[VersionRecord]) -> None:
+        """Drop cached files of versions no longer served, keeping the current and the previous one."""
+        hashes = {r.record_hash for r in keep}
+        blobs = {e.sha256 for r in keep for e in r.manifest.values()}
+        for folder in (self.cache_dir / "versions").iterdir():
+            if folder.name not in hashes:
+                shutil.rmtree(folder, ignore_errors=True)
+        for blob in (self.cache_dir / "blobs").iterdir():
+            if blob.name not in blobs:
+                blob.unlink(missing_ok=True)
 
     def _materialise(self, record: VersionRecord) -> Checkpoint:
         """Fetch (or re-verify cached) blobs, then lay the version out as hard links to them."""

@@ -36,6 +36,11 @@ def test_tracking_client_hot_swaps_to_a_new_object(mstore: ModelStore, make_chec
         assert client.model == {"seed": "1"}
         assert old == {"seed": "0"} and old is not client.model  # the old holder is unaffected
         assert client.health().healthy and client.health().polling
+        mstore.commit(make_checkpoint(2))
+        wait_for(lambda: client.health().version_id == "v0000000002")
+    # The cache keeps the served and the previous version only.
+    assert len(list((tmp_path / "cache" / "versions").iterdir())) == 2
+    assert len(list((tmp_path / "cache" / "blobs").iterdir())) == 5
 
 
 def test_pinned_client_stays_until_the_pin_moves(mstore: ModelStore, make_checkpoint, tmp_path):
@@ -115,8 +120,8 @@ def test_store_outage_then_recovery_with_backoff(mstore: ModelStore, make_checkp
         assert client.model == {"seed": "0"}
         mstore.commit(make_checkpoint(1))
         outage.down = False
-        wait_for(lambda: client.health().version_id == "v0000000001")
-        assert client.health().healthy
+        wait_for(lambda: client.health().healthy)
+        assert client.health().version_id == "v0000000001"
 
 
 def test_a_client_that_starts_during_an_outage_loads_when_it_ends(mstore, make_checkpoint, tmp_path):
