@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import BotoCoreError
 
 from sn46_pipelines.assets.operations import model_store
-from sn46_pipelines.jobs.operations import gc_job, verify_chain_job
+from sn46_pipelines.jobs.operations import gc_job, replication_check_job, verify_chain_job
 from sn46_pipelines.modelstore import ModelStore, set_pin, verify
 from sn46_pipelines.resources import ModelStoreResource
 
@@ -107,13 +107,14 @@ def test_a_persistent_outage_fails_gc_with_the_store_error_and_loses_nothing(
 
 
 @s3_only
-def test_verification_during_an_outage_is_neither_valid_nor_corrupt(
-    instance: dg.DagsterInstance, chain: ModelStore, outage: Callable[..., Outage]
+@pytest.mark.parametrize("job", [verify_chain_job, replication_check_job], ids=lambda job: job.name)
+def test_checks_during_an_outage_report_the_outage_not_a_verdict(
+    instance: dg.DagsterInstance, environment: Path, outage: Callable[..., Outage], job: dg.JobDefinition
 ):
-    outage(lambda request: True)
+    outage(lambda request: True)  # from the first request on: what the store holds does not matter
 
-    result = run(with_fast_retries(verify_chain_job, max_retries=1), instance)
+    result = run(with_fast_retries(job, max_retries=1), instance)
 
     assert not result.success and retries(result) == 1
     assert "StoreUnavailableError" in failure_message(result)
-    assert instance.fetch_observations(model_store.key, limit=1).records == []
+    assert instance.fetch_observations(model_store.key, limit=1).records == []  # neither valid nor corrupt
