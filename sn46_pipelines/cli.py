@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "sn46_pipelines.demo.cli",
     "sn46_pipelines.pipeline_cli",
     "sn46_pipelines.modelstore.cli",
+    "sn46_pipelines.gateway.cli",
     "sn46_pipelines.config_cli",
 )
 

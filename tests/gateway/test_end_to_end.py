@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from urllib.parse import unquote
 
 import boto3
+import dagster as dg
 import httpx
 import numpy as np
 import pyarrow.parquet as pq
@@ -26,6 +27,8 @@ from sn46_pipelines.demo.listings import synth_listings
 from sn46_pipelines.demo.places import PLACES
 from sn46_pipelines.listings.keys import parse_upload_key, upload_key
 from sn46_pipelines.objectstore import open_store
+from sn46_pipelines.resources import DataStoreResource
+from sn46_pipelines.sensors.uploads import miner_upload_sensor
 
 from .helpers import MINER, file_urls_request, miner_request, miner_specific_request
 
@@ -93,5 +96,14 @@ def test_miner_uploads_and_validator_lists_and_downloads(client, s3_bucket, moto
     download = httpx.get(r.json()["file_urls"][key]["presigned_url"])
     assert download.status_code == 200 and download.content == data
 
-    # The upload stays in the bucket: miner_upload_sensor assertions can follow from here.
+    # The upload stays in the bucket, and the upload sensor turns it into an ingest run for the miner.
     assert store.exists(key)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources={"data_store": DataStoreResource(url=store.url)}
+        )
+        result = miner_upload_sensor(context)
+    [request] = result.run_requests
+    assert request.partition_key == miner
+    assert request.tags["sn46/new_files"] == str(1 + len(filler))
+    assert list(result.dynamic_partitions_requests[0].partition_keys) == [miner]
