@@ -95,6 +95,7 @@ class TrainResult:
     train_metrics: dict[str, float]
     data_version: str
     rows: dict[str, int]
+    """``input`` rows given, ``used`` after preparation and the row limit, and the two sides of the split."""
     device: str
     bf16: bool
     seconds: float
@@ -161,7 +162,8 @@ def train(listings: pa.Table, config: TrainConfig = TrainConfig()) -> TrainResul
         train_metrics=price_metrics(train_rows.column("price").to_numpy(zero_copy_only=False),
                                     predict_prices(net, x_train)),
         data_version=data_version(table),
-        rows={"input": listings.num_rows, "train": train_rows.num_rows, "validation": val_rows.num_rows},
+        rows={"input": listings.num_rows, "used": table.num_rows, "train": train_rows.num_rows,
+              "validation": val_rows.num_rows},
         device=str(device),
         bf16=device.type == "cuda",
         seconds=seconds,

@@ -17,7 +17,7 @@ def test_training_learns_the_demo_data_far_better_than_the_zip_median(trained):
     assert trained.metrics["mape"] < 0.2  # the demo's price noise alone costs about 0.12
     assert trained.metrics["r2"] > 0.8 and trained.metrics["within_10pct"] > 0.35
     assert trained.losses[-1] < trained.losses[0]
-    assert trained.rows["train"] + trained.rows["validation"] == trained.rows["input"]
+    assert trained.rows["train"] + trained.rows["validation"] == trained.rows["used"] == trained.rows["input"]
     assert trained.device == "cpu" or torch.cuda.is_available()
 
 
@@ -47,7 +47,7 @@ def test_training_leaves_the_callers_random_state_and_thread_count_alone(listing
 
 def test_row_limit_trains_on_a_sample(listings):
     result = train(listings, TrainConfig(**{**TINY, "epochs": 1, "row_limit": 500}))
-    assert result.rows["train"] + result.rows["validation"] == 500
+    assert result.rows["train"] + result.rows["validation"] == result.rows["used"] == 500
 
 
 def test_too_little_data_and_bad_settings_are_refused(listings):
