@@ -63,7 +63,7 @@ class MinerDraft:
     now: datetime
     files: list[FileDraft] = field(default_factory=list)
     defects: list[str] = field(default_factory=list)
-    _next_zpid: int = 0
+    _next_zpid: int = field(init=False)
 
     def __post_init__(self) -> None:
         self._next_zpid = ZPID_BLOCK * (self.index + 1)
