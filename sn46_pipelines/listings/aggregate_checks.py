@@ -64,7 +64,7 @@ def check_scores(aggregates: Aggregates) -> CheckOutcome:
 
 
 def check_known_hotkeys(aggregates: Aggregates, partitions: Iterable[str]) -> CheckOutcome:
-    """Every scored hotkey is a ``miner_hotkeys`` partition: curated data no ingest run produced is refused."""
+    """Every scored hotkey is a ``miner_hotkeys`` partition: curated data no ingest run made is refused."""
     unknown = sorted(set(aggregates["miner_scores"].column("hotkey").to_pylist()) - set(partitions))
     return _outcome(
         unknown, "every hotkey is a known partition", "hotkeys that are not miner_hotkeys partitions",

@@ -33,8 +33,9 @@ class ScoringRules:
     min_rows: int = 100
     #: A lower score fails as ``low_score``.
     min_score: float = 0.2
-    #: More than this share of submitted rows copied from other miners fails as ``copies``.
-    max_copy_rate: float = 0.05
+    #: More than this share of submitted rows copied from other miners fails as ``copies``. Two
+    #: independent scrapes rarely agree on zpid, price and timestamp at once: 1% allows for chance.
+    max_copy_rate: float = 0.01
     #: More than this share of submitted rows repeated within the miner's own uploads fails as ``duplicates``.
     max_duplicate_rate: float = 0.1
     #: Less than this share of submitted rows without an implausible value fails as ``implausible_values``.

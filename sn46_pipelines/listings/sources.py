@@ -33,7 +33,7 @@ AGGREGATE_TABLES: tuple[str, ...] = (
 
 
 class CuratedDataError(ValueError):
-    """A committed curated file is missing or does not have the curated schema."""
+    """Committed data cannot be read: a curated or aggregate file is missing, or has the wrong schema."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,8 @@ def test_demo_uploads_to_validator_views(instance, folder_store, tmp_path):
             [copier],
         ).fetchall()
         assert (curated - accepted, copy_rate) == (40, pytest.approx(40 / submitted))
+        reasons = con.execute("select reasons from miner_scores where hotkey = ?", [copier]).fetchall()[0][0]
+        assert "copies" in reasons  # 40 copied rows are more than 1% of what it submitted
 
 
 def test_a_hotkey_that_is_no_partition_blocks_the_views(instance, folder_store):

@@ -64,7 +64,7 @@ def test_no_rows_scores_zero_and_fails():
     ("changes", "reason"),
     [
         ({"rows_accepted": 99, "rows_submitted": 99}, "too_few_rows"),
-        ({"copy_rate": 0.0501}, "copies"),
+        ({"copy_rate": 0.0101}, "copies"),
         ({"duplicate_rate": 0.1001}, "duplicates"),
         ({"plausibility_rate": 0.8999}, "implausible_values"),
         ({"zip_match_rate": 0.8999}, "zip_mismatches"),
