@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 
@@ -78,3 +79,19 @@ def test_onnx_graph_holds_no_dollar_scale_values(checkpoint_dir):
     tensors += [onnx.numpy_helper.to_array(a.t) for n in model.graph.node for a in n.attribute if a.type == a.TENSOR]
     largest = max(float(np.abs(t.astype(np.float64)).max()) for t in tensors if t.size)
     assert largest < 1_000  # longitude is the largest; a price would be >= 10,000
+
+
+def test_the_onnx_probe_lights_every_slot_and_a_mismatching_export_is_refused(checkpoint_dir, trained, tmp_path):
+    from sn46_pipelines.pricemodel.export import onnx_probe, verify_onnx
+
+    probe = onnx_probe(trained.spec)
+    assert probe.shape[1] == trained.spec.n_inputs
+    n = len(trained.spec.numeric)
+    assert (probe[:, n:].max(axis=0) == 1.0).all()  # every one-hot column is exercised
+    assert verify_onnx(trained.net, trained.spec, checkpoint_dir / "model.onnx") <= 1e-4
+
+    tampered = copy.deepcopy(trained.net)
+    with torch.no_grad():
+        tampered.layers[-1].bias += 0.01  # about 1 % on every price: far above the tolerance
+    with pytest.raises(ValueError, match="disagree"):
+        verify_onnx(tampered, trained.spec, checkpoint_dir / "model.onnx")
