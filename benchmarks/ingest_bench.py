@@ -265,6 +265,10 @@ def curate_part(files: int, rows: int, hotkeys: int, repeat: int) -> bool:
             f"{name:<12} {r['seconds']:>8.2f} {total / r['seconds']:>12,.0f} {r['cpu_seconds']:>7.2f} "
             f"{r['peak_rss_mib']:>9.0f} {r['rows_kept']:>10,}  {r['seconds'] / ours['seconds']:.2f}x time"
         )
+    print(
+        f"CPU ratios: pandas/sn46 {results['pandas']['cpu_seconds'] / ours['cpu_seconds']:.1f}x, "
+        f"sn46/duckdb-read {ours['cpu_seconds'] / results['duckdb-read']['cpu_seconds']:.1f}x"
+    )
     print(f"rejections sn46:   {ours['rejected']}")
     print(f"rejections pandas: {results['pandas']['rejected']}")
     checks = {
