@@ -1,17 +1,25 @@
 """The one Dagster ``Definitions`` object of the project (``workspace.yaml`` loads it)."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from .assets.ingest import miner_listings
+from .assets.operations import model_store
 from .jobs import ingest_job
-from .resources import DataStoreResource
+from .jobs.operations import (
+    chain_verification_schedule,
+    gc_job,
+    nightly_gc_schedule,
+    replication_check_job,
+    replication_check_schedule,
+    verify_chain_job,
+)
+from .resources import DataStoreResource, ModelStoreResource
 from .sensors.uploads import miner_upload_sensor
 
 defs = dg.Definitions(
-    assets=[miner_listings],
-    jobs=[ingest_job],
+    assets=[miner_listings, model_store],
+    jobs=[ingest_job, gc_job, verify_chain_job, replication_check_job],
+    schedules=[nightly_gc_schedule, chain_verification_schedule, replication_check_schedule],
     sensors=[miner_upload_sensor],
-    resources={"data_store": DataStoreResource()},
+    resources={"data_store": DataStoreResource(), "model_store": ModelStoreResource()},
 )
