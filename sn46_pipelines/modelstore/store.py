@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..objectstore import NotFoundError, ObjectInfo, ObjectStore, PreconditionFailedError, open_store
-from . import audit, lease
+from . import audit, lease, segments
 from .errors import (
     ConflictError,
     IntegrityError,
@@ -295,6 +295,8 @@ class ModelStore:
             self.objects.delete(intent)
         self.advance_hint(record)
         latency = time.monotonic() - started
+        if (record.counter + 1) % segments.SEGMENT_SIZE == 0:
+            segments.seal_segment(self, record.counter + 1 - segments.SEGMENT_SIZE)
         audit.append_event(
             self.objects,
             "commit",
