@@ -1,7 +1,7 @@
-"""Sealed segments: one object per 1,000 verified records, so re-verifying a long chain is cheap.
+"""Sealed segments: one object per 1,000 records, so verifying a long chain is cheap.
 
 Verification reads every record once, one GET each; on S3 that is the whole
-cost of a shallow verify. Once records ``k*1000 .. k*1000+999`` have verified,
+cost of a shallow verify. Once records ``k*1000 .. k*1000+999`` exist,
 their exact bytes are sealed into ``segments/v{k*1000}.json`` together with
 each record object's (size, etag) fingerprint. A later verify uses a segment
 only while every record object still has the fingerprint it had when sealed
@@ -9,16 +9,14 @@ only while every record object still has the fingerprint it had when sealed
 etag on both backends); otherwise it reads those records one by one. The
 commit that completes a segment seals it, and verify seals any it finds
 missing, so a store's segments stay current at the cost of one ~1,000-GET
-commit in every 1,000. A
-segment is a cache: a missing, stale or damaged one costs speed, never a
-wrong answer, and ``--deep`` ignores segments altogether.
+commit in every 1,000. A segment is a cache: a missing, stale or damaged one
+costs speed, never a wrong answer, and ``--deep`` ignores segments altogether.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-
 from typing import TYPE_CHECKING
 
 from ..objectstore import ObjectInfo, ObjectStoreError, PreconditionFailedError, StoreUnavailableError
@@ -45,18 +43,18 @@ def load_sealed(store: ModelStore, infos: dict[int, ObjectInfo]) -> dict[int, by
             sealed_starts.add(int(name[1:-5]))
     starts = [s for s in full_segments(max(infos, default=-1)) if s in sealed_starts]
     found: dict[int, bytes] = {}
-    for _, data in store.fetch_raw(segment_key(s) for s in starts):
-        found.update(_usable(data, infos))
+    for start, (_, data) in zip(starts, store.fetch_raw(segment_key(s) for s in starts)):
+        found.update(_usable(data, start, infos))
     return found
 
 
-def _usable(data: bytes | None, infos: dict[int, ObjectInfo]) -> dict[int, bytes]:
+def _usable(data: bytes | None, first: int, infos: dict[int, ObjectInfo]) -> dict[int, bytes]:
     if data is None:
         return {}
     try:
         raw = json.loads(data)
-        first, records, prints = int(raw["first"]), raw["records"], raw["fingerprints"]
-        if len(records) != SEGMENT_SIZE or len(prints) != SEGMENT_SIZE:
+        records, prints = raw["records"], raw["fingerprints"]
+        if raw["first"] != first or len(records) != SEGMENT_SIZE or len(prints) != SEGMENT_SIZE:
             return {}
         out = {}
         for i, (record, (size, etag)) in enumerate(zip(records, prints, strict=True)):
