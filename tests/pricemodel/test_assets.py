@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from sn46_pipelines.assets.training import inference_pin, price_model
@@ -16,8 +20,6 @@ from sn46_pipelines.pricemodel.pipes_train import CHECK_NAME
 from sn46_pipelines.resources import DataStoreResource, ModelStoreResource
 
 QUICK = {"epochs": 6, "hidden": 32}
-#: A learning rate this small leaves the network near its initial guess: worse than the zip median.
-HOPELESS = {"epochs": 1, "hidden": 8, "learning_rate": 1e-7}
 
 
 @pytest.fixture
@@ -32,30 +34,58 @@ def pinned_env(tmp_path, monkeypatch):
     monkeypatch.setenv("SN46_CONFIG_DIR", str(config))
 
 
-@pytest.fixture
-def demo_store(tmp_path):
-    """The demo upload area, ingested and aggregated: what ``price_model`` reads in ``sn46 pipeline run``."""
-    (tmp_path / "data").mkdir()
-    store = open_store(f"file://{tmp_path / 'data'}")
+def demo_data(root, *, one_price_per_zip: bool = False):
+    """The demo upload area, ingested and aggregated: what ``price_model`` reads in ``sn46 pipeline run``.
+
+    With ``one_price_per_zip`` every uploaded listing is priced by its zip code alone, so the zip-median
+    baseline is exact (MAPE 0) and no model can beat it: a check failure that does not hinge on luck.
+    """
+    root.mkdir()
+    store = open_store(f"file://{root}")
     seed_demo(store, miners=6, seed=0)
+    if one_price_per_zip:
+        for info in store.list("data/"):
+            if info.key.endswith(".parquet"):
+                _price_by_zip(store, info.key)
     for prefix in store.list_prefixes("data/"):
         ingest_hotkey(store, prefix.removeprefix("data/hotkey=").rstrip("/"))
     write_aggregates(store, aggregate_store(store))
     return store
 
 
-def test_train_then_deploy_and_a_worse_model_is_blocked(pinned_env, demo_store, tmp_path):
+def _price_by_zip(store, key: str) -> None:
+    try:
+        table = pq.read_table(io.BytesIO(store.get(key)))
+    except pa.ArrowInvalid:
+        return  # a planted unreadable file: curation rejects it either way
+    if {"price", "zip_code"} - set(table.column_names):
+        return
+    field = table.schema.field("price")
+    prices = [400_000.0 + 1_000.0 * int(z[-2:]) if z and z.isdigit() else None
+              for z in table.column("zip_code").to_pylist()]
+    store.put(key, _parquet(table.set_column(table.schema.get_field_index("price"), field,
+                                             pa.array(prices, field.type))))
+
+
+def _parquet(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def test_train_then_deploy_and_a_worse_model_is_blocked(pinned_env, tmp_path):
+    demo, flat = demo_data(tmp_path / "demo"), demo_data(tmp_path / "flat", one_price_per_zip=True)
     (tmp_path / "models").mkdir()
     models = ModelStore.open(f"file://{tmp_path / 'models'}")
-    resources = {
-        "data_store": DataStoreResource(url=demo_store.url),
-        "model_store": ModelStoreResource(url=models.url),
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
-    }
     assets = [price_model, inference_pin]
 
-    def run(selection, price_config=None, pin_config=None):
-        config = {"price_model": {"config": price_config or QUICK}, "inference_pin": {"config": pin_config or {}}}
+    def run(selection, data=demo, pin_config=None):
+        resources = {
+            "data_store": DataStoreResource(url=data.url),
+            "model_store": ModelStoreResource(url=models.url),
+            "pipes_subprocess_client": dg.PipesSubprocessClient(),
+        }
+        config = {"price_model": {"config": QUICK}, "inference_pin": {"config": pin_config or {}}}
         ops = {name: value for name, value in config.items() if name in {a.key.path[-1] for a in selection}}
         return dg.materialize(assets, selection=selection, instance=instance, resources=resources,
                               run_config={"ops": ops}, raise_on_error=False)
@@ -73,10 +103,10 @@ def test_train_then_deploy_and_a_worse_model_is_blocked(pinned_env, demo_store, 
         assert check.check_name == CHECK_NAME and check.passed
         assert read_pin(models, "prod").counter == record.counter
 
-        bad = run(assets, price_config=HOPELESS)
+        bad = run(assets, data=flat)
         assert not bad.success  # the blocking check failed the step...
         (check,) = bad.get_asset_check_evaluations()
-        assert not check.passed
+        assert not check.passed and check.metadata["baseline_mape"].value == 0.0
         assert models.head().counter == record.counter + 1  # ...after the checkpoint was committed,
         assert not models.head().metadata["beats_baseline"]
         assert read_pin(models, "prod").counter == record.counter  # but never deployed
