@@ -24,8 +24,9 @@ from operations_helpers import ENV_GC, VERSIONS
 
 
 @pytest.fixture
-def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.DagsterInstance.ephemeral() as instance:
+def instance(tmp_path) -> Iterator[dg.DagsterInstance]:
+    # tempdir: without it the instance writes compute logs to ./storage in the working tree.
+    with dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster")) as instance:
         yield instance
 
 
