@@ -103,11 +103,12 @@ UNKNOWN_JOB = "(unknown)"
 
 _COPIES_SQL = """
     WITH contested AS (
-        -- Listings curated for two or more hotkeys, found by a hash of the listing key: one
-        -- 64-bit group key instead of three columns. A collision only lets an extra listing
-        -- through this filter; the ranking below partitions by the real columns.
+        -- Listing keys curated more than once, by a hash of the key: one 64-bit group key
+        -- instead of three columns, and a count instead of comparing hotkeys. This is a
+        -- superset filter (a hash collision, or a hotkey holding a listing twice, only
+        -- lets extra rows through); the ranking below decides on the real columns.
         SELECT hash(zpid, price, "datetime") AS listing FROM curated
-        GROUP BY listing HAVING min(hotkey) <> max(hotkey)
+        GROUP BY listing HAVING count(*) > 1
     ),
     ranked AS (
         SELECT hotkey, job_id, file_key, row_index, uploaded_at, zpid, price, "datetime",
@@ -144,11 +145,24 @@ _STATS_SQL = f"""
     WITH accepted AS (
         SELECT hotkey, job_id, grouping(job_id) = 1 AS all_jobs,
                count(*) AS rows_accepted,
-               -- exact but for a 64-bit hash collision; a third faster than distinct strings
-               count(DISTINCT hash(zpid)) AS unique_zpids,
                {_COMPLETENESS} AS completeness,
                max("datetime") AS newest_listing, median("datetime") AS median_listing
         FROM listings
+        GROUP BY GROUPING SETS ((hotkey, job_id), (hotkey))
+    ),
+    zpids AS (SELECT hotkey, job_id, hash(zpid) AS zpid_hash FROM listings),
+    repeated AS (
+        -- Rows whose zpid their hotkey holds more than once: none when curation kept one row
+        -- per zpid. Counting distinct zpids over these few rows, not all of them, is what
+        -- keeps unique_zpids cheap (exact but for a 64-bit hash collision).
+        SELECT z.* FROM zpids AS z SEMI JOIN (
+            SELECT hotkey, zpid_hash FROM zpids GROUP BY ALL HAVING count(*) > 1
+        ) AS r ON z.hotkey = r.hotkey AND z.zpid_hash = r.zpid_hash
+    ),
+    surplus AS (
+        SELECT hotkey, job_id, grouping(job_id) = 1 AS all_jobs,
+               count(*) - count(DISTINCT zpid_hash) AS repeats
+        FROM repeated
         GROUP BY GROUPING SETS ((hotkey, job_id), (hotkey))
     ),
     rejected AS (
@@ -165,11 +179,14 @@ _STATS_SQL = f"""
                coalesce(a.all_jobs, r.all_jobs) AS all_jobs,
                coalesce(a.rows_accepted, 0) AS rows_accepted,
                coalesce(r.rows_rejected, 0) AS rows_rejected,
-               coalesce(a.unique_zpids, 0) AS unique_zpids,
+               coalesce(a.rows_accepted, 0) - coalesce(s.repeats, 0) AS unique_zpids,
                coalesce(r.files_rejected, 0) AS files_rejected,
                {", ".join(f"coalesce(r.rejected_{c}, 0) AS rejected_{c}" for c in ALL_REASONS)},
                a.completeness, a.newest_listing, a.median_listing
-        FROM accepted AS a FULL JOIN rejected AS r
+        FROM accepted AS a
+        LEFT JOIN surplus AS s
+            ON a.hotkey = s.hotkey AND a.all_jobs = s.all_jobs AND a.job_id IS NOT DISTINCT FROM s.job_id
+        FULL JOIN rejected AS r
             ON a.hotkey = r.hotkey AND a.all_jobs = r.all_jobs AND a.job_id IS NOT DISTINCT FROM r.job_id
     )
     SELECT hotkey, job_id, all_jobs, rows_accepted, rows_rejected, rows_submitted,

@@ -122,3 +122,17 @@ def test_now_must_be_timezone_aware(folder_store):
     commit(folder_store, "alice", rows_of(upload("alice"), listing("1")))
     with pytest.raises(ValueError, match="timezone-aware"):
         aggregate_store(folder_store, now=NOW.replace(tzinfo=None))
+
+
+def test_unique_zpids_count_a_zpid_held_twice_once(folder_store):
+    """Curation keeps one row per zpid; if a hotkey still holds one twice, unique_zpids says so."""
+    a, b = upload("alice", "job_a"), upload("alice", "job_b")
+    commit(folder_store, "alice", rows_of(a, listing("1"), listing("1"), listing("2"), listing("1", price=1.0))
+           + rows_of(b, listing("1"), listing("3")))
+    aggregates = aggregate_store(folder_store, now=NOW)
+    jobs = by_key(aggregates["miner_job_stats"], "hotkey", "job_id")
+    assert (jobs["alice", "job_a"]["rows_accepted"], jobs["alice", "job_a"]["unique_zpids"]) == (4, 2)
+    assert (jobs["alice", "job_b"]["rows_accepted"], jobs["alice", "job_b"]["unique_zpids"]) == (2, 2)
+    [alice] = aggregates["miner_scores"].to_pylist()
+    assert (alice["rows_accepted"], alice["unique_zpids"]) == (6, 3)
+    assert aggregates["cross_miner_duplicates"].num_rows == 0  # repeats within one hotkey are not copies
