@@ -33,6 +33,7 @@ CHECKS: dict[str, str] = {
     "run reported.",
 }
 
+
 class AggregatesConfig(dg.Config):
     """DuckDB settings a data engineer may change per run from the launchpad."""
 
