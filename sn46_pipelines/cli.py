@@ -17,8 +17,10 @@ from collections.abc import Sequence
 SUBCOMMAND_MODULES = (
     "sn46_pipelines.demo.cli",
     "sn46_pipelines.pipeline_cli",
+    "sn46_pipelines.query_cli",
     "sn46_pipelines.modelstore.cli",
     "sn46_pipelines.gateway.cli",
+    "sn46_pipelines.serve_cli",
     "sn46_pipelines.config_cli",
 )
 

@@ -2,9 +2,11 @@
 
 import dagster as dg
 
+from .assets.aggregates import listing_aggregates, validator_views
 from .assets.ingest import miner_listings
 from .assets.operations import model_store
-from .jobs import ingest_job
+from .assets.training import inference_pin, price_model
+from .jobs import deploy_job, ingest_job, train_job
 from .jobs.operations import (
     chain_verification_schedule,
     gc_job,
@@ -17,9 +19,13 @@ from .resources import DataStoreResource, ModelStoreResource
 from .sensors.uploads import miner_upload_sensor
 
 defs = dg.Definitions(
-    assets=[miner_listings, model_store],
-    jobs=[ingest_job, gc_job, verify_chain_job, replication_check_job],
+    assets=[miner_listings, listing_aggregates, validator_views, price_model, inference_pin, model_store],
+    jobs=[ingest_job, train_job, deploy_job, gc_job, verify_chain_job, replication_check_job],
     schedules=[nightly_gc_schedule, chain_verification_schedule, replication_check_schedule],
     sensors=[miner_upload_sensor],
-    resources={"data_store": DataStoreResource(), "model_store": ModelStoreResource()},
+    resources={
+        "data_store": DataStoreResource(),
+        "model_store": ModelStoreResource(),
+        "pipes_subprocess_client": dg.PipesSubprocessClient(),
+    },
 )

@@ -39,7 +39,7 @@ class PipelineSummary:
     ticks: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
     hotkeys: dict[str, dict[str, Any]] = field(default_factory=dict)
-    downstream: list[str] = field(default_factory=list)
+    downstream: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
 
     @property
@@ -101,8 +101,7 @@ def _run_ingest(job, request, instance, summary: PipelineSummary) -> None:
         summary.failed.append(f"ingest {hotkey}: run {run.run_id} failed")
         return
     for event in run.get_asset_materialization_events():
-        metadata = event.materialization.metadata
-        summary.hotkeys[hotkey] = {k: getattr(v, "value", v) for k, v in metadata.items()}
+        summary.hotkeys[hotkey] = _plain(event.materialization.metadata)
 
 
 def _materialize_downstream(defs, instance, summary: PipelineSummary) -> None:
@@ -115,6 +114,13 @@ def _materialize_downstream(defs, instance, summary: PipelineSummary) -> None:
     result = job.execute_in_process(
         instance=instance, asset_selection=keys, run_config=QUIET, raise_on_error=False
     )
-    summary.downstream = sorted(k.to_user_string() for k in keys)
+    for event in result.get_asset_materialization_events():
+        summary.downstream[event.asset_key.to_user_string()] = _plain(event.materialization.metadata)
     if not result.success:
         summary.failed.append(f"downstream assets: run {result.run_id} failed")
+
+
+def _plain(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Metadata values as plain numbers and strings (for JSON and the printed summary)."""
+    values = {k: getattr(v, "value", v) for k, v in metadata.items()}
+    return {k: v for k, v in values.items() if isinstance(v, (int, float, str, bool)) or v is None}

@@ -46,10 +46,15 @@ def print_summary(summary, *, as_json: bool) -> None:
             f"  {hotkey}  files {stats.get('files_processed', 0):>3}  "
             f"accepted {stats.get('rows_accepted', 0):>6}  rejected {rejected or '-'}"
         )
-    if summary.downstream:
-        print("downstream: " + ", ".join(summary.downstream))
+    for asset, metadata in summary.downstream.items():
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in list(metadata.items())[:8])
+        print(f"  {asset}: {shown}")
     for failure in summary.failed:
         print(f"FAILED: {failure}", file=sys.stderr)
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)[:60]
 
 
 def _ui(args: argparse.Namespace) -> int:

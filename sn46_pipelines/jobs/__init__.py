@@ -9,3 +9,17 @@ ingest_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("miner_listings"),
     description="Validate and curate one miner's new uploads (one hotkey partition per run).",
 )
+
+train_job = dg.define_asset_job(
+    "train_job",
+    selection=dg.AssetSelection.assets("price_model"),
+    description="Train the price model (epochs, learning rate, batch size, hidden width, device and "
+    "row limit in the launchpad) and commit the checkpoint to the model store.",
+)
+
+deploy_job = dg.define_asset_job(
+    "deploy_job",
+    selection=dg.AssetSelection.assets("inference_pin"),
+    description="Move the environment's inference pin to the newest price model if it passed its "
+    "check and is no worse than the pinned one.",
+)
