@@ -152,21 +152,11 @@ def curate_hotkey(
         ]
     )
     kept_per_file = np.bincount(file_of_row[keep[old:]], minlength=len(loaded))
-    reports = {
-        u.info.key: FileReport(
-            u.info.key, u.key.job_id, u.info.size, u.info.mtime, u.table.num_rows, int(kept)
-        )
-        for u, kept in zip(loaded, kept_per_file)
-    }
-    for info, error in rejected:
-        reports[info.key] = FileReport(
-            info.key, _job_of(info.key), info.size, info.mtime, 0, 0, error.reason.value, error.detail
-        )
-    reports_in_upload_order = [reports[info.key] for info in files]
+    reports = _reports(files, loaded, kept_per_file, rejected)
     # An incremental run usually keeps every existing row: reuse them instead of copying.
     kept_old = existing if keep[:old].all() else existing.filter(pa.array(keep[:old]))
     listings = pa.concat_tables([kept_old, new_rows.filter(pa.array(keep[old:]))])
-    return CurationResult(hotkey, listings, quarantine, reports_in_upload_order)
+    return CurationResult(hotkey, listings, quarantine, reports)
 
 
 def _aware(now: datetime) -> datetime:
@@ -237,6 +227,26 @@ def _provenanced(hotkey: str, loaded: Sequence[LoadedUpload]) -> tuple[pa.Table,
     ]
     columns = [rows.column(name) for name in LISTING_SCHEMA.names] + provenance
     return pa.Table.from_arrays(columns, schema=CURATED_SCHEMA), file_of_row
+
+
+def _reports(
+    files: Sequence[ObjectInfo],
+    loaded: Sequence[LoadedUpload],
+    kept_per_file: np.ndarray,
+    rejected: Sequence[tuple[ObjectInfo, FileRejectedError]],
+) -> list[FileReport]:
+    """One report per file, in upload order."""
+    reports = {
+        u.info.key: FileReport(
+            u.info.key, u.key.job_id, u.info.size, u.info.mtime, u.table.num_rows, int(kept)
+        )
+        for u, kept in zip(loaded, kept_per_file)
+    }
+    for info, error in rejected:
+        reports[info.key] = FileReport(
+            info.key, _job_of(info.key), info.size, info.mtime, 0, 0, error.reason.value, error.detail
+        )
+    return [reports[info.key] for info in files]
 
 
 def _micros(column: pa.ChunkedArray) -> np.ndarray:
