@@ -8,10 +8,11 @@ signed with them.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import numpy as np
+
+from ..metagraph import MetagraphSnapshot, Neuron
 
 NETUID = 46
 #: Where the seeder writes the snapshot in the data store.
@@ -44,15 +45,6 @@ def ss58(uri: str) -> str:
     return keypair(uri).ss58_address
 
 
-@dataclass(frozen=True, slots=True)
-class Neuron:
-    uid: int
-    hotkey: str
-    coldkey: str
-    validator_permit: bool
-    stake: float
-
-
 def demo_neurons(rng: np.random.Generator, miners: int, validators: int) -> list[Neuron]:
     """Validators first (uids 0..), then miners; stakes drawn from ``rng``."""
     neurons = []
@@ -72,5 +64,5 @@ def block_at(when: datetime) -> int:
 
 def metagraph_json(neurons: list[Neuron], block: int) -> bytes:
     """The snapshot format the gateway reads: ``{"netuid", "block", "neurons": [...]}``."""
-    doc = {"netuid": NETUID, "block": block, "neurons": [asdict(n) for n in neurons]}
-    return json.dumps(doc, indent=1).encode()
+    snapshot = MetagraphSnapshot(NETUID, block, {n.hotkey: n for n in neurons}, fetched_at=0.0)
+    return json.dumps(snapshot.to_json(), indent=1).encode()

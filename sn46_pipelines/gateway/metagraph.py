@@ -20,70 +20,13 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..metagraph import MetagraphSnapshot, Neuron
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Neuron:
-    """One registered hotkey."""
-
-    uid: int
-    hotkey: str
-    coldkey: str
-    validator_permit: bool
-    #: Total stake, in TAO.
-    stake: float
-
-
-@dataclass(frozen=True)
-class MetagraphSnapshot:
-    """The subnet's neurons at one block, indexed by hotkey."""
-
-    netuid: int
-    block: int
-    neurons: Mapping[str, Neuron]
-    #: Unix time the snapshot was read.
-    fetched_at: float
-
-    def get(self, hotkey: str) -> Neuron | None:
-        return self.neurons.get(hotkey)
-
-    @classmethod
-    def from_json(cls, data: Any, *, fetched_at: float | None = None) -> MetagraphSnapshot:
-        """Build a snapshot from the file format; ``ValueError`` says what is wrong."""
-        if not isinstance(data, dict) or not isinstance(data.get("neurons"), list):
-            raise ValueError("expected an object with a 'neurons' list")
-        try:
-            neurons = {
-                n["hotkey"]: Neuron(
-                    uid=int(n["uid"]),
-                    hotkey=str(n["hotkey"]),
-                    coldkey=str(n.get("coldkey", "")),
-                    validator_permit=bool(n.get("validator_permit", False)),
-                    stake=float(n.get("stake", 0.0)),
-                )
-                for n in data["neurons"]
-            }
-            netuid, block = int(data["netuid"]), int(data.get("block", 0))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"bad neuron entry: {type(exc).__name__}: {exc}") from None
-        return cls(netuid, block, neurons, time.time() if fetched_at is None else fetched_at)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "netuid": self.netuid,
-            "block": self.block,
-            "neurons": [
-                {"uid": n.uid, "hotkey": n.hotkey, "coldkey": n.coldkey,
-                 "validator_permit": n.validator_permit, "stake": n.stake}
-                for n in sorted(self.neurons.values(), key=lambda n: n.uid)
-            ],
-        }
 
 
 def is_validator(neuron: Neuron | None, min_stake: float) -> bool:
