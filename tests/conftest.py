@@ -8,6 +8,7 @@ processes started by a test reach the same server.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -25,11 +26,32 @@ for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "SN46_ENV", "SN46_DATA_STORE", 
     os.environ.pop(_var, None)
 
 
+def _serialise_moto_puts() -> None:
+    """Make moto's conditional PUT atomic, as it is on real S3.
+
+    moto checks ``If-None-Match``/``If-Match`` and then stores the object with
+    no lock in between, so under ThreadedMotoServer two racing writers can both
+    "win" (seen: 8 model-store committers, one commit silently overwritten).
+    Every race test here is only meaningful against a server that gets this
+    right, so PUTs are serialised inside this process's moto server.
+    """
+    from moto.s3.responses import S3Response
+
+    original, lock = S3Response.put_object, threading.Lock()
+
+    def put_object(self):
+        with lock:
+            return original(self)
+
+    S3Response.put_object = put_object
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """URL of a moto S3 server on loopback, shared by the whole test session (one per xdist worker)."""
     from moto.server import ThreadedMotoServer
 
+    _serialise_moto_puts()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
