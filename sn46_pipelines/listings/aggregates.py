@@ -24,6 +24,7 @@ rows were never read, so they cannot count as rows.
 from __future__ import annotations
 
 import io
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -252,33 +253,41 @@ def compute_aggregates(
     Every hotkey of ``sources`` gets a ``miner_scores`` row, including one
     whose every row was rejected (it scores 0).
     """
-    con = duck.connect(memory_limit=memory_limit, threads=threads)
-    try:
-        register_curated(con, sources)
-        con.execute(f"CREATE TEMP TABLE cross_miner_duplicates AS {_COPIES_SQL}")
-        create_views(con)
-        con.execute(f"CREATE TEMP TABLE stats AS {_STATS_SQL}", {"now": _utc(now)})
-        miners = f"""
-            SELECT * EXCLUDE (job_id, all_jobs)
-            FROM committed LEFT JOIN (SELECT * FROM stats WHERE all_jobs) USING (hotkey)
-        """
-        zero_filled = _zero_filled(con, miners)
-        scores = score_sql(rules or ScoringRules(), f"({zero_filled})")
-        tables = {
-            "miner_scores": _arrow(
-                con,
-                "SELECT hotkey, score, passed, reasons, * EXCLUDE (hotkey, score, passed, reasons)"
-                f" FROM ({scores}) ORDER BY hotkey",
-            ),
-            "miner_job_stats": _arrow(
-                con, "SELECT * EXCLUDE (all_jobs) FROM stats WHERE NOT all_jobs ORDER BY hotkey, job_id"
-            ),
-            "zipcode_stats": _arrow(con, _ZIPCODE_SQL),
-            "cross_miner_duplicates": _arrow(con, "SELECT * FROM cross_miner_duplicates"),
-        }
-    finally:
-        con.close()
+    with tempfile.TemporaryDirectory(prefix="sn46-duckdb-") as spill:
+        con = duck.connect(memory_limit=memory_limit, threads=threads, spill_directory=spill)
+        try:
+            tables = _compute(con, sources, now, rules or ScoringRules())
+        finally:
+            con.close()
     return Aggregates(hotkeys=list(sources.hotkeys), tables=tables)
+
+
+def _compute(
+    con: duckdb.DuckDBPyConnection, sources: CuratedSources, now: datetime, rules: ScoringRules
+) -> dict[str, pa.Table]:
+    """The four tables, computed on ``con`` (the copies first: the other three exclude them)."""
+    register_curated(con, sources)
+    con.execute(f"CREATE TEMP TABLE cross_miner_duplicates AS {_COPIES_SQL}")
+    create_views(con)
+    con.execute(f"CREATE TEMP TABLE stats AS {_STATS_SQL}", {"now": _utc(now)})
+    miners = f"""
+        SELECT * EXCLUDE (job_id, all_jobs)
+        FROM committed LEFT JOIN (SELECT * FROM stats WHERE all_jobs) USING (hotkey)
+    """
+    zero_filled = _zero_filled(con, miners)
+    scores = score_sql(rules, f"({zero_filled})")
+    return {
+        "miner_scores": _arrow(
+            con,
+            "SELECT hotkey, score, passed, reasons, * EXCLUDE (hotkey, score, passed, reasons)"
+            f" FROM ({scores}) ORDER BY hotkey",
+        ),
+        "miner_job_stats": _arrow(
+            con, "SELECT * EXCLUDE (all_jobs) FROM stats WHERE NOT all_jobs ORDER BY hotkey, job_id"
+        ),
+        "zipcode_stats": _arrow(con, _ZIPCODE_SQL),
+        "cross_miner_duplicates": _arrow(con, "SELECT * FROM cross_miner_duplicates"),
+    }
 
 
 def aggregate_store(
