@@ -106,3 +106,21 @@ def test_the_readme_main_job_runs_on_the_local_default(tmp_path):
         assert rejected == seeded[hotkey]["expected"], hotkey
     assert (tmp_path / ".sn46" / "local" / "data" / "metagraph.json").exists()
     assert (tmp_path / "dagster").is_dir()
+
+
+def test_store_stats_in_prometheus_text_format(tmp_path):
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "model.pt").write_bytes(b"weights" * 100)
+    url = f"file://{tmp_path}/models"
+    assert sn46("store", "--store", url, "commit", str(checkpoint), "--message", "first").returncode == 0
+    out = sn46("store", "--store", url, "stats", "--prometheus")
+    assert out.returncode == 0, out.stderr
+    samples = {}
+    for line in out.stdout.splitlines():
+        if line and not line.startswith("#"):
+            name_and_labels, value = line.rsplit(" ", 1)
+            samples[name_and_labels] = float(value)
+    assert samples[f'sn46_modelstore_commits_total{{store="{url}"}}'] == 1
+    assert samples[f'sn46_modelstore_version_count{{store="{url}",state="live"}}'] == 1
+    assert samples[f'sn46_modelstore_storage_size_bytes{{store="{url}"}}'] >= 700

@@ -78,7 +78,8 @@ def register(subparsers: Any) -> None:
     p = add("replication-check", _replication, "compare with a replica (exit 0 in sync, 1 not, 2 error)")
     p.add_argument("--replica", metavar="URL", help="replica store URL (default: the environment's replica)")
     p.add_argument("--repair", action="store_true", help="copy what is missing, then check again")
-    add("stats", _stats, "storage, version and GC metrics")
+    p = add("stats", _stats, "storage, version and GC metrics")
+    p.add_argument("--prometheus", action="store_true", help="print them in Prometheus' text format")
     p = add("audit", _audit, "the audit trail: commits, pin changes, GC runs")
     p.add_argument("--kind", help="only events of this kind (commit, pin, gc, import, repair)")
 
@@ -318,7 +319,14 @@ def _replication(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     from .stats import store_stats
 
-    _emit(args, store_stats(_open(args)).to_dict())
+    store = _open(args)
+    stats = store_stats(store)
+    if args.prometheus:
+        from .metrics import prometheus_text
+
+        sys.stdout.write(prometheus_text(stats, labels={"store": store.url}))
+        return EXIT_OK
+    _emit(args, stats.to_dict())
     return EXIT_OK
 
 
