@@ -113,7 +113,12 @@ def test_store_stats_in_prometheus_text_format(tmp_path):
     checkpoint.mkdir()
     (checkpoint / "model.pt").write_bytes(b"weights" * 100)
     url = f"file://{tmp_path}/models"
-    assert sn46("store", "--store", url, "commit", str(checkpoint), "--message", "first").returncode == 0
+    for i in range(2):
+        (checkpoint / "model.pt").write_bytes(b"weights %d" % i * 100)
+        assert sn46("store", "--store", url, "commit", str(checkpoint), "--message", f"v{i}").returncode == 0
+    gc = sn46("store", "--store", url, "gc", "--keep-versions", "1", "--keep-min-versions", "1", "--json")
+    assert gc.returncode == 0, gc.stderr
+    assert json.loads(gc.stdout)["collected"] == [0]
     out = sn46("store", "--store", url, "stats", "--prometheus")
     assert out.returncode == 0, out.stderr
     samples = {}
@@ -121,6 +126,8 @@ def test_store_stats_in_prometheus_text_format(tmp_path):
         if line and not line.startswith("#"):
             name_and_labels, value = line.rsplit(" ", 1)
             samples[name_and_labels] = float(value)
-    assert samples[f'sn46_modelstore_commits_total{{store="{url}"}}'] == 1
+    assert samples[f'sn46_modelstore_commits_total{{store="{url}"}}'] == 2
     assert samples[f'sn46_modelstore_version_count{{store="{url}",state="live"}}'] == 1
-    assert samples[f'sn46_modelstore_storage_size_bytes{{store="{url}"}}'] >= 700
+    assert samples[f'sn46_modelstore_version_count{{store="{url}",state="collected"}}'] == 1
+    assert samples[f'sn46_modelstore_gc_versions_deleted_total{{store="{url}"}}'] == 1
+    assert 0 < samples[f'sn46_modelstore_gc_run_duration_seconds{{store="{url}"}}'] < 60

@@ -15,6 +15,7 @@ and GC re-reads intents, pins and the head after marking and before deleting.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -46,13 +47,15 @@ class GCResult:
     orphans_deleted: int = 0
     stale_intents_deleted: int = 0
     spared: list[int] = field(default_factory=list)
+    #: Wall time of the run, planning and deleting (the seed's gc_run_duration_seconds).
+    duration_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run, "collected": self.collected, "live": self.live,
             "bytes_freed": self.bytes_freed, "blobs_deleted": self.blobs_deleted,
             "orphans_deleted": self.orphans_deleted, "stale_intents_deleted": self.stale_intents_deleted,
-            "spared": self.spared,
+            "spared": self.spared, "duration_s": self.duration_s,
         }
 
 
@@ -84,6 +87,7 @@ def _run(
     store: ModelStore, keep: int, keep_min: int, protect: set[int], grace: float, intent_ttl: float,
     held: Lease | None,
 ) -> GCResult:
+    started = time.monotonic()
     head = store.head_counter()  # before listing: records committed in between are then listed, hence live
     counters = store.record_counters()
     already = store.collected_counters()
@@ -132,10 +136,12 @@ def _run(
     result.stale_intents_deleted = len(stale_intents)
     result.bytes_freed = sum(i.size for i in doomed + orphans)
     if held is None:
+        result.duration_s = round(time.monotonic() - started, 6)
         return result
 
     held.renew(force=True)
     store.objects.delete_many([i.key for i in doomed + orphans] + stale_intents)
+    result.duration_s = round(time.monotonic() - started, 6)
     audit.append_event(store.objects, "gc", result.to_dict())
     return result
 

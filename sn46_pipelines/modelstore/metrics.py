@@ -58,6 +58,8 @@ def prometheus_text(stats: StoreStats, *, labels: Mapping[str, str] | None = Non
                 [({}, stats.gc_versions_deleted_total)]),
         _Family("gc_bytes_freed_total", "counter", "Bytes garbage collection freed.",
                 [({}, stats.gc_bytes_freed_total)]),
+        _Family("gc_run_duration_seconds", "gauge", "Duration of the newest garbage collection.",
+                [({}, stats.last_gc_duration_s)]),
     ]
     lines: list[str] = []
     for family in families:

@@ -31,6 +31,7 @@ class StoreStats:
     gc_runs: int
     gc_versions_deleted_total: int
     gc_bytes_freed_total: int
+    last_gc_duration_s: float | None
     audit_events: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,5 +71,6 @@ def store_stats(store: ModelStore) -> StoreStats:
         gc_runs=len(gc_runs),
         gc_versions_deleted_total=sum(len(e.what.get("collected", ())) for e in gc_runs),
         gc_bytes_freed_total=sum(e.what.get("bytes_freed", 0) for e in gc_runs),
+        last_gc_duration_s=gc_runs[-1].what.get("duration_s") if gc_runs else None,
         audit_events=events,
     )
