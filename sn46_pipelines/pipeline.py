@@ -62,6 +62,7 @@ def run_pipeline(instance=None) -> PipelineSummary:
     import dagster as dg
 
     from .definitions import defs
+    from .sensors.uploads import NO_NEW_UPLOADS
 
     if instance is None:
         configure_dagster_home()
@@ -79,9 +80,10 @@ def run_pipeline(instance=None) -> PipelineSummary:
         for request in result.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         if not result.run_requests:
-            skip = result.skip_reason.skip_message if result.skip_reason else ""
-            if skip and skip.startswith("data store unavailable"):
-                summary.failed.append(skip)
+            skip = result.skip_reason.skip_message if result.skip_reason else NO_NEW_UPLOADS
+            if skip != NO_NEW_UPLOADS:  # the store or the event queue could not be read:
+                summary.failed.append(skip)  # nothing downstream could be built either
+                return summary
             break
         for request in result.run_requests:
             _run_ingest(ingest, request, instance, summary)

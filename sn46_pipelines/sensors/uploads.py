@@ -25,6 +25,8 @@ MAX_RUNS_PER_TICK = 64
 RESCAN_BUDGET = 40
 #: Notifications read per tick in event mode.
 MAX_EVENTS_PER_TICK = 500
+#: The skip reason of a healthy tick that found nothing; any other skip is a problem.
+NO_NEW_UPLOADS = "no new uploads"
 
 
 @dg.sensor(
@@ -94,7 +96,7 @@ def _result(
         run_requests=run_requests,
         dynamic_partitions_requests=[miner_hotkeys.build_add_request(unseen)] if unseen else [],
         cursor=cursor,
-        skip_reason=None if run_requests else "no new uploads",
+        skip_reason=None if run_requests else NO_NEW_UPLOADS,
     )
 
 

@@ -159,3 +159,11 @@ def test_a_new_file_after_a_pass_is_ingested_by_the_next(seeded, instance, monke
     third = run_pipeline(instance)
     assert [r["hotkey"] for r in third.runs] == [miner.hotkey]
     assert third.hotkeys[miner.hotkey]["files_processed"] == 1
+
+
+def test_a_pass_over_an_unreachable_store_reports_failure(instance, monkeypatch, moto_endpoint):
+    monkeypatch.setenv("SN46_DATA_STORE", "s3://bucket-that-is-not-there")
+    summary = run_pipeline(instance)
+    assert not summary.ok
+    assert summary.failed[0].startswith("data store unavailable: s3://bucket-that-is-not-there")
+    assert summary.runs == [] and summary.downstream == {}
