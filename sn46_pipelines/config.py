@@ -148,14 +148,18 @@ class _Source:
         return f"variable {self.overrides[field]}" if field in self.overrides else str(self.file)
 
 
+#: The source checkout: ``config/``, ``dagster.yaml`` and ``workspace.yaml`` live here.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
 def project_home() -> Path:
     """The folder local stores live under: ``SN46_HOME``, else the source checkout."""
-    return Path(os.environ.get("SN46_HOME") or Path(__file__).resolve().parent.parent)
+    return Path(os.environ.get("SN46_HOME") or SOURCE_ROOT)
 
 
 def config_dir() -> Path:
-    """Where the environment files are: ``SN46_CONFIG_DIR``, else ``<project>/config``."""
-    return Path(os.environ.get("SN46_CONFIG_DIR") or project_home() / "config")
+    """Where the environment files are: ``SN46_CONFIG_DIR``, else the checkout's ``config/``."""
+    return Path(os.environ.get("SN46_CONFIG_DIR") or SOURCE_ROOT / "config")
 
 
 def load_settings(env: str | None = None, environ: dict[str, str] | None = None) -> Settings:

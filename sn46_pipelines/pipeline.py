@@ -21,13 +21,15 @@ MAX_TICKS = 100
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def configure_dagster_home(home: Path | None = None) -> Path:
-    """Point Dagster at the project's ``dagster.yaml`` and git-ignored sqlite folder, unless set."""
-    from .config import project_home
+def configure_dagster_home() -> Path:
+    """Point Dagster at the checkout's ``dagster.yaml`` and a git-ignored sqlite folder, unless set.
 
-    home = home or project_home()
-    os.environ.setdefault("DAGSTER_HOME", str(home))
-    os.environ.setdefault("SN46_DAGSTER_STORAGE", str(Path(os.environ["DAGSTER_HOME"]) / ".dagster_home"))
+    The instance's files go under ``SN46_HOME`` (the checkout by default), next to the local stores.
+    """
+    from .config import SOURCE_ROOT, project_home
+
+    os.environ.setdefault("DAGSTER_HOME", str(SOURCE_ROOT))
+    os.environ.setdefault("SN46_DAGSTER_STORAGE", str(project_home() / ".dagster_home"))
     Path(os.environ["SN46_DAGSTER_STORAGE"]).mkdir(parents=True, exist_ok=True)
     return Path(os.environ["DAGSTER_HOME"])
 

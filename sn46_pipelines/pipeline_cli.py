@@ -61,8 +61,10 @@ def _ui(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
+    from .config import SOURCE_ROOT
     from .pipeline import configure_dagster_home
 
-    home = configure_dagster_home()
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(home / "workspace.yaml"), "-p", str(args.port)]
-    return subprocess.call(command, cwd=home, env=os.environ)
+    configure_dagster_home()
+    workspace = SOURCE_ROOT / "workspace.yaml"
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
+    return subprocess.call(command, cwd=SOURCE_ROOT, env=os.environ)
