@@ -131,3 +131,40 @@ def test_store_stats_in_prometheus_text_format(tmp_path):
     assert samples[f'sn46_modelstore_version_count{{store="{url}",state="collected"}}'] == 1
     assert samples[f'sn46_modelstore_gc_versions_deleted_total{{store="{url}"}}'] == 1
     assert 0 < samples[f'sn46_modelstore_gc_run_duration_seconds{{store="{url}"}}'] < 60
+
+
+def test_pipeline_ui_serves_the_project_and_stops_on_ctrl_c(tmp_path):
+    """`sn46 pipeline ui` runs `dagster dev` on this checkout's workspace, with SN46_HOME's instance."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(port)],
+        env={**os.environ, "SN46_HOME": str(tmp_path)}, cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        info = None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None and info is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as answer:
+                    info = json.loads(answer.read())
+            except OSError:
+                time.sleep(1)
+        assert info is not None and info["dagster_version"], "the UI did not come up"
+        assert (tmp_path / ".dagster_home").is_dir()  # the instance lives under SN46_HOME
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's process group
+        assert proc.wait(timeout=60) is not None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # children that outlived their parent
+        except ProcessLookupError:
+            pass
