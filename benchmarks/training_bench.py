@@ -96,7 +96,7 @@ def bench_serving(result: TrainResult, listings: pa.Table, seconds: float, clien
         columns = ["living_area", "bedrooms", "bathrooms", "latitude", "longitude", "home_type", "zip_code"]
         port = _free_port()
         server = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "serve", "--store", models.url, "--pin", "bench", "--port", str(port)],
+            [sys.executable, "-m", "sn46_pipelines.cli", "serve", "--store", models.url, "--pin", "bench", "--port", str(port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
@@ -148,16 +148,6 @@ def _median_seconds(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return float(np.median(times))
-
-
-SERVE = """
-import argparse, sys
-from sn46_pipelines import serve_cli
-parser = argparse.ArgumentParser()
-serve_cli.register(parser.add_subparsers())
-args = parser.parse_args(sys.argv[1:])
-sys.exit(args.handler(args))
-"""
 
 
 def _free_port() -> int:

@@ -79,7 +79,7 @@ def test_sn46_serve_hot_swaps_while_a_client_keeps_sending(models, trained, list
     set_pin(models, "prod", first.counter)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVE, "serve", "--store", models.url, "--pin", "prod",
+        [sys.executable, "-m", "sn46_pipelines.cli", "serve", "--store", models.url, "--pin", "prod",
          "--port", str(port), "--poll-interval", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -121,17 +121,6 @@ def test_sn46_serve_hot_swaps_while_a_client_keeps_sending(models, trained, list
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-#: ``sn46 serve`` exactly as the CLI registers it, without depending on the top-level ``sn46`` module.
-SERVE = """
-import argparse, sys
-from sn46_pipelines import serve_cli
-parser = argparse.ArgumentParser()
-serve_cli.register(parser.add_subparsers())
-args = parser.parse_args(sys.argv[1:])
-sys.exit(args.handler(args))
-"""
 
 
 def _free_port() -> int:
