@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+#: Run tag marking a run that wants a GPU. The production instance's run queue
+#: (``deploy/dagster.prod.yaml``) limits how many such runs are in flight, and
+#: the Kubernetes and ECS launchers give them a GPU.
+GPU_TAG = "sn46/gpu"
+
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.assets("miner_listings"),
@@ -15,6 +20,7 @@ train_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("price_model"),
     description="Train the price model (epochs, learning rate, batch size, hidden width, device and "
     "row limit in the launchpad) and commit the checkpoint to the model store.",
+    tags={GPU_TAG: "true"},
 )
 
 deploy_job = dg.define_asset_job(

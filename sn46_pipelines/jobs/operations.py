@@ -10,7 +10,10 @@ answers about the chain are final, so they are never retried.
 GC safety against other GCs and commits comes from the library's lease, which
 holds across processes and hosts. The GC op also claims the ``modelstore_gc``
 pool so operators see GC runs queue in Dagster itself, one at a time once
-they run ``dagster instance concurrency set modelstore_gc 1``.
+they run ``dagster instance concurrency set modelstore_gc 1``. Every GC run
+also carries :data:`GC_STORE_TAG` naming its model store, which the production
+run queue limits to one run per store (``deploy/dagster.prod.yaml``), so GC
+runs of several stores sharing one instance do not wait for each other.
 """
 
 import time
@@ -32,6 +35,9 @@ from ..resources import ModelStoreResource
 
 #: Instance concurrency pool of GC runs (limit it to 1 per instance).
 GC_POOL = "modelstore_gc"
+
+#: Run tag on GC runs whose value is the model store's URL; the run queue allows one run per value.
+GC_STORE_TAG = "sn46/gc-store"
 
 #: Recovery point objective of the model store's replica (the storage guide's 15 minutes).
 RPO_SECONDS = 15 * 60
@@ -191,7 +197,13 @@ def model_store_replication(
         )
 
 
-@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Garbage-collect the model store by policy.")
+@dg.job(
+    op_retry_policy=STORE_RETRY_POLICY,
+    # The code location's environment names the store, as it does for the run's resource; a run whose
+    # launchpad config points ``model_store`` elsewhere should set this tag to that store too.
+    tags={GC_STORE_TAG: load_settings().model_store},
+    description="Garbage-collect the model store by policy.",
+)
 def gc_job() -> None:
     model_store_gc()
 
