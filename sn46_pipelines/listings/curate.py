@@ -23,7 +23,7 @@ from sn46_pipelines.objectstore import ObjectInfo, ObjectStore
 from .dedup import newest_per_key
 from .files import FileRejectedError, LoadedUpload, load_upload
 from .keys import InvalidUploadKeyError, hotkey_prefix, parse_upload_key
-from .row_checks import check_rows
+from .row_checks import RowVerdicts, check_rows
 from .rules import REASONS, Reason, Rules
 from .schema import CURATED_SCHEMA, LISTING_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
 
@@ -31,6 +31,9 @@ from .schema import CURATED_SCHEMA, LISTING_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
 #: making parsers fight over the cores (more is slower on a small machine).
 DEFAULT_WORKERS = 2 * (os.cpu_count() or 1)
 _REASON_DICTIONARY = pa.array(REASONS)
+#: New rows checked at a time while the workers read on: big enough that Arrow's kernels, not
+#: Python, do the work; small enough that checking overlaps most of the reading.
+CHECK_BATCH_ROWS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,25 +116,8 @@ def curate_hotkey(
     now = _aware(now or datetime.now(timezone.utc))
     files = _check_new_files(hotkey, new_files)
     existing = _without_replaced(_existing(existing), files)
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(files)))) as pool:
-        outcomes = list(pool.map(lambda info: _load(store, info, rules), files))
-    loaded = [o for o in outcomes if isinstance(o, LoadedUpload)]
-    rejected = [(info, o) for info, o in zip(files, outcomes) if isinstance(o, FileRejectedError)]
-
+    loaded, rejected, verdicts = _load_and_check(store, files, rules, now, max_workers)
     new_rows, file_of_row = _provenanced(hotkey, loaded)
-    bad_values = [
-        (offset + row, text)
-        for offset, upload in zip(_offsets(loaded), loaded)
-        for row, text in upload.bad_values
-    ]
-    verdicts = check_rows(
-        new_rows.select(LISTING_SCHEMA.names),
-        file_of_row,
-        [u.key.job_zip for u in loaded],
-        bad_values,
-        rules,
-        now,
-    )
 
     combined = pa.concat_tables([existing, new_rows])
     old = existing.num_rows
@@ -196,6 +182,55 @@ def _without_replaced(existing: pa.Table, files: Sequence[ObjectInfo]) -> pa.Tab
         return existing
     stale = pc.is_in(existing.column("file_key"), value_set=pa.array(sorted(replaced)))
     return existing.filter(pc.invert(stale))
+
+
+def _load_and_check(
+    store: ObjectStore, files: Sequence[ObjectInfo], rules: Rules, now: datetime, max_workers: int
+) -> tuple[list[LoadedUpload], list[tuple[ObjectInfo, FileRejectedError]], RowVerdicts]:
+    """Read every file on worker threads and apply the row rules batch by batch as files arrive.
+
+    The rules run here on the files already read while the workers read the
+    next ones, so checking adds little wall time to reading. Results keep
+    upload order: rows of ``loaded`` and the verdicts' positions line up.
+    """
+    loaded: list[LoadedUpload] = []
+    rejected: list[tuple[ObjectInfo, FileRejectedError]] = []
+    parts: list[tuple[int, RowVerdicts]] = []
+    batch: list[LoadedUpload] = []
+    checked = 0
+
+    def check_batch() -> None:
+        nonlocal batch, checked
+        parts.append((checked, _check_batch(batch, rules, now)))
+        checked += sum(u.table.num_rows for u in batch)
+        batch = []
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(files)))) as pool:
+        for info, outcome in zip(files, pool.map(lambda info: _load(store, info, rules), files)):
+            if isinstance(outcome, FileRejectedError):
+                rejected.append((info, outcome))
+                continue
+            loaded.append(outcome)
+            batch.append(outcome)
+            if sum(u.table.num_rows for u in batch) >= CHECK_BATCH_ROWS:
+                check_batch()
+        if batch:
+            check_batch()
+    return loaded, rejected, RowVerdicts.concat(parts)
+
+
+def _check_batch(batch: Sequence[LoadedUpload], rules: Rules, now: datetime) -> RowVerdicts:
+    """The row rules over consecutive loaded files; positions count from the batch's first row."""
+    sizes = [u.table.num_rows for u in batch]
+    bad_values = [(start + row, text) for start, u in zip(_offsets(batch), batch) for row, text in u.bad_values]
+    return check_rows(
+        pa.concat_tables([u.table.select(LISTING_SCHEMA.names) for u in batch]),
+        np.repeat(np.arange(len(batch), dtype=np.int32), sizes),
+        [u.key.job_zip for u in batch],
+        bad_values,
+        rules,
+        now,
+    )
 
 
 def _load(store: ObjectStore, info: ObjectInfo, rules: Rules) -> LoadedUpload | FileRejectedError:

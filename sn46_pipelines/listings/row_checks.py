@@ -42,6 +42,20 @@ class RowVerdicts:
         mask[self.rows] = False
         return mask
 
+    @classmethod
+    def concat(cls, parts: Sequence[tuple[int, RowVerdicts]]) -> RowVerdicts:
+        """One verdict over consecutive batches, given each batch's first row position."""
+        if not parts:
+            return _NO_REJECTIONS
+        return cls(
+            np.concatenate([verdicts.rows + start for start, verdicts in parts]),
+            np.concatenate([verdicts.reasons for _, verdicts in parts]),
+            pa.concat_arrays([verdicts.details for _, verdicts in parts]),
+        )
+
+
+_NO_REJECTIONS = RowVerdicts(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), pa.array([], pa.string()))
+
 
 def check_rows(
     table: pa.Table,
@@ -117,7 +131,7 @@ def check_rows(
     apply(Reason.STALE, stamps < oldest, _dated(dates, f"is older than the {window} freshness window"))
 
     if not flagged:
-        return RowVerdicts(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), pa.array([], pa.string()))
+        return _NO_REJECTIONS
     rows = np.concatenate(flagged)
     order = np.argsort(rows, kind="stable")
     return RowVerdicts(rows[order], reason[rows[order]], pa.concat_arrays(details).take(order))
