@@ -9,6 +9,7 @@ or only a hint, so a crash at any step leaves a valid chain.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..objectstore import NotFoundError, ObjectInfo, ObjectStore, PreconditionFailedError, open_store
+from ..objectstore.base import PendingUpload
 from . import audit, lease, segments
 from .errors import (
     ConflictError,
@@ -59,11 +61,12 @@ IO_WORKERS = 16
 
 @dataclass(frozen=True, slots=True)
 class StagedFile:
-    """A local file about to be committed, already hashed."""
+    """A local file about to be committed: hashed, and on its way into the store."""
 
     path: Path
     sha256: str
     size: int
+    pending: PendingUpload
 
 
 class ModelStore:
@@ -281,18 +284,22 @@ class ModelStore:
         re-read and the same snapshot committed on top, up to that many times.
         """
         started = time.monotonic()
-        files = stage_files(Path(path))
-        intent = f"{INFLIGHT}{uuid.uuid4().hex}.json"
-        self.objects.put_if_absent(
-            intent, canonical_json({"blobs": sorted({f.sha256 for f in files.values()}), "by": whoami()})
-        )
-        try:
-            lease.wait_until_free(self.objects, timeout=self.gc_wait_timeout)
-            self._upload_blobs(files.values())
-            manifest = {name: ManifestEntry(f.sha256, f.size) for name, f in files.items()}
-            record = self._append_record(manifest, message=message, metadata=metadata, retries=retries)
-        finally:
-            self.objects.delete(intent)
+        with contextlib.ExitStack() as staging:
+            files = {
+                name: staging.enter_context(stage_file(self.objects, file))
+                for name, file in files_to_commit(Path(path)).items()
+            }
+            intent = f"{INFLIGHT}{uuid.uuid4().hex}.json"
+            self.objects.put_if_absent(
+                intent, canonical_json({"blobs": sorted({f.sha256 for f in files.values()}), "by": whoami()})
+            )
+            try:
+                lease.wait_until_free(self.objects, timeout=self.gc_wait_timeout)
+                self._upload_blobs(files.values())
+                manifest = {name: ManifestEntry(f.sha256, f.size) for name, f in files.items()}
+                record = self._append_record(manifest, message=message, metadata=metadata, retries=retries)
+            finally:
+                self.objects.delete(intent)
         self.advance_hint(record)
         latency = time.monotonic() - started
         if (record.counter + 1) % segments.SEGMENT_SIZE == 0:
@@ -315,7 +322,7 @@ class ModelStore:
                     return
             except NotFoundError:
                 pass
-            self.objects.upload(key, f.path)
+            f.pending.publish(key)
 
         with ThreadPoolExecutor(min(4, max(1, len(unique)))) as pool:
             list(pool.map(upload, unique.values()))
@@ -346,18 +353,37 @@ class ModelStore:
             return None
 
 
-def stage_files(path: Path) -> dict[str, StagedFile]:
-    """Hash the file at ``path`` (named by its basename) or every file under the folder ``path``."""
+def files_to_commit(path: Path) -> dict[str, Path]:
+    """The file at ``path`` (named by its basename) or every file under the folder ``path``, by name."""
     if path.is_file():
-        sha, size = hash_file(path)
-        return {check_file_path(path.name): StagedFile(path, sha, size)}
+        return {check_file_path(path.name): path}
     if not path.is_dir():
         raise InvalidRecordError(f"{path}: no such file or folder to commit")
-    files: dict[str, StagedFile] = {}
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        name = check_file_path(file.relative_to(path).as_posix())
-        sha, size = hash_file(file)
-        files[name] = StagedFile(file, sha, size)
+    files = {
+        check_file_path(file.relative_to(path).as_posix()): file
+        for file in sorted(p for p in path.rglob("*") if p.is_file())
+    }
     if not files:
         raise InvalidRecordError(f"{path}: the folder holds no files to commit")
     return files
+
+
+@contextlib.contextmanager
+def stage_file(objects: ObjectStore, path: Path) -> Iterator[StagedFile]:
+    """Hash ``path`` while the store starts taking it in; discard the transfer unless it is published.
+
+    On a folder store the copy into the store runs on a second thread beside
+    the hash (both drop the GIL), so a commit costs about one pass over the
+    file instead of two. A file that changes meanwhile would be stored under
+    the wrong hash, so its size and mtime are compared before and after.
+    """
+    before = path.stat()
+    with ThreadPoolExecutor(2) as pool:
+        transfer = pool.submit(objects.begin_upload, path)
+        hashed = pool.submit(hash_file, path)
+    with transfer.result() as pending:
+        sha, size = hashed.result()
+        after = path.stat()
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != after.st_size:
+            raise InvalidRecordError(f"{path} changed while it was being committed; commit it again")
+        yield StagedFile(path, sha, size, pending)

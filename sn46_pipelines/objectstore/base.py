@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import BinaryIO
 
 #: Default part size for streamed copies and multipart uploads.
@@ -153,6 +154,16 @@ class ObjectStore(abc.ABC):
     def upload(self, key: str, path: str | os.PathLike[str]) -> str:
         """Upload a local file (multipart and parallel where the backend can); return the etag."""
 
+    def begin_upload(self, path: str | os.PathLike[str]) -> PendingUpload:
+        """Start uploading a local file whose key is decided later (for example, by its hash).
+
+        Where moving bytes into the store is the slow part and naming them is
+        cheap (a folder store: copy now, rename later), the transfer starts
+        here, so a caller can hash the file at the same time. The default
+        transfers nothing until :meth:`PendingUpload.publish`.
+        """
+        return PendingUpload(self, Path(path))
+
     @abc.abstractmethod
     def put_if_absent(self, key: str, data: Body) -> str:
         """Create ``key`` only if it does not exist; :class:`PreconditionFailedError` otherwise.
@@ -193,6 +204,27 @@ class ObjectStore(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+class PendingUpload(AbstractContextManager["PendingUpload"]):
+    """A local file on its way into a store: publish it under a key, or discard it.
+
+    Used as a context manager, whatever was not published is discarded on exit.
+    """
+
+    def __init__(self, store: ObjectStore, path: Path) -> None:
+        self.store = store
+        self.path = path
+
+    def publish(self, key: str) -> str:
+        """Make the file visible at ``key`` (replacing any object there); return the etag."""
+        return self.store.upload(key, self.path)
+
+    def discard(self) -> None:
+        """Drop whatever was transferred; publishing afterwards is a caller's bug."""
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()
 
 
 def iter_chunks(data: Body, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:

@@ -34,6 +34,7 @@ from .base import (
     ObjectInfo,
     ObjectStore,
     ObjectStoreError,
+    PendingUpload,
     PreconditionFailedError,
     RequestCounter,
     StoreUnavailableError,
@@ -278,6 +279,10 @@ class LocalObjectStore(ObjectStore):
         with self._staged(Path(path), durable=False) as tmp:
             return self._publish(tmp, key)
 
+    def begin_upload(self, path: str | os.PathLike[str]) -> PendingUpload:
+        """Copy the file into the store's temporary folder now; :meth:`PendingUpload.publish` renames it."""
+        return _StagedCopy(self, Path(path))
+
     def put_if_absent(self, key: str, data: Body) -> str:
         self.requests.add("put")
         self._path(key)
@@ -339,6 +344,30 @@ class LocalObjectStore(ObjectStore):
         from pyarrow import fs
 
         return fs.LocalFileSystem(), str(self.root)
+
+
+class _StagedCopy(PendingUpload):
+    """A copy already inside the store: publishing is a rename, discarding a delete."""
+
+    def __init__(self, store: LocalObjectStore, path: Path) -> None:
+        super().__init__(store, path)
+        self._local = store
+        self._stage = contextlib.ExitStack()
+        self._tmp: Path | None = self._stage.enter_context(store._staged(path, durable=False))
+
+    def publish(self, key: str) -> str:
+        if self._tmp is None:
+            raise ObjectStoreError(f"{self.path}: this staged copy was already published or discarded")
+        self._local.requests.add("put")
+        self._local._path(key)
+        try:
+            return self._local._publish(self._tmp, key)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        self._tmp = None
+        self._stage.close()
 
 
 def _check_delimiter(delimiter: str | None) -> None:

@@ -40,13 +40,40 @@ class CrashingStore:
             return attr
 
         def call(*args, **kwargs):
-            if self.dead:
-                raise Crash(f"dead before {name}")
-            if name in self.WRITES:
-                if len(self.writes) == self._crash_at:
-                    self.dead = True
-                    raise Crash(f"crashed before {name} {args[:1]}")
-                self.writes.append((name, str(args[0]) if args else ""))
+            self._step(name, args)
             return attr(*args, **kwargs)
 
         return call
+
+    def _step(self, name: str, args: tuple) -> None:
+        if self.dead:
+            raise Crash(f"dead before {name}")
+        if name in self.WRITES:
+            if len(self.writes) == self._crash_at:
+                self.dead = True
+                raise Crash(f"crashed before {name} {args[:1]}")
+            self.writes.append((name, str(args[0]) if args else ""))
+
+    def begin_upload(self, path):
+        """The inner store's own staged transfer; publishing it counts as an ``upload`` write."""
+        self._step("begin_upload", (path,))
+        return _CrashingPending(self, self._inner.begin_upload(path))
+
+
+class _CrashingPending:
+    def __init__(self, store: CrashingStore, pending) -> None:
+        self._store = store
+        self._pending = pending
+
+    def publish(self, key: str) -> str:
+        self._store._step("upload", (key,))
+        return self._pending.publish(key)
+
+    def discard(self) -> None:
+        self._pending.discard()
+
+    def __enter__(self) -> _CrashingPending:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.discard()

@@ -175,3 +175,23 @@ def test_record_round_trip_and_canonical_hash():
         parse_record(b"{oops")
     with pytest.raises(InvalidRecordError, match="invalid checkpoint file path"):
         build_record(0, None, {"../escape": record.manifest.get("x")})  # type: ignore[dict-item]
+
+
+def test_a_file_changed_while_committing_is_refused_and_leaves_nothing(mstore: ModelStore, make_checkpoint):
+    folder = make_checkpoint(1)
+    objects = mstore.objects
+    begin = objects.begin_upload
+
+    def rewrite_meanwhile(path):  # the trainer rewrites model.pt while the commit hashes it
+        pending = begin(path)
+        if path.name == "model.pt":
+            path.write_bytes(b"other weights, another size")
+        return pending
+
+    objects.begin_upload = rewrite_meanwhile
+    with pytest.raises(InvalidRecordError, match="model.pt changed while it was being committed"):
+        mstore.commit(folder)
+    del objects.begin_upload
+    assert mstore.head() is None
+    assert list(objects.list("blobs/")) == [] and list(objects.list("inflight/")) == []
+    assert mstore.commit(folder).counter == 0

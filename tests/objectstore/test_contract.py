@@ -401,3 +401,21 @@ def test_a_failed_streamed_put_leaves_nothing_behind(store):
     assert not store.exists("half")
     assert [o.key for o in store.list()] == ["keep"]
     assert hashlib.sha256(store.get("keep")).hexdigest() == hashlib.sha256(b"good").hexdigest()
+
+
+def test_a_pending_upload_is_published_under_a_later_key_or_leaves_nothing(store, tmp_path):
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 5))
+    with store.begin_upload(source) as pending:
+        etag = pending.publish("blobs/late-key")
+    assert store.head("blobs/late-key").etag == etag
+    assert store.get("blobs/late-key") == source.read_bytes()
+
+    with store.begin_upload(source):
+        pass  # never published: discarded on exit
+    assert [o.key for o in store.list()] == ["blobs/late-key"]
+    if store.url.startswith("file://"):  # the staged copy inside the folder store is gone too
+        internal = store.root / ".sn46-objectstore" / "tmp"
+        assert not list(internal.iterdir())
+        with pytest.raises(ObjectStoreError, match="already published or discarded"):
+            pending.publish("blobs/again")
