@@ -1,5 +1,7 @@
 """The one Dagster ``Definitions`` object of the project (``workspace.yaml`` loads it)."""
 
+import os
+
 import dagster as dg
 
 from .assets.aggregates import listing_aggregates, validator_views
@@ -15,8 +17,31 @@ from .jobs.operations import (
     replication_check_schedule,
     verify_chain_job,
 )
+from .config import ConfigError
 from .resources import DataStoreResource, ModelStoreResource
 from .sensors.uploads import miner_upload_sensor
+
+#: Values of SN46_EXECUTOR: how a run executes its steps.
+EXECUTORS = ("multiprocess", "k8s")
+
+
+def run_executor() -> dg.ExecutorDefinition | None:
+    """Dagster's default (steps as processes of the run), or one Kubernetes pod per step.
+
+    ``SN46_EXECUTOR=k8s`` selects ``k8s_job_executor`` (with the Helm chart's
+    ``K8sRunLauncher``: deploy/helm/values.yaml). It is read when the code
+    location loads, as an executor must be, and only imports dagster-k8s: no
+    cluster is contacted until a run starts.
+    """
+    choice = os.environ.get("SN46_EXECUTOR", "multiprocess").strip().lower()
+    if choice == "multiprocess":
+        return None
+    if choice == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    raise ConfigError(f"SN46_EXECUTOR: expected one of {', '.join(EXECUTORS)}, got {choice!r}")
+
 
 defs = dg.Definitions(
     assets=[miner_listings, listing_aggregates, validator_views, price_model, inference_pin, model_store],
@@ -26,6 +51,6 @@ defs = dg.Definitions(
     resources={
         "data_store": DataStoreResource(),
         "model_store": ModelStoreResource(),
-        "pipes_subprocess_client": dg.PipesSubprocessClient(),
     },
+    executor=run_executor(),
 )

@@ -1,24 +1,19 @@
 """``price_model`` (trained through Dagster Pipes, with a blocking baseline check) and ``inference_pin``.
 
-Thin on purpose: training is the ``pricemodel`` library run in a child
-process (:mod:`sn46_pipelines.pricemodel.pipes_train`), so swapping the
-local ``PipesSubprocessClient`` for a ``PipesK8sClient`` moves it onto a GPU
-pod without touching this file's logic; deployment is
+Thin on purpose: training is the ``pricemodel`` library run as a Pipes child
+(:mod:`sn46_pipelines.pricemodel.pipes_train`) by the ``training_launcher``
+resource, which puts it in a local process, a GPU pod or an ECS task as the
+deployment says (``SN46_TRAINING_LAUNCHER``); deployment is
 :func:`sn46_pipelines.pricemodel.deploy.promote`.
 """
-
-import sys
 
 import dagster as dg
 from pydantic import Field
 
 from ..config import load_settings
 from ..pricemodel.pipes_train import CHECK_NAME
-from ..resources import DataStoreResource, ModelStoreResource
+from ..resources import DataStoreResource, ModelStoreResource, TrainingLauncher
 from .aggregates import listing_aggregates
-
-#: What the child process is: the same interpreter, the library's Pipes entry point.
-TRAIN_COMMAND = [sys.executable, "-m", "sn46_pipelines.pricemodel.pipes_train"]
 
 
 class PriceModelConfig(dg.Config):
@@ -54,25 +49,22 @@ class InferencePinConfig(dg.Config):
         )
     ],
     description="A torch price regressor on log price, trained on the accepted listings of passing miners "
-    "in a Pipes child process and committed to the model store (model.pt, model.onnx, feature_config.json, "
-    "metrics.json).",
+    "in a Pipes child (a local process, a GPU pod or an ECS task) and committed to the model store "
+    "(model.pt, model.onnx, feature_config.json, metrics.json).",
+    # Bound here rather than in definitions.py: the launcher reads its deployment from SN46_* variables
+    # when training starts, so this one instance fits every deployment and every caller of the asset.
+    resource_defs={"training_launcher": TrainingLauncher()},
 )
 def price_model(
     context: dg.AssetExecutionContext,
     config: PriceModelConfig,
     data_store: DataStoreResource,
     model_store: ModelStoreResource,
-    pipes_subprocess_client: dg.PipesSubprocessClient,
+    training_launcher: TrainingLauncher,
 ) -> dg.MaterializeResult:
-    settings = load_settings()
-    extras = {
-        "data_store": data_store.open().url,
-        "model_store": model_store.open().url,
-        "endpoint_url": settings.endpoint_url,
-        "region": settings.region,
-        "config": config.model_dump(),
-    }
-    return pipes_subprocess_client.run(context=context, command=TRAIN_COMMAND, extras=extras).get_materialize_result()
+    return training_launcher.run(
+        context, data_store=data_store.open().url, model_store=model_store.open().url, config=config.model_dump()
+    ).get_materialize_result()
 
 
 @dg.asset(

@@ -2,5 +2,6 @@
 
 from .modelstore import ModelStoreResource
 from .stores import DataStoreResource
+from .training import TrainingLauncher
 
-__all__ = ["DataStoreResource", "ModelStoreResource"]
+__all__ = ["DataStoreResource", "ModelStoreResource", "TrainingLauncher"]

@@ -1,0 +1,105 @@
+"""Where ``price_model``'s training process runs: a local child process, a GPU pod or an ECS task.
+
+The choice is per deployment (``SN46_TRAINING_LAUNCHER`` and the variables
+in :mod:`sn46_pipelines.deploy.settings`), read when a training run starts,
+so one code location serves a laptop, a Kubernetes cluster and ECS, and
+loading it never needs a cluster. The pod spec and the task definition are
+built by :mod:`sn46_pipelines.deploy`; this resource only hands them to the
+matching Dagster Pipes client. Whichever runs it, the child is the same
+``sn46_pipelines.pricemodel.pipes_train`` and reports back through Pipes.
+"""
+
+import os
+import sys
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from ..config import ConfigError, Settings, load_settings
+from ..deploy import ecs, k8s
+from ..deploy.settings import LaunchSettings, resolve_launch_settings
+from ..deploy.training import CONTAINER_NAME, container_environment, require_remote_stores
+
+#: The child process of the ``subprocess`` launcher: this interpreter, the Pipes entry point.
+LOCAL_TRAIN_COMMAND = [sys.executable, "-m", "sn46_pipelines.pricemodel.pipes_train"]
+
+
+class TrainingLauncher(dg.ConfigurableResource):
+    """Launches the training process and returns its Pipes results.
+
+    ``overrides`` sets launcher settings by name (``{"launcher": "k8s",
+    "gpu_count": "2"}``); anything not given comes from its ``SN46_*``
+    variable, then the default (``subprocess``).
+    """
+
+    overrides: dict[str, str] = Field(
+        default={},
+        description="Launcher settings by name (launcher, image, gpu_count, k8s_namespace, ecs_cluster...); "
+        "unset ones come from SN46_TRAINING_LAUNCHER, SN46_IMAGE, SN46_GPU_COUNT... (docs/scale-out.md).",
+    )
+
+    def launch_settings(self) -> LaunchSettings:
+        """The settings a run started now would use."""
+        return resolve_launch_settings(self.overrides, os.environ)
+
+    def run(
+        self, context: dg.AssetExecutionContext, *, data_store: str, model_store: str, config: dict[str, Any]
+    ) -> dg.PipesClientCompletedInvocation:
+        """Train on ``data_store``, commit to ``model_store``; ``config`` is the training config."""
+        launch, env = self.launch_settings(), load_settings()
+        extras = {"data_store": data_store, "model_store": model_store, "endpoint_url": env.endpoint_url,
+                  "region": env.region, "config": config}
+        if launch.launcher == "subprocess":
+            return dg.PipesSubprocessClient().run(context=context, command=LOCAL_TRAIN_COMMAND, extras=extras)
+        require_remote_stores(launch.launcher, {"data_store": data_store, "model_store": model_store})
+        run = _run_in_pod if launch.launcher == "k8s" else _run_in_ecs_task
+        return run(context, launch, env, extras)
+
+
+def _run_in_pod(
+    context: dg.AssetExecutionContext, launch: LaunchSettings, env: Settings, extras: dict[str, Any]
+) -> dg.PipesClientCompletedInvocation:
+    launch.require("image")
+    try:
+        from dagster_k8s import PipesK8sClient
+    except ImportError:
+        raise ConfigError("the k8s training launcher needs dagster-k8s: pip install 'sn46-pipelines[deploy]'") from None
+    environment = container_environment(env.env, env.region, env.endpoint_url,
+                                        injected_credentials=bool(launch.k8s_secret))
+    spec = k8s.training_pod_spec(launch, environment)
+    context.log.info(f"training in a pod of image {launch.image} with {launch.gpu_count} GPU(s)")
+    return PipesK8sClient().run(
+        context=context,
+        extras=extras,
+        namespace=launch.k8s_namespace or None,
+        base_pod_meta=k8s.training_pod_metadata(env.env),
+        base_pod_spec=spec,
+    )
+
+
+def _run_in_ecs_task(
+    context: dg.AssetExecutionContext, launch: LaunchSettings, env: Settings, extras: dict[str, Any]
+) -> dg.PipesClientCompletedInvocation:
+    launch.require("image", "ecs_cluster", "ecs_subnets", "ecs_execution_role_arn")
+    import boto3
+    from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesECSClient
+
+    session = boto3.session.Session(region_name=env.region)
+    ecs_client = session.client("ecs")
+    secret_id = launch.ecs_secret_id(env.env)
+    definition = ecs.training_task_definition(
+        launch,
+        container_environment(env.env, env.region, env.endpoint_url, injected_credentials=bool(secret_id)),
+        region=env.region,
+        secret_arn=ecs.secret_arn(session.client("secretsmanager"), secret_id) if secret_id else None,
+    )
+    task_definition = ecs.ensure_task_definition(ecs_client, definition)
+    context.log.info(f"training in ECS task definition {task_definition} on cluster {launch.ecs_cluster}")
+    client = PipesECSClient(client=ecs_client, message_reader=PipesCloudWatchMessageReader(client=session.client("logs")))
+    return client.run(
+        context=context,
+        run_task_params=ecs.training_run_task_params(launch, task_definition, env=env.env),
+        extras=extras,
+        pipes_container_name=CONTAINER_NAME,
+    )
