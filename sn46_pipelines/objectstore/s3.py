@@ -13,6 +13,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -20,6 +21,7 @@ import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from pydantic import SecretStr
 
 from .base import (
     CHUNK_SIZE,
@@ -53,6 +55,27 @@ _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
 _PRECONDITION_CODES = {"PreconditionFailed", "412"}
 
 
+@dataclass(frozen=True)
+class S3Credentials:
+    """Static keys for one store's S3 client, instead of boto3's default chain.
+
+    Only this store's client uses them: the process's own AWS identity (task
+    role, profile) stays in charge of every other AWS call. The secret parts
+    are :class:`~pydantic.SecretStr`, so a repr, a log line or an error shows
+    ``**********``; the access key id is an identifier, shown as AWS shows it.
+    ``origin`` says where the keys came from, for error messages.
+    """
+
+    access_key_id: str
+    secret_access_key: SecretStr
+    session_token: SecretStr | None = None
+    origin: str = "explicit credentials"
+
+    def __post_init__(self) -> None:
+        if not self.access_key_id or not self.secret_access_key.get_secret_value():
+            raise ValueError(f"S3 credentials from {self.origin}: empty access key id or secret key")
+
+
 class S3ObjectStore(ObjectStore):
     """Objects under ``prefix`` in ``bucket``, through one thread-safe boto3 client."""
 
@@ -63,6 +86,7 @@ class S3ObjectStore(ObjectStore):
         *,
         endpoint_url: str | None = None,
         region: str | None = None,
+        credentials: S3Credentials | None = None,
         max_attempts: int = 6,
         client: Any = None,
     ) -> None:
@@ -75,10 +99,12 @@ class S3ObjectStore(ObjectStore):
         self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         self.requests = RequestCounter()
         self._bucket_confirmed = False
+        self._credentials_origin = credentials.origin if credentials else None
         self._client = client or boto3.session.Session().client(
             "s3",
             endpoint_url=self.endpoint_url,
             region_name=self.region,
+            **_client_keys(credentials),
             config=Config(
                 retries={"mode": "standard", "max_attempts": max_attempts},
                 max_pool_connections=32,
@@ -130,7 +156,9 @@ class S3ObjectStore(ObjectStore):
         if code in _PRECONDITION_CODES or status == "412":
             return PreconditionFailedError(self.url, key or "", "S3 answered 412")
         if code in _UNAVAILABLE_CODES:
-            return StoreUnavailableError(f"{self.url}: {_UNAVAILABLE_CODES[code]} ({code})")
+            credentials = self._credentials_origin and code != "NoSuchBucket"
+            origin = f"; credentials from {self._credentials_origin}" if credentials else ""
+            return StoreUnavailableError(f"{self.url}: {_UNAVAILABLE_CODES[code]} ({code}){origin}")
         if code in _NOT_FOUND_CODES and key is not None:
             # A HEAD on a missing bucket also says 404: make sure the bucket is there.
             self._confirm_bucket()
@@ -383,6 +411,18 @@ class S3ObjectStore(ObjectStore):
             scheme, _, host = self.endpoint_url.partition("://")
             options.update(endpoint_override=host.rstrip("/"), scheme=scheme)
         return fs.S3FileSystem(**options), f"{self.bucket}/{self.prefix}".rstrip("/")
+
+
+def _client_keys(credentials: S3Credentials | None) -> dict[str, str | None]:
+    """boto3 client arguments for ``credentials``; none at all lets boto3's default chain decide."""
+    if credentials is None:
+        return {}
+    token = credentials.session_token
+    return {
+        "aws_access_key_id": credentials.access_key_id,
+        "aws_secret_access_key": credentials.secret_access_key.get_secret_value(),
+        "aws_session_token": token.get_secret_value() if token else None,
+    }
 
 
 def _seekable(stream: BinaryIO) -> BinaryIO | bytes:
