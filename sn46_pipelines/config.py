@@ -2,10 +2,12 @@
 
 Each environment is a YAML file in ``config/``; ``SN46_ENV`` picks one. A few
 variables override the file so one image can serve any deployment:
-``SN46_DATA_STORE``, ``SN46_MODEL_STORE``, ``SN46_REPLICA_STORE`` and
-``AWS_ENDPOINT_URL``. A bad value is reported with the field and where it
-came from (the file or the variable), because "invalid config" alone sends an
-operator hunting.
+``SN46_DATA_STORE``, ``SN46_MODEL_STORE``, ``SN46_REPLICA_STORE``,
+``AWS_ENDPOINT_URL`` and ``SN46_SECRETS_SOURCE``. A bad value is reported with
+the field and where it came from (the file or the variable), because "invalid
+config" alone sends an operator hunting. The files name secrets (Secrets
+Manager ids), never hold them, and an error never repeats what was found under
+``secrets`` or in an unknown field: it could be a value pasted by mistake.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from .objectstore import ObjectStore
+    from .objectstore.s3 import S3Credentials
 
 ENVIRONMENTS = ("local", "dev", "test", "staging", "prod")
 DEFAULT_ENV = "local"
@@ -28,12 +34,17 @@ ENV_OVERRIDES = {
     "SN46_REPLICA_STORE": "replica_store",
     "AWS_ENDPOINT_URL": "endpoint_url",
     "SN46_UPLOAD_EVENTS_QUEUE": "upload_events_queue",
+    "SN46_SECRETS_SOURCE": "secrets.source",
 }
 
 #: GC presets of the model-store guide: (keep_versions, keep_min_versions).
 GC_PRESETS = {"aggressive": (5, 3), "moderate": (20, 5), "conservative": (50, 10)}
 
 _STORE_URL = re.compile(r"^(file:///\S*|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?)$")
+#: A Secrets Manager secret name, or the ARN of one.
+_SECRET_ID = re.compile(r"^(arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@\-]{1,512}$")
+#: Field names that can only mean a secret's value was written into a config file.
+_SECRET_LIKE = re.compile(r"password|passwd|secret|token|access_key|credential|redis_url", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -86,6 +97,40 @@ class InferencePin(_Strict):
     poll_interval: float = Field(30.0, gt=0)
 
 
+class SecretsSettings(_Strict):
+    """Where the environment's secrets live: Secrets Manager ids, never values (see docs/secrets.md).
+
+    With ``source: env`` every secret comes from variables (boto3's default
+    chain for the object store). With ``aws-secrets-manager`` the object store's
+    keys are read from ``object_store`` by this process; ``redis`` and
+    ``dagster_postgres`` name what the platform injects as ``REDIS_URL`` and
+    ``DAGSTER_PG_PASSWORD``, so ``sn46 config`` can show and check them. An id
+    left empty means that secret comes from variables in either case.
+    """
+
+    source: Literal["env", "aws-secrets-manager"] = "env"
+    object_store: str | None = None
+    redis: str | None = None
+    dagster_postgres: str | None = None
+
+    @field_validator("object_store", "redis", "dagster_postgres")
+    @classmethod
+    def _secret_id(cls, value: str | None) -> str | None:
+        if value is not None and not _SECRET_ID.match(value):
+            raise ValueError(
+                "not a Secrets Manager name (letters, digits, /_+=.@-) or ARN; "
+                "a secret's value never belongs in a config file"
+            )
+        return value
+
+    def secret_id(self, name: str) -> str | None:
+        """The Secrets Manager id of secret ``name`` when this environment takes it from there, else None."""
+        if self.source != "aws-secrets-manager":
+            return None
+        ids = {"object-store": self.object_store, "redis": self.redis, "dagster-postgres": self.dagster_postgres}
+        return ids[name]
+
+
 class Settings(_Strict):
     """One environment's settings, validated."""
 
@@ -102,6 +147,7 @@ class Settings(_Strict):
     rate_limits: RateLimits = RateLimits()
     gc: GCPolicy = GCPolicy()
     inference: InferencePin = InferencePin()
+    secrets: SecretsSettings = SecretsSettings()
 
     @field_validator("data_store", "model_store", "replica_store")
     @classmethod
@@ -117,24 +163,52 @@ class Settings(_Strict):
             raise ValueError(f"not an http(s) URL such as http://minio:9000, got {value!r}")
         return value
 
-    def open_data_store(self):  # -> ObjectStore (import kept lazy for a fast CLI)
+    def open_data_store(self) -> ObjectStore:
         """The object store holding miner uploads, curated listings and validator views."""
-        return self._open(self.data_store)
+        return self.open_store(self.data_store)
 
-    def open_model_store(self):
+    def open_model_store(self) -> ObjectStore:
         """The object store under the model store."""
-        return self._open(self.model_store)
+        return self.open_store(self.model_store)
 
-    def open_replica_store(self):
+    def open_replica_store(self) -> ObjectStore:
         """The disaster-recovery replica of the model store."""
         if self.replica_store is None:
             raise ConfigError(f"environment {self.env!r} has no replica_store")
-        return self._open(self.replica_store)
+        return self.open_store(self.replica_store)
 
-    def _open(self, url: str):
-        from .objectstore import open_store
+    def open_store(self, url: str) -> ObjectStore:
+        """Open ``url`` with this environment's endpoint, region and object-store credentials.
 
-        return open_store(url, endpoint_url=self.endpoint_url, region=self.region)
+        Use it for overridden URLs too (``--store``, a resource's ``url``), so an
+        override never falls back to other credentials than the environment's.
+        Secrets Manager out of reach makes the store unavailable, an outage
+        retried like any other (:class:`~sn46_pipelines.objectstore.StoreUnavailableError`);
+        a missing, forbidden or malformed secret is a
+        :class:`~sn46_pipelines.secrets.SecretError`, which asking again will not fix.
+        """
+        from .objectstore import StoreUnavailableError, open_store
+        from .secrets import SecretUnavailableError
+
+        credentials = None
+        if url.startswith("s3://"):
+            try:
+                credentials = self.object_store_credentials()
+            except SecretUnavailableError as exc:
+                raise StoreUnavailableError(f"{url}: {exc}") from exc
+        return open_store(url, endpoint_url=self.endpoint_url, region=self.region, credentials=credentials)
+
+    def object_store_credentials(self) -> S3Credentials | None:
+        """The object store's keys when this environment reads them from Secrets Manager.
+
+        None means boto3's default chain (variables, profile, instance or task
+        role). Each call reads the secret again, so a rotated key is used by
+        the next store opened. Raises :class:`~sn46_pipelines.secrets.SecretError`.
+        """
+        from .secrets import OBJECT_STORE, object_store_credentials
+
+        secret_id = self.secrets.secret_id(OBJECT_STORE.name)
+        return None if secret_id is None else object_store_credentials(secret_id, region=self.region)
 
 
 @dataclass(frozen=True)
@@ -143,9 +217,13 @@ class _Source:
 
     file: Path
     overrides: dict[str, str]
+    """Dotted field path -> the variable that set it."""
 
-    def of(self, field: str) -> str:
-        return f"variable {self.overrides[field]}" if field in self.overrides else str(self.file)
+    def of(self, loc: list[str]) -> str:
+        for end in range(len(loc), 0, -1):
+            if (path := ".".join(loc[:end])) in self.overrides:
+                return f"variable {self.overrides[path]}"
+        return str(self.file)
 
 
 #: The source checkout: ``config/``, ``dagster.yaml`` and ``workspace.yaml`` live here.
@@ -176,7 +254,7 @@ def load_settings(env: str | None = None, environ: dict[str, str] | None = None)
     overrides = {}
     for var, field in ENV_OVERRIDES.items():
         if environ.get(var):
-            raw[field] = environ[var]
+            _assign(raw, field, environ[var])
             overrides[field] = var
     raw["env"] = name
     try:
@@ -203,6 +281,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _assign(raw: dict[str, Any], path: str, value: str) -> None:
+    """Set the field at dotted ``path`` (``secrets.source``), creating its sections."""
+    *sections, field = path.split(".")
+    for name in sections:
+        if not isinstance(raw.get(name), dict):
+            raw[name] = {}
+        raw = raw[name]
+    raw[field] = value
+
+
 def _expand(value: Any, variables: dict[str, str]) -> Any:
     """Replace ``${SN46_HOME}`` in every string of the file."""
     if isinstance(value, str):
@@ -221,8 +309,12 @@ def _describe(exc: ValidationError, source: _Source) -> str:
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden" and _SECRET_LIKE.search(loc[-1]):
+            message += "; a secret never belongs in a config file: see docs/secrets.md"
         shown = error["type"] == "missing" or isinstance(error["input"], dict) or "got" in message
-        got = "" if shown else f" (got {error['input']!r})"
-        where = source.of(loc[0]) if loc else str(source.file)
+        # Whatever sits under secrets: or in an unknown field may be a pasted secret: never repeat it.
+        hidden = error["type"] == "extra_forbidden" or loc[:1] == ["secrets"]
+        got = "" if shown or hidden else f" (got {error['input']!r})"
+        where = source.of(loc) if loc else str(source.file)
         problems.append(f"{'.'.join(loc) or '(top level)'}: {message}{got} [from {where}]")
     return "invalid configuration: " + "; ".join(problems)

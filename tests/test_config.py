@@ -125,3 +125,64 @@ def test_settings_open_their_stores(tmp_path):
     s = load_settings("local", environ={"SN46_HOME": str(tmp_path)})
     assert s.open_data_store().url == f"file://{tmp_path}/.sn46/local/data"
     assert s.open_replica_store().url == f"file://{tmp_path}/.sn46/local/models-replica"
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_environment_names_its_secrets_never_holds_them(env):
+    secrets = load_settings(env, environ={}).secrets
+    if env == "local":
+        assert (secrets.source, secrets.object_store, secrets.redis) == ("env", None, None)
+        return
+    assert secrets.source == ("env" if env == "test" else "aws-secrets-manager")
+    assert (secrets.object_store, secrets.redis, secrets.dagster_postgres) == (
+        f"sn46/{env}/object-store", f"sn46/{env}/redis", f"sn46/{env}/dagster-postgres"
+    )
+
+
+def test_secrets_come_from_secrets_manager_only_where_the_source_says_so():
+    test_env = load_settings("test", environ={}).secrets
+    assert test_env.secret_id("object-store") is None  # source env: variables and boto3's chain
+    switched = load_settings("test", environ={"SN46_SECRETS_SOURCE": "aws-secrets-manager"}).secrets
+    assert switched.secret_id("object-store") == "sn46/test/object-store"
+    assert switched.secret_id("dagster-postgres") == "sn46/test/dagster-postgres"
+    on_premises = load_settings("prod", environ={"SN46_SECRETS_SOURCE": "env"})
+    assert on_premises.secrets.secret_id("redis") is None
+    assert on_premises.object_store_credentials() is None  # nothing is read
+
+
+def test_a_bad_secrets_source_names_the_variable():
+    with pytest.raises(ConfigError, match=r"secrets.source: Input should be 'env' or 'aws-secrets-manager' "
+                                          r"\[from variable SN46_SECRETS_SOURCE\]"):
+        load_settings("prod", environ={"SN46_SECRETS_SOURCE": "vault"})
+
+
+PASTED = "wJalrXUtnFEMI-pasted-by-mistake"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BASE + f"secrets:\n  source: aws-secrets-manager\n  redis: 'redis://:{PASTED}@cache:6379/0'\n",
+         r"secrets.redis: not a Secrets Manager name .*; a secret's value never belongs in a config file \[from "),
+        (BASE + f"secrets:\n  object_store:\n    aws_secret_access_key: {PASTED}\n",
+         r"secrets.object_store: Input should be a valid string \[from "),
+        (BASE + f"aws_secret_access_key: {PASTED}\n",
+         r"aws_secret_access_key: Extra inputs are not permitted; a secret never belongs in a config file"),
+        (BASE + f"secrets:\n  password: {PASTED}\n",
+         r"secrets.password: Extra inputs are not permitted; a secret never belongs in a config file"),
+    ],
+)
+def test_a_secret_pasted_into_a_config_file_is_refused_and_never_repeated(tmp_path, monkeypatch, text, message):
+    environ = _write_env(tmp_path, text)
+    monkeypatch.setenv("SN46_CONFIG_DIR", environ["SN46_CONFIG_DIR"])
+    with pytest.raises(ConfigError, match=message) as info:
+        load_settings("local", environ=environ)
+    assert PASTED not in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # pydantic's error (with the input) is dropped
+
+
+def test_secret_ids_may_be_names_or_arns(tmp_path, monkeypatch):
+    arn = "arn:aws:secretsmanager:us-east-2:123456789012:secret:sn46/prod/redis-AbCdEf"
+    environ = _write_env(tmp_path, BASE + f"secrets:\n  source: aws-secrets-manager\n  redis: {arn}\n")
+    monkeypatch.setenv("SN46_CONFIG_DIR", environ["SN46_CONFIG_DIR"])
+    assert load_settings("local", environ=environ).secrets.secret_id("redis") == arn
