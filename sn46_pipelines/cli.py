@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "sn46_pipelines.gateway.cli",
     "sn46_pipelines.serve_cli",
     "sn46_pipelines.config_cli",
+    "sn46_pipelines.infra_cli",
 )
 
 #: Exit code for "could not run": bad configuration, unusable store, bad arguments.

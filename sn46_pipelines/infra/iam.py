@@ -1,0 +1,319 @@
+"""Least-privilege IAM policies for each identity that touches an environment's buckets.
+
+Each role's policy allows exactly the S3 calls its code path makes (see
+docs/infra.md for the call-by-call table), on exact bucket ARNs and key
+prefixes taken from the environment's store URLs and from the layouts the
+code itself uses (model-store areas, curated and aggregate prefixes, the
+gateway's upload folders). How S3 authorises each call:
+
+* GET and HEAD of an object need ``s3:GetObject``; a copy needs GetObject on
+  the source and PutObject on the target.
+* PUT, POST uploads and every step of a multipart upload need ``s3:PutObject``;
+  aborting one needs ``s3:AbortMultipartUpload``; a canned ACL also needs
+  ``s3:PutObjectAcl``.
+* DeleteObject and each key of DeleteObjects need ``s3:DeleteObject``.
+* ListObjectsV2 needs ``s3:ListBucket`` with the request's ``s3:prefix``;
+  HeadBucket needs ``s3:ListBucket`` too, with no prefix at all, and S3 answers
+  404 rather than 403 for a missing key only to callers holding ListBucket.
+  The store's existence check and the model store's probes for the next
+  record depend on both, hence each role's ``BucketCheck`` statement: ListBucket
+  only when the request carries no ``s3:prefix``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import Settings
+from .bucket import check_kms_key
+from .errors import InfraError
+from .locations import EnvironmentStores, StoreLocation, environment_stores, partition
+
+#: Secrets Manager names (``sn46/<env>/<name>``) and the roles that read them: the gateway's
+#: long-lived S3 keys (presigned URLs signed with a role session die with the session, before the
+#: gateway's week-long expiry) and Redis URL; Dagster processes' instance database.
+SECRETS = {
+    "object-store": ("gateway",),
+    "redis": ("gateway",),
+    "dagster-postgres": ("pipeline", "training", "gc", "replication"),
+}
+
+ROLES = {
+    "training": "commits checkpoints and moves deployment pins (train_price_model, deploy_job, Pipes "
+                "training pods); reads the curated listings and aggregates it trains on",
+    "inference": "loads pinned or tracked versions and never writes (sn46 serve, verify_chain_job)",
+    "gc": "garbage-collects the model store (gc_job, sn46 store gc)",
+    "replication": "copies what the replica lacks (model_store_replication with repair, "
+                   "sn46 store replication-check --repair)",
+    "gateway": "presigns miner uploads and validator listings and downloads (sn46 gateway); the keys in "
+               "its object-store secret belong to an IAM user with this policy",
+    "pipeline": "the Dagster code location and run workers: sensor, ingest, aggregates, views, training "
+                "commits and pin moves",
+    "admin": "bucket set-up (sn46 infra bucket --apply), restores and exports; no bucket deletion, "
+             "bucket policies or ACLs",
+}
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """The policy documents of an environment, by role."""
+
+    env: str
+    account_id: str | None
+    policies: dict[str, dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "env": self.env,
+            "account_id": self.account_id,
+            "roles": {name: {"description": ROLES[name], "policy": doc} for name, doc in self.policies.items()},
+        }
+
+
+@dataclass
+class _Builder:
+    """Accumulates one role's statements; listing grants are merged per bucket."""
+
+    stores: EnvironmentStores
+    account: str
+    kms_key: str | None
+    statements: list[dict[str, Any]] = field(default_factory=list)
+    listed: dict[str, list[str]] = field(default_factory=dict)
+    buckets: list[str] = field(default_factory=list)
+
+    @property
+    def partition(self) -> str:
+        return partition(self.stores.region)
+
+    def bucket_arn(self, bucket: str) -> str:
+        return f"arn:{self.partition}:s3:::{bucket}"
+
+    def allow(self, sid: str, actions: list[str], resources: list[str], condition: dict | None = None) -> None:
+        statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)),
+                                     "Resource": sorted(set(resources))}
+        if condition:
+            statement["Condition"] = condition
+        self.statements.append(statement)
+
+    def objects(self, sid: str, actions: list[str], store: StoreLocation, *areas: str) -> None:
+        """``actions`` on the keys matching each area pattern inside ``store``."""
+        self.touch(store)
+        self.allow(sid, actions, [f"{self.bucket_arn(store.bucket)}/{store.key(a)}" for a in areas])
+
+    def lists(self, store: StoreLocation, *areas: str) -> None:
+        """ListObjectsV2 under each area of ``store`` (area patterns end in ``*``)."""
+        self.touch(store)
+        patterns = self.listed.setdefault(store.bucket, [])
+        patterns += [store.key(a) for a in areas if store.key(a) not in patterns]
+
+    def touch(self, store: StoreLocation) -> None:
+        if store.bucket not in self.buckets:
+            self.buckets.append(store.bucket)
+
+    def kms(self, *, write: bool) -> None:
+        if self.kms_key is None:
+            return
+        actions = ["kms:Decrypt", *(["kms:GenerateDataKey"] if write else [])]
+        # Only through S3 in this region: the key cannot be used directly with these credentials.
+        via = {"StringEquals": {"kms:ViaService": f"s3.{self.stores.region}.amazonaws.com"}}
+        self.allow("BucketEncryptionKey", actions, [self.kms_key], via)
+
+    def secrets(self, role: str) -> None:
+        names = [name for name, readers in SECRETS.items() if role in readers]
+        if names:
+            region, env = self.stores.region, self.stores.env
+            # Secrets Manager appends six random characters to every secret's ARN.
+            arns = [f"arn:{self.partition}:secretsmanager:{region}:{self.account}:secret:sn46/{env}/{n}-??????"
+                    for n in names]
+            self.allow("ReadSecrets", ["secretsmanager:GetSecretValue"], arns)
+
+    def document(self) -> dict[str, Any]:
+        listing = [
+            {"Sid": f"List{_camel(self._holder(bucket))}", "Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": [self.bucket_arn(bucket)],
+             "Condition": {"StringLike": {"s3:prefix": patterns}}}
+            for bucket, patterns in self.listed.items()
+        ]
+        check = [
+            {"Sid": "BucketCheck", "Effect": "Allow", "Action": ["s3:ListBucket"],
+             "Resource": [self.bucket_arn(b) for b in self.buckets], "Condition": {"Null": {"s3:prefix": "true"}}}
+        ] if self.buckets else []
+        return {"Version": "2012-10-17", "Statement": [*listing, *check, *self.statements]}
+
+    def _holder(self, bucket: str) -> str:
+        return next(s.name for s in self.stores.all if s.bucket == bucket)
+
+
+def _camel(words: str) -> str:
+    return "".join(w.capitalize() for w in re.split(r"[^A-Za-z0-9]+", words) if w)
+
+
+def build_policies(
+    settings: Settings,
+    *,
+    account_id: str | None = None,
+    kms_key: str | None = None,
+    roles: tuple[str, ...] | None = None,
+) -> PolicySet:
+    """The policy documents of ``roles`` (default: all) for ``settings``' environment.
+
+    Without ``account_id`` the account field of Secrets Manager and SQS ARNs is ``*``.
+    """
+    if account_id is not None and not _ACCOUNT.match(account_id):
+        raise InfraError(f"account id {account_id!r}: expected 12 digits")
+    unknown = set(roles or ()) - set(ROLES)
+    if unknown:
+        raise InfraError(f"unknown role {', '.join(sorted(unknown))}; roles are {', '.join(ROLES)}")
+    stores = environment_stores(settings)
+    key = check_kms_key(kms_key, settings.region) if kms_key else None
+    policies = {}
+    for role in roles or tuple(ROLES):
+        builder = _Builder(stores, account_id or "*", key)
+        _ROLE_BUILDERS[role](builder, settings)
+        builder.secrets(role)
+        policies[role] = builder.document()
+    return PolicySet(settings.env, account_id, policies)
+
+
+# -- what each role's code does --------------------------------------------------------------------
+
+def _model_read(b: _Builder, store: StoreLocation) -> None:
+    b.lists(store, "*")
+    b.objects(f"Read{_camel(store.name)}", ["s3:GetObject"], store, "*")
+
+
+def _training(b: _Builder, settings: Settings) -> None:
+    from ..modelstore.layout import AUDIT, BLOBS, HEAD_HINT, INFLIGHT, PINS, RECORDS, SEGMENTS
+
+    model = b.stores.model
+    _model_read(b, model)
+    # A commit: blobs (multipart when large), its intent, the record, the HEAD hint, a sealed
+    # segment every 1,000 versions, an audit event; a deploy: the pin and its audit event.
+    b.objects("CommitVersions", ["s3:PutObject"], model,
+              f"{BLOBS}*", f"{INFLIGHT}*", f"{RECORDS}*", HEAD_HINT, f"{SEGMENTS}*", f"{PINS}*", f"{AUDIT}*")
+    b.objects("AbortBlobUploads", ["s3:AbortMultipartUpload"], model, f"{BLOBS}*")
+    # The commit removes its own intent; set_pin undoes a pin whose version GC took meanwhile.
+    b.objects("RemoveIntentsAndPins", ["s3:DeleteObject"], model, f"{INFLIGHT}*", f"{PINS}*")
+    _training_data(b)
+    b.kms(write=True)
+
+
+def _training_data(b: _Builder) -> None:
+    """What ``training_listings`` reads: the committed curated files and the published aggregate tables."""
+    from ..listings.ingest import CURATED_ROOT
+    from ..listings.sources import AGGREGATE_TABLES, aggregate_key
+
+    data = b.stores.data
+    b.lists(data, f"{CURATED_ROOT}*")
+    b.objects("ReadCuratedData", ["s3:GetObject"], data,
+              f"{CURATED_ROOT}*", *(aggregate_key(name) for name in AGGREGATE_TABLES))
+
+
+def _inference(b: _Builder, settings: Settings) -> None:
+    _model_read(b, b.stores.model)
+    b.kms(write=False)
+
+
+def _gc(b: _Builder, settings: Settings) -> None:
+    from ..modelstore.layout import AUDIT, BLOBS, COLLECTED, GC_LEASE, INFLIGHT
+
+    model = b.stores.model
+    _model_read(b, model)
+    # The lease, one "collected" marker per version, and the run's audit event.
+    b.objects("MarkCollected", ["s3:PutObject"], model, GC_LEASE, f"{COLLECTED}*", f"{AUDIT}*")
+    # Blobs of collected versions, orphans, stale intents, markers of versions spared, and the lease.
+    b.objects("DeleteGarbage", ["s3:DeleteObject"], model, f"{BLOBS}*", f"{INFLIGHT}*", f"{COLLECTED}*", GC_LEASE)
+    b.kms(write=True)
+
+
+def _replication(b: _Builder, settings: Settings) -> None:
+    from ..modelstore.layout import AUDIT, BLOBS, COLLECTED, HEAD_HINT, RECORDS
+
+    replica = _replica(b.stores)
+    _model_read(b, b.stores.model)
+    _model_read(b, replica)
+    b.objects("RepairReplica", ["s3:PutObject"], replica,
+              f"{BLOBS}*", f"{COLLECTED}*", f"{RECORDS}*", HEAD_HINT, f"{AUDIT}*")
+    b.objects("AbortReplicaBlobUploads", ["s3:AbortMultipartUpload"], replica, f"{BLOBS}*")
+    b.kms(write=True)
+
+
+def _gateway(b: _Builder, settings: Settings) -> None:
+    from ..gateway.presign import FOLDER_STRUCTURE
+
+    data = b.stores.data
+    job_folders = re.sub(r"\{[^}]+\}", "*", FOLDER_STRUCTURE)  # data/hotkey=*/job_id=*/
+    miner_folders = job_folders.split("job_id=", 1)[0]          # data/hotkey=*/
+    # Validators' listing URLs: all miners (prefix "data/hotkey=") and one miner's folder.
+    b.lists(data, job_folders.split("*", 1)[0] + "*")
+    # Miners' presigned POST: the object and its canned "private" ACL, only inside a job folder.
+    b.objects("PresignUploads", ["s3:PutObject", "s3:PutObjectAcl"], data, f"{job_folders}*")
+    # Validators' presigned GETs of files inside one miner's folder.
+    b.objects("PresignDownloads", ["s3:GetObject"], data, f"{miner_folders}*")
+    b.kms(write=True)
+
+
+def _pipeline(b: _Builder, settings: Settings) -> None:
+    from ..listings.ingest import CURATED_ROOT
+    from ..listings.keys import UPLOAD_PREFIX
+    from ..listings.sources import AGGREGATES_PREFIX
+    from ..listings.views import VIEWS_FILE_KEY
+
+    data = b.stores.data
+    b.lists(data, f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*")
+    b.objects("ReadDataStore", ["s3:GetObject"], data, f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*")
+    # Ingest writes new curated and quarantine files and swaps the manifest; aggregates and the
+    # validators' DuckDB file are replaced whole (the DuckDB file as a multipart upload).
+    b.objects("WriteCurated", ["s3:PutObject"], data, f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*", VIEWS_FILE_KEY)
+    b.objects("RemoveReplacedCurated", ["s3:DeleteObject"], data, f"{CURATED_ROOT}*")
+    b.objects("AbortViewsUpload", ["s3:AbortMultipartUpload"], data, VIEWS_FILE_KEY)
+    _training(b, settings)
+    if settings.upload_events_queue:
+        b.allow("UploadEvents", ["sqs:DeleteMessage", "sqs:ReceiveMessage"],
+                [_queue_arn(settings.upload_events_queue, b.partition, settings.region)])
+
+
+def _admin(b: _Builder, settings: Settings) -> None:
+    arns = [b.bucket_arn(bucket) for bucket in b.stores.buckets()]
+    b.allow("ConfigureBuckets", [
+        "s3:GetBucketCORS", "s3:GetBucketPublicAccessBlock", "s3:GetBucketVersioning",
+        "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:ListBucket",
+        "s3:ListBucketVersions", "s3:PutBucketCORS", "s3:PutBucketPublicAccessBlock",
+        "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration",
+    ], arns)
+    # Restores copy noncurrent versions back (GetObjectVersion); permanent deletion of versions
+    # (DeleteObjectVersion) is left to lifecycle, so versioning stays an undo.
+    b.allow("ManageObjects", [
+        "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
+    ], [f"{arn}/*" for arn in arns])
+    b.kms(write=True)
+
+
+def _replica(stores: EnvironmentStores) -> StoreLocation:
+    if stores.replica is None:
+        raise InfraError(f"environment {stores.env!r} has no replica_store, so it has no replication role")
+    return stores.replica
+
+
+def _queue_arn(url: str, part: str, region: str) -> str:
+    """``https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`` (or an emulator's URL) as an ARN."""
+    path = [p for p in urlsplit(url).path.split("/") if p]
+    if len(path) != 2 or not _ACCOUNT.match(path[0]):
+        raise InfraError(f"upload_events_queue {url!r}: expected a queue URL ending in /ACCOUNT_ID/QUEUE_NAME")
+    return f"arn:{part}:sqs:{region}:{path[0]}:{path[1]}"
+
+
+_ROLE_BUILDERS = {
+    "training": _training,
+    "inference": _inference,
+    "gc": _gc,
+    "replication": _replication,
+    "gateway": _gateway,
+    "pipeline": _pipeline,
+    "admin": _admin,
+}
