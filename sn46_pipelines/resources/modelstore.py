@@ -1,7 +1,5 @@
 """The model-store resource: the environment's hash-chained model store and its replica."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from ..config import load_settings
@@ -12,6 +10,8 @@ class ModelStoreResource(dg.ConfigurableResource):
     """Opens the environment's model store (``SN46_MODEL_STORE`` overrides); ``url`` overrides both.
 
     Resolved when a run starts, so one code location serves every environment.
+    Both stores get the environment's object-store credentials, as
+    :class:`~sn46_pipelines.resources.stores.DataStoreResource` does.
     """
 
     url: str = ""
@@ -19,7 +19,7 @@ class ModelStoreResource(dg.ConfigurableResource):
 
     def open(self) -> ModelStore:
         settings = load_settings()
-        return ModelStore.open(self.url or settings.model_store, endpoint_url=settings.endpoint_url, region=settings.region)
+        return ModelStore(settings.open_store(self.url or settings.model_store))
 
     def open_replica(self) -> ModelStore:
         """The disaster-recovery replica (``replica_url``, else the environment's ``replica_store``)."""
@@ -27,4 +27,4 @@ class ModelStoreResource(dg.ConfigurableResource):
         url = self.replica_url or settings.replica_store
         if not url:
             raise dg.DagsterInvariantViolationError(f"environment {settings.env!r} has no replica store")
-        return ModelStore.open(url, endpoint_url=settings.endpoint_url, region=settings.region)
+        return ModelStore(settings.open_store(url))

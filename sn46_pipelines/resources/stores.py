@@ -1,11 +1,9 @@
 """Object-store resources for the environment's data store."""
 
-from __future__ import annotations
-
 import dagster as dg
 
 from ..config import load_settings
-from ..objectstore import ObjectStore, open_store
+from ..objectstore import ObjectStore
 
 
 class DataStoreResource(dg.ConfigurableResource):
@@ -13,6 +11,10 @@ class DataStoreResource(dg.ConfigurableResource):
 
     Empty ``url`` means the environment's ``data_store`` (``SN46_ENV``,
     ``SN46_DATA_STORE``), resolved when a run or tick starts, not at load time.
+    Either way the store gets the environment's endpoint, region and
+    object-store credentials (read from AWS Secrets Manager where the
+    environment says so; see docs/secrets.md), so no secret is ever part of a
+    resource's config, which Dagster shows in its UI and stores with each run.
     """
 
     url: str = ""
@@ -21,9 +23,7 @@ class DataStoreResource(dg.ConfigurableResource):
 
     def open(self) -> ObjectStore:
         settings = load_settings()
-        if self.url:
-            return open_store(self.url, endpoint_url=settings.endpoint_url, region=settings.region)
-        return settings.open_data_store()
+        return settings.open_store(self.url or settings.data_store)
 
     def events_queue_url(self) -> str | None:
         """The upload-notification queue, or ``None`` for listing mode."""
