@@ -93,6 +93,10 @@ def test_code_location_webserver_and_daemon_serve_the_compose_workspace(tmp_path
             jobs = {job["name"] for repo in entry["locationOrLoadError"]["repositories"] for job in repo["jobs"]}
             assert {"ingest_job", "train_job", "gc_job"} <= jobs
             assert daemon.wait_healthy().stdout.strip() == "Daemon live"
+            # docs/images.md starts the upload sensor this way, through the entrypoint's pass-through.
+            started = entrypoint("dagster", "sensor", "start", "miner_upload_sensor", "-w", str(WORKSPACE),
+                                 env=env["ui"])
+            assert started.returncode == 0 and "Started sensor miner_upload_sensor" in started.stdout, started
 
 
 def test_gateway_is_healthy_with_s3_a_ledger_and_a_metagraph(tmp_path, s3_bucket, moto_endpoint):
