@@ -42,7 +42,9 @@ GC_PRESETS = {"aggressive": (5, 3), "moderate": (20, 5), "conservative": (50, 10
 
 _STORE_URL = re.compile(r"^(file:///\S*|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?)$")
 #: A Secrets Manager secret name, or the ARN of one.
-_SECRET_ID = re.compile(r"^(arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@\-]{1,512}$")
+_SECRET_ID = re.compile(
+    r"^(arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@\-]{1,512}$"
+)
 #: Field names that can only mean a secret's value was written into a config file.
 _SECRET_LIKE = re.compile(r"password|passwd|secret|token|access_key|credential|redis_url", re.IGNORECASE)
 
@@ -127,8 +129,11 @@ class SecretsSettings(_Strict):
         """The Secrets Manager id of secret ``name`` when this environment takes it from there, else None."""
         if self.source != "aws-secrets-manager":
             return None
-        ids = {"object-store": self.object_store, "redis": self.redis, "dagster-postgres": self.dagster_postgres}
-        return ids[name]
+        return {
+            "object-store": self.object_store,
+            "redis": self.redis,
+            "dagster-postgres": self.dagster_postgres,
+        }[name]
 
 
 class Settings(_Strict):

@@ -47,7 +47,7 @@ def _show(args: argparse.Namespace) -> int:
     if args.json:
         doc = {**settings.model_dump(mode="json"), "secret_sources": sources}
         if args.check_secrets:
-            doc["secret_checks"] = {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()}
+            doc["secret_checks"] = {name: {"ok": ok, "detail": text} for name, (ok, text) in checks.items()}
         print(json.dumps(doc, indent=2))
     else:
         for key, value in settings.model_dump(mode="json").items():

@@ -82,7 +82,7 @@ def environment(
         folder = tmp_path / "config"
         folder.mkdir(exist_ok=True)
         settings = {
-            "data_store": f"s3://{s3_bucket}/data",
+            "data_store": f"s3://{s3_bucket}",
             "model_store": f"s3://{s3_bucket}/models",
             "replica_store": f"s3://{s3_bucket}/replica",
             "region": REGION,

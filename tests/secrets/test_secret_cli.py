@@ -1,4 +1,4 @@
-"""``sn46 config`` shows where each secret comes from and checks it, and no ``sn46`` output ever holds a value.
+"""``sn46 config`` shows where each secret comes from and checks it; no ``sn46`` output ever holds a value.
 
 Every command runs as a real ``sn46`` process against moto's Secrets Manager and S3.
 """
@@ -32,7 +32,7 @@ def assert_no_value(out: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.fixture
 def ids(secretsmanager, secret_prefix, environment, monkeypatch):
-    """All three secrets in Secrets Manager, the environment naming them, the platform's variables injected."""
+    """The three secrets in Secrets Manager, the environment naming them, the platform's variables set."""
     ids = {field: secret_prefix + name for field, name in
            (("object_store", "object-store"), ("redis", "redis"), ("dagster_postgres", "dagster-postgres"))}
     values = {
@@ -75,18 +75,20 @@ def test_json_config_names_the_secrets_never_their_values(ids):
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["secrets"] == {"source": "aws-secrets-manager", **ids}
-    assert set(doc["secret_sources"]) == set(doc["secret_checks"]) == {"object-store", "redis", "dagster-postgres"}
+    names = {"object-store", "redis", "dagster-postgres"}
+    assert set(doc["secret_sources"]) == set(doc["secret_checks"]) == names
     assert all(check["ok"] for check in doc["secret_checks"].values())
     assert_no_value(out)
 
 
 def test_a_failed_check_exits_2_and_names_each_problem(ids, secretsmanager):
     secretsmanager.delete_secret(SecretId=ids["redis"], ForceDeleteWithoutRecovery=True)
-    secretsmanager.put_secret_value(SecretId=ids["dagster_postgres"], SecretString=json.dumps({"pass": PG_PASSWORD}))
+    malformed = json.dumps({"pass": PG_PASSWORD})
+    secretsmanager.put_secret_value(SecretId=ids["dagster_postgres"], SecretString=malformed)
     out = sn46("config", "--check-secrets")
     assert out.returncode == 2
     assert out.stderr == "sn46: error: secret check failed for redis, dagster-postgres\n"
-    assert f"  redis             FAILED: secret {ids['redis']!r} not found in AWS Secrets Manager (us-east-2)" in out.stdout
+    assert f"  redis             FAILED: secret {ids['redis']!r} not found in AWS" in out.stdout
     assert f"FAILED: secret {ids['dagster_postgres']!r} has no key 'password'" in out.stdout
     assert_no_value(out)
 

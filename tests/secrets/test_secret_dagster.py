@@ -1,4 +1,4 @@
-"""The Dagster path: project resources read their keys from Secrets Manager (moto), and no run record holds them.
+"""The Dagster path: project resources read their keys from Secrets Manager (moto); no run record holds them.
 
 A real instance on disk (sqlite event log, compute logs) runs the project's own
 replication-check job and an asset that logs the credentials object on purpose;
@@ -46,7 +46,7 @@ def instance(tmp_path: Path):
 
 @pytest.fixture
 def store_keys(secretsmanager, secret_prefix, s3_bucket, iam_user, environment, monkeypatch):
-    """An environment reading its object-store keys from Secrets Manager; the process can only read secrets."""
+    """The environment reads its object-store keys from Secrets Manager; the process may only read secrets."""
     store_user, reader = iam_user(store_statements(s3_bucket)), iam_user(READER_STATEMENTS)
     name = secret_prefix + "object-store"
     secretsmanager.create_secret(Name=name, SecretString=json.dumps(
