@@ -144,18 +144,15 @@ def object_store_credentials(secret_id: str, *, region: str | None) -> S3Credent
     )
 
 
-def describe(
-    spec: SecretSpec, secret_id: str | None, *, region: str, environ: Mapping[str, str] | None = None
-) -> str:
+def describe(spec: SecretSpec, secret_id: str | None, *, region: str) -> str:
     """Where ``spec``'s value comes from, never the value: one line of ``sn46 config``.
 
     ``secret_id`` is the Secrets Manager id when the environment takes the
     secret from there, else None (variables). Variables are reported as set
     or not set, so an operator sees a missing injection at once.
     """
-    environ = os.environ if environ is None else environ
     names = [spec.variables[key] for key in spec.required]
-    is_set = all(environ.get(name) for name in names)
+    is_set = all(os.environ.get(name) for name in names)
     variables = f"variable{'s' if len(names) > 1 else ''} {', '.join(names)}"
     state = "set" if is_set else f"not set: {spec.when_unset}"
     if secret_id is None:
@@ -164,7 +161,8 @@ def describe(
     if not spec.injected:
         return f"{where}, read by this process for {spec.reader}"
     keys = f"key{'s' if len(names) > 1 else ''} {', '.join(repr(key) for key in spec.required)}"
-    return f"{variables} ({'set' if is_set else 'not set'}), injected by the platform from {where}, {keys}"
+    injected = f"injected by the platform from {where}, {keys}"
+    return f"{variables} ({'set' if is_set else 'not set'}) for {spec.reader}, {injected}"
 
 
 def _client(region: str | None) -> Any:

@@ -56,9 +56,10 @@ def test_config_shows_where_each_secret_lives_and_checks_them(ids):
     assert sources == [
         f"  object-store      AWS Secrets Manager {ids['object_store']!r} (us-east-2), "
         "read by this process for the S3 client of every store",
-        f"  redis             variable REDIS_URL (set), injected by the platform from "
-        f"AWS Secrets Manager {ids['redis']!r} (us-east-2), key 'url'",
-        f"  dagster-postgres  variable DAGSTER_PG_PASSWORD (set), injected by the platform from "
+        "  redis             variable REDIS_URL (set) for the gateway's quota ledger, "
+        f"injected by the platform from AWS Secrets Manager {ids['redis']!r} (us-east-2), key 'url'",
+        f"  dagster-postgres  variable DAGSTER_PG_PASSWORD (set) for Dagster's Postgres storage "
+        "(deploy/dagster.prod.yaml), injected by the platform from "
         f"AWS Secrets Manager {ids['dagster_postgres']!r} (us-east-2), key 'password'",
     ]
     checks = lines[lines.index("secret checks") + 1:]
