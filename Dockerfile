@@ -10,8 +10,9 @@
 #
 # Multi-arch: the base is an official multi-arch image pinned by tag, and every package is a wheel pip
 # picks for the build platform; --only-binary makes a dependency without a wheel for that platform fail the
-# build instead of compiling, so no compiler is needed (every dependency has amd64 and arm64 wheels for
-# CPython 3.11 on glibc 2.36, checked with `pip install --dry-run --platform ...`).
+# build instead of compiling, so no compiler is needed (every dependency but torch has amd64 and arm64
+# wheels for CPython 3.11 on glibc 2.36, checked with `pip install --dry-run --platform ...`; torch's come
+# from PyTorch's index, see docs/images.md).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
