@@ -11,7 +11,7 @@ matching Dagster Pipes client. Whichever runs it, the child is the same
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
@@ -20,6 +20,9 @@ from ..config import ConfigError, Settings, load_settings
 from ..deploy import ecs, k8s
 from ..deploy.settings import LaunchSettings, resolve_launch_settings
 from ..deploy.training import CONTAINER_NAME, container_environment, require_remote_stores
+
+if TYPE_CHECKING:  # dagster-aws's Pipes module takes seconds to import: only ECS training pays for it
+    from dagster_aws.pipes import PipesCloudWatchMessageReader
 
 #: The child process of the ``subprocess`` launcher: this interpreter, the Pipes entry point.
 LOCAL_TRAIN_COMMAND = [sys.executable, "-m", "sn46_pipelines.pricemodel.pipes_train"]
@@ -83,7 +86,7 @@ def _run_in_ecs_task(
 ) -> dg.PipesClientCompletedInvocation:
     launch.require("image", "ecs_cluster", "ecs_subnets", "ecs_execution_role_arn")
     import boto3
-    from dagster_aws.pipes import PipesCloudWatchMessageReader, PipesECSClient
+    from dagster_aws.pipes import PipesECSClient
 
     session = boto3.session.Session(region_name=env.region)
     ecs_client = session.client("ecs")
@@ -96,10 +99,30 @@ def _run_in_ecs_task(
     )
     task_definition = ecs.ensure_task_definition(ecs_client, definition)
     context.log.info(f"training in ECS task definition {task_definition} on cluster {launch.ecs_cluster}")
-    client = PipesECSClient(client=ecs_client, message_reader=PipesCloudWatchMessageReader(client=session.client("logs")))
+    client = PipesECSClient(client=ecs_client, message_reader=_cloudwatch_messages(session.client("logs")))
     return client.run(
         context=context,
         run_task_params=ecs.training_run_task_params(launch, task_definition, env=env.env),
         extras=extras,
         pipes_container_name=CONTAINER_NAME,
     )
+
+
+def _cloudwatch_messages(logs_client: Any) -> "PipesCloudWatchMessageReader":
+    """A reader of the task's Pipes messages from CloudWatch that does not also tail its other output.
+
+    dagster-aws 0.29 attaches a log tailer per container that calls
+    GetLogEvents in a loop with no pause while the stream is quiet, and only
+    notices the end of the session when new events arrive: it would spend the
+    account's CloudWatch Logs request rate (shared with the message reader)
+    for the whole training run and outlive it. The container's full output
+    stays in the task's log group; training's own progress arrives as Pipes
+    log messages.
+    """
+    from dagster_aws.pipes import PipesCloudWatchMessageReader
+
+    class MessagesOnly(PipesCloudWatchMessageReader):
+        def add_log_reader(self, log_reader: Any) -> None:
+            """Decline the log tailer (see above)."""
+
+    return MessagesOnly(client=logs_client)
