@@ -4,9 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh test
 # Real servers the tests start on loopback: redis-server (the gateway's rate limits) and PostgreSQL
-# (the production Dagster instance). Debian puts PostgreSQL's initdb under /usr/lib/postgresql/*/bin.
+# (the production Dagster instance; Debian puts initdb under /usr/lib/postgresql/*/bin), and
+# ShellCheck for the image's entrypoint script.
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v shellcheck >/dev/null || missing+=(shellcheck)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=$([ "$(id -u)" = 0 ] || echo sudo)
