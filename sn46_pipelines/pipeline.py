@@ -4,14 +4,28 @@
 run every partition it asks for, tick again until nothing is left (the
 sensor caps runs per tick), then materialize every downstream asset. The runs
 land in the same instance ``dagster dev`` shows.
+
+By default each run executes in this process, one after another: quick, and
+what the local sqlite instance is made for. With ``parallel`` above 1 several
+hotkeys are ingested at once and every run uses Dagster's multiprocess
+executor (a process per step), the way a production deployment runs them; the
+instance then takes many writers at once, which is what Postgres
+(``deploy/dagster.prod.yaml``) is for.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # dagster loads only when a pass runs, so `sn46 --help` stays fast
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
 
 #: The sensor's cursor between passes, in the instance's key-value store.
 CURSOR_KEY = "sn46/pipeline/miner_upload_sensor/cursor"
@@ -19,6 +33,15 @@ CURSOR_KEY = "sn46/pipeline/miner_upload_sensor/cursor"
 MAX_TICKS = 100
 #: Runs started from the command line log warnings and errors only; the UI keeps everything.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+#: Run config choosing the multiprocess side of Dagster's default executor (one process per step).
+MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
+#: The run tag Dagster reads a run's partition from (``execute_job`` takes no partition argument).
+PARTITION_TAG = "dagster/partition"
+#: Where the project's Definitions live: the code location's module and attribute (``workspace.yaml``).
+#: Step processes of the multiprocess executor load the job from here, as a code server would.
+DEFINITIONS = ("sn46_pipelines.definitions", "defs")
+#: Dagster's implicit job holding every asset: the downstream run selects from it.
+ASSET_JOB = "__ASSET_JOB"
 
 
 def configure_dagster_home() -> Path:
@@ -59,19 +82,26 @@ class PipelineSummary:
         }
 
 
-def run_pipeline(instance=None) -> PipelineSummary:
-    """Tick, ingest every hotkey with new uploads, then build everything downstream."""
+def run_pipeline(instance: dg.DagsterInstance | None = None, *, parallel: int = 1) -> PipelineSummary:
+    """Tick, ingest every hotkey with new uploads, then build everything downstream.
+
+    ``parallel``: hotkey partitions ingested at once. Above 1, every run of the
+    pass uses the multiprocess executor (see the module's docstring).
+    """
     import dagster as dg
 
     from .definitions import defs
     from .sensors.uploads import NO_NEW_UPLOADS
 
+    if parallel < 1:
+        raise ValueError(f"parallel: at least 1 hotkey at a time, got {parallel}")
     if instance is None:
         configure_dagster_home()
         instance = dg.DagsterInstance.get()
+    if parallel > 1 and instance.is_ephemeral:
+        raise ValueError("parallel runs need a persistent Dagster instance (DAGSTER_HOME), not an ephemeral one")
     summary = PipelineSummary()
     sensor = defs.resolve_sensor_def("miner_upload_sensor")
-    ingest = defs.resolve_job_def("ingest_job")
     for _ in range(MAX_TICKS):
         cursor = instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
         context = dg.build_sensor_context(
@@ -87,41 +117,114 @@ def run_pipeline(instance=None) -> PipelineSummary:
                 summary.failed.append(skip)  # nothing downstream could be built either
                 return summary
             break
-        for request in result.run_requests:
-            _run_ingest(ingest, request, instance, summary)
+        _ingest(result.run_requests, instance, summary, parallel)
         if result.cursor is not None:
             instance.run_storage.set_cursor_values({CURSOR_KEY: result.cursor})
-    _materialize_downstream(defs, instance, summary)
+    _materialize_downstream(defs, instance, summary, parallel)
     return summary
 
 
-def _run_ingest(job, request, instance, summary: PipelineSummary) -> None:
-    hotkey = request.partition_key
-    run = job.execute_in_process(
-        partition_key=hotkey, instance=instance, tags=dict(request.tags), run_config=QUIET, raise_on_error=False
-    )
-    summary.runs.append({"run_id": run.run_id, "hotkey": hotkey, "success": run.success})
-    if not run.success:
-        summary.failed.append(f"ingest {hotkey}: run {run.run_id} failed")
-        return
-    for event in run.get_asset_materialization_events():
-        summary.hotkeys[hotkey] = _plain(event.materialization.metadata)
+@dataclass(frozen=True)
+class _RunOutcome:
+    run_id: str
+    success: bool
+    materializations: dict[str, dict[str, Any]]
 
 
-def _materialize_downstream(defs, instance, summary: PipelineSummary) -> None:
+def _ingest(
+    requests: Sequence[dg.RunRequest], instance: dg.DagsterInstance, summary: PipelineSummary, parallel: int
+) -> None:
+    """Run one ``ingest_job`` run per request, ``parallel`` at a time; record them in request order."""
+
+    if parallel == 1:
+        outcomes = [
+            _execute("ingest_job", instance, multiprocess=False, partition_key=r.partition_key, tags=r.tags)
+            for r in requests
+        ]
+    else:
+        # One process per concurrent run: Dagster's execution reconfigures logging and is not
+        # thread-safe (two runs in threads of one process deadlock on the logging locks).
+        pool = ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            ref = instance.get_ref()
+            futures = [pool.submit(_ingest_in_worker, ref, r.partition_key, dict(r.tags)) for r in requests]
+            outcomes = [future.result() for future in futures]
+        finally:  # on Ctrl-C, start no more runs; those running finish
+            pool.shutdown(cancel_futures=True)
+    for request, outcome in zip(requests, outcomes):
+        hotkey = request.partition_key
+        summary.runs.append({"run_id": outcome.run_id, "hotkey": hotkey, "success": outcome.success})
+        if not outcome.success:
+            summary.failed.append(f"ingest {hotkey}: run {outcome.run_id} failed")
+        for metadata in outcome.materializations.values():
+            summary.hotkeys[hotkey] = metadata
+
+
+def _ingest_in_worker(instance_ref: InstanceRef, partition_key: str, tags: dict[str, str]) -> _RunOutcome:
+    """One ingest run on the multiprocess executor, in a pool process with its own handle on the instance."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        return _execute("ingest_job", instance, multiprocess=True, partition_key=partition_key, tags=tags)
+
+
+def _materialize_downstream(
+    defs: dg.Definitions, instance: dg.DagsterInstance, summary: PipelineSummary, parallel: int
+) -> None:
     """Materialize every unpartitioned asset (they all sit downstream of the ingest)."""
     graph = defs.resolve_asset_graph()
     keys = [k for k in graph.materializable_asset_keys if not graph.get(k).is_partitioned]
     if not keys:
         return
-    job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(
-        instance=instance, asset_selection=keys, run_config=QUIET, raise_on_error=False
-    )
-    for event in result.get_asset_materialization_events():
-        summary.downstream[event.asset_key.to_user_string()] = _plain(event.materialization.metadata)
-    if not result.success:
-        summary.failed.append(f"downstream assets: run {result.run_id} failed")
+    outcome = _execute(ASSET_JOB, instance, multiprocess=parallel > 1, asset_selection=keys)
+    summary.downstream.update(outcome.materializations)
+    if not outcome.success:
+        summary.failed.append(f"downstream assets: run {outcome.run_id} failed")
+
+
+def _execute(
+    job_name: str,
+    instance: dg.DagsterInstance,
+    *,
+    multiprocess: bool,
+    partition_key: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+) -> _RunOutcome:
+    """One run of the project's job ``job_name``: all in this process, or a process per step."""
+    import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    from .definitions import defs
+
+    if not multiprocess:
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            instance=instance,
+            run_config=QUIET,
+            partition_key=partition_key,
+            tags=tags,
+            asset_selection=asset_selection,
+            raise_on_error=False,
+        )
+        return _RunOutcome(result.run_id, result.success, _materializations(result))
+    if partition_key is not None:
+        tags = {**(tags or {}), PARTITION_TAG: partition_key}
+    with dg.execute_job(
+        ReconstructableRepository.for_module(*DEFINITIONS).get_reconstructable_job(job_name),
+        instance,
+        run_config={**QUIET, **MULTIPROCESS},
+        tags=tags,
+        asset_selection=asset_selection,
+    ) as result:
+        return _RunOutcome(result.run_id, result.success, _materializations(result))
+
+
+def _materializations(result: dg.ExecuteInProcessResult | dg.JobExecutionResult) -> dict[str, dict[str, Any]]:
+    """Each materialized asset's metadata, by asset key."""
+    return {
+        event.asset_key.to_user_string(): _plain(event.materialization.metadata)
+        for event in result.get_asset_materialization_events()
+    }
 
 
 def _plain(metadata: dict[str, Any]) -> dict[str, Any]:

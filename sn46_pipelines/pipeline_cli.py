@@ -20,6 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tick the upload sensor, ingest every hotkey with new files, build everything downstream",
     )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON document")
+    run.add_argument(
+        "--parallel",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="ingest N hotkeys at once, every run on Dagster's multiprocess executor, as in production; "
+        "meant for a Postgres instance (docs/dagster-instance.md). Default 1: all in this process",
+    )
     run.set_defaults(handler=_run)
     ui = commands.add_parser("ui", help="start `dagster dev` on this project (Ctrl-C stops it)")
     ui.add_argument("--port", type=int, default=3000)
@@ -29,9 +37,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from .pipeline import run_pipeline
 
-    summary = run_pipeline()
+    summary = run_pipeline(parallel=args.parallel)
     print_summary(summary, as_json=args.json)
     return 0 if summary.ok else 1
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, got {value}")
+    return value
 
 
 def print_summary(summary, *, as_json: bool) -> None:
