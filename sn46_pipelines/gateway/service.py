@@ -20,8 +20,18 @@ from .settings import GatewaySettings, load_gateway_settings
 
 
 def build_gateway(settings: GatewaySettings) -> Gateway:
-    """Open the store, ledger and metagraph source that ``settings`` name; contacts no server yet."""
-    store = open_store(settings.data_store, endpoint_url=settings.endpoint_url, region=settings.region)
+    """Open the store, ledger and metagraph source that ``settings`` name; contacts no server yet.
+
+    The store's client, and so every presigned POST and URL, signs with the
+    environment's object-store keys (Secrets Manager where the environment
+    says so, else boto3's chain), like every other store of the project; a
+    URL signed with a role's session token would die with that token before
+    its expiry. A missing or unreadable secret is a
+    :class:`~sn46_pipelines.secrets.SecretError` and the worker does not start.
+    """
+    credentials = settings.environment.object_store_credentials()
+    store = open_store(settings.data_store, endpoint_url=settings.endpoint_url, region=settings.region,
+                       credentials=credentials)
     assert isinstance(store, S3ObjectStore)  # load_gateway_settings only accepts s3:// stores
     try:
         presigner = Presigner(

@@ -5,7 +5,8 @@ The deployed gateway is configured with the variables of its deployment guide
 ``TOTAL_DAILY_LIMIT``, ``REDIS_URL``). Those keep working unchanged and
 override the environment file loaded by :func:`sn46_pipelines.config.load_settings`;
 everything the guide did not have is an ``SN46_GATEWAY_*`` variable. A bad
-value names its variable, so an operator knows what to fix.
+value names its variable, so an operator knows what to fix, and never repeats
+``REDIS_URL``'s value, which may hold the Redis password.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, load_settings, project_home
+from ..config import ConfigError, Settings, load_settings, project_home
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
@@ -36,7 +37,8 @@ class GatewaySettings:
     per_validator_limit: int
     total_limit: int
     #: Shared replay and quota state for all workers; None selects the SQLite file below.
-    redis_url: str | None
+    #: Out of the repr: the URL may hold the Redis password, and a settings object ends up in logs.
+    redis_url: str | None = field(repr=False)
     state_db: Path
     #: Offline metagraph snapshot (JSON); None syncs from the chain instead.
     metagraph_file: Path | None
@@ -55,6 +57,9 @@ class GatewaySettings:
     upload_max_bytes: int
     max_body_bytes: int
     max_file_keys: int
+    #: The environment these settings were layered on: its ``secrets`` section says where the
+    #: store's keys come from (:meth:`~sn46_pipelines.config.Settings.object_store_credentials`).
+    environment: Settings = field(repr=False, compare=False)
     cors_origins: tuple[str, ...] = field(default=())
 
     @property
@@ -133,12 +138,16 @@ _GUIDE: dict[str, tuple[str, Callable[[str], Any]]] = {
     "REDIS_URL": ("redis_url", _redis_url),
 }
 
+#: Variables whose value may hold a secret (a password inside the URL): an error never repeats it.
+_HIDDEN = frozenset({"REDIS_URL"})
+
 
 def _parse(environ: Mapping[str, str], var: str, parse: Callable[[str], Any]) -> Any:
     try:
         return parse(environ[var])
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{var}={environ[var]!r}: {exc}") from None
+        shown = f"{var} (value hidden)" if var in _HIDDEN else f"{var}={environ[var]!r}"
+        raise ConfigError(f"{shown}: {exc}") from None
 
 
 def load_gateway_settings(
@@ -161,6 +170,7 @@ def load_gateway_settings(
         "per_validator_limit": base.rate_limits.per_validator,
         "total_limit": base.rate_limits.total,
         "redis_url": None,
+        "environment": base,
     }
     if bucket := environ.get("S3_BUCKET"):
         if not _BUCKET.match(bucket):

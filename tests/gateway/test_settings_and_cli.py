@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import httpx
@@ -126,3 +127,27 @@ def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
 def test_redis_url_must_be_a_redis_url():
     with pytest.raises(ConfigError, match="REDIS_URL"):
         load_gateway_settings("local", {"S3_BUCKET": "one-bucket", "REDIS_URL": "localhost:6379"})
+
+
+
+#: Stands for the Redis password inside REDIS_URL; no error or repr may show it.
+REDIS_PASSWORD = "planted-redis-password"
+
+
+def test_a_bad_redis_url_is_named_never_repeated():
+    """A malformed REDIS_URL still holds the password: the error names the variable and the problem only."""
+    environ = {"S3_BUCKET": "one-bucket", "REDIS_URL": f"redis:/:{REDIS_PASSWORD}@cache:6379/0"}
+    with pytest.raises(ConfigError) as info:
+        load_gateway_settings("local", environ)
+    assert str(info.value) == (
+        "REDIS_URL (value hidden): expected redis://host:port/db, rediss://... or unix:///path"
+    )
+    assert REDIS_PASSWORD not in "".join(traceback.format_exception(info.value))
+
+
+def test_settings_repr_hides_the_redis_url():
+    url = f"rediss://:{REDIS_PASSWORD}@cache:6379/0"
+    settings = load_gateway_settings("local", {"S3_BUCKET": "one-bucket", "REDIS_URL": url})
+    assert settings.redis_url == url  # still there for the ledger
+    assert REDIS_PASSWORD not in repr(settings) and "redis_url" not in repr(settings)
+    assert "data_store='s3://one-bucket'" in repr(settings)
