@@ -40,14 +40,10 @@ def _query(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .listings.sources import CuratedDataError
     from .listings.views import connect_views, stale_hotkeys
-    from .objectstore import open_store
 
     settings = load_settings()
-    store = (
-        open_store(args.store, endpoint_url=settings.endpoint_url, region=settings.region)
-        if args.store
-        else settings.open_data_store()
-    )
+    # A --store URL gets the environment's keys too, never boto3's chain behind the environment's back.
+    store = settings.open_store(args.store) if args.store else settings.open_data_store()
     try:
         con = connect_views(store)
     except CuratedDataError as exc:

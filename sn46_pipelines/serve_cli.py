@@ -38,8 +38,8 @@ def serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     torch.set_num_threads(max(1, args.threads))
-    store = ModelStore.open(args.store or settings.model_store, endpoint_url=settings.endpoint_url,
-                            region=settings.region)
+    # Through Settings.open_store, so a --store URL signs with the environment's object-store keys too.
+    store = ModelStore(settings.open_store(args.store or settings.model_store))
     client = InferenceClient(
         store,
         serve_target(settings.inference, pin=args.pin, version=args.version),

@@ -73,13 +73,15 @@ PROTECTED_ENVIRONMENTS = ("staging", "prod")
 
 
 def _demo_store(url: str | None):  # -> ObjectStore (imports kept lazy for a fast CLI)
-    """The store to seed: ``url`` if given, else the configured data store unless it is a real one."""
-    from sn46_pipelines.config import ConfigError, load_settings
-    from sn46_pipelines.objectstore import open_store
+    """The store to seed: ``url`` if given, else the configured data store unless it is a real one.
 
-    if url:
-        return open_store(url)
+    Either way it opens with the environment's endpoint, region and object-store keys.
+    """
+    from sn46_pipelines.config import ConfigError, load_settings
+
     settings = load_settings()
+    if url:
+        return settings.open_store(url)
     if settings.env in PROTECTED_ENVIRONMENTS:
         raise ConfigError(
             f"refusing to write synthetic uploads into the {settings.env} data store; "

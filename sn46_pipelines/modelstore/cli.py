@@ -121,12 +121,11 @@ def _settings():
 
 
 def _open(args: argparse.Namespace):
+    """``--store`` or the environment's model store; either way with the environment's endpoint and keys."""
     from .store import ModelStore
 
-    if args.store:
-        return ModelStore.open(args.store)
     settings = _settings()
-    return ModelStore(settings.open_model_store())
+    return ModelStore(settings.open_store(args.store) if args.store else settings.open_model_store())
 
 
 def _emit(args: argparse.Namespace, document: Any, text: str | None = None) -> None:
@@ -304,10 +303,8 @@ def _replication(args: argparse.Namespace) -> int:
     from .store import ModelStore
 
     primary = _open(args)
-    if args.replica:
-        replica = ModelStore.open(args.replica)
-    else:
-        replica = ModelStore(_settings().open_replica_store())
+    settings = _settings()
+    replica = ModelStore(settings.open_store(args.replica) if args.replica else settings.open_replica_store())
     report = check_replication(primary, replica, repair=args.repair)
     text = ("in sync" if report.in_sync else
             f"NOT in sync: {len(report.missing_versions)} versions and {len(report.missing_blobs)} blobs missing, "
