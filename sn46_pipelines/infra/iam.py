@@ -188,6 +188,13 @@ def _model_read(b: _Builder, store: StoreLocation) -> None:
 
 
 def _training(b: _Builder, settings: Settings) -> None:
+    _commits(b)
+    _training_data(b)
+    b.kms(write=True)
+
+
+def _commits(b: _Builder) -> None:
+    """Commits and pin moves on the model store."""
     from ..modelstore.layout import AUDIT, BLOBS, HEAD_HINT, INFLIGHT, PINS, RECORDS, SEGMENTS
 
     model = b.stores.model
@@ -199,8 +206,6 @@ def _training(b: _Builder, settings: Settings) -> None:
     b.objects("AbortBlobUploads", ["s3:AbortMultipartUpload"], model, f"{BLOBS}*")
     # The commit removes its own intent; set_pin undoes a pin whose version GC took meanwhile.
     b.objects("RemoveIntentsAndPins", ["s3:DeleteObject"], model, f"{INFLIGHT}*", f"{PINS}*")
-    _training_data(b)
-    b.kms(write=True)
 
 
 def _training_data(b: _Builder) -> None:
@@ -265,14 +270,17 @@ def _pipeline(b: _Builder, settings: Settings) -> None:
     from ..listings.views import VIEWS_FILE_KEY
 
     data = b.stores.data
-    b.lists(data, f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*")
-    b.objects("ReadDataStore", ["s3:GetObject"], data, f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*")
+    b.lists(data, f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*")
+    # The views file is read back once: ObjectStore.upload answers with the stored object's etag.
+    b.objects("ReadDataStore", ["s3:GetObject"], data,
+              f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*", VIEWS_FILE_KEY)
     # Ingest writes new curated and quarantine files and swaps the manifest; aggregates and the
     # validators' DuckDB file are replaced whole (the DuckDB file as a multipart upload).
     b.objects("WriteCurated", ["s3:PutObject"], data, f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*", VIEWS_FILE_KEY)
     b.objects("RemoveReplacedCurated", ["s3:DeleteObject"], data, f"{CURATED_ROOT}*")
     b.objects("AbortViewsUpload", ["s3:AbortMultipartUpload"], data, VIEWS_FILE_KEY)
-    _training(b, settings)
+    _commits(b)  # the training asset commits and deploy_job moves the pin from the run worker
+    b.kms(write=True)
     if settings.upload_events_queue:
         b.allow("UploadEvents", ["sqs:DeleteMessage", "sqs:ReceiveMessage"],
                 [_queue_arn(settings.upload_events_queue, b.partition, settings.region)])

@@ -104,6 +104,9 @@ def authorisations(r: S3Request) -> tuple[str, list[Request]]:
                 return action.removeprefix("s3:"), [Request(action, bucket_arn, _listing_context(r.query))]
         if r.method == "HEAD" and not subresources:
             return "HeadBucket", [Request("s3:ListBucket", bucket_arn)]
+        if r.method in ("PUT", "DELETE") and not subresources:
+            operation = "CreateBucket" if r.method == "PUT" else "DeleteBucket"
+            return operation, [Request(f"s3:{operation}", bucket_arn)]
         if r.method == "GET" and subresources <= {"prefix", "delimiter", "max-keys", "continuation-token",
                                                   "start-after", "fetch-owner", "marker"}:
             return "ListObjects", [Request("s3:ListBucket", bucket_arn, _listing_context(r.query))]
@@ -190,7 +193,10 @@ class IamGate:
 
     # -- WSGI --------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        body = environ["wsgi.input"].read()
+        stream = environ["wsgi.input"]
+        # The server hands over the socket itself: read exactly the body, or to the end of a chunked one.
+        length = environ.get("CONTENT_LENGTH")
+        body = stream.read() if environ.get("wsgi.input_terminated") else stream.read(int(length or 0))
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
