@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from ..assets.ingest import miner_hotkeys
+from ..config import ConfigError
 from ..jobs import ingest_job
 from ..listings.discovery import ScanCursor, scan_uploads
 from ..listings.events import UploadEventQueue
@@ -43,8 +44,9 @@ def miner_upload_sensor(context: dg.SensorEvaluationContext, data_store: DataSto
 
 
 def _listing_tick(context: dg.SensorEvaluationContext, data_store: DataStoreResource) -> dg.SensorResult:
-    store = data_store.open()
     try:
+        # Opening reads the object-store secret: an outage or a bad secret must skip the tick, not crash it.
+        store = data_store.open()
         scan = scan_uploads(
             store,
             ScanCursor.from_json(context.cursor),
@@ -53,8 +55,11 @@ def _listing_tick(context: dg.SensorEvaluationContext, data_store: DataStoreReso
             rescan_budget=RESCAN_BUDGET,
         )
     except ObjectStoreError as exc:
-        # An outage is reported on the tick and retried next time; the cursor stays.
+        # An outage (Secrets Manager's too) is reported on the tick and retried next time; the cursor stays.
         return dg.SensorResult(skip_reason=f"data store unavailable: {exc}")
+    except ConfigError as exc:
+        # A missing, forbidden or malformed secret (SecretError) or a bad environment: named, never a value.
+        return dg.SensorResult(skip_reason=f"data store cannot be opened: {exc}")
     for folder in scan.invalid_folders:
         context.log.warning(f"skipped upload folder data/{folder}/: not hotkey=<ss58 address>")
     context.log.info(
