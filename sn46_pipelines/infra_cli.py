@@ -22,7 +22,7 @@ EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 #: Mirrors ``infra.bucket.SETTINGS`` (kept here so ``--help`` imports nothing).
 BUCKET_SETTINGS = ("encryption", "public-access-block", "lifecycle", "cors", "versioning")
 #: Mirrors ``infra.iam.ROLES``.
-ROLE_NAMES = ("training", "inference", "gc", "replication", "gateway", "pipeline", "admin")
+ROLE_NAMES = ("training", "inference", "gc", "replication", "gateway", "pipeline", "admin", "execution")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -181,8 +181,8 @@ def _iam(args: argparse.Namespace) -> int:
             print(f"# {role}: {doc['description']}")
             print(json.dumps(doc["policy"], indent=2))
             print()
-        if policies.account_id is None:
-            print("# note: no --account-id, so secret and queue ARNs match any account ('*')")
+        for note in policies.notes:
+            print(f"# note: {note}")
     return EXIT_OK
 
 

@@ -12,13 +12,13 @@ from .apply import BucketResult, SettingResult, reconcile
 from .bucket import SETTINGS, BucketPlan, CorsRule, Encryption, EnvironmentPlan, plan_environment
 from .defaults import DEFAULTS, InfraDefaults
 from .errors import InfraError, ModelStoreLifecycleError, UnsupportedPolicyError
-from .iam import ROLES, SECRETS, PolicySet, build_policies
+from .iam import ROLES, SECRET_READERS, PolicySet, build_policies
 from .lifecycle import LifecycleRule, check_model_store_safe
 from .locations import EnvironmentStores, StoreLocation, environment_stores
 from .simulate import Decision, Request, evaluate
 
 __all__ = [
-    "DEFAULTS", "ROLES", "SECRETS", "SETTINGS", "BucketPlan", "BucketResult", "CorsRule", "Decision",
+    "DEFAULTS", "ROLES", "SECRET_READERS", "SETTINGS", "BucketPlan", "BucketResult", "CorsRule", "Decision",
     "Encryption", "EnvironmentPlan", "EnvironmentStores", "InfraDefaults", "InfraError", "LifecycleRule",
     "ModelStoreLifecycleError", "PolicySet", "Request", "SettingResult", "StoreLocation", "UnsupportedPolicyError",
     "build_policies", "check_model_store_safe", "environment_stores", "evaluate", "plan_environment", "reconcile",

@@ -61,7 +61,13 @@ class BucketResult:
 
 
 class _Bucket:
-    """One bucket's configuration calls, with S3's failures turned into :class:`InfraError`."""
+    """One bucket's configuration calls, with S3's failures turned into :class:`InfraError`.
+
+    It signs with the caller's own AWS credentials (boto3's default chain: the
+    admin's profile or role), never with the environment's object-store keys:
+    bucket configuration is an administrator's act, and those keys should not
+    be allowed to change it.
+    """
 
     def __init__(self, plan: EnvironmentPlan, bucket: BucketPlan) -> None:
         from ..objectstore import StoreUnavailableError, open_store

@@ -32,13 +32,14 @@ from .bucket import check_kms_key
 from .errors import InfraError
 from .locations import EnvironmentStores, StoreLocation, environment_stores, partition
 
-#: Secrets Manager names (``sn46/<env>/<name>``) and the roles that read them: the gateway's
-#: long-lived S3 keys (presigned URLs signed with a role session die with the session, before the
-#: gateway's week-long expiry) and Redis URL; Dagster processes' instance database.
-SECRETS = {
-    "object-store": ("gateway",),
-    "redis": ("gateway",),
-    "dagster-postgres": ("pipeline", "training", "gc", "replication"),
+#: Who reads each secret (see docs/secrets.md). The object-store keys are read by every process that
+#: opens a store, when the environment takes them from Secrets Manager; the Redis URL and the
+#: Postgres password are injected at container start, so only the task execution role reads them;
+#: admin reads all three for ``sn46 config --check-secrets``.
+SECRET_READERS = {
+    "object-store": ("training", "inference", "gc", "replication", "gateway", "pipeline", "admin"),
+    "redis": ("execution", "admin"),
+    "dagster-postgres": ("execution", "admin"),
 }
 
 ROLES = {
@@ -48,12 +49,15 @@ ROLES = {
     "gc": "garbage-collects the model store (gc_job, sn46 store gc)",
     "replication": "copies what the replica lacks (model_store_replication with repair, "
                    "sn46 store replication-check --repair)",
-    "gateway": "presigns miner uploads and validator listings and downloads (sn46 gateway); the keys in "
-               "its object-store secret belong to an IAM user with this policy",
+    "gateway": "presigns miner uploads and validator listings and downloads (sn46 gateway); a URL dies "
+               "with the credentials that signed it, so week-long URLs need an IAM user's keys, not a role",
     "pipeline": "the Dagster code location and run workers: sensor, ingest, aggregates, views, training "
                 "commits and pin moves",
     "admin": "bucket set-up (sn46 infra bucket --apply), restores and exports; no bucket deletion, "
              "bucket policies or ACLs",
+    "execution": "the ECS task execution role (or the secret-syncing operator's role) that injects "
+                 "REDIS_URL and DAGSTER_PG_PASSWORD at container start; attach AWS's "
+                 "AmazonECSTaskExecutionRolePolicy beside it for images and logs",
 }
 
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -61,17 +65,19 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 
 @dataclass(frozen=True, slots=True)
 class PolicySet:
-    """The policy documents of an environment, by role."""
+    """The policy documents of an environment, by role, and what an operator must know about them."""
 
     env: str
     account_id: str | None
     policies: dict[str, dict[str, Any]]
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "env": self.env,
             "account_id": self.account_id,
             "roles": {name: {"description": ROLES[name], "policy": doc} for name, doc in self.policies.items()},
+            "notes": list(self.notes),
         }
 
 
@@ -123,14 +129,18 @@ class _Builder:
         via = {"StringEquals": {"kms:ViaService": f"s3.{self.stores.region}.amazonaws.com"}}
         self.allow("BucketEncryptionKey", actions, [self.kms_key], via)
 
-    def secrets(self, role: str) -> None:
-        names = [name for name, readers in SECRETS.items() if role in readers]
-        if names:
-            region, env = self.stores.region, self.stores.env
-            # Secrets Manager appends six random characters to every secret's ARN.
-            arns = [f"arn:{self.partition}:secretsmanager:{region}:{self.account}:secret:sn46/{env}/{n}-??????"
-                    for n in names]
+    def secrets(self, role: str, settings: Settings) -> None:
+        """GetSecretValue on the secrets ``role`` reads, as the environment's ``secrets:`` section names them."""
+        ids = [settings.secrets.secret_id(name) for name, readers in SECRET_READERS.items() if role in readers]
+        arns = [self.secret_arn(i) for i in ids if i]
+        if arns:
             self.allow("ReadSecrets", ["secretsmanager:GetSecretValue"], arns)
+
+    def secret_arn(self, secret_id: str) -> str:
+        if secret_id.startswith("arn:"):
+            return secret_id
+        # Secrets Manager appends six random characters to every secret's ARN.
+        return f"arn:{self.partition}:secretsmanager:{self.stores.region}:{self.account}:secret:{secret_id}-??????"
 
     def document(self) -> dict[str, Any]:
         listing = [
@@ -171,13 +181,30 @@ def build_policies(
         raise InfraError(f"unknown role {', '.join(sorted(unknown))}; roles are {', '.join(ROLES)}")
     stores = environment_stores(settings)
     key = check_kms_key(kms_key, settings.region) if kms_key else None
-    policies = {}
+    policies, notes = {}, []
     for role in roles or tuple(ROLES):
         builder = _Builder(stores, account_id or "*", key)
         _ROLE_BUILDERS[role](builder, settings)
-        builder.secrets(role)
-        policies[role] = builder.document()
-    return PolicySet(settings.env, account_id, policies)
+        builder.secrets(role, settings)
+        document = builder.document()
+        if document["Statement"]:
+            policies[role] = document
+        elif roles:
+            raise InfraError(f"the {role} role has nothing to do in {settings.env}: {_NO_SECRETS}")
+        else:
+            notes.append(f"no {role} policy: {_NO_SECRETS}")
+    if account_id is None:
+        notes.append("no account id: secret and queue ARNs match any account ('*'); pass one to pin them")
+    if (secret := settings.secrets.secret_id("object-store")) is not None:
+        notes.append(
+            f"this environment reads S3 keys from {secret!r}: every process then signs its S3 requests with "
+            "those keys, not with its role, so the S3 statements above bind only where secrets.object_store "
+            "is empty (task roles, the better choice on AWS); otherwise the keys' IAM user needs them all"
+        )
+    return PolicySet(settings.env, account_id, policies, tuple(notes))
+
+
+_NO_SECRETS = "it only reads injected secrets, and this environment takes them from variables"
 
 
 # -- what each role's code does --------------------------------------------------------------------
@@ -316,6 +343,10 @@ def _queue_arn(url: str, part: str, region: str) -> str:
     return f"arn:{part}:sqs:{region}:{path[0]}:{path[1]}"
 
 
+def _execution(b: _Builder, settings: Settings) -> None:
+    """Only the injected secrets (added by :meth:`_Builder.secrets`); it never touches a bucket."""
+
+
 _ROLE_BUILDERS = {
     "training": _training,
     "inference": _inference,
@@ -324,4 +355,5 @@ _ROLE_BUILDERS = {
     "gateway": _gateway,
     "pipeline": _pipeline,
     "admin": _admin,
+    "execution": _execution,
 }

@@ -35,9 +35,10 @@ def statements(policy: dict) -> list[dict]:
     return policy["Statement"]
 
 
-def test_every_policy_is_accepted_by_iam(env, moto_endpoint):
+def test_every_policy_is_accepted_by_iam(env, moto_endpoint, monkeypatch):
     iam = boto3.client("iam", endpoint_url=moto_endpoint, region_name="us-east-1")
     suffix = uuid.uuid4().hex[:8]
+    monkeypatch.setenv("SN46_SECRETS_SOURCE", "aws-secrets-manager")  # so every role has a policy
     docs = build_policies(env.settings, account_id=ACCOUNT, kms_key=KMS_KEY).policies
     assert set(docs) == set(ROLES)
     for role, doc in docs.items():
@@ -163,19 +164,46 @@ def test_admin_configures_buckets_but_cannot_delete_them_or_open_them(env, polic
         assert not allowed(doc, action, bucket) and not allowed(doc, action, f"{bucket}/x")
 
 
-def test_secrets_go_to_the_processes_that_read_them(env, policies):
+def test_secrets_go_to_the_processes_that_read_them(env, monkeypatch):
+    monkeypatch.setenv("SN46_SECRETS_SOURCE", "aws-secrets-manager")  # test.yaml lists the ids
+    result = build_policies(env.settings, account_id=ACCOUNT)
+    docs = result.policies
+
     def secrets(role: str) -> set[str]:
-        return {arn for s in statements(policies[role]) if "secretsmanager:GetSecretValue" in s["Action"]
+        return {arn for s in statements(docs[role]) if "secretsmanager:GetSecretValue" in s["Action"]
                 for arn in s["Resource"]}
 
     base = f"arn:aws:secretsmanager:us-east-2:{ACCOUNT}:secret:sn46/test"
-    assert secrets("gateway") == {f"{base}/object-store-??????", f"{base}/redis-??????"}
-    assert secrets("pipeline") == {f"{base}/dagster-postgres-??????"}
-    assert secrets("inference") == secrets("admin") == set()
-    doc = policies["gateway"]
-    assert allowed(doc, "secretsmanager:GetSecretValue", f"{base}/redis-AbC123")
-    assert not allowed(doc, "secretsmanager:GetSecretValue", f"{base}/dagster-postgres-AbC123")
-    assert not allowed(doc, "secretsmanager:GetSecretValue", f"{base}/redis-extra-AbC123")
+    object_store = f"{base}/object-store-??????"
+    for role in ("training", "inference", "gc", "replication", "gateway", "pipeline"):
+        assert secrets(role) == {object_store}, role  # Settings.open_store reads it in the process
+    # Injected at container start: only the execution role reads them (and admin, to check them).
+    assert secrets("execution") == {f"{base}/redis-??????", f"{base}/dagster-postgres-??????"}
+    assert secrets("admin") == secrets("execution") | {object_store}
+    assert not allowed(docs["gateway"], "secretsmanager:GetSecretValue", f"{base}/redis-AbC123")
+    assert allowed(docs["execution"], "secretsmanager:GetSecretValue", f"{base}/redis-AbC123")
+    assert not allowed(docs["execution"], "secretsmanager:GetSecretValue", f"{base}/redis-extra-AbC123")
+    assert any("sn46/test/object-store" in note and "not with its role" in note for note in result.notes)
+
+
+def test_secrets_from_variables_need_no_grant(env, monkeypatch):
+    monkeypatch.setenv("SN46_SECRETS_SOURCE", "env")
+    result = build_policies(env.settings, account_id=ACCOUNT)
+    assert "execution" not in result.policies and any("no execution policy" in n for n in result.notes)
+    assert not any("secretsmanager:GetSecretValue" in s["Action"]
+                   for doc in result.policies.values() for s in statements(doc))
+    with pytest.raises(InfraError, match="the execution role has nothing to do in test"):
+        build_policies(env.settings, roles=("execution",))
+
+
+def test_a_secret_named_by_its_arn_is_granted_exactly(env, monkeypatch):
+    arn = f"arn:aws:secretsmanager:us-east-2:{ACCOUNT}:secret:team/shared-keys-Q1w2E3"
+    monkeypatch.setenv("SN46_SECRETS_SOURCE", "aws-secrets-manager")
+    monkeypatch.setattr("sn46_pipelines.config.SecretsSettings.secret_id",
+                        lambda self, name: arn if name == "object-store" else None)
+    doc = build_policies(env.settings, roles=("inference",)).policies["inference"]
+    (statement,) = [s for s in statements(doc) if s["Sid"] == "ReadSecrets"]
+    assert statement["Resource"] == [arn]
 
 
 def test_kms_grants_follow_reads_and_writes(env):
