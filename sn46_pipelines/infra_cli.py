@@ -15,7 +15,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .infra import BucketResult, EnvironmentPlan
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
@@ -30,48 +33,87 @@ Handler = Callable[[argparse.Namespace], int]
 def register(subparsers: Any) -> None:
     """Add the ``infra`` command group to the ``sn46`` parser."""
     parser = subparsers.add_parser(
-        "infra", help="bucket encryption, lifecycle, CORS and versioning; least-privilege IAM policies",
+        "infra",
+        help="bucket encryption, lifecycle, CORS and versioning; least-privilege IAM policies",
         description="Plan and apply an environment's bucket settings, and print its IAM policies "
-                    "(docs/infra.md).",
+        "(docs/infra.md).",
     )
     parser.set_defaults(group_parser=parser, handler=None)
     commands = parser.add_subparsers(dest="infra_command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--env", default=argparse.SUPPRESS,
-                        help="environment: dev, test, staging or prod (overrides SN46_ENV)")
+    common.add_argument(
+        "--env",
+        default=argparse.SUPPRESS,
+        help="environment: dev, test, staging or prod (overrides SN46_ENV)",
+    )
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    common.add_argument("--kms-key", metavar="ARN",
-                        help="encrypt with this KMS key (SSE-KMS) instead of SSE-S3; roles get kms:Decrypt on it")
+    common.add_argument(
+        "--kms-key",
+        metavar="ARN",
+        help="encrypt with this KMS key (SSE-KMS) instead of SSE-S3; roles get kms:Decrypt on it",
+    )
 
     p = commands.add_parser(
-        "bucket", parents=[common], help="print (and with --apply, apply) the bucket settings",
+        "bucket",
+        parents=[common],
+        help="print (and with --apply, apply) the bucket settings",
         description="Print the plan for the environment's buckets: default encryption, public access "
-                    "block, lifecycle, CORS for browser uploads and versioning. Nothing is written "
-                    "without --apply.",
+        "block, lifecycle, CORS for browser uploads and versioning. Nothing is written "
+        "without --apply.",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--apply", action="store_true", help="write what differs, then read it back")
-    mode.add_argument("--diff", action="store_true",
-                      help="compare with the buckets without writing (exit 1 if anything would change)")
-    p.add_argument("--cors-origin", action="append", metavar="ORIGIN", dest="cors_origins",
-                   help="web origin allowed to upload from a browser (repeatable; replaces the env default)")
+    mode.add_argument(
+        "--diff",
+        action="store_true",
+        help="compare with the buckets without writing (exit 1 if anything would change)",
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        dest="cors_origins",
+        help="web origin allowed to upload from a browser (repeatable; replaces the env default)",
+    )
     p.add_argument("--no-cors", action="store_true", help="plan no CORS rule (removes ours if present)")
-    p.add_argument("--skip", action="append", default=[], choices=BUCKET_SETTINGS, metavar="SETTING",
-                   help=f"leave one setting alone, e.g. on a server without it ({', '.join(BUCKET_SETTINGS)})")
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=BUCKET_SETTINGS,
+        metavar="SETTING",
+        help=f"leave one setting alone, e.g. on a server without it ({', '.join(BUCKET_SETTINGS)})",
+    )
     p.set_defaults(handler=_guarded(_bucket))
 
     p = commands.add_parser(
-        "iam", parents=[common], help="print least-privilege IAM policy documents for each role",
+        "iam",
+        parents=[common],
+        help="print least-privilege IAM policy documents for each role",
         description="Print the IAM policy document of each role (or one) for the environment's buckets.",
     )
     p.add_argument("--role", choices=ROLE_NAMES, help="only this role")
-    p.add_argument("--account-id", metavar="ID", help="AWS account of the secrets and queue ARNs (default '*')")
-    p.add_argument("--document", action="store_true",
-                   help="print only the policy document of --role (for aws iam create-policy)")
-    p.add_argument("--check", nargs=2, metavar=("ACTION", "RESOURCE"),
-                   help="say whether --role's policy allows ACTION on the RESOURCE ARN (exit 1 if not)")
-    p.add_argument("--context", action="append", default=[], metavar="KEY=VALUE",
-                   help="a condition key of the --check request, e.g. s3:prefix=models/ (repeatable)")
+    p.add_argument(
+        "--account-id", metavar="ID", help="AWS account of the secrets and queue ARNs (default '*')"
+    )
+    p.add_argument(
+        "--document",
+        action="store_true",
+        help="print only the policy document of --role (for aws iam create-policy)",
+    )
+    p.add_argument(
+        "--check",
+        nargs=2,
+        metavar=("ACTION", "RESOURCE"),
+        help="say whether --role's policy allows ACTION on the RESOURCE ARN (exit 1 if not)",
+    )
+    p.add_argument(
+        "--context",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a condition key of the --check request, e.g. s3:prefix=models/ (repeatable)",
+    )
     p.set_defaults(handler=_guarded(_iam))
 
 
@@ -95,6 +137,7 @@ def _guarded(handler: Handler) -> Handler:
 
 # -- sn46 infra bucket ---------------------------------------------------------------------------
 
+
 def _bucket(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .infra import plan_environment, reconcile
@@ -117,7 +160,7 @@ def _bucket(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_bucket_plan(plan: Any, mode: str, results: dict[str, Any]) -> None:
+def _print_bucket_plan(plan: EnvironmentPlan, mode: str, results: dict[str, BucketResult]) -> None:
     heading = {
         "plan": "plan only, nothing read or written (--diff compares with the buckets, --apply writes)",
         "diff": "compared with the buckets, nothing written",
@@ -129,13 +172,22 @@ def _print_bucket_plan(plan: Any, mode: str, results: dict[str, Any]) -> None:
         status = {s.setting: s.status for s in result.settings} if result else {}
         print(f"\ns3://{bucket.bucket}")
         print(f"  holds: {'; '.join(f'{s.name} {s.url}' for s in bucket.stores)}")
-        cors = (f"POST, PUT from {', '.join(bucket.cors.origins)}" if bucket.cors
-                else "no rule (no browser origins; --cors-origin adds some)")
-        versioning = f"Enabled: {bucket.versioning_why}" if bucket.versioning else f"left as is: {bucket.versioning_why}"
+        cors = (
+            f"POST, PUT from {', '.join(bucket.cors.origins)}"
+            if bucket.cors
+            else "no rule (no browser origins; --cors-origin adds some)"
+        )
+        versioning = (
+            f"Enabled: {bucket.versioning_why}"
+            if bucket.versioning
+            else f"left as is: {bucket.versioning_why}"
+        )
         lines = {
             "encryption": [bucket.encryption.describe()],
             "public-access-block": ["all four blocks on: nothing is ever public, access is by presigned URL"],
-            "lifecycle": [f"{r.id} ({r.prefix or 'whole bucket'}): {'; '.join(r.actions())}" for r in bucket.lifecycle],
+            "lifecycle": [
+                f"{r.id} ({r.prefix or 'whole bucket'}): {'; '.join(r.actions())}" for r in bucket.lifecycle
+            ],
             "cors": [cors],
             "versioning": [versioning],
         }
@@ -154,21 +206,35 @@ def _print_bucket_plan(plan: Any, mode: str, results: dict[str, Any]) -> None:
 
 # -- sn46 infra iam ------------------------------------------------------------------------------
 
+
 def _iam(args: argparse.Namespace) -> int:
     from .config import load_settings
     from .infra import InfraError, Request, build_policies, evaluate
 
     if (args.document or args.check) and not args.role:
         raise InfraError("--document and --check need --role")
-    policies = build_policies(load_settings(), account_id=args.account_id, kms_key=args.kms_key,
-                              roles=(args.role,) if args.role else None)
+    policies = build_policies(
+        load_settings(),
+        account_id=args.account_id,
+        kms_key=args.kms_key,
+        roles=(args.role,) if args.role else None,
+    )
     if args.check:
         request = Request(args.check[0], args.check[1], dict(_pair(c) for c in args.context))
         decision = evaluate(policies.policies[args.role], request)
         if args.json:
-            print(json.dumps({"role": args.role, "action": request.action, "resource": request.resource,
-                              "context": dict(request.context), "allowed": decision.allowed,
-                              "statement": decision.statement}))
+            print(
+                json.dumps(
+                    {
+                        "role": args.role,
+                        "action": request.action,
+                        "resource": request.resource,
+                        "context": dict(request.context),
+                        "allowed": decision.allowed,
+                        "statement": decision.statement,
+                    }
+                )
+            )
         else:
             print(f"{args.role}: {decision.describe(request)}")
         return EXIT_OK if decision.allowed else EXIT_FOUND

@@ -38,7 +38,12 @@ class SettingResult:
     planned: Any
 
     def to_dict(self) -> dict[str, Any]:
-        return {"setting": self.setting, "status": self.status, "current": self.current, "planned": self.planned}
+        return {
+            "setting": self.setting,
+            "status": self.status,
+            "current": self.current,
+            "planned": self.planned,
+        }
 
 
 @dataclass(slots=True)
@@ -56,8 +61,13 @@ class BucketResult:
         return any(s.status in ("changed", "would change") for s in self.settings)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bucket": self.bucket, "changed": self.changed, "confirmed": self.confirmed,
-                "mismatches": self.mismatches, "settings": [s.to_dict() for s in self.settings]}
+        return {
+            "bucket": self.bucket,
+            "changed": self.changed,
+            "confirmed": self.confirmed,
+            "mismatches": self.mismatches,
+            "settings": [s.to_dict() for s in self.settings],
+        }
 
 
 class _Bucket:
@@ -103,7 +113,9 @@ class _Bucket:
                     "admin policy (sn46 infra iam --role admin)"
                 ) from None
             message = exc.response.get("Error", {}).get("Message", "")
-            raise InfraError(f"s3://{self.name}: {operation} failed: {code or status} {message}".rstrip()) from None
+            raise InfraError(
+                f"s3://{self.name}: {operation} failed: {code or status} {message}".rstrip()
+            ) from None
         except BotoCoreError as exc:
             raise InfraError(f"s3://{self.name}: {operation} failed: {exc}") from None
 
@@ -127,13 +139,18 @@ def _encryption(config: dict[str, Any]) -> dict[str, Any]:
     default = rule["ApplyServerSideEncryptionByDefault"]
     out = {"SSEAlgorithm": default["SSEAlgorithm"]}
     if default["SSEAlgorithm"] != "AES256":  # a bucket key only means something for KMS
-        out.update(KMSMasterKeyID=default.get("KMSMasterKeyID"), BucketKeyEnabled=bool(rule.get("BucketKeyEnabled")))
+        out.update(
+            KMSMasterKeyID=default.get("KMSMasterKeyID"), BucketKeyEnabled=bool(rule.get("BucketKeyEnabled"))
+        )
     return out
 
 
 def _write_encryption(b: _Bucket, planned: dict[str, Any], _: Any) -> None:
     default = {k: v for k, v in planned.items() if k != "BucketKeyEnabled"}
-    rule = {"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": planned.get("BucketKeyEnabled", False)}
+    rule = {
+        "ApplyServerSideEncryptionByDefault": default,
+        "BucketKeyEnabled": planned.get("BucketKeyEnabled", False),
+    }
     b.call("encryption", "put_bucket_encryption", ServerSideEncryptionConfiguration={"Rules": [rule]})
 
 
@@ -150,12 +167,16 @@ def _read_lifecycle(b: _Bucket) -> dict[str, Any] | None:
     answer = b.call("lifecycle", "get_bucket_lifecycle_configuration")
     if answer is None:
         return None
-    return {"Rules": answer.get("Rules", []),
-            "TransitionDefaultMinimumObjectSize": answer.get("TransitionDefaultMinimumObjectSize")}
+    return {
+        "Rules": answer.get("Rules", []),
+        "TransitionDefaultMinimumObjectSize": answer.get("TransitionDefaultMinimumObjectSize"),
+    }
 
 
 def _planned_lifecycle(plan: BucketPlan, current: dict[str, Any] | None) -> list[dict[str, Any]]:
-    theirs = [r for r in (current or {}).get("Rules", []) if not str(r.get("ID", "")).startswith(MANAGED_PREFIX)]
+    theirs = [
+        r for r in (current or {}).get("Rules", []) if not str(r.get("ID", "")).startswith(MANAGED_PREFIX)
+    ]
     return _sorted_rules([*theirs, *(r.to_s3() for r in plan.lifecycle)])
 
 
@@ -171,7 +192,9 @@ def _write_lifecycle(b: _Bucket, planned: list[dict[str, Any]], current: dict[st
     extra = {}
     if current and current.get("TransitionDefaultMinimumObjectSize"):  # keep the owner's choice
         extra["TransitionDefaultMinimumObjectSize"] = current["TransitionDefaultMinimumObjectSize"]
-    b.call("lifecycle", "put_bucket_lifecycle_configuration", LifecycleConfiguration={"Rules": planned}, **extra)
+    b.call(
+        "lifecycle", "put_bucket_lifecycle_configuration", LifecycleConfiguration={"Rules": planned}, **extra
+    )
 
 
 def _read_cors(b: _Bucket) -> list[dict[str, Any]] | None:
@@ -202,11 +225,17 @@ def _write_versioning(b: _Bucket, planned: str, _: Any) -> None:
 
 
 _SETTINGS: dict[str, _Setting] = {
-    "encryption": _Setting(_read_encryption, lambda p, _: _encryption(p.encryption.to_s3()), _write_encryption),
-    "public-access-block": _Setting(_read_public_access, lambda p, _: dict(PUBLIC_ACCESS_BLOCK), _write_public_access),
+    "encryption": _Setting(
+        _read_encryption, lambda p, _: _encryption(p.encryption.to_s3()), _write_encryption
+    ),
+    "public-access-block": _Setting(
+        _read_public_access, lambda p, _: dict(PUBLIC_ACCESS_BLOCK), _write_public_access
+    ),
     "lifecycle": _Setting(_read_lifecycle, _planned_lifecycle, _write_lifecycle),
     "cors": _Setting(_read_cors, _planned_cors, _write_cors),
-    "versioning": _Setting(_read_versioning, lambda p, _: "Enabled" if p.versioning else None, _write_versioning),
+    "versioning": _Setting(
+        _read_versioning, lambda p, _: "Enabled" if p.versioning else None, _write_versioning
+    ),
 }
 
 
@@ -220,7 +249,9 @@ def _comparable(setting: str, value: Any) -> Any:
     return value
 
 
-def reconcile(plan: EnvironmentPlan, *, apply: bool = False, skip: Collection[str] = ()) -> list[BucketResult]:
+def reconcile(
+    plan: EnvironmentPlan, *, apply: bool = False, skip: Collection[str] = ()
+) -> list[BucketResult]:
     """Compare every bucket of ``plan`` with S3 and, with ``apply``, write what differs and read it back.
 
     Raises :class:`InfraError` (nothing written) for a missing bucket, an
@@ -232,12 +263,13 @@ def reconcile(plan: EnvironmentPlan, *, apply: bool = False, skip: Collection[st
         raise InfraError(f"cannot skip {', '.join(sorted(unknown))}: settings are {', '.join(SETTINGS)}")
     buckets = [(_Bucket(plan, b), b) for b in plan.buckets]
     states = [_read_all(bucket, skip) for bucket, _ in buckets]
-    for (bucket, bucket_plan), state in zip(buckets, states):
+    for (bucket, bucket_plan), state in zip(buckets, states, strict=True):
         if "lifecycle" in state:
-            check_model_store_safe(bucket.name, _planned_lifecycle(bucket_plan, state["lifecycle"]),
-                                   bucket_plan.model_stores)
+            check_model_store_safe(
+                bucket.name, _planned_lifecycle(bucket_plan, state["lifecycle"]), bucket_plan.model_stores
+            )
     results = []
-    for (bucket, bucket_plan), state in zip(buckets, states):
+    for (bucket, bucket_plan), state in zip(buckets, states, strict=True):
         result = BucketResult(bucket.name)
         for name in SETTINGS:
             result.settings.append(_reconcile_one(bucket, bucket_plan, name, state, apply))
@@ -251,7 +283,9 @@ def _read_all(bucket: _Bucket, skip: Collection[str]) -> dict[str, Any]:
     return {name: setting.read(bucket) for name, setting in _SETTINGS.items() if name not in skip}
 
 
-def _reconcile_one(bucket: _Bucket, plan: BucketPlan, name: str, state: dict[str, Any], apply: bool) -> SettingResult:
+def _reconcile_one(
+    bucket: _Bucket, plan: BucketPlan, name: str, state: dict[str, Any], apply: bool
+) -> SettingResult:
     if name not in state:
         return SettingResult(name, "skipped", None, None)
     setting, current = _SETTINGS[name], state[name]

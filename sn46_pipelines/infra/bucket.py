@@ -26,7 +26,7 @@ _ORIGIN = re.compile(r"^https?://[^\s/*]+$")
 
 @dataclass(frozen=True, slots=True)
 class Encryption:
-    """Default encryption of new objects: SSE-S3 (AES256), or SSE-KMS with ``kms_key`` and an S3 bucket key."""
+    """Default encryption of new objects: SSE-S3 (AES256), or SSE-KMS with ``kms_key`` and a bucket key."""
 
     kms_key: str | None = None
 
@@ -39,7 +39,9 @@ class Encryption:
         if self.kms_key:
             default["KMSMasterKeyID"] = self.kms_key
         # A bucket key cuts KMS requests (and their cost) by reusing a data key per bucket for a while.
-        return {"Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": bool(self.kms_key)}]}
+        return {
+            "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": bool(self.kms_key)}]
+        }
 
     def describe(self) -> str:
         return f"SSE-KMS with {self.kms_key} (bucket key on)" if self.kms_key else "SSE-S3 (AES256)"
@@ -106,12 +108,18 @@ class BucketPlan:
             "bucket": self.bucket,
             "holds": [{"store": s.name, "url": s.url, "prefix": s.prefix} for s in self.stores],
             "model_store_prefixes": [s.prefix for s in self.model_stores],
-            "encryption": {"algorithm": self.encryption.algorithm, "kms_key": self.encryption.kms_key,
-                           "s3": self.encryption.to_s3()},
+            "encryption": {
+                "algorithm": self.encryption.algorithm,
+                "kms_key": self.encryption.kms_key,
+                "s3": self.encryption.to_s3(),
+            },
             "public_access_block": dict(PUBLIC_ACCESS_BLOCK),
             "lifecycle": [rule.to_dict() for rule in self.lifecycle],
             "cors": self.cors.to_s3() if self.cors else None,
-            "versioning": {"status": "Enabled" if self.versioning else "unmanaged", "why": self.versioning_why},
+            "versioning": {
+                "status": "Enabled" if self.versioning else "unmanaged",
+                "why": self.versioning_why,
+            },
         }
 
 
@@ -136,8 +144,12 @@ class EnvironmentPlan:
     buckets: tuple[BucketPlan, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"env": self.env, "region": self.region, "endpoint_url": self.endpoint_url,
-                "buckets": [b.to_dict() for b in self.buckets]}
+        return {
+            "env": self.env,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url,
+            "buckets": [b.to_dict() for b in self.buckets],
+        }
 
 
 def plan_environment(
@@ -156,8 +168,9 @@ def plan_environment(
         _bucket_plan(bucket, held, stores, defaults, encryption, tuple(dict.fromkeys(origins)))
         for bucket, held in stores.buckets().items()
     )
-    return EnvironmentPlan(settings.env, settings.region, partition(settings.region), settings.endpoint_url,
-                           buckets)
+    return EnvironmentPlan(
+        settings.env, settings.region, partition(settings.region), settings.endpoint_url, buckets
+    )
 
 
 def _bucket_plan(
@@ -170,26 +183,35 @@ def _bucket_plan(
 ) -> BucketPlan:
     model_stores = tuple(s for s in held if s in stores.model_stores)
     versioning = bool(model_stores)
-    rules = [LifecycleRule(
-        "sn46-abort-incomplete-multipart", "",
-        why="parts of uploads that never completed (a crashed checkpoint upload, an abandoned browser "
+    rules = [
+        LifecycleRule(
+            "sn46-abort-incomplete-multipart",
+            "",
+            why="parts of uploads that never completed (a crashed checkpoint upload, an abandoned browser "
             "upload) are billed until aborted; completed objects are not touched",
-        abort_multipart_days=defaults.abort_multipart_days,
-    )]
+            abort_multipart_days=defaults.abort_multipart_days,
+        )
+    ]
     if stores.data in held:
         rules += _data_rules(stores.data, defaults)
     if versioning:
-        rules.append(LifecycleRule(
-            "sn46-noncurrent-versions", "",
-            why=f"versioning keeps what GC deletes and what pin moves and manifest swaps overwrite; "
+        rules.append(
+            LifecycleRule(
+                "sn46-noncurrent-versions",
+                "",
+                why=f"versioning keeps what GC deletes and what pin moves and manifest swaps overwrite; "
                 f"{defaults.noncurrent_days} days is the undo window, after which the bytes are freed",
-            noncurrent_days=defaults.noncurrent_days,
-        ))
-        rules.append(LifecycleRule(
-            "sn46-expired-delete-markers", "",
-            why="a deleted key whose noncurrent versions have expired leaves a delete marker that slows listings",
-            expire_delete_markers=True,
-        ))
+                noncurrent_days=defaults.noncurrent_days,
+            )
+        )
+        rules.append(
+            LifecycleRule(
+                "sn46-expired-delete-markers",
+                "",
+                why="a deleted key whose old versions expired leaves a delete marker that slows listings",
+                expire_delete_markers=True,
+            )
+        )
     check_model_store_safe(bucket, (r.to_s3() for r in rules), model_stores)
     if versioning:
         why = (
@@ -198,7 +220,10 @@ def _bucket_plan(
             f"{defaults.noncurrent_days} days; S3 replication also requires it on both buckets"
         )
     else:
-        why = "data store only: uploads, curated files and views are rebuilt or re-uploaded, not restored"
+        why = (
+            "data store only: no role may delete uploads, and curated files, aggregates and views are "
+            "rebuilt from them; versioning would only keep every manifest and views rewrite"
+        )
     return BucketPlan(
         bucket=bucket,
         stores=held,
@@ -217,15 +242,17 @@ def _data_rules(data: StoreLocation, defaults: InfraDefaults) -> list[LifecycleR
 
     return [
         LifecycleRule(
-            "sn46-curated-tiering", data.key(CURATED_ROOT),
+            "sn46-curated-tiering",
+            data.key(CURATED_ROOT),
             why="curated listings and per-hotkey quarantine files are committed state (each hotkey's "
-                "manifest names them; ingest deletes the files it replaces), so they never expire; "
-                "old ones move to a class that still reads at once",
+            "manifest names them; ingest deletes the files it replaces), so they never expire; "
+            "old ones move to a class that still reads at once",
             transition_days=defaults.curated_transition_days,
             storage_class=defaults.curated_storage_class,
         ),
         LifecycleRule(
-            "sn46-expire-rejected-aggregates", data.key(REJECTED_AGGREGATES_PREFIX),
+            "sn46-expire-rejected-aggregates",
+            data.key(REJECTED_AGGREGATES_PREFIX),
             why="aggregate tables a blocking check rejected: kept for inspection, never read as current",
             expire_days=defaults.rejected_aggregates_days,
         ),

@@ -24,7 +24,7 @@ class InfraDefaults:
     #: A class that still serves reads at once: INTELLIGENT_TIERING charges no retrieval fee, which
     #: matters because every aggregates run reads every committed curated file.
     curated_storage_class: str = "INTELLIGENT_TIERING"
-    #: Aggregate tables a blocking check rejected (``aggregates/rejected/``) are kept this long for inspection.
+    #: Aggregate tables a blocking check rejected (``aggregates/rejected/``) are kept this long.
     rejected_aggregates_days: int = 30
     #: Overwritten and deleted versions (versioned buckets) are kept this long: the undo window for GC
     #: deletions, pin moves and manifest rewrites.

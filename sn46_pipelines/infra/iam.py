@@ -44,20 +44,20 @@ SECRET_READERS = {
 
 ROLES = {
     "training": "commits checkpoints and moves deployment pins (train_price_model, deploy_job, Pipes "
-                "training pods); reads the curated listings and aggregates it trains on",
+    "training pods); reads the curated listings and aggregates it trains on",
     "inference": "loads pinned or tracked versions and never writes (sn46 serve, verify_chain_job)",
     "gc": "garbage-collects the model store (gc_job, sn46 store gc)",
     "replication": "copies what the replica lacks (model_store_replication with repair, "
-                   "sn46 store replication-check --repair)",
+    "sn46 store replication-check --repair)",
     "gateway": "presigns miner uploads and validator listings and downloads (sn46 gateway); a URL dies "
-               "with the credentials that signed it, so week-long URLs need an IAM user's keys, not a role",
+    "with the credentials that signed it, so week-long URLs need an IAM user's keys, not a role",
     "pipeline": "the Dagster code location and run workers: sensor, ingest, aggregates, views, training "
-                "commits and pin moves",
+    "commits and pin moves",
     "admin": "bucket set-up (sn46 infra bucket --apply), restores and exports; no bucket deletion, "
-             "bucket policies or ACLs",
+    "bucket policies or ACLs",
     "execution": "the ECS task execution role (or the secret-syncing operator's role) that injects "
-                 "REDIS_URL and DAGSTER_PG_PASSWORD at container start; attach AWS's "
-                 "AmazonECSTaskExecutionRolePolicy beside it for images and logs",
+    "REDIS_URL and DAGSTER_PG_PASSWORD at container start; attach AWS's "
+    "AmazonECSTaskExecutionRolePolicy beside it for images and logs",
 }
 
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -76,7 +76,9 @@ class PolicySet:
         return {
             "env": self.env,
             "account_id": self.account_id,
-            "roles": {name: {"description": ROLES[name], "policy": doc} for name, doc in self.policies.items()},
+            "roles": {
+                name: {"description": ROLES[name], "policy": doc} for name, doc in self.policies.items()
+            },
             "notes": list(self.notes),
         }
 
@@ -99,12 +101,10 @@ class _Builder:
     def bucket_arn(self, bucket: str) -> str:
         return f"arn:{self.partition}:s3:::{bucket}"
 
-    def allow(self, sid: str, actions: list[str], resources: list[str], condition: dict | None = None) -> None:
-        statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": sorted(set(actions)),
-                                     "Resource": sorted(set(resources))}
-        if condition:
-            statement["Condition"] = condition
-        self.statements.append(statement)
+    def allow(
+        self, sid: str, actions: list[str], resources: list[str], condition: dict | None = None
+    ) -> None:
+        self.statements.append(_statement(sid, actions, resources, condition))
 
     def objects(self, sid: str, actions: list[str], store: StoreLocation, *areas: str) -> None:
         """``actions`` on the keys matching each area pattern inside ``store``."""
@@ -130,8 +130,10 @@ class _Builder:
         self.allow("BucketEncryptionKey", actions, [self.kms_key], via)
 
     def secrets(self, role: str, settings: Settings) -> None:
-        """GetSecretValue on the secrets ``role`` reads, as the environment's ``secrets:`` section names them."""
-        ids = [settings.secrets.secret_id(name) for name, readers in SECRET_READERS.items() if role in readers]
+        """GetSecretValue on the secrets ``role`` reads, by the ids of the environment's ``secrets:``."""
+        ids = [
+            settings.secrets.secret_id(name) for name, readers in SECRET_READERS.items() if role in readers
+        ]
         arns = [self.secret_arn(i) for i in ids if i]
         if arns:
             self.allow("ReadSecrets", ["secretsmanager:GetSecretValue"], arns)
@@ -140,23 +142,45 @@ class _Builder:
         if secret_id.startswith("arn:"):
             return secret_id
         # Secrets Manager appends six random characters to every secret's ARN.
-        return f"arn:{self.partition}:secretsmanager:{self.stores.region}:{self.account}:secret:{secret_id}-??????"
+        where = f"{self.partition}:secretsmanager:{self.stores.region}:{self.account}"
+        return f"arn:{where}:secret:{secret_id}-??????"
 
     def document(self) -> dict[str, Any]:
+        """The policy: per-bucket listing grants and the bare bucket check first, then the rest."""
         listing = [
-            {"Sid": f"List{_camel(self._holder(bucket))}", "Effect": "Allow", "Action": ["s3:ListBucket"],
-             "Resource": [self.bucket_arn(bucket)],
-             "Condition": {"StringLike": {"s3:prefix": patterns}}}
+            _statement(
+                f"List{_camel(self._holder(bucket))}",
+                ["s3:ListBucket"],
+                [self.bucket_arn(bucket)],
+                {"StringLike": {"s3:prefix": patterns}},
+            )
             for bucket, patterns in self.listed.items()
         ]
-        check = [
-            {"Sid": "BucketCheck", "Effect": "Allow", "Action": ["s3:ListBucket"],
-             "Resource": [self.bucket_arn(b) for b in self.buckets], "Condition": {"Null": {"s3:prefix": "true"}}}
-        ] if self.buckets else []
-        return {"Version": "2012-10-17", "Statement": [*listing, *check, *self.statements]}
+        if self.buckets:
+            listing.append(
+                _statement(
+                    "BucketCheck",
+                    ["s3:ListBucket"],
+                    [self.bucket_arn(b) for b in self.buckets],
+                    {"Null": {"s3:prefix": "true"}},
+                )
+            )
+        return {"Version": "2012-10-17", "Statement": [*listing, *self.statements]}
 
     def _holder(self, bucket: str) -> str:
         return next(s.name for s in self.stores.all if s.bucket == bucket)
+
+
+def _statement(sid: str, actions: list[str], resources: list[str], condition: dict | None) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(set(actions)),
+        "Resource": sorted(set(resources)),
+    }
+    if condition:
+        statement["Condition"] = condition
+    return statement
 
 
 def _camel(words: str) -> str:
@@ -209,6 +233,7 @@ _NO_SECRETS = "it only reads injected secrets, and this environment takes them f
 
 # -- what each role's code does --------------------------------------------------------------------
 
+
 def _model_read(b: _Builder, store: StoreLocation) -> None:
     b.lists(store, "*")
     b.objects(f"Read{_camel(store.name)}", ["s3:GetObject"], store, "*")
@@ -228,8 +253,18 @@ def _commits(b: _Builder) -> None:
     _model_read(b, model)
     # A commit: blobs (multipart when large), its intent, the record, the HEAD hint, a sealed
     # segment every 1,000 versions, an audit event; a deploy: the pin and its audit event.
-    b.objects("CommitVersions", ["s3:PutObject"], model,
-              f"{BLOBS}*", f"{INFLIGHT}*", f"{RECORDS}*", HEAD_HINT, f"{SEGMENTS}*", f"{PINS}*", f"{AUDIT}*")
+    b.objects(
+        "CommitVersions",
+        ["s3:PutObject"],
+        model,
+        f"{BLOBS}*",
+        f"{INFLIGHT}*",
+        f"{RECORDS}*",
+        HEAD_HINT,
+        f"{SEGMENTS}*",
+        f"{PINS}*",
+        f"{AUDIT}*",
+    )
     b.objects("AbortBlobUploads", ["s3:AbortMultipartUpload"], model, f"{BLOBS}*")
     # The commit removes its own intent; set_pin undoes a pin whose version GC took meanwhile.
     b.objects("RemoveIntentsAndPins", ["s3:DeleteObject"], model, f"{INFLIGHT}*", f"{PINS}*")
@@ -242,8 +277,13 @@ def _training_data(b: _Builder) -> None:
 
     data = b.stores.data
     b.lists(data, f"{CURATED_ROOT}*")
-    b.objects("ReadCuratedData", ["s3:GetObject"], data,
-              f"{CURATED_ROOT}*", *(aggregate_key(name) for name in AGGREGATE_TABLES))
+    b.objects(
+        "ReadCuratedData",
+        ["s3:GetObject"],
+        data,
+        f"{CURATED_ROOT}*",
+        *(aggregate_key(name) for name in AGGREGATE_TABLES),
+    )
 
 
 def _inference(b: _Builder, settings: Settings) -> None:
@@ -259,7 +299,9 @@ def _gc(b: _Builder, settings: Settings) -> None:
     # The lease, one "collected" marker per version, and the run's audit event.
     b.objects("MarkCollected", ["s3:PutObject"], model, GC_LEASE, f"{COLLECTED}*", f"{AUDIT}*")
     # Blobs of collected versions, orphans, stale intents, markers of versions spared, and the lease.
-    b.objects("DeleteGarbage", ["s3:DeleteObject"], model, f"{BLOBS}*", f"{INFLIGHT}*", f"{COLLECTED}*", GC_LEASE)
+    b.objects(
+        "DeleteGarbage", ["s3:DeleteObject"], model, f"{BLOBS}*", f"{INFLIGHT}*", f"{COLLECTED}*", GC_LEASE
+    )
     b.kms(write=True)
 
 
@@ -269,8 +311,16 @@ def _replication(b: _Builder, settings: Settings) -> None:
     replica = _replica(b.stores)
     _model_read(b, b.stores.model)
     _model_read(b, replica)
-    b.objects("RepairReplica", ["s3:PutObject"], replica,
-              f"{BLOBS}*", f"{COLLECTED}*", f"{RECORDS}*", HEAD_HINT, f"{AUDIT}*")
+    b.objects(
+        "RepairReplica",
+        ["s3:PutObject"],
+        replica,
+        f"{BLOBS}*",
+        f"{COLLECTED}*",
+        f"{RECORDS}*",
+        HEAD_HINT,
+        f"{AUDIT}*",
+    )
     b.objects("AbortReplicaBlobUploads", ["s3:AbortMultipartUpload"], replica, f"{BLOBS}*")
     b.kms(write=True)
 
@@ -280,7 +330,7 @@ def _gateway(b: _Builder, settings: Settings) -> None:
 
     data = b.stores.data
     job_folders = re.sub(r"\{[^}]+\}", "*", FOLDER_STRUCTURE)  # data/hotkey=*/job_id=*/
-    miner_folders = job_folders.split("job_id=", 1)[0]          # data/hotkey=*/
+    miner_folders = job_folders.split("job_id=", 1)[0]  # data/hotkey=*/
     # Validators' listing URLs: all miners (prefix "data/hotkey=") and one miner's folder.
     b.lists(data, job_folders.split("*", 1)[0] + "*")
     # Miners' presigned POST: the object and its canned "private" ACL, only inside a job folder.
@@ -299,33 +349,65 @@ def _pipeline(b: _Builder, settings: Settings) -> None:
     data = b.stores.data
     b.lists(data, f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*")
     # The views file is read back once: ObjectStore.upload answers with the stored object's etag.
-    b.objects("ReadDataStore", ["s3:GetObject"], data,
-              f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*", VIEWS_FILE_KEY)
+    b.objects(
+        "ReadDataStore",
+        ["s3:GetObject"],
+        data,
+        f"{UPLOAD_PREFIX}*",
+        f"{CURATED_ROOT}*",
+        f"{AGGREGATES_PREFIX}*",
+        VIEWS_FILE_KEY,
+    )
     # Ingest writes new curated and quarantine files and swaps the manifest; aggregates and the
     # validators' DuckDB file are replaced whole (the DuckDB file as a multipart upload).
-    b.objects("WriteCurated", ["s3:PutObject"], data, f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*", VIEWS_FILE_KEY)
+    b.objects(
+        "WriteCurated", ["s3:PutObject"], data, f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*", VIEWS_FILE_KEY
+    )
     b.objects("RemoveReplacedCurated", ["s3:DeleteObject"], data, f"{CURATED_ROOT}*")
     b.objects("AbortViewsUpload", ["s3:AbortMultipartUpload"], data, VIEWS_FILE_KEY)
     _commits(b)  # the training asset commits and deploy_job moves the pin from the run worker
     b.kms(write=True)
     if settings.upload_events_queue:
-        b.allow("UploadEvents", ["sqs:DeleteMessage", "sqs:ReceiveMessage"],
-                [_queue_arn(settings.upload_events_queue, b.partition, settings.region)])
+        b.allow(
+            "UploadEvents",
+            ["sqs:DeleteMessage", "sqs:ReceiveMessage"],
+            [_queue_arn(settings.upload_events_queue, b.partition, settings.region)],
+        )
 
 
 def _admin(b: _Builder, settings: Settings) -> None:
     arns = [b.bucket_arn(bucket) for bucket in b.stores.buckets()]
-    b.allow("ConfigureBuckets", [
-        "s3:GetBucketCORS", "s3:GetBucketPublicAccessBlock", "s3:GetBucketVersioning",
-        "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration", "s3:ListBucket",
-        "s3:ListBucketVersions", "s3:PutBucketCORS", "s3:PutBucketPublicAccessBlock",
-        "s3:PutBucketVersioning", "s3:PutEncryptionConfiguration", "s3:PutLifecycleConfiguration",
-    ], arns)
+    b.allow(
+        "ConfigureBuckets",
+        [
+            "s3:GetBucketCORS",
+            "s3:GetBucketPublicAccessBlock",
+            "s3:GetBucketVersioning",
+            "s3:GetEncryptionConfiguration",
+            "s3:GetLifecycleConfiguration",
+            "s3:ListBucket",
+            "s3:ListBucketVersions",
+            "s3:PutBucketCORS",
+            "s3:PutBucketPublicAccessBlock",
+            "s3:PutBucketVersioning",
+            "s3:PutEncryptionConfiguration",
+            "s3:PutLifecycleConfiguration",
+        ],
+        arns,
+    )
     # Restores copy noncurrent versions back (GetObjectVersion); permanent deletion of versions
     # (DeleteObjectVersion) is left to lifecycle, so versioning stays an undo.
-    b.allow("ManageObjects", [
-        "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject",
-    ], [f"{arn}/*" for arn in arns])
+    b.allow(
+        "ManageObjects",
+        [
+            "s3:AbortMultipartUpload",
+            "s3:DeleteObject",
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:PutObject",
+        ],
+        [f"{arn}/*" for arn in arns],
+    )
     b.kms(write=True)
 
 
@@ -339,7 +421,9 @@ def _queue_arn(url: str, part: str, region: str) -> str:
     """``https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`` (or an emulator's URL) as an ARN."""
     path = [p for p in urlsplit(url).path.split("/") if p]
     if len(path) != 2 or not _ACCOUNT.match(path[0]):
-        raise InfraError(f"upload_events_queue {url!r}: expected a queue URL ending in /ACCOUNT_ID/QUEUE_NAME")
+        raise InfraError(
+            f"upload_events_queue {url!r}: expected a queue URL ending in /ACCOUNT_ID/QUEUE_NAME"
+        )
     return f"arn:{part}:sqs:{region}:{path[0]}:{path[1]}"
 
 

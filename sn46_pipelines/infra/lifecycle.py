@@ -44,7 +44,9 @@ class LifecycleRule:
     def __post_init__(self) -> None:
         where = f"lifecycle rule {self.id!r}"
         if not self.id.startswith(MANAGED_PREFIX) or len(self.id) > 255:
-            raise InfraError(f"{where}: IDs of managed rules start with {MANAGED_PREFIX!r} (at most 255 characters)")
+            raise InfraError(
+                f"{where}: IDs of managed rules start with {MANAGED_PREFIX!r} (at most 255 characters)"
+            )
         actions = (self.transition_days, self.expire_days, self.noncurrent_days, self.abort_multipart_days)
         if all(a is None for a in actions) and not self.expire_delete_markers:
             raise InfraError(f"{where}: a rule needs at least one action")
@@ -98,8 +100,13 @@ class LifecycleRule:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "prefix": self.prefix, "actions": self.actions(), "why": self.why,
-                "s3": self.to_s3()}
+        return {
+            "id": self.id,
+            "prefix": self.prefix,
+            "actions": self.actions(),
+            "why": self.why,
+            "s3": self.to_s3(),
+        }
 
 
 def rule_prefix(rule: Mapping[str, Any]) -> str:
@@ -144,8 +151,8 @@ def check_model_store_safe(
             for transition in rule.get("Transitions") or ():
                 if transition.get("StorageClass") in ARCHIVE_CLASSES:
                     problems.append(
-                        f"{head} would move its objects to {transition['StorageClass']}, which must be restored "
-                        "before a read; model-store objects must stay readable at once"
+                        f"{head} would move its objects to {transition['StorageClass']}, which must be "
+                        "restored before a read; model-store objects must stay readable at once"
                     )
     if problems:
         raise ModelStoreLifecycleError(f"s3://{bucket}: " + "; ".join(problems))
@@ -160,8 +167,12 @@ def canonical_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     expiration = {k: v for k, v in (rule.get("Expiration") or {}).items() if v not in (False, None)}
     if expiration:
         out["Expiration"] = expiration
-    for key in ("Transitions", "NoncurrentVersionTransitions", "NoncurrentVersionExpiration",
-                "AbortIncompleteMultipartUpload"):
+    for key in (
+        "Transitions",
+        "NoncurrentVersionTransitions",
+        "NoncurrentVersionExpiration",
+        "AbortIncompleteMultipartUpload",
+    ):
         if rule.get(key):
             out[key] = rule[key]
     return out

@@ -14,7 +14,11 @@ from ..config import Settings
 from .errors import InfraError
 
 #: What each store field is called in messages and plans.
-STORE_NAMES = {"data_store": "data store", "model_store": "model store", "replica_store": "model-store replica"}
+STORE_NAMES = {
+    "data_store": "data store",
+    "model_store": "model store",
+    "replica_store": "model-store replica",
+}
 
 
 @dataclass(frozen=True, slots=True)

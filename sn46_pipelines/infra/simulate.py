@@ -120,4 +120,6 @@ def _holds(operator: str, key: str, values: Any, context: dict[str, str], name: 
 @lru_cache(maxsize=4096)
 def _glob(pattern: str) -> re.Pattern[str]:
     """IAM's wildcards: ``*`` any run of characters (``/`` included), ``?`` any one character."""
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL
+    )

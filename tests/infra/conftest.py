@@ -35,7 +35,7 @@ class Env:
 
 @pytest.fixture
 def env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Env:
-    """SN46_ENV=test with the data and model stores in one bucket and the replica in another, as in config/."""
+    """SN46_ENV=test: data and model stores in one bucket, the replica in another, as in config/."""
     suffix = uuid.uuid4().hex[:12]
     data, replica = f"sn46-data-{suffix}", f"sn46-data-{suffix}-dr"
     created = Env(data, replica, moto_endpoint)

@@ -59,8 +59,18 @@ _BUCKET_SUBRESOURCES = {
     ("GET", "uploads"): "s3:ListBucketMultipartUploads",
     ("GET", "versions"): "s3:ListBucketVersions",
 }
-_IGNORED_QUERY = {"x-id", "list-type", "encoding-type", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",
-                  "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token"}
+_IGNORED_QUERY = {
+    "x-id",
+    "list-type",
+    "encoding-type",
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+    "X-Amz-Security-Token",
+}
 
 
 class Unmodelled(Exception):
@@ -107,11 +117,22 @@ def authorisations(r: S3Request) -> tuple[str, list[Request]]:
         if r.method in ("PUT", "DELETE") and not subresources:
             operation = "CreateBucket" if r.method == "PUT" else "DeleteBucket"
             return operation, [Request(f"s3:{operation}", bucket_arn)]
-        if r.method == "GET" and subresources <= {"prefix", "delimiter", "max-keys", "continuation-token",
-                                                  "start-after", "fetch-owner", "marker"}:
+        if r.method == "GET" and subresources <= {
+            "prefix",
+            "delimiter",
+            "max-keys",
+            "continuation-token",
+            "start-after",
+            "fetch-owner",
+            "marker",
+        }:
             return "ListObjects", [Request("s3:ListBucket", bucket_arn, _listing_context(r.query))]
         if r.method == "POST" and subresources == {"delete"}:
-            keys = [el.text or "" for el in ElementTree.fromstring(r.form["body"]).iter() if el.tag.endswith("Key")]
+            keys = [
+                el.text or ""
+                for el in ElementTree.fromstring(r.form["body"]).iter()
+                if el.tag.endswith("Key")
+            ]
             return "DeleteObjects", [Request("s3:DeleteObject", f"{bucket_arn}/{k}") for k in keys]
         if r.method == "POST" and not subresources and "key" in r.form:
             key = r.form["key"]
@@ -218,8 +239,10 @@ class IamGate:
         status, headers, chunks = _forward(self._moto, environ)
         if status.startswith("404") and operation in ("GetObject", "HeadObject"):
             bucket_arn = f"arn:aws:s3:::{request.bucket}"
-            listing = [Request("s3:ListBucket", bucket_arn), Request("s3:ListBucket", bucket_arn,
-                                                                     {"s3:prefix": request.key})]
+            listing = [
+                Request("s3:ListBucket", bucket_arn),
+                Request("s3:ListBucket", bucket_arn, {"s3:prefix": request.key}),
+            ]
             checks += [(r, evaluate(policy, r)) for r in listing]  # type: ignore[arg-type]
             if not all(d.allowed for _, d in checks):
                 self._log(Call(key_id or "(anonymous)", operation, tuple(checks), 403))
@@ -240,7 +263,9 @@ def _parse(environ: dict[str, Any], body: bytes) -> S3Request:
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     headers = {k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k.startswith("HTTP_")}
     form: dict[str, str] = {"body": body.decode("utf-8", "replace")} if "delete" in query else {}
-    if environ["REQUEST_METHOD"] == "POST" and environ.get("CONTENT_TYPE", "").startswith("multipart/form-data"):
+    if environ["REQUEST_METHOD"] == "POST" and environ.get("CONTENT_TYPE", "").startswith(
+        "multipart/form-data"
+    ):
         from werkzeug.formparser import parse_form_data
 
         copy = {**environ, "wsgi.input": io.BytesIO(body)}
@@ -253,8 +278,11 @@ def _parse(environ: dict[str, Any], body: bytes) -> S3Request:
 
 
 def _access_key(environ: dict[str, Any], request: S3Request) -> str | None:
-    for source in (environ.get("HTTP_AUTHORIZATION", ""), f"Credential={request.query.get('X-Amz-Credential', [''])[0]}",
-                   f"Credential={request.form.get('x-amz-credential', '')}"):
+    for source in (
+        environ.get("HTTP_AUTHORIZATION", ""),
+        f"Credential={request.query.get('X-Amz-Credential', [''])[0]}",
+        f"Credential={request.form.get('x-amz-credential', '')}",
+    ):
         match = _CREDENTIAL.search(source)
         if match:
             return match.group(1)
@@ -276,8 +304,15 @@ def _forward(app: Callable, environ: dict[str, Any]) -> tuple[str, list[tuple[st
 
 
 def _denied(start_response: Callable, method: str, operation: str) -> list[bytes]:
-    body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
-            b"<Message>Access Denied (iam gate: " + operation.encode() + b")</Message></Error>")
-    start_response("403 Forbidden", [("Content-Type", "application/xml"),
-                                     ("Content-Length", "0" if method == "HEAD" else str(len(body)))])
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+        b"<Message>Access Denied (iam gate: " + operation.encode() + b")</Message></Error>"
+    )
+    start_response(
+        "403 Forbidden",
+        [
+            ("Content-Type", "application/xml"),
+            ("Content-Length", "0" if method == "HEAD" else str(len(body))),
+        ],
+    )
     return [] if method == "HEAD" else [body]

@@ -51,7 +51,10 @@ def test_the_plan_is_data_built_without_contacting_s3(env):
     }
     # The replica holds only a model store: no data rules, no browser uploads.
     assert {r.id for r in replica.lifecycle} == {
-        "sn46-abort-incomplete-multipart", "sn46-noncurrent-versions", "sn46-expired-delete-markers"}
+        "sn46-abort-incomplete-multipart",
+        "sn46-noncurrent-versions",
+        "sn46-expired-delete-markers",
+    }
     assert replica.cors is None and data.cors.origins == DEFAULTS["test"].cors_origins
     assert data.versioning and replica.versioning
     assert_untouched(env.s3(), env.data_bucket)
@@ -61,26 +64,34 @@ def test_apply_writes_every_setting_and_reads_back(env):
     results = reconcile(plan_environment(env.settings), apply=True)
     assert all(r.confirmed for r in results)
     assert statuses(results)[env.data_bucket] == dict.fromkeys(
-        ("encryption", "public-access-block", "lifecycle", "cors", "versioning"), "changed")
+        ("encryption", "public-access-block", "lifecycle", "cors", "versioning"), "changed"
+    )
 
     s3 = env.s3()
     for bucket in (env.data_bucket, env.replica_bucket):
         encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
         assert encryption["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
         assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True}
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }
         assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
 
     rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=env.data_bucket)["Rules"]}
     days = DEFAULTS["test"]
     assert rules["sn46-curated-tiering"]["Filter"] == {"Prefix": "curated/"}
     assert rules["sn46-curated-tiering"]["Transitions"] == [
-        {"Days": days.curated_transition_days, "StorageClass": "INTELLIGENT_TIERING"}]
+        {"Days": days.curated_transition_days, "StorageClass": "INTELLIGENT_TIERING"}
+    ]
     assert rules["sn46-expire-rejected-aggregates"]["Expiration"] == {"Days": days.rejected_aggregates_days}
     assert rules["sn46-abort-incomplete-multipart"]["AbortIncompleteMultipartUpload"] == {
-        "DaysAfterInitiation": days.abort_multipart_days}
-    assert rules["sn46-noncurrent-versions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": days.noncurrent_days}
+        "DaysAfterInitiation": days.abort_multipart_days
+    }
+    assert rules["sn46-noncurrent-versions"]["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": days.noncurrent_days
+    }
     assert rules["sn46-expired-delete-markers"]["Expiration"] == {"ExpiredObjectDeleteMarker": True}
     # Nothing reaching models/ expires or archives current objects.
     for rule in rules.values():
@@ -114,16 +125,29 @@ def test_diff_reads_but_never_writes(env):
 
 def test_rules_and_cors_entries_of_others_are_kept(env):
     s3 = env.s3()
-    theirs = {"ID": "team-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 3}}
+    theirs = {
+        "ID": "team-logs",
+        "Status": "Enabled",
+        "Filter": {"Prefix": "logs/"},
+        "Expiration": {"Days": 3},
+    }
     s3.put_bucket_lifecycle_configuration(Bucket=env.data_bucket, LifecycleConfiguration={"Rules": [theirs]})
-    s3.put_bucket_cors(Bucket=env.data_bucket, CORSConfiguration={"CORSRules": [
-        {"ID": "dashboard", "AllowedMethods": ["GET"], "AllowedOrigins": ["https://dash.example.org"]}]})
+    s3.put_bucket_cors(
+        Bucket=env.data_bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {"ID": "dashboard", "AllowedMethods": ["GET"], "AllowedOrigins": ["https://dash.example.org"]}
+            ]
+        },
+    )
     plan = plan_environment(env.settings)
     reconcile(plan, apply=True)
     rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=env.data_bucket)["Rules"]}
     assert rules["team-logs"]["Expiration"] == {"Days": 3} and "sn46-curated-tiering" in rules
     assert {r["ID"] for r in s3.get_bucket_cors(Bucket=env.data_bucket)["CORSRules"]} == {
-        "dashboard", "sn46-browser-uploads"}
+        "dashboard",
+        "sn46-browser-uploads",
+    }
     assert not any(r.changed for r in reconcile(plan, apply=True))
     # Dropping our origins removes our CORS rule and only ours.
     reconcile(plan_environment(env.settings, cors_origins=()), apply=True)
@@ -133,13 +157,19 @@ def test_rules_and_cors_entries_of_others_are_kept(env):
 def test_a_rule_of_others_reaching_the_model_store_stops_everything(env):
     """Checked on the merged configuration before any bucket is written."""
     s3 = env.s3()
-    archive = {"ID": "cheap-archive", "Status": "Enabled", "Filter": {"Prefix": ""},
-               "Transitions": [{"Days": 90, "StorageClass": "GLACIER"}]}
+    archive = {
+        "ID": "cheap-archive",
+        "Status": "Enabled",
+        "Filter": {"Prefix": ""},
+        "Transitions": [{"Days": 90, "StorageClass": "GLACIER"}],
+    }
     s3.put_bucket_lifecycle_configuration(Bucket=env.data_bucket, LifecycleConfiguration={"Rules": [archive]})
     with pytest.raises(ModelStoreLifecycleError) as caught:
         reconcile(plan_environment(env.settings), apply=True)
     message = str(caught.value)
-    assert "'cheap-archive'" in message and f"s3://{env.data_bucket}/models" in message and "GLACIER" in message
+    assert (
+        "'cheap-archive'" in message and f"s3://{env.data_bucket}/models" in message and "GLACIER" in message
+    )
     with pytest.raises(ClientError):
         s3.get_bucket_encryption(Bucket=env.data_bucket)
     assert_untouched(s3, env.replica_bucket)
@@ -147,26 +177,35 @@ def test_a_rule_of_others_reaching_the_model_store_stops_everything(env):
 
 def test_a_missing_bucket_is_named_and_nothing_is_written(env, monkeypatch):
     monkeypatch.setenv("SN46_REPLICA_STORE", "s3://sn46-no-such-bucket-anywhere/models")
-    with pytest.raises(InfraError, match=r"s3://sn46-no-such-bucket-anywhere: bucket does not exist .*replica"):
+    with pytest.raises(
+        InfraError, match=r"s3://sn46-no-such-bucket-anywhere: bucket does not exist .*replica"
+    ):
         reconcile(plan_environment(env.settings), apply=True)
     assert_untouched(env.s3(), env.data_bucket)
 
 
 def test_kms_encryption_with_a_bucket_key(env):
     reconcile(plan_environment(env.settings, kms_key=KMS_KEY), apply=True)
-    (rule,) = env.s3().get_bucket_encryption(Bucket=env.data_bucket)["ServerSideEncryptionConfiguration"]["Rules"]
-    assert rule == {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KMS_KEY},
-                    "BucketKeyEnabled": True}
+    (rule,) = env.s3().get_bucket_encryption(Bucket=env.data_bucket)["ServerSideEncryptionConfiguration"][
+        "Rules"
+    ]
+    assert rule == {
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KMS_KEY},
+        "BucketKeyEnabled": True,
+    }
     # Switching back to SSE-S3 is a change, then stable.
     plan = plan_environment(env.settings)
     assert statuses(reconcile(plan, apply=True))[env.data_bucket]["encryption"] == "changed"
     assert statuses(reconcile(plan, apply=True))[env.data_bucket]["encryption"] == "unchanged"
 
 
-@pytest.mark.parametrize(("key", "needle"), [
-    ("alias/sn46", "give the key's ARN"),
-    ("arn:aws:kms:eu-west-1:111122223333:key/abc", "is in eu-west-1, but the buckets are in us-east-2"),
-])
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [
+        ("alias/sn46", "give the key's ARN"),
+        ("arn:aws:kms:eu-west-1:111122223333:key/abc", "is in eu-west-1, but the buckets are in us-east-2"),
+    ],
+)
 def test_a_kms_key_that_cannot_work_is_refused(env, key, needle):
     with pytest.raises(InfraError, match=needle):
         plan_environment(env.settings, kms_key=key)
@@ -195,7 +234,10 @@ def test_a_data_only_bucket_keeps_its_versioning_as_it_is(env, monkeypatch):
     data = plan.buckets[0]
     assert not data.versioning and "data store only" in data.versioning_why
     assert {r.id for r in data.lifecycle} == {
-        "sn46-abort-incomplete-multipart", "sn46-curated-tiering", "sn46-expire-rejected-aggregates"}
+        "sn46-abort-incomplete-multipart",
+        "sn46-curated-tiering",
+        "sn46-expire-rejected-aggregates",
+    }
     assert statuses(reconcile(plan, apply=True))[env.data_bucket]["versioning"] == "unmanaged"
     assert "Status" not in env.s3().get_bucket_versioning(Bucket=env.data_bucket)
 
@@ -208,4 +250,11 @@ def test_local_folders_and_overlapping_stores_are_refused(env, monkeypatch):
     monkeypatch.setenv("SN46_ENV", "test")
     monkeypatch.setenv("SN46_DATA_STORE", f"s3://{env.data_bucket}/models/data")
     with pytest.raises(InfraError, match="contains the data store"):
+        plan_environment(env.settings)
+
+
+def test_our_own_rules_are_checked_too(env, monkeypatch):
+    """A model store placed under aggregates/rejected/ would be expired by our rule: refused at plan time."""
+    monkeypatch.setenv("SN46_MODEL_STORE", f"s3://{env.data_bucket}/aggregates/rejected/models")
+    with pytest.raises(ModelStoreLifecycleError, match="'sn46-expire-rejected-aggregates'.*would expire"):
         plan_environment(env.settings)

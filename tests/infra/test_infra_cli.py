@@ -15,8 +15,13 @@ from sn46_pipelines.infra_cli import BUCKET_SETTINGS, ROLE_NAMES
 
 
 def sn46(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sn46_pipelines.cli", *args], capture_output=True, text=True,
-                          timeout=120, env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "sn46_pipelines.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
 
 
 def one_json(out: subprocess.CompletedProcess[str]) -> dict:
@@ -31,7 +36,10 @@ def test_plan_then_diff_then_apply_then_apply_again(env):
     plan = sn46("infra", "bucket", "--env", "test", "--json")
     assert plan.returncode == 0, plan.stderr
     doc = one_json(plan)
-    assert doc["mode"] == "plan" and [b["bucket"] for b in doc["buckets"]] == [env.data_bucket, env.replica_bucket]
+    assert doc["mode"] == "plan" and [b["bucket"] for b in doc["buckets"]] == [
+        env.data_bucket,
+        env.replica_bucket,
+    ]
     assert all("result" not in b for b in doc["buckets"])
 
     diff = sn46("infra", "bucket", "--env", "test", "--diff", "--json")
@@ -55,8 +63,18 @@ def test_plan_then_diff_then_apply_then_apply_again(env):
 
 
 def test_cors_origins_from_the_command_line(env):
-    out = sn46("infra", "bucket", "--env", "test", "--apply", "--json", "--cors-origin", "https://upload.example.org",
-               "--skip", "lifecycle")
+    out = sn46(
+        "infra",
+        "bucket",
+        "--env",
+        "test",
+        "--apply",
+        "--json",
+        "--cors-origin",
+        "https://upload.example.org",
+        "--skip",
+        "lifecycle",
+    )
     assert out.returncode == 0, out.stderr
     (rule,) = env.s3().get_bucket_cors(Bucket=env.data_bucket)["CORSRules"]
     assert rule["AllowedOrigins"] == ["https://upload.example.org"]
@@ -75,8 +93,19 @@ def test_a_missing_bucket_exits_2_with_one_line(env, monkeypatch):
 
 def test_a_rule_reaching_the_model_store_exits_2_and_writes_nothing(env):
     s3 = env.s3()
-    s3.put_bucket_lifecycle_configuration(Bucket=env.data_bucket, LifecycleConfiguration={"Rules": [
-        {"ID": "purge", "Status": "Enabled", "Filter": {"Prefix": "models/"}, "Expiration": {"Days": 30}}]})
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=env.data_bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "purge",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "models/"},
+                    "Expiration": {"Days": 30},
+                }
+            ]
+        },
+    )
     out = sn46("infra", "bucket", "--env", "test", "--apply")
     assert out.returncode == 2
     assert "'purge'" in out.stderr and "would expire its objects" in out.stderr
@@ -95,14 +124,29 @@ def test_iam_json_document_and_check(env, monkeypatch):
     roles = one_json(out)["roles"]
     assert set(roles) == set(ROLES) and all(r["description"] for r in roles.values())
 
-    document = sn46("infra", "iam", "--env", "test", "--role", "inference", "--document", "--account-id", "123456789012")
+    document = sn46(
+        "infra", "iam", "--env", "test", "--role", "inference", "--document", "--account-id", "123456789012"
+    )
     assert one_json(document) == roles["inference"]["policy"]
 
     record = f"arn:aws:s3:::{env.data_bucket}/models/records/v0000000001.json"
-    denied = sn46("infra", "iam", "--env", "test", "--role", "inference", "--check", "s3:PutObject", record, "--json")
+    denied = sn46(
+        "infra", "iam", "--env", "test", "--role", "inference", "--check", "s3:PutObject", record, "--json"
+    )
     assert denied.returncode == 1 and one_json(denied)["allowed"] is False
-    allowed = sn46("infra", "iam", "--env", "test", "--role", "inference", "--check", "s3:ListBucket",
-                   f"arn:aws:s3:::{env.data_bucket}", "--context", "s3:prefix=models/pins/")
+    allowed = sn46(
+        "infra",
+        "iam",
+        "--env",
+        "test",
+        "--role",
+        "inference",
+        "--check",
+        "s3:ListBucket",
+        f"arn:aws:s3:::{env.data_bucket}",
+        "--context",
+        "s3:prefix=models/pins/",
+    )
     assert allowed.returncode == 0 and "allowed by statement ListDataStore" in allowed.stdout
 
     text = sn46("infra", "iam", "--env", "test")

@@ -28,7 +28,9 @@ def policies(env):
 
 
 def allowed(policy: dict, action: str, resource: str, **context: str) -> bool:
-    return evaluate(policy, Request(action, resource, {k.replace("_", ":"): v for k, v in context.items()})).allowed
+    return evaluate(
+        policy, Request(action, resource, {k.replace("_", ":"): v for k, v in context.items()})
+    ).allowed
 
 
 def statements(policy: dict) -> list[dict]:
@@ -50,8 +52,10 @@ def test_every_policy_is_accepted_by_iam(env, moto_endpoint, monkeypatch):
         assert len(json.dumps(doc, separators=(",", ":"))) < 6144
     # The same endpoint refuses a malformed document, so acceptance above means something.
     with pytest.raises(ClientError, match="MalformedPolicyDocument"):
-        iam.create_policy(PolicyName=f"sn46-test-bad-{suffix}",
-                          PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow"}]}))
+        iam.create_policy(
+            PolicyName=f"sn46-test-bad-{suffix}",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow"}]}),
+        )
 
 
 def test_no_wildcard_actions_and_no_star_resources(policies):
@@ -98,12 +102,15 @@ def test_inference_reads_the_model_store_and_nothing_else(env, policies):
 def test_gc_deletes_only_inside_the_model_store(env, policies):
     doc = policies["gc"]
     deleting = [s for s in statements(doc) if "s3:DeleteObject" in s["Action"]]
-    assert deleting and all(arn.startswith(f"arn:aws:s3:::{env.data_bucket}/models/")
-                            for s in deleting for arn in s["Resource"])
+    assert deleting and all(
+        arn.startswith(f"arn:aws:s3:::{env.data_bucket}/models/") for s in deleting for arn in s["Resource"]
+    )
     models = f"arn:aws:s3:::{env.data_bucket}/models"
     assert allowed(doc, "s3:DeleteObject", f"{models}/blobs/sha256/ab/{'ab' * 32}")
     assert not allowed(doc, "s3:DeleteObject", f"{models}/records/v0000000001.json")  # records stay forever
-    assert not allowed(doc, "s3:DeleteObject", f"arn:aws:s3:::{env.data_bucket}/data/hotkey=a/job_id=b/x.parquet")
+    assert not allowed(
+        doc, "s3:DeleteObject", f"arn:aws:s3:::{env.data_bucket}/data/hotkey=a/job_id=b/x.parquet"
+    )
     assert not allowed(doc, "s3:PutObject", f"{models}/records/v0000000002.json")
     assert allowed(doc, "s3:PutObject", f"{models}/collected/v0000000001.json")
 
@@ -117,7 +124,9 @@ def test_training_writes_versions_but_never_deletes_them(env, policies):
     assert not allowed(doc, "s3:DeleteObject", f"{models}/blobs/sha256/ab/{'ab' * 32}")
     assert not allowed(doc, "s3:PutObject", f"{models}/collected/v0000000001.json")
     assert allowed(doc, "s3:GetObject", f"arn:aws:s3:::{env.data_bucket}/aggregates/miner_scores.parquet")
-    assert not allowed(doc, "s3:GetObject", f"arn:aws:s3:::{env.data_bucket}/data/hotkey=a/job_id=b/x.parquet")
+    assert not allowed(
+        doc, "s3:GetObject", f"arn:aws:s3:::{env.data_bucket}/data/hotkey=a/job_id=b/x.parquet"
+    )
 
 
 def test_the_gateway_presigns_inside_miner_folders_only(env, policies):
@@ -125,7 +134,9 @@ def test_the_gateway_presigns_inside_miner_folders_only(env, policies):
     data = f"arn:aws:s3:::{env.data_bucket}"
     upload = f"{data}/data/hotkey=5F3xyz/job_id=zillow_zip_78701/data_20250620_143052_150.parquet"
     assert allowed(doc, "s3:PutObject", upload) and allowed(doc, "s3:PutObjectAcl", upload)
-    assert not allowed(doc, "s3:PutObject", f"{data}/data/hotkey=5F3xyz/loose.parquet")  # outside a job folder
+    assert not allowed(
+        doc, "s3:PutObject", f"{data}/data/hotkey=5F3xyz/loose.parquet"
+    )  # outside a job folder
     assert not allowed(doc, "s3:PutObject", f"{data}/curated/hotkey=5F3xyz/manifest.json")
     assert allowed(doc, "s3:GetObject", upload)
     assert not allowed(doc, "s3:GetObject", f"{data}/models/pins/prod.json")
@@ -170,8 +181,12 @@ def test_secrets_go_to_the_processes_that_read_them(env, monkeypatch):
     docs = result.policies
 
     def secrets(role: str) -> set[str]:
-        return {arn for s in statements(docs[role]) if "secretsmanager:GetSecretValue" in s["Action"]
-                for arn in s["Resource"]}
+        return {
+            arn
+            for s in statements(docs[role])
+            if "secretsmanager:GetSecretValue" in s["Action"]
+            for arn in s["Resource"]
+        }
 
     base = f"arn:aws:secretsmanager:us-east-2:{ACCOUNT}:secret:sn46/test"
     object_store = f"{base}/object-store-??????"
@@ -190,8 +205,11 @@ def test_secrets_from_variables_need_no_grant(env, monkeypatch):
     monkeypatch.setenv("SN46_SECRETS_SOURCE", "env")
     result = build_policies(env.settings, account_id=ACCOUNT)
     assert "execution" not in result.policies and any("no execution policy" in n for n in result.notes)
-    assert not any("secretsmanager:GetSecretValue" in s["Action"]
-                   for doc in result.policies.values() for s in statements(doc))
+    assert not any(
+        "secretsmanager:GetSecretValue" in s["Action"]
+        for doc in result.policies.values()
+        for s in statements(doc)
+    )
     with pytest.raises(InfraError, match="the execution role has nothing to do in test"):
         build_policies(env.settings, roles=("execution",))
 
@@ -199,8 +217,10 @@ def test_secrets_from_variables_need_no_grant(env, monkeypatch):
 def test_a_secret_named_by_its_arn_is_granted_exactly(env, monkeypatch):
     arn = f"arn:aws:secretsmanager:us-east-2:{ACCOUNT}:secret:team/shared-keys-Q1w2E3"
     monkeypatch.setenv("SN46_SECRETS_SOURCE", "aws-secrets-manager")
-    monkeypatch.setattr("sn46_pipelines.config.SecretsSettings.secret_id",
-                        lambda self, name: arn if name == "object-store" else None)
+    monkeypatch.setattr(
+        "sn46_pipelines.config.SecretsSettings.secret_id",
+        lambda self, name: arn if name == "object-store" else None,
+    )
     doc = build_policies(env.settings, roles=("inference",)).policies["inference"]
     (statement,) = [s for s in statements(doc) if s["Sid"] == "ReadSecrets"]
     assert statement["Resource"] == [arn]
@@ -216,17 +236,22 @@ def test_kms_grants_follow_reads_and_writes(env):
 
 
 def test_an_upload_events_queue_adds_exactly_its_arn(env, monkeypatch):
-    monkeypatch.setenv("SN46_UPLOAD_EVENTS_QUEUE", f"https://sqs.us-east-2.amazonaws.com/{ACCOUNT}/sn46-uploads")
+    monkeypatch.setenv(
+        "SN46_UPLOAD_EVENTS_QUEUE", f"https://sqs.us-east-2.amazonaws.com/{ACCOUNT}/sn46-uploads"
+    )
     doc = build_policies(env.settings, roles=("pipeline",)).policies["pipeline"]
     (statement,) = [s for s in statements(doc) if s["Sid"] == "UploadEvents"]
     assert statement["Action"] == ["sqs:DeleteMessage", "sqs:ReceiveMessage"]
     assert statement["Resource"] == [f"arn:aws:sqs:us-east-2:{ACCOUNT}:sn46-uploads"]
 
 
-@pytest.mark.parametrize(("kwargs", "needle"), [
-    ({"account_id": "12345"}, "expected 12 digits"),
-    ({"roles": ("janitor",)}, "unknown role janitor"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"account_id": "12345"}, "expected 12 digits"),
+        ({"roles": ("janitor",)}, "unknown role janitor"),
+    ],
+)
 def test_bad_arguments_are_named(env, kwargs, needle):
     with pytest.raises(InfraError, match=needle):
         build_policies(env.settings, **kwargs)
@@ -234,13 +259,16 @@ def test_bad_arguments_are_named(env, kwargs, needle):
 
 # -- the evaluator ---------------------------------------------------------------------------------
 
+
 def policy(*statements: dict) -> dict:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
 def test_an_explicit_deny_wins_over_any_allow():
-    doc = policy({"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
-                 {"Sid": "NoPins", "Effect": "Deny", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::b/pins/*"})
+    doc = policy(
+        {"Sid": "All", "Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
+        {"Sid": "NoPins", "Effect": "Deny", "Action": ["s3:PutObject"], "Resource": "arn:aws:s3:::b/pins/*"},
+    )
     assert evaluate(doc, Request("s3:GetObject", "arn:aws:s3:::b/pins/x")).statement == "All"
     decision = evaluate(doc, Request("S3:PUTOBJECT", "arn:aws:s3:::b/pins/x"))  # actions ignore case
     assert not decision.allowed and decision.explicit_deny and decision.statement == "NoPins"
@@ -265,19 +293,36 @@ def test_conditions_and_missing_keys():
     null = policy({**listing, "Condition": {"Null": {"s3:prefix": "true"}}})
     assert evaluate(null, Request("s3:ListBucket", "arn:aws:s3:::b")).allowed
     assert not evaluate(null, Request("s3:ListBucket", "arn:aws:s3:::b", {"S3:Prefix": ""})).allowed
-    both = policy({**listing, "Condition": {"StringEquals": {"s3:delimiter": "/"}, "StringLike": {"s3:prefix": "a/*"}}})
-    assert evaluate(both, Request("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "a/", "s3:delimiter": "/"})).allowed
+    both = policy(
+        {**listing, "Condition": {"StringEquals": {"s3:delimiter": "/"}, "StringLike": {"s3:prefix": "a/*"}}}
+    )
+    assert evaluate(
+        both, Request("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "a/", "s3:delimiter": "/"})
+    ).allowed
     assert not evaluate(both, Request("s3:ListBucket", "arn:aws:s3:::b", {"s3:prefix": "a/"})).allowed
 
 
-@pytest.mark.parametrize("statement", [
-    {"Effect": "Allow", "NotAction": "s3:DeleteObject", "Resource": "*"},
-    {"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::b/x"},
-    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${aws:username}/*"},
-    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {"StringNotLike": {"s3:prefix": "x"}}},
-    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": {"NullIfExists": {"s3:prefix": "x"}}},
-    {"Effect": "Maybe", "Action": "s3:GetObject", "Resource": "*"},
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "NotAction": "s3:DeleteObject", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::b/x"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${aws:username}/*"},
+        {
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "*",
+            "Condition": {"StringNotLike": {"s3:prefix": "x"}},
+        },
+        {
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": "*",
+            "Condition": {"NullIfExists": {"s3:prefix": "x"}},
+        },
+        {"Effect": "Maybe", "Action": "s3:GetObject", "Resource": "*"},
+    ],
+)
 def test_what_the_evaluator_does_not_model_is_refused(statement):
     with pytest.raises(UnsupportedPolicyError):
         evaluate(policy(statement), Request("s3:GetObject", "arn:aws:s3:::b/x"))

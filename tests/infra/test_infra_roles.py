@@ -24,10 +24,16 @@ from sn46_pipelines.objectstore import StoreUnavailableError, open_store
 
 #: Grants a scenario cannot reach without fault injection or thousands of versions: (Sid, key pattern).
 RARE = {
-    ("AbortBlobUploads", "models/blobs/sha256/*"): "boto3 aborts a multipart blob upload that failed half-way",
+    (
+        "AbortBlobUploads",
+        "models/blobs/sha256/*",
+    ): "boto3 aborts a multipart blob upload that failed half-way",
     ("AbortReplicaBlobUploads", "models/blobs/sha256/*"): "the same, for blobs copied to the replica",
     ("AbortViewsUpload", "views/sn46.duckdb"): "the same, for the validators' DuckDB file",
-    ("RemoveIntentsAndPins", "models/pins/*"): "set_pin deletes a pin only when GC took its version meanwhile",
+    (
+        "RemoveIntentsAndPins",
+        "models/pins/*",
+    ): "set_pin deletes a pin only when GC took its version meanwhile",
     ("DeleteGarbage", "models/collected/*"): "GC unmarks a version only when a pin moved to it while GC ran",
     ("CommitVersions", "models/segments/*"): "a segment is sealed after every 1,000th version",
 }
@@ -134,8 +140,12 @@ def test_inference_loads_the_pinned_version_and_cannot_write(env, gate, tmp_path
     record = store.commit(checkpoint(tmp_path / "a", 3))
     set_pin(store, "test", record.counter)
     with acting_as(gate, env, "inference") as key:
-        client = InferenceClient(model_store(env), "test", loader=lambda c: c.path("model.pt").read_bytes(),
-                                 cache_dir=tmp_path / "cache")
+        client = InferenceClient(
+            model_store(env),
+            "test",
+            loader=lambda c: c.path("model.pt").read_bytes(),
+            cache_dir=tmp_path / "cache",
+        )
         assert client.poll(), client.health().last_error
         assert client.model == b"weights-3" * 100
         assert verify(model_store(env)).valid
@@ -168,7 +178,9 @@ def test_replication_repairs_the_replica(env, gate, tmp_path):
     collect_garbage(store, keep_versions=1)  # so there is a "collected" marker to copy
     with acting_as(gate, env, "replication") as key:
         settings = env.settings
-        replica = ModelStore.open(settings.replica_store, endpoint_url=settings.endpoint_url, region=settings.region)
+        replica = ModelStore.open(
+            settings.replica_store, endpoint_url=settings.endpoint_url, region=settings.region
+        )
         check_replication(model_store(env), replica, repair=True)
         assert check_replication(model_store(env), replica).in_sync
         assert_least_privilege(gate, key)
@@ -215,7 +227,9 @@ def test_the_pipeline_discovers_ingests_aggregates_publishes_and_commits(env, ga
         # A miner uploads again: the next ingest replaces that hotkey's curated files.
         first = parse_upload_key(uploads[0])
         again = upload_key(first.hotkey, first.job_id, first.timestamp + timedelta(seconds=1), first.rows)
-        env.s3().copy_object(Bucket=env.data_bucket, Key=again, CopySource={"Bucket": env.data_bucket, "Key": uploads[0]})
+        env.s3().copy_object(
+            Bucket=env.data_bucket, Key=again, CopySource={"Bucket": env.data_bucket, "Key": uploads[0]}
+        )
         assert ingest_hotkey(store, first.hotkey).new_files
         assert_least_privilege(gate, key)
         with pytest.raises(StoreUnavailableError, match="access denied"):
@@ -237,7 +251,9 @@ def test_admin_applies_the_bucket_plan_but_cannot_delete_buckets(env, gate):
         assert not gate.denied(key)
         used = {r.action for call in gate.of(key) for r, _ in call.checks}
         configure = next(s for s in gate.policies[key]["Statement"] if s["Sid"] == "ConfigureBuckets")
-        assert set(configure["Action"]) - used == {"s3:ListBucketVersions"}  # listed only to restore a version
+        assert set(configure["Action"]) - used == {
+            "s3:ListBucketVersions"
+        }  # listed only to restore a version
         # A fresh session reads the admin key; boto3.client() would reuse the default session's.
         as_admin = boto3.session.Session().client("s3", endpoint_url=gate.url, region_name="us-east-2")
         with pytest.raises(ClientError, match="AccessDenied"):
