@@ -122,11 +122,12 @@ class _Bucket:
 
 @dataclass(frozen=True, slots=True)
 class _Setting:
-    """How to read, compare and write one setting."""
+    """How to read, plan and write one setting, and which part of what was read is compared and shown."""
 
     read: Callable[[_Bucket], Any]
     planned: Callable[[BucketPlan, Any], Any]
     write: Callable[[_Bucket, Any, Any], None]
+    shown: Callable[[Any], Any] = lambda current: current
 
 
 def _read_encryption(b: _Bucket) -> dict[str, Any] | None:
@@ -231,7 +232,7 @@ _SETTINGS: dict[str, _Setting] = {
     "public-access-block": _Setting(
         _read_public_access, lambda p, _: dict(PUBLIC_ACCESS_BLOCK), _write_public_access
     ),
-    "lifecycle": _Setting(_read_lifecycle, _planned_lifecycle, _write_lifecycle),
+    "lifecycle": _Setting(_read_lifecycle, _planned_lifecycle, _write_lifecycle, _lifecycle_rules),
     "cors": _Setting(_read_cors, _planned_cors, _write_cors),
     "versioning": _Setting(
         _read_versioning, lambda p, _: "Enabled" if p.versioning else None, _write_versioning
@@ -241,9 +242,8 @@ _SETTINGS: dict[str, _Setting] = {
 
 def _comparable(setting: str, value: Any) -> Any:
     """The value with only what decides behaviour, so S3's own spelling never shows up as a change."""
-    if setting == "lifecycle":
-        rules = value["Rules"] if isinstance(value, dict) else value
-        return None if rules is None else [canonical_rule(r) for r in _sorted_rules(rules)]
+    if setting == "lifecycle" and value is not None:
+        return [canonical_rule(r) for r in _sorted_rules(value)]
     if setting == "cors" and value is not None:
         return [{k: sorted(v) if isinstance(v, list) else v for k, v in r.items()} for r in value]
     return value
@@ -290,7 +290,7 @@ def _reconcile_one(
         return SettingResult(name, "skipped", None, None)
     setting, current = _SETTINGS[name], state[name]
     planned = setting.planned(plan, current)
-    shown = _lifecycle_rules(current) if name == "lifecycle" else current
+    shown = setting.shown(current)
     if planned is None and name == "versioning":
         return SettingResult(name, "unmanaged", shown, None)
     if _comparable(name, shown) == _comparable(name, planned):
@@ -306,8 +306,8 @@ def _confirm(bucket: _Bucket, result: BucketResult) -> None:
         name = setting_result.setting
         if setting_result.status in ("skipped", "unmanaged"):
             continue
-        now = _SETTINGS[name].read(bucket)
-        shown = _lifecycle_rules(now) if name == "lifecycle" else now
+        setting = _SETTINGS[name]
+        shown = setting.shown(setting.read(bucket))
         if _comparable(name, shown) != _comparable(name, setting_result.planned):
             result.mismatches.append(f"{name} reads back as {shown!r}, planned {setting_result.planned!r}")
     result.confirmed = not result.mismatches
