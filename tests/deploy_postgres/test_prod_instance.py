@@ -15,6 +15,7 @@ from dagster._core.instance.config import PoolGranularity
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from sn46_pipelines.config import load_settings
 from sn46_pipelines.definitions import defs
 from sn46_pipelines.jobs import GPU_TAG
 from sn46_pipelines.jobs.operations import GC_POOL, GC_STORE_TAG
@@ -60,7 +61,8 @@ def test_the_run_queue_limits_exactly_the_tags_the_jobs_carry(prod_home) -> None
     gc_job, train_job = defs.resolve_job_def("gc_job"), defs.resolve_job_def("train_job")
     with dg.DagsterInstance.get() as instance:
         limits = run_queue_limits(instance)
-    assert GC_STORE_TAG in gc_job.run_tags and GPU_TAG in train_job.run_tags
+    assert gc_job.run_tags[GC_STORE_TAG] == load_settings().model_store  # one value per model store
+    assert GPU_TAG in train_job.run_tags
     assert limits[GC_STORE_TAG] == {"key": GC_STORE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     assert limits[GPU_TAG] == {"key": GPU_TAG, "limit": 1}  # every value counts: all GPU runs share the limit
     carried = {key for job in defs.resolve_all_job_defs() for key in job.run_tags}

@@ -1,0 +1,161 @@
+"""The whole pipeline once on the production instance: PostgreSQL storage, partitions ingested in parallel.
+
+One pass (module fixture): demo uploads for several miners, then
+``run_pipeline(parallel=4)``, which ingests four hotkey partitions at once,
+each run on the multiprocess executor (a process per step), then builds every
+downstream asset the same way. That is many processes writing runs and events
+at once, the load that makes sqlite lock. Then PostgreSQL is restarted and a
+fresh process reads the instance again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import dagster as dg
+import pytest
+
+from sn46_pipelines.demo.seed import seed_demo
+from sn46_pipelines.objectstore import open_store
+from sn46_pipelines.pipeline import PipelineSummary, run_pipeline
+
+from instance_snapshot import DOWNSTREAM, snapshot
+from prod_home_helpers import ProdHome, make_prod_home
+
+HERE = Path(__file__).resolve().parent
+MINERS = 4
+PARALLEL = 4
+NOW = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+#: What PostgreSQL or Dagster say when writers get in each other's way.
+LOCK_ERRORS = ("database is locked", "deadlock detected", "could not serialize access", "lock timeout",
+               "could not obtain lock", "too many clients")
+#: Severities of a PostgreSQL log line that reports a failure.
+SERVER_ERRORS = ("ERROR", "FATAL", "PANIC")
+
+
+@dataclass
+class PipelinePass:
+    prod: ProdHome
+    hotkeys: list[str]
+    summary: PipelineSummary
+    runs: list[dg.RunRecord]
+    events: dict[str, list[dg.EventLogEntry]]
+    server_log: str  # what PostgreSQL logged during the pass
+    before: dict[str, Any]  # the instance as the pass left it
+    after: dict[str, Any]  # the same, read by a fresh process after PostgreSQL restarted
+
+    @property
+    def ingest_runs(self) -> list[dg.RunRecord]:
+        return [r for r in self.runs if r.dagster_run.job_name == "ingest_job"]
+
+    @property
+    def downstream_run_id(self) -> str:
+        [run_id] = [r.dagster_run.run_id for r in self.runs if r.dagster_run.job_name != "ingest_job"]
+        return run_id
+
+
+@pytest.fixture(scope="module")
+def pipeline_pass(postgres, moto_endpoint, tmp_path_factory) -> PipelinePass:
+    folder = tmp_path_factory.mktemp("prod-pass")
+    prod = make_prod_home(postgres, moto_endpoint, folder)
+    stores = {name: folder / name for name in ("data", "models", "models-replica")}
+    for path in stores.values():
+        path.mkdir()
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in prod.env.items():
+            env.setenv(name, value)
+        env.setenv("SN46_HOME", str(folder))
+        env.setenv("SN46_DATA_STORE", f"file://{stores['data']}")
+        env.setenv("SN46_MODEL_STORE", f"file://{stores['models']}")
+        env.setenv("SN46_REPLICA_STORE", f"file://{stores['models-replica']}")
+        report = seed_demo(open_store(f"file://{stores['data']}"), miners=MINERS, validators=1, seed=11, now=NOW)
+
+        log_start = len(postgres.log_text())
+        with dg.DagsterInstance.get() as instance:
+            summary = run_pipeline(instance, parallel=PARALLEL)
+            before = snapshot(instance)
+            runs = list(instance.get_run_records())
+            events = {r.dagster_run.run_id: instance.all_logs(r.dagster_run.run_id) for r in runs}
+        server_log = postgres.log_text()[log_start:]
+
+        postgres.restart()
+        fresh = subprocess.run(
+            [sys.executable, str(HERE / "instance_snapshot.py")],
+            capture_output=True, text=True, env=os.environ, cwd=folder, timeout=120,
+        )
+        assert fresh.returncode == 0, fresh.stderr
+    return PipelinePass(
+        prod=prod,
+        hotkeys=sorted(m.hotkey for m in report.miners),
+        summary=summary,
+        runs=runs,
+        events=events,
+        server_log=server_log,
+        before=before,
+        after=json.loads(fresh.stdout.splitlines()[-1]),
+    )
+
+
+def test_every_run_succeeded(pipeline_pass: PipelinePass) -> None:
+    p = pipeline_pass
+    assert p.summary.ok, p.summary.failed
+    assert sorted(p.summary.hotkeys) == p.hotkeys
+    assert all(stats["rows_accepted"] > 0 for stats in p.summary.hotkeys.values())
+    assert set(p.summary.downstream) == set(DOWNSTREAM)
+    assert sorted(r.dagster_run.tags["dagster/partition"] for r in p.ingest_runs) == p.hotkeys
+    assert len(p.runs) == MINERS + 1  # one run per hotkey, one downstream
+    assert {r.dagster_run.status for r in p.runs} == {dg.DagsterRunStatus.SUCCESS}
+
+
+def test_partitions_ran_at_the_same_time_each_on_the_multiprocess_executor(pipeline_pass: PipelinePass) -> None:
+    p = pipeline_pass
+    for record in p.runs:
+        kinds = {e.dagster_event.event_type for e in p.events[record.dagster_run.run_id] if e.dagster_event}
+        assert dg.DagsterEventType.STEP_WORKER_STARTED in kinds  # a step process: the multiprocess executor
+    spans = [(r.start_time, r.end_time) for r in p.ingest_runs]
+    most_at_once = max(sum(start <= t < end for start, end in spans) for t, _ in spans)
+    assert most_at_once >= 2, spans
+
+
+def test_no_lock_errors(pipeline_pass: PipelinePass) -> None:
+    p = pipeline_pass
+    errors = [e.message for events in p.events.values() for e in events if e.level >= logging.ERROR]
+    assert errors == []
+    messages = " ".join(e.message for events in p.events.values() for e in events).lower()
+    assert not [text for text in LOCK_ERRORS if text in messages]
+    # PostgreSQL logs every failed statement: none failed, for locks or any other reason.
+    failed = [line for line in p.server_log.splitlines() if any(f"{level}:" in line for level in SERVER_ERRORS)]
+    assert failed == [], p.server_log
+
+
+def test_runs_partitions_and_materializations_survive_a_restart(pipeline_pass: PipelinePass) -> None:
+    p = pipeline_pass
+    assert p.after == p.before
+    assert p.after["storage"] == "PostgresRunStorage"
+    assert len(p.after["runs"]) == MINERS + 1 and {run[2] for run in p.after["runs"]} == {"SUCCESS"}
+    assert p.after["partitions"] == p.hotkeys
+    assert p.after["materializations_per_partition"] == {hotkey: 1 for hotkey in p.hotkeys}
+    assert p.after["downstream_materialized_by"] == {name: [p.downstream_run_id] for name in DOWNSTREAM}
+
+
+def test_every_step_left_its_output_in_the_compute_log_bucket(pipeline_pass: PipelinePass, moto_endpoint) -> None:
+    p = pipeline_pass
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    listed = s3.list_objects_v2(Bucket=p.prod.compute_logs_bucket, Prefix="dagster/compute-logs/storage/")
+    # dagster/compute-logs/storage/<run id>/compute_logs/<step process>.out|.err
+    logs = Counter(obj["Key"].split("/")[3] for obj in listed.get("Contents", []))
+    steps = {
+        run_id: sum(e.dagster_event.event_type == dg.DagsterEventType.STEP_START for e in events if e.dagster_event)
+        for run_id, events in p.events.items()
+    }
+    assert logs == {run_id: 2 * count for run_id, count in steps.items()}  # stdout and stderr of each step
