@@ -34,7 +34,8 @@ MAX_TICKS = 100
 #: Runs started from the command line log warnings and errors only; the UI keeps everything.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 #: Run config choosing the multiprocess side of Dagster's default executor (one process per step).
-MULTIPROCESS = {"execution": {"config": {"multiprocess": {}}}}
+#: Steps fork from a server that imported the project once, instead of each importing it anew.
+MULTIPROCESS = {"execution": {"config": {"multiprocess": {"start_method": {"forkserver": {}}}}}}
 #: The run tag Dagster reads a run's partition from (``execute_job`` takes no partition argument).
 PARTITION_TAG = "dagster/partition"
 #: Where the project's Definitions live: the code location's module and attribute (``workspace.yaml``).
@@ -144,7 +145,7 @@ def _ingest(
     else:
         # One process per concurrent run: Dagster's execution reconfigures logging and is not
         # thread-safe (two runs in threads of one process deadlock on the logging locks).
-        pool = ProcessPoolExecutor(max_workers=parallel, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=parallel, mp_context=_forkserver(DEFINITIONS[0]))
         try:
             ref = instance.get_ref()
             futures = [pool.submit(_ingest_in_worker, ref, r.partition_key, dict(r.tags)) for r in requests]
@@ -158,6 +159,13 @@ def _ingest(
             summary.failed.append(f"ingest {hotkey}: run {outcome.run_id} failed")
         for metadata in outcome.materializations.values():
             summary.hotkeys[hotkey] = metadata
+
+
+def _forkserver(preload: str) -> multiprocessing.context.BaseContext:
+    """Processes forked from a server that imported ``preload`` once (clean: the server starts no threads)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([preload])
+    return context
 
 
 def _ingest_in_worker(instance_ref: InstanceRef, partition_key: str, tags: dict[str, str]) -> _RunOutcome:
