@@ -6,8 +6,11 @@ never a hard-coded host. The POST
 policy is the only thing that stops a miner writing outside its folder, so it
 is as tight as S3 policies allow: a ``starts-with`` on the key that ends in
 ``job_id=`` (or pins one validated job id), a content-length range, an exact
-ACL and storage class, and a short expiry. Note that S3 and MinIO enforce
-these conditions but moto does not; tests check the signed policy itself.
+storage class, and a short expiry. No ACL field: new S3 buckets have ACLs
+disabled (an ACL other than the owner's is refused) and objects are private
+anyway, and a field the policy does not list makes S3 reject the POST, so a
+miner cannot add one. Note that S3 and MinIO enforce these conditions but
+moto does not; tests check the signed policy itself.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ EXAMPLE_PATHS = (
     "data/hotkey=5F3...xyz/job_id=crawler-7-h4rptebsja6qbdmocrt98/data_20250620_143055_67.parquet",
 )
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_UPLOAD_FIELDS = {"acl": "private", "x-amz-storage-class": "STANDARD"}
+_UPLOAD_FIELDS = {"x-amz-storage-class": "STANDARD"}
 
 
 def miner_folder(hotkey: str) -> str:

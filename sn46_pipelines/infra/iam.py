@@ -333,8 +333,8 @@ def _gateway(b: _Builder, settings: Settings) -> None:
     miner_folders = job_folders.split("job_id=", 1)[0]  # data/hotkey=*/
     # Validators' listing URLs: all miners (prefix "data/hotkey=") and one miner's folder.
     b.lists(data, job_folders.split("*", 1)[0] + "*")
-    # Miners' presigned POST: the object and its canned "private" ACL, only inside a job folder.
-    b.objects("PresignUploads", ["s3:PutObject", "s3:PutObjectAcl"], data, f"{job_folders}*")
+    # Miners' presigned POST: the object, only inside a job folder.
+    b.objects("PresignUploads", ["s3:PutObject"], data, f"{job_folders}*")
     # Validators' presigned GETs of files inside one miner's folder.
     b.objects("PresignDownloads", ["s3:GetObject"], data, f"{miner_folders}*")
     b.kms(write=True)

@@ -133,7 +133,8 @@ def test_the_gateway_presigns_inside_miner_folders_only(env, policies):
     doc = policies["gateway"]
     data = f"arn:aws:s3:::{env.data_bucket}"
     upload = f"{data}/data/hotkey=5F3xyz/job_id=zillow_zip_78701/data_20250620_143052_150.parquet"
-    assert allowed(doc, "s3:PutObject", upload) and allowed(doc, "s3:PutObjectAcl", upload)
+    assert allowed(doc, "s3:PutObject", upload)
+    assert not allowed(doc, "s3:PutObjectAcl", upload)  # the presigned POST sets no ACL
     assert not allowed(
         doc, "s3:PutObject", f"{data}/data/hotkey=5F3xyz/loose.parquet"
     )  # outside a job folder
