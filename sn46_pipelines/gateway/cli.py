@@ -27,12 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Validate the settings in this process (one clear error line), then run uvicorn."""
+    """Validate the settings and read the store's secret in this process (one clear error line), then run uvicorn."""
     import uvicorn
 
     from .settings import load_gateway_settings
 
     settings = load_gateway_settings()
+    settings.environment.object_store_credentials()  # a missing secret: one line here, not a traceback per worker
     if settings.redis_url is None and args.workers > 1:
         print(f"sn46 gateway: {args.workers} workers share the SQLite ledger at {settings.state_db}")
     uvicorn.run(

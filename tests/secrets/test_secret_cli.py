@@ -114,3 +114,12 @@ def test_a_store_command_with_a_missing_secret_prints_one_line(ids, secretsmanag
     assert out.stderr == (
         f"sn46 store: error: secret {ids['object_store']!r} not found in AWS Secrets Manager (us-east-2)\n"
     )
+
+
+def test_the_gateway_with_a_missing_secret_stops_with_one_line_before_its_workers_start(ids, secretsmanager):
+    secretsmanager.delete_secret(SecretId=ids["object_store"], ForceDeleteWithoutRecovery=True)
+    out = sn46("gateway", "--port", "0", "--workers", "2")
+    assert out.returncode == 2
+    assert out.stderr == (
+        f"sn46: error: secret {ids['object_store']!r} not found in AWS Secrets Manager (us-east-2)\n"
+    )
