@@ -1,4 +1,4 @@
-"""One full pass of the pipeline, in process, on the persistent local Dagster instance.
+"""One full pass of the pipeline on a persistent Dagster instance (the checkout's local one by default).
 
 ``sn46 pipeline run`` and ``sn46 demo`` use this: tick the upload sensor,
 run every partition it asks for, tick again until nothing is left (the
@@ -15,9 +15,9 @@ instance then takes many writers at once, which is what Postgres
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +41,6 @@ PARTITION_TAG = "dagster/partition"
 #: Where the project's Definitions live: the code location's module and attribute (``workspace.yaml``).
 #: Step processes of the multiprocess executor load the job from here, as a code server would.
 DEFINITIONS = ("sn46_pipelines.definitions", "defs")
-#: Dagster's implicit job holding every asset: the downstream run selects from it.
-ASSET_JOB = "__ASSET_JOB"
 
 
 def configure_dagster_home() -> Path:
@@ -100,7 +98,9 @@ def run_pipeline(instance: dg.DagsterInstance | None = None, *, parallel: int = 
         configure_dagster_home()
         instance = dg.DagsterInstance.get()
     if parallel > 1 and instance.is_ephemeral:
-        raise ValueError("parallel runs need a persistent Dagster instance (DAGSTER_HOME), not an ephemeral one")
+        raise ValueError(
+            "parallel runs need a persistent Dagster instance (DAGSTER_HOME), not an ephemeral one"
+        )
     summary = PipelineSummary()
     sensor = defs.resolve_sensor_def("miner_upload_sensor")
     for _ in range(MAX_TICKS):
@@ -136,7 +136,6 @@ def _ingest(
     requests: Sequence[dg.RunRequest], instance: dg.DagsterInstance, summary: PipelineSummary, parallel: int
 ) -> None:
     """Run one ``ingest_job`` run per request, ``parallel`` at a time; record them in request order."""
-
     if parallel == 1:
         outcomes = [
             _execute("ingest_job", instance, multiprocess=False, partition_key=r.partition_key, tags=r.tags)
@@ -184,7 +183,8 @@ def _materialize_downstream(
     keys = [k for k in graph.materializable_asset_keys if not graph.get(k).is_partitioned]
     if not keys:
         return
-    outcome = _execute(ASSET_JOB, instance, multiprocess=parallel > 1, asset_selection=keys)
+    every_asset = defs.resolve_implicit_global_asset_job_def().name
+    outcome = _execute(every_asset, instance, multiprocess=parallel > 1, asset_selection=keys)
     summary.downstream.update(outcome.materializations)
     if not outcome.success:
         summary.failed.append(f"downstream assets: run {outcome.run_id} failed")

@@ -18,7 +18,7 @@ from prod_home_helpers import ProdHome, make_prod_home
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL server on 127.0.0.1 (a free port), from a fresh temporary cluster; stopped and removed after."""
+    """A PostgreSQL server on 127.0.0.1 (a free port) from a fresh temporary cluster; removed at the end."""
     try:
         server = PostgresServer.create()
     except PostgresUnavailable as exc:

@@ -40,7 +40,7 @@ class PostgresUnavailable(RuntimeError):
 
 
 def find_bindir() -> Path:
-    """The newest ``/usr/lib/postgresql/*/bin`` holding ``initdb``, else ``pg_config --bindir``, else ``PATH``."""
+    """The newest ``/usr/lib/postgresql/*/bin`` with ``initdb``, else ``pg_config --bindir``, else PATH."""
     candidates = sorted(
         (Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin")),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
@@ -56,8 +56,8 @@ def find_bindir() -> Path:
         if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
             return bindir
     raise PostgresUnavailable(
-        "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin, pg_config --bindir or PATH; "
-        "install Debian's postgresql package (scripts/test.sh does)"
+        "no PostgreSQL server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin, "
+        "pg_config --bindir or PATH; install Debian's postgresql package (scripts/test.sh does)"
     )
 
 
@@ -69,7 +69,7 @@ def free_port() -> int:
 
 @dataclass
 class PostgresServer:
-    """One running cluster. :meth:`start` creates and starts it; :meth:`stop` stops it and removes its files."""
+    """One cluster: :meth:`create` makes it, :meth:`start` runs it, :meth:`remove` stops it and deletes it."""
 
     bindir: Path
     root: Path
@@ -108,10 +108,11 @@ class PostgresServer:
         """Start on a free port (another one if a race took it), waiting until it accepts connections."""
         for attempt in range(attempts):
             self.port = self.port or free_port()
-            options = " ".join(f"-c {name}='{value}'" for name, value in {**SERVER_SETTINGS, "port": self.port}.items())
+            settings = {**SERVER_SETTINGS, "port": self.port}
+            options = " ".join(f"-c {name}='{value}'" for name, value in settings.items())
             try:
-                self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.datadir), "-l", str(self.logfile),
-                          "-o", options)
+                self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.datadir),
+                          "-l", str(self.logfile), "-o", options)
                 return
             except subprocess.CalledProcessError:
                 if attempt == attempts - 1:
@@ -145,8 +146,9 @@ class PostgresServer:
         conn = self.connect()
         try:
             with conn.cursor() as cur:
-                cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(owner)), [password])
-                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner)))
+                role, database = sql.Identifier(owner), sql.Identifier(name)
+                cur.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(role), [password])
+                cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(database, role))
         finally:
             conn.close()
 

@@ -1,8 +1,7 @@
-"""``deploy/dagster.prod.yaml`` loads into a real DagsterInstance on PostgreSQL, with the limits the jobs need."""
+"""``deploy/dagster.prod.yaml`` loads into a real DagsterInstance on PostgreSQL, with the jobs' limits."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +36,8 @@ def test_storage_is_postgres_and_the_instance_is_configured_for_production(prod_
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
-        assert f"127.0.0.1:{prod_home.env['DAGSTER_PG_PORT']}/{prod_home.database}" in instance.run_storage.postgres_url
+        address = f"127.0.0.1:{prod_home.env['DAGSTER_PG_PORT']}/{prod_home.database}"
+        assert address in instance.run_storage.postgres_url
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
         assert isinstance(instance.compute_log_manager, S3ComputeLogManager)
@@ -63,7 +63,8 @@ def test_the_run_queue_limits_exactly_the_tags_the_jobs_carry(prod_home) -> None
         limits = run_queue_limits(instance)
     assert gc_job.run_tags[GC_STORE_TAG] == load_settings().model_store  # one value per model store
     assert GPU_TAG in train_job.run_tags
-    assert limits[GC_STORE_TAG] == {"key": GC_STORE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    per_store = {"key": GC_STORE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    assert limits[GC_STORE_TAG] == per_store
     assert limits[GPU_TAG] == {"key": GPU_TAG, "limit": 1}  # every value counts: all GPU runs share the limit
     carried = {key for job in defs.resolve_all_job_defs() for key in job.run_tags}
     assert set(limits) <= carried, "a limit on a tag no job carries limits nothing"
@@ -81,7 +82,8 @@ def test_the_local_instance_queues_with_the_same_tag_limits() -> None:
     local = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     prod = yaml.safe_load(PROD_YAML.read_text())
     assert "sqlite" in local["storage"]
-    assert local["concurrency"]["runs"]["tag_concurrency_limits"] == prod["concurrency"]["runs"]["tag_concurrency_limits"]
+    tag_limits = [instance["concurrency"]["runs"]["tag_concurrency_limits"] for instance in (local, prod)]
+    assert tag_limits[0] == tag_limits[1]
 
 
 def test_a_missing_connection_variable_is_named(prod_home, monkeypatch) -> None:
@@ -91,10 +93,10 @@ def test_a_missing_connection_variable_is_named(prod_home, monkeypatch) -> None:
 
 
 def test_the_operator_commands_of_the_docs_work(prod_home) -> None:
-    """``dagster instance migrate`` and ``dagster instance concurrency set``, as docs/dagster-instance.md shows them."""
+    """``dagster instance migrate`` and ``dagster instance concurrency set`` (docs/dagster-instance.md)."""
     dagster = [sys.executable, "-m", "dagster"]
     for command in (["instance", "migrate"], ["instance", "concurrency", "set", "gpu", "2"]):
-        out = subprocess.run([*dagster, *command], capture_output=True, text=True, env=os.environ, timeout=120)
+        out = subprocess.run([*dagster, *command], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
     with dg.DagsterInstance.get() as instance:
         assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 2

@@ -78,7 +78,8 @@ def pipeline_pass(postgres, moto_endpoint, tmp_path_factory) -> PipelinePass:
         env.setenv("SN46_DATA_STORE", f"file://{stores['data']}")
         env.setenv("SN46_MODEL_STORE", f"file://{stores['models']}")
         env.setenv("SN46_REPLICA_STORE", f"file://{stores['models-replica']}")
-        report = seed_demo(open_store(f"file://{stores['data']}"), miners=MINERS, validators=1, seed=11, now=NOW)
+        uploads = open_store(f"file://{stores['data']}")
+        report = seed_demo(uploads, miners=MINERS, validators=1, seed=11, now=NOW)
 
         log_start = len(postgres.log_text())
         with dg.DagsterInstance.get() as instance:
@@ -117,7 +118,7 @@ def test_every_run_succeeded(pipeline_pass: PipelinePass) -> None:
     assert {r.dagster_run.status for r in p.runs} == {dg.DagsterRunStatus.SUCCESS}
 
 
-def test_partitions_ran_at_the_same_time_each_on_the_multiprocess_executor(pipeline_pass: PipelinePass) -> None:
+def test_partitions_ran_at_once_each_on_the_multiprocess_executor(pipeline_pass: PipelinePass) -> None:
     p = pipeline_pass
     for record in p.runs:
         kinds = {e.dagster_event.event_type for e in p.events[record.dagster_run.run_id] if e.dagster_event}
@@ -134,7 +135,8 @@ def test_no_lock_errors(pipeline_pass: PipelinePass) -> None:
     messages = " ".join(e.message for events in p.events.values() for e in events).lower()
     assert not [text for text in LOCK_ERRORS if text in messages]
     # PostgreSQL logs every failed statement: none failed, for locks or any other reason.
-    failed = [line for line in p.server_log.splitlines() if any(f"{level}:" in line for level in SERVER_ERRORS)]
+    lines = p.server_log.splitlines()
+    failed = [line for line in lines if any(f"{severity}:" in line for severity in SERVER_ERRORS)]
     assert failed == [], p.server_log
 
 
@@ -148,14 +150,16 @@ def test_runs_partitions_and_materializations_survive_a_restart(pipeline_pass: P
     assert p.after["downstream_materialized_by"] == {name: [p.downstream_run_id] for name in DOWNSTREAM}
 
 
-def test_every_step_left_its_output_in_the_compute_log_bucket(pipeline_pass: PipelinePass, moto_endpoint) -> None:
+def test_every_step_left_its_output_in_the_compute_log_bucket(
+    pipeline_pass: PipelinePass, moto_endpoint: str
+) -> None:
     p = pipeline_pass
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     listed = s3.list_objects_v2(Bucket=p.prod.compute_logs_bucket, Prefix="dagster/compute-logs/storage/")
     # dagster/compute-logs/storage/<run id>/compute_logs/<step process>.out|.err
     logs = Counter(obj["Key"].split("/")[3] for obj in listed.get("Contents", []))
     steps = {
-        run_id: sum(e.dagster_event.event_type == dg.DagsterEventType.STEP_START for e in events if e.dagster_event)
+        run_id: sum(e.dagster_event_type == dg.DagsterEventType.STEP_START for e in events)
         for run_id, events in p.events.items()
     }
     assert logs == {run_id: 2 * count for run_id, count in steps.items()}  # stdout and stderr of each step
