@@ -15,7 +15,7 @@ from dagster_aws.ecs import EcsRunLauncher
 from sn46_pipelines.jobs import GPU_TAG
 from sn46_pipelines.jobs.operations import GC_STORE_TAG
 
-from conftest import REGION
+from scaleout_world import REGION
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 TASK_DEFINITIONS = sorted((DEPLOY / "ecs" / "task-definitions").glob("*.json"))

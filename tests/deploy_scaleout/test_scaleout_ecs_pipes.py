@@ -13,7 +13,7 @@ from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pricemodel.pipes_train import CHECK_NAME
 from sn46_pipelines.resources import DataStoreResource, ModelStoreResource
 
-from conftest import SECRET_VALUES
+from scaleout_world import SECRET_VALUES
 from ecs_agent import EcsAgent
 
 QUICK = {"epochs": 3, "hidden": 16}

@@ -14,7 +14,7 @@ from sn46_pipelines.deploy.ecs import (
 )
 from sn46_pipelines.deploy.training import container_environment
 
-from conftest import REGION, SECRET_VALUES
+from scaleout_world import REGION, SECRET_VALUES
 
 
 def register(world, environ):
