@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--role", choices=ROLE_NAMES, help="only this role")
     p.add_argument(
         "--account-id", metavar="ID", help="AWS account of the secrets and queue ARNs (default '*')"
+    )
+    p.add_argument(
+        "--compute-logs-bucket",
+        metavar="BUCKET",
+        default=os.environ.get("DAGSTER_COMPUTE_LOGS_BUCKET") or None,
+        help="bucket of Dagster's step logs, for the pipeline role (default: $DAGSTER_COMPUTE_LOGS_BUCKET)",
     )
     p.add_argument(
         "--document",
@@ -218,6 +225,7 @@ def _iam(args: argparse.Namespace) -> int:
         account_id=args.account_id,
         kms_key=args.kms_key,
         roles=(args.role,) if args.role else None,
+        compute_logs_bucket=args.compute_logs_bucket,
     )
     if args.check:
         request = Request(args.check[0], args.check[1], dict(_pair(c) for c in args.context))

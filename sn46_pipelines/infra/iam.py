@@ -129,6 +129,15 @@ class _Builder:
         via = {"StringEquals": {"kms:ViaService": f"s3.{self.stores.region}.amazonaws.com"}}
         self.allow("BucketEncryptionKey", actions, [self.kms_key], via)
 
+    def step_logs(self, bucket: str) -> None:
+        """Dagster's step logs (deploy/dagster.prod.yaml's S3 compute logs): run workers write, the UI reads."""
+        arn = self.bucket_arn(bucket)
+        prefix = {"StringLike": {"s3:prefix": [f"{COMPUTE_LOGS_PREFIX}*"]}}
+        self.allow("ListStepLogs", ["s3:ListBucket"], [arn], prefix)
+        self.allow("StepLogs", ["s3:GetObject", "s3:PutObject"], [f"{arn}/{COMPUTE_LOGS_PREFIX}*"])
+        if bucket not in self.buckets:  # a missing log must read as 404, not 403: see BucketCheck
+            self.buckets.append(bucket)
+
     def secrets(self, role: str, settings: Settings) -> None:
         """GetSecretValue on the secrets ``role`` reads, by the ids of the environment's ``secrets:``."""
         ids = [
@@ -193,10 +202,13 @@ def build_policies(
     account_id: str | None = None,
     kms_key: str | None = None,
     roles: tuple[str, ...] | None = None,
+    compute_logs_bucket: str | None = None,
 ) -> PolicySet:
     """The policy documents of ``roles`` (default: all) for ``settings``' environment.
 
     Without ``account_id`` the account field of Secrets Manager and SQS ARNs is ``*``.
+    ``compute_logs_bucket`` (``DAGSTER_COMPUTE_LOGS_BUCKET`` of the production
+    instance) gives the pipeline role its step logs.
     """
     if account_id is not None and not _ACCOUNT.match(account_id):
         raise InfraError(f"account id {account_id!r}: expected 12 digits")
@@ -209,6 +221,8 @@ def build_policies(
     for role in roles or tuple(ROLES):
         builder = _Builder(stores, account_id or "*", key)
         _ROLE_BUILDERS[role](builder, settings)
+        if role == "pipeline" and compute_logs_bucket:
+            builder.step_logs(compute_logs_bucket)
         builder.secrets(role, settings)
         document = builder.document()
         if document["Statement"]:
@@ -217,6 +231,11 @@ def build_policies(
             raise InfraError(f"the {role} role has nothing to do in {settings.env}: {_NO_SECRETS}")
         else:
             notes.append(f"no {role} policy: {_NO_SECRETS}")
+    if not compute_logs_bucket and "pipeline" in policies:
+        notes.append(
+            "no compute-logs bucket: pass --compute-logs-bucket (DAGSTER_COMPUTE_LOGS_BUCKET) to let the "
+            "pipeline role write and read Dagster's step logs"
+        )
     if account_id is None:
         notes.append("no account id: secret and queue ARNs match any account ('*'); pass one to pin them")
     if (secret := settings.secrets.secret_id("object-store")) is not None:
@@ -227,6 +246,9 @@ def build_policies(
         )
     return PolicySet(settings.env, account_id, policies, tuple(notes))
 
+
+#: Where deploy/dagster.prod.yaml's S3ComputeLogManager keeps step logs (its ``prefix``, plus "/").
+COMPUTE_LOGS_PREFIX = "dagster/compute-logs/"
 
 _NO_SECRETS = "it only reads injected secrets, and this environment takes them from variables"
 
