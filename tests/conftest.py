@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from postgres_server import PostgresServer, PostgresUnavailable
+
 # Never let a test reach real AWS, whatever the developer's shell holds.
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
@@ -89,3 +91,20 @@ def store(store_url: str):
     from sn46_pipelines.objectstore import open_store
 
     return open_store(store_url)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on 127.0.0.1 (a free port) from a fresh temporary cluster; removed at the end.
+
+    Tests create their own role and database on it (``create_database``), as an operator would.
+    """
+    try:
+        server = PostgresServer.create()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()

@@ -85,9 +85,9 @@ def test_ecs_instance_is_the_production_instance_but_for_the_run_launcher():
 
 
 def test_ecs_instance_loads_on_postgres_with_its_launcher_and_run_queue(
-    tmp_path, monkeypatch, postgres, s3_bucket, secret_arns, ecs_world
+    tmp_path, monkeypatch, dagster_pg_env, s3_bucket, secret_arns, ecs_world
 ):
-    for name, value in {**postgres, "DAGSTER_HOME": str(tmp_path), "DAGSTER_COMPUTE_LOGS_BUCKET": s3_bucket,
+    for name, value in {**dagster_pg_env, "DAGSTER_HOME": str(tmp_path), "DAGSTER_COMPUTE_LOGS_BUCKET": s3_bucket,
                         "AWS_REGION": REGION,
                         "AWS_DEFAULT_REGION": REGION,
                         "SN46_ECS_EXECUTION_ROLE_ARN": ecs_world.execution_role_arn,
