@@ -74,6 +74,8 @@ def test_code_location_runs_our_module_and_postgres_comes_from_a_secret(values):
     assert deployment["includeConfigInLaunchedRuns"] == {"enabled": True}
     assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
     assert values["global"]["postgresqlSecretName"] and "postgresqlPassword" not in values["postgresql"]
+    # the driver dagster-postgres installs (a bare postgresql:// means psycopg 3 to SQLAlchemy 2.1)
+    assert values["postgresql"]["postgresqlScheme"] == "postgresql+psycopg2"
 
 
 def test_env_is_valid_kubernetes_and_credentials_are_secret_references(values):
