@@ -18,7 +18,7 @@ from .jobs.operations import (
     verify_chain_job,
 )
 from .config import ConfigError
-from .resources import DataStoreResource, ModelStoreResource
+from .resources import DataStoreResource, ModelStoreResource, TrainingLauncher
 from .sensors.uploads import miner_upload_sensor
 
 #: Values of SN46_EXECUTOR: how a run executes its steps.
@@ -51,6 +51,9 @@ defs = dg.Definitions(
     resources={
         "data_store": DataStoreResource(),
         "model_store": ModelStoreResource(),
+        # Where training runs (a local process, a GPU pod or an ECS task) is read from SN46_* variables
+        # when it starts, so this one instance fits every deployment.
+        "training_launcher": TrainingLauncher(),
     },
     executor=run_executor(),
 )

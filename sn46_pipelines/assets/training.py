@@ -7,8 +7,6 @@ deployment says (``SN46_TRAINING_LAUNCHER``); deployment is
 :func:`sn46_pipelines.pricemodel.deploy.promote`.
 """
 
-import warnings
-
 import dagster as dg
 from pydantic import Field
 
@@ -37,33 +35,23 @@ class InferencePinConfig(dg.Config):
     version: str = Field("", description="deploy this version (v0000000012 or 12) instead of the latest price_model")
 
 
-# Dagster 1.13 marks @asset(resource_defs=...) beta; the project pins dagster<1.14, and a warning on
-# every load of the code location would tell operators nothing they can act on.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", category=dg.BetaWarning)
-    _price_model_asset = dg.asset(
-        deps=[listing_aggregates],
-        group_name="training",
-        kinds={"pytorch", "onnx"},
-        check_specs=[
-            dg.AssetCheckSpec(
-                CHECK_NAME,
-                asset="price_model",
-                blocking=True,
-                description="Validation MAPE below the per-zipcode median-price baseline's, on the same rows: "
-                "a model that does not beat the local median is never deployed.",
-            )
-        ],
-        description="A torch price regressor on log price, trained on the accepted listings of passing miners "
-        "in a Pipes child (a local process, a GPU pod or an ECS task) and committed to the model store "
-        "(model.pt, model.onnx, feature_config.json, metrics.json).",
-        # Bound here rather than in definitions.py: the launcher reads its deployment from SN46_* variables
-        # when training starts, so this one instance fits every deployment and every caller of the asset.
-        resource_defs={"training_launcher": TrainingLauncher()},
-    )
-
-
-@_price_model_asset
+@dg.asset(
+    deps=[listing_aggregates],
+    group_name="training",
+    kinds={"pytorch", "onnx"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            CHECK_NAME,
+            asset="price_model",
+            blocking=True,
+            description="Validation MAPE below the per-zipcode median-price baseline's, on the same rows: "
+            "a model that does not beat the local median is never deployed.",
+        )
+    ],
+    description="A torch price regressor on log price, trained on the accepted listings of passing miners "
+    "in a Pipes child (a local process, a GPU pod or an ECS task) and committed to the model store "
+    "(model.pt, model.onnx, feature_config.json, metrics.json).",
+)
 def price_model(
     context: dg.AssetExecutionContext,
     config: PriceModelConfig,

@@ -11,7 +11,7 @@ from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pricemodel.pipes_train import CHECK_NAME
-from sn46_pipelines.resources import DataStoreResource, ModelStoreResource
+from sn46_pipelines.resources import DataStoreResource, ModelStoreResource, TrainingLauncher
 
 from scaleout_world import SECRET_VALUES
 from ecs_agent import EcsAgent
@@ -45,7 +45,8 @@ def train(data_url: str, models_url: str) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             [price_model],
             instance=instance,
-            resources={"data_store": DataStoreResource(url=data_url), "model_store": ModelStoreResource(url=models_url)},
+            resources={"data_store": DataStoreResource(url=data_url), "model_store": ModelStoreResource(url=models_url),
+                       "training_launcher": TrainingLauncher()},
             run_config={"ops": {"price_model": {"config": QUICK}}},
             raise_on_error=False,
         )

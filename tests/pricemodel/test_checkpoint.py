@@ -18,7 +18,7 @@ from sn46_pipelines.pricemodel.export import INPUT_NAME, OUTPUT_NAME
 from sn46_pipelines.pricemodel.features import encode
 from sn46_pipelines.pricemodel.predictor import Predictor, load_predictor
 
-from conftest import demo_listings
+from pricemodel_helpers import demo_listings
 
 
 def test_checkpoint_files_and_their_contents(checkpoint_dir, trained):

@@ -20,7 +20,7 @@ from sn46_pipelines.pricemodel.predictor import load_predictor
 from sn46_pipelines.pricemodel.serve import create_app, serve_target
 from sn46_pipelines.pricemodel.train import TrainConfig, train
 
-from conftest import TINY
+from pricemodel_helpers import TINY
 
 HOME = {"living_area": 1800, "bedrooms": 3, "bathrooms": 2, "latitude": 30.27, "longitude": -97.74,
         "home_type": "SINGLE_FAMILY", "zip_code": "78701"}

@@ -8,7 +8,7 @@ import torch
 
 from sn46_pipelines.pricemodel.train import TrainConfig, resolve_device, train
 
-from conftest import TINY
+from pricemodel_helpers import TINY
 
 
 def test_training_learns_the_demo_data_far_better_than_the_zip_median(trained):

@@ -17,7 +17,7 @@ from sn46_pipelines.modelstore import ModelStore, read_pin
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pricemodel.checkpoint import FILES
 from sn46_pipelines.pricemodel.pipes_train import CHECK_NAME
-from sn46_pipelines.resources import DataStoreResource, ModelStoreResource
+from sn46_pipelines.resources import DataStoreResource, ModelStoreResource, TrainingLauncher
 
 QUICK = {"epochs": 6, "hidden": 32}
 
@@ -83,7 +83,7 @@ def test_train_then_deploy_and_a_worse_model_is_blocked(pinned_env, tmp_path):
         resources = {
             "data_store": DataStoreResource(url=data.url),
             "model_store": ModelStoreResource(url=models.url),
-            "pipes_subprocess_client": dg.PipesSubprocessClient(),
+            "training_launcher": TrainingLauncher(),
         }
         config = {"price_model": {"config": QUICK}, "inference_pin": {"config": pin_config or {}}}
         ops = {name: value for name, value in config.items() if name in {a.key.path[-1] for a in selection}}
