@@ -25,21 +25,26 @@ CHECK_NAME = "beats_zip_median_baseline"
 
 
 def run(pipes: PipesContext) -> None:
-    """Train on the data store's training listings and commit; report to ``pipes``."""
+    """Train on the data store's training listings and commit; report to ``pipes``.
+
+    Stores open through this process's environment (``SN46_ENV``, inherited
+    from the launching process or set on the pod or task), so they get its
+    endpoint, region and object-store keys; secrets never travel in extras.
+    """
+    from ..config import load_settings
     from ..listings.views import training_listings
     from ..modelstore import ModelStore
-    from ..objectstore import open_store
     from .checkpoint import commit_checkpoint
     from .train import TrainConfig, train
 
     extras = pipes.extras
     config = TrainConfig(**extras["config"])
-    where = {"endpoint_url": extras.get("endpoint_url"), "region": extras.get("region")}
-    listings = training_listings(open_store(extras["data_store"], **where))
+    settings = load_settings()
+    listings = training_listings(settings.open_store(extras["data_store"]))
     pipes.log.info(f"training on {listings.num_rows} listings with {config}")
     result = train(listings, config)
     with tempfile.TemporaryDirectory(prefix="sn46-checkpoint-") as folder:
-        record = commit_checkpoint(ModelStore.open(extras["model_store"], **where), result, folder)
+        record = commit_checkpoint(ModelStore(settings.open_store(extras["model_store"])), result, folder)
     pipes.log.info(f"committed {record.version_id}: validation MAPE {result.metrics['mape']:.4f}")
     pipes.report_asset_materialization(metadata=materialization_metadata(record, result), data_version=record.version_id)
     pipes.report_asset_check(

@@ -51,8 +51,7 @@ class TrainingLauncher(dg.ConfigurableResource):
     ) -> dg.PipesClientCompletedInvocation:
         """Train on ``data_store``, commit to ``model_store``; ``config`` is the training config."""
         launch, env = self.launch_settings(), load_settings()
-        extras = {"data_store": data_store, "model_store": model_store, "endpoint_url": env.endpoint_url,
-                  "region": env.region, "config": config}
+        extras = {"data_store": data_store, "model_store": model_store, "config": config}
         if launch.launcher == "subprocess":
             return dg.PipesSubprocessClient().run(context=context, command=LOCAL_TRAIN_COMMAND, extras=extras)
         require_remote_stores(launch.launcher, {"data_store": data_store, "model_store": model_store})
