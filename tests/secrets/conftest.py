@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from secrets_helpers import REGION
+from secrets_helpers import READER_STATEMENTS, REGION, store_statements
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,17 @@ class AccessKey:
     user: str
     key_id: str
     secret: str
+
+
+@dataclass(frozen=True)
+class StoreSecret:
+    """An object-store secret in Secrets Manager and the two identities around it."""
+
+    name: str
+    #: The keys inside the secret: full access to the test bucket, nothing else.
+    store_user: AccessKey
+    #: This process's own identity: it may read secrets and nothing else.
+    reader: AccessKey
 
 
 @pytest.fixture
@@ -94,3 +105,19 @@ def environment(
         return folder
 
     return write
+
+
+@pytest.fixture
+def store_secret(secretsmanager, secret_prefix, s3_bucket, iam_user, monkeypatch) -> StoreSecret:
+    """The object-store secret holds a bucket user's keys; the process itself runs as a secret reader.
+
+    With ``iam_enforced``, a write that lands in the bucket proves the secret's keys signed it.
+    """
+    store_user, reader = iam_user(store_statements(s3_bucket)), iam_user(READER_STATEMENTS)
+    name = secret_prefix + "object-store"
+    secretsmanager.create_secret(Name=name, SecretString=json.dumps(
+        {"aws_access_key_id": store_user.key_id, "aws_secret_access_key": store_user.secret}
+    ))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", reader.key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", reader.secret)
+    return StoreSecret(name, store_user, reader)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from secrets_helpers import READER_STATEMENTS, store_statements
 
 from sn46_pipelines.config import load_settings
 from sn46_pipelines.jobs.operations import replication_check_job
@@ -45,17 +44,10 @@ def instance(tmp_path: Path):
 
 
 @pytest.fixture
-def store_keys(secretsmanager, secret_prefix, s3_bucket, iam_user, environment, monkeypatch):
+def store_keys(store_secret, environment):
     """The environment reads its object-store keys from Secrets Manager; the process may only read secrets."""
-    store_user, reader = iam_user(store_statements(s3_bucket)), iam_user(READER_STATEMENTS)
-    name = secret_prefix + "object-store"
-    secretsmanager.create_secret(Name=name, SecretString=json.dumps(
-        {"aws_access_key_id": store_user.key_id, "aws_secret_access_key": store_user.secret}
-    ))
-    environment(source="aws-secrets-manager", object_store=name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", reader.key_id)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", reader.secret)
-    return name, store_user
+    environment(source="aws-secrets-manager", object_store=store_secret.name)
+    return store_secret.name, store_secret.store_user
 
 
 def test_runs_use_the_secrets_keys_and_no_record_holds_them(

@@ -20,7 +20,7 @@ import sys
 
 import dagster as dg
 import pytest
-from secrets_helpers import READER_STATEMENTS, REGION, store_statements
+from secrets_helpers import REGION
 
 from sn46_pipelines import cli
 from sn46_pipelines.config import load_settings
@@ -32,17 +32,10 @@ from sn46_pipelines.sensors.uploads import miner_upload_sensor
 
 
 @pytest.fixture
-def store_user(secretsmanager, secret_prefix, s3_bucket, iam_user, environment, monkeypatch):
+def store_user(store_secret, environment):
     """The environment's object-store secret holds a bucket user's keys; the process may only read secrets."""
-    user, reader = iam_user(store_statements(s3_bucket)), iam_user(READER_STATEMENTS)
-    name = secret_prefix + "object-store"
-    secretsmanager.create_secret(Name=name, SecretString=json.dumps(
-        {"aws_access_key_id": user.key_id, "aws_secret_access_key": user.secret}
-    ))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", reader.key_id)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", reader.secret)
-    environment(source="aws-secrets-manager", object_store=name)
-    return user
+    environment(source="aws-secrets-manager", object_store=store_secret.name)
+    return store_secret.store_user
 
 
 def post_signature(secret_key: str, day: str, policy: str) -> str:

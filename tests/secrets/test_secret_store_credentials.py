@@ -12,7 +12,7 @@ import json
 
 import pytest
 from pydantic import SecretStr
-from secrets_helpers import READER_STATEMENTS, full_text, store_statements
+from secrets_helpers import full_text, store_statements
 
 from sn46_pipelines.config import load_settings
 from sn46_pipelines.modelstore import ModelStore
@@ -22,16 +22,8 @@ from sn46_pipelines.secrets import SecretNotFoundError
 
 
 @pytest.fixture
-def keys(secretsmanager, secret_prefix, s3_bucket, iam_user, monkeypatch):
-    """The object-store secret holds a bucket user's keys; the process itself runs as a secret reader."""
-    store_user, reader = iam_user(store_statements(s3_bucket)), iam_user(READER_STATEMENTS)
-    name = secret_prefix + "object-store"
-    secretsmanager.create_secret(Name=name, SecretString=json.dumps(
-        {"aws_access_key_id": store_user.key_id, "aws_secret_access_key": store_user.secret}
-    ))
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", reader.key_id)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", reader.secret)
-    return name, store_user, reader
+def keys(store_secret):
+    return store_secret.name, store_secret.store_user, store_secret.reader
 
 
 def test_every_store_signs_with_the_secrets_keys(keys, environment, iam_enforced, s3_bucket):
