@@ -90,7 +90,6 @@ def run_pipeline(instance: dg.DagsterInstance | None = None, *, parallel: int = 
     import dagster as dg
 
     from .definitions import defs
-    from .sensors.uploads import NO_NEW_UPLOADS
 
     if parallel < 1:
         raise ValueError(f"parallel: at least 1 hotkey at a time, got {parallel}")
@@ -101,6 +100,21 @@ def run_pipeline(instance: dg.DagsterInstance | None = None, *, parallel: int = 
         raise ValueError(
             "parallel runs need a persistent Dagster instance (DAGSTER_HOME), not an ephemeral one"
         )
+    if parallel > 1:
+        _stop_forkserver()  # one started earlier in this process holds the environment of then
+    try:
+        return _pass(defs, instance, parallel)
+    finally:
+        if parallel > 1:
+            _stop_forkserver()
+
+
+def _pass(defs: dg.Definitions, instance: dg.DagsterInstance, parallel: int) -> PipelineSummary:
+    """Tick until no new uploads are left, ingest each hotkey found, then build everything downstream."""
+    import dagster as dg
+
+    from .sensors.uploads import NO_NEW_UPLOADS
+
     summary = PipelineSummary()
     sensor = defs.resolve_sensor_def("miner_upload_sensor")
     for _ in range(MAX_TICKS):
@@ -165,6 +179,20 @@ def _forkserver(preload: str) -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([preload])
     return context
+
+
+def _stop_forkserver() -> None:
+    """Stop this process's fork server, if one runs, so the next forks from the environment as it is then.
+
+    A fork server keeps the environment it started with, and every run and step
+    process of a pass forks from it: without this, a second pass in the same
+    process (a script, a test) would miss ``SN46_*`` or ``AWS_*`` variables set
+    since, and read or write the wrong stores. Python has no public call for
+    it; ``ForkServer._stop`` is what its own test suite uses.
+    """
+    from multiprocessing import forkserver
+
+    forkserver._forkserver._stop()
 
 
 def _ingest_in_worker(instance_ref: InstanceRef, partition_key: str, tags: dict[str, str]) -> _RunOutcome:

@@ -26,6 +26,7 @@ import dagster as dg
 import pytest
 
 from sn46_pipelines.demo.seed import seed_demo
+from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pipeline import PipelineSummary, run_pipeline
 
@@ -53,6 +54,7 @@ class PipelinePass:
     server_log: str  # what PostgreSQL logged during the pass
     before: dict[str, Any]  # the instance as the pass left it
     after: dict[str, Any]  # the same, read by a fresh process after PostgreSQL restarted
+    model_head: str | None  # the head of this pass's own model store
 
     @property
     def ingest_runs(self) -> list[dg.RunRecord]:
@@ -88,6 +90,7 @@ def pipeline_pass(postgres, moto_endpoint, tmp_path_factory) -> PipelinePass:
             runs = list(instance.get_run_records())
             events = {r.dagster_run.run_id: instance.all_logs(r.dagster_run.run_id) for r in runs}
         server_log = postgres.log_text()[log_start:]
+        head = ModelStore.open(f"file://{stores['models']}").head()
 
         postgres.restart()
         fresh = subprocess.run(
@@ -104,6 +107,7 @@ def pipeline_pass(postgres, moto_endpoint, tmp_path_factory) -> PipelinePass:
         server_log=server_log,
         before=before,
         after=json.loads(fresh.stdout.splitlines()[-1]),
+        model_head=head.version_id if head else None,
     )
 
 
@@ -116,6 +120,13 @@ def test_every_run_succeeded(pipeline_pass: PipelinePass) -> None:
     assert sorted(r.dagster_run.tags["dagster/partition"] for r in p.ingest_runs) == p.hotkeys
     assert len(p.runs) == MINERS + 1  # one run per hotkey, one downstream
     assert {r.dagster_run.status for r in p.runs} == {dg.DagsterRunStatus.SUCCESS}
+
+
+def test_the_pass_wrote_to_the_stores_of_its_own_environment(pipeline_pass: PipelinePass) -> None:
+    """Run and step processes fork from a server started by this pass, with this pass's variables."""
+    p = pipeline_pass
+    assert p.model_head is not None
+    assert p.model_head == p.summary.downstream["price_model"]["version_id"]
 
 
 def test_partitions_ran_at_once_each_on_the_multiprocess_executor(pipeline_pass: PipelinePass) -> None:
