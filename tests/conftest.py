@@ -7,7 +7,10 @@ processes started by a test reach the same server.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,8 +27,12 @@ os.environ.update(
     AWS_REGION="us-east-1",
 )
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "SN46_ENV", "SN46_DATA_STORE", "SN46_MODEL_STORE",
-             "SN46_REPLICA_STORE"):
+             "SN46_REPLICA_STORE", "SN46_DAGSTER_STORAGE"):
     os.environ.pop(_var, None)
+# The local environment's stores and Dagster storage live under SN46_HOME (the checkout by default):
+# a test that leaves a store to the environment writes to a folder of this run, never to the checkout.
+os.environ["SN46_HOME"] = tempfile.mkdtemp(prefix="sn46-tests-home-")
+atexit.register(shutil.rmtree, os.environ["SN46_HOME"], ignore_errors=True)
 
 
 def _serialise_moto_puts() -> None:
