@@ -79,7 +79,8 @@ def load_upload(store: ObjectStore, info: ObjectInfo, rules: Rules) -> LoadedUpl
 def _read_parquet(source: pa.BufferReader | str, key: UploadKey) -> pa.Table:
     """The declared columns of a local parquet file, after the footer checks."""
     try:
-        parquet = pq.ParquetFile(source, pre_buffer=True)  # one coalesced read of all column chunks
+        # A file on disk: one coalesced read of all column chunks. Bytes already in memory: no copy.
+        parquet = pq.ParquetFile(source, pre_buffer=isinstance(source, str))
         footer_rows = parquet.metadata.num_rows
         if footer_rows != key.rows:
             raise FileRejectedError(
