@@ -212,14 +212,21 @@ class RoleServer:
         return entrypoint("health", *role, env=self.env, timeout=30)
 
     def wait_healthy(self, timeout: float = 90) -> subprocess.CompletedProcess:
-        """Probe until healthy; fail with the server's log if it exits or the time runs out."""
+        """Probe until healthy; fail with the server's log if it exits or the time runs out.
+
+        The loop names the role: until the entrypoint has written the role file, the bare probe finds
+        no server and passes ("nothing to probe"). Once healthy, the bare probe, which is what the
+        image's HEALTHCHECK runs, must pass too.
+        """
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.role} exited with {self.process.returncode}:\n{self.output()}")
-            probe = self.health()
+            probe = self.health(self.role)
             if probe.returncode == 0:
-                return probe
+                bare = self.health()
+                assert bare.returncode == 0, f"the role-file probe fails: {bare.stderr}"
+                return bare
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.role} not healthy after {timeout} s: {probe.stderr}\n{self.output()}")
             time.sleep(1)
