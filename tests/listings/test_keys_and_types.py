@@ -83,6 +83,16 @@ def test_declared_types_pass_through_untouched() -> None:
     assert conformed.equals(table) and bad == []
 
 
+def test_a_file_in_declared_types_keeps_its_values_and_loses_its_metadata() -> None:
+    """pandas and parquet leave schema and field metadata: the conformed table is exactly the declared schema."""
+    table = listings(3)
+    fields = [field.with_metadata({b"PARQUET:field_id": b"1"}) for field in table.schema]
+    written = pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata={b"pandas": b"{}"}))
+    conformed, bad = conform(written)
+    assert bad == [] and conformed.equals(table)
+    assert conformed.schema.equals(LISTING_SCHEMA, check_metadata=True)
+
+
 def test_inferred_types_are_converted_where_nothing_is_lost() -> None:
     table = listings(3)
     drifted = replaced(table, "zpid", pa.array([1, 2, 3], pa.int64()))
