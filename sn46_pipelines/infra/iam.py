@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..config import Settings
+from ..deploy.run_roles import RUN_ROLES
 from .bucket import check_kms_key
 from .errors import InfraError
 from .locations import EnvironmentStores, StoreLocation, environment_stores, partition
@@ -45,9 +46,9 @@ SECRET_READERS = {
 ROLES = {
     "training": "commits checkpoints and moves deployment pins (train_price_model, deploy_job, Pipes "
     "training pods); reads the curated listings and aggregates it trains on",
-    "inference": "loads pinned or tracked versions and never writes (sn46 serve, verify_chain_job)",
-    "gc": "garbage-collects the model store (gc_job, sn46 store gc)",
-    "replication": "copies what the replica lacks (model_store_replication with repair, "
+    "inference": "loads pinned or tracked versions and never writes (sn46 serve, sn46 store verify)",
+    "gc": "garbage-collects the model store (gc_job's runs, sn46 store gc)",
+    "replication": "copies what the replica lacks (replication_check_job's runs with repair, "
     "sn46 store replication-check --repair)",
     "gateway": "presigns miner uploads and validator listings and downloads (sn46 gateway); a URL dies "
     "with the credentials that signed it, so week-long URLs need an IAM user's keys, not a role",
@@ -208,7 +209,7 @@ def build_policies(
 
     Without ``account_id`` the account field of Secrets Manager and SQS ARNs is ``*``.
     ``compute_logs_bucket`` (``DAGSTER_COMPUTE_LOGS_BUCKET`` of the production
-    instance) gives the pipeline role its step logs.
+    instance) gives the roles that Dagster runs take (pipeline, gc, replication) their step logs.
     """
     if account_id is not None and not _ACCOUNT.match(account_id):
         raise InfraError(f"account id {account_id!r}: expected 12 digits")
@@ -221,7 +222,7 @@ def build_policies(
     for role in roles or tuple(ROLES):
         builder = _Builder(stores, account_id or "*", key)
         _ROLE_BUILDERS[role](builder, settings)
-        if role == "pipeline" and compute_logs_bucket:
+        if role in DAGSTER_RUN_ROLES and compute_logs_bucket:
             builder.step_logs(compute_logs_bucket)
         builder.secrets(role, settings)
         document = builder.document()
@@ -231,10 +232,10 @@ def build_policies(
             raise InfraError(f"the {role} role has nothing to do in {settings.env}: {_NO_SECRETS}")
         else:
             notes.append(f"no {role} policy: {_NO_SECRETS}")
-    if not compute_logs_bucket and "pipeline" in policies:
+    if not compute_logs_bucket and DAGSTER_RUN_ROLES & policies.keys():
         notes.append(
             "no compute-logs bucket: pass --compute-logs-bucket (DAGSTER_COMPUTE_LOGS_BUCKET) to let the "
-            "pipeline role write and read Dagster's step logs"
+            "roles Dagster runs take (pipeline, gc, replication) write and read Dagster's step logs"
         )
     if account_id is None:
         notes.append("no account id: secret and queue ARNs match any account ('*'); pass one to pin them")
@@ -246,6 +247,9 @@ def build_policies(
         )
     return PolicySet(settings.env, account_id, policies, tuple(notes))
 
+
+#: Roles a Dagster run executes as: the run launcher's (pipeline), or a model-store job's own run role.
+DAGSTER_RUN_ROLES = frozenset({"pipeline", *RUN_ROLES})
 
 #: Where deploy/dagster.prod.yaml's S3ComputeLogManager keeps step logs (its ``prefix``, plus "/").
 COMPUTE_LOGS_PREFIX = "dagster/compute-logs/"

@@ -14,6 +14,11 @@ they run ``dagster instance concurrency set modelstore_gc 1``. Every GC run
 also carries :data:`GC_STORE_TAG` naming its model store, which the production
 run queue limits to one run per store (``deploy/dagster.prod.yaml``), so GC
 runs of several stores sharing one instance do not wait for each other.
+
+On ECS and Kubernetes, GC and replication runs take the ``gc`` and
+``replication`` roles rather than the run launcher's (pipeline) identity,
+which may not delete blobs or write the replica: see
+:mod:`sn46_pipelines.deploy.run_roles`.
 """
 
 import time
@@ -26,6 +31,7 @@ from pydantic import Field
 
 from ..assets.operations import gc_observation, replication_observation, verify_observation
 from ..config import GC_PRESETS, GCPolicy, load_settings
+from ..deploy.run_roles import k8s_step_role_tags, run_role_tags
 from ..modelstore import ModelStoreError, StoreBusyError, collect_garbage, verify
 from ..modelstore.layout import version_id
 from ..modelstore.replication import check_replication
@@ -111,7 +117,12 @@ def gc_policy(config: GCConfig, environment: GCPolicy) -> GCPolicy:
     return GCPolicy.model_validate({**counts, "protect_tags": protect})
 
 
-@dg.op(out={}, pool=GC_POOL, description="Collect versions outside the retention policy; pins stay.")
+@dg.op(
+    out={},
+    pool=GC_POOL,
+    tags=k8s_step_role_tags("gc"),
+    description="Collect versions outside the retention policy; pins stay.",
+)
 def model_store_gc(
     context: dg.OpExecutionContext, config: GCConfig, model_store: ModelStoreResource
 ) -> Iterator[dg.AssetObservation]:
@@ -168,7 +179,11 @@ class ReplicationConfig(dg.Config):
     )
 
 
-@dg.op(out={}, description="Compare the replica with the primary; fail if it diverges or lags past the RPO.")
+@dg.op(
+    out={},
+    tags=k8s_step_role_tags("replication"),
+    description="Compare the replica with the primary; fail if it diverges or lags past the RPO.",
+)
 def model_store_replication(
     context: dg.OpExecutionContext, config: ReplicationConfig, model_store: ModelStoreResource
 ) -> Iterator[dg.AssetObservation]:
@@ -201,7 +216,7 @@ def model_store_replication(
     op_retry_policy=STORE_RETRY_POLICY,
     # The code location's environment names the store, as it does for the run's resource; a run whose
     # launchpad config points ``model_store`` elsewhere should set this tag to that store too.
-    tags={GC_STORE_TAG: load_settings().model_store},
+    tags={GC_STORE_TAG: load_settings().model_store, **run_role_tags("gc")},
     description="Garbage-collect the model store by policy.",
 )
 def gc_job() -> None:
@@ -213,7 +228,11 @@ def verify_chain_job() -> None:
     model_store_verify()
 
 
-@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Check (optionally repair) the store's replica.")
+@dg.job(
+    op_retry_policy=STORE_RETRY_POLICY,
+    tags=run_role_tags("replication"),
+    description="Check (optionally repair) the store's replica.",
+)
 def replication_check_job() -> None:
     model_store_replication()
 
