@@ -10,6 +10,11 @@ into place, so readers see the old object or the new one, never a mix:
 
 An etag is the file's inode, size and nanosecond mtime (set explicitly on each
 write), so any replacement changes it without re-reading the content.
+
+A write returns once it would survive a power cut, as a PUT to S3 does: the
+temporary file is fsynced before it is moved into place and the folder after.
+That order is what makes a model-store commit durable: its blobs are on disk
+before the record that names them is written.
 """
 
 from __future__ import annotations
@@ -197,8 +202,8 @@ class LocalObjectStore(ObjectStore):
 
     # -- writes ---------------------------------------------------------------
     @contextlib.contextmanager
-    def _staged(self, data: Body | Path, *, durable: bool) -> Iterator[Path]:
-        """Write ``data`` to a temporary file inside the store; remove it unless published."""
+    def _staged(self, data: Body | Path) -> Iterator[Path]:
+        """Write ``data`` to a temporary file inside the store, on disk; remove it unless published."""
         tmp_dir = self.root / INTERNAL_DIR / "tmp"
         try:
             tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -207,14 +212,14 @@ class LocalObjectStore(ObjectStore):
         tmp = tmp_dir / uuid.uuid4().hex
         try:
             if isinstance(data, Path):
-                shutil.copyfile(data, tmp)
+                shutil.copyfile(data, tmp)  # in the kernel where it can (sendfile)
+                _fsync(tmp)
             else:
                 with open(tmp, "wb") as out:
                     for chunk in iter_chunks(data):
                         out.write(chunk)
-                    if durable:
-                        out.flush()
-                        os.fsync(out.fileno())
+                    out.flush()
+                    os.fsync(out.fileno())
             now = time.time_ns()
             os.utime(tmp, ns=(now, now))
             yield tmp
@@ -258,6 +263,7 @@ class LocalObjectStore(ObjectStore):
                 raise ObjectStoreError(f"{self.url}: key {key!r} clashes with a folder") from exc
             except PermissionError as exc:
                 raise StoreUnavailableError(f"{self.url}: permission denied writing {key!r}") from exc
+            _fsync(dest.parent)  # the new name itself
             return self._info(key, dest.stat()).etag
         raise ObjectStoreError(f"{self.url}: could not write {key!r}: its folder kept disappearing")
 
@@ -270,13 +276,13 @@ class LocalObjectStore(ObjectStore):
     def put(self, key: str, data: Body) -> str:
         self.requests.add("put")
         self._path(key)
-        with self._staged(data, durable=False) as tmp:
+        with self._staged(data) as tmp:
             return self._publish(tmp, key)
 
     def upload(self, key: str, path: str | os.PathLike[str]) -> str:
         self.requests.add("put")
         self._path(key)
-        with self._staged(Path(path), durable=False) as tmp:
+        with self._staged(Path(path)) as tmp:
             return self._publish(tmp, key)
 
     def begin_upload(self, path: str | os.PathLike[str]) -> PendingUpload:
@@ -286,13 +292,13 @@ class LocalObjectStore(ObjectStore):
     def put_if_absent(self, key: str, data: Body) -> str:
         self.requests.add("put")
         self._path(key)
-        with self._staged(data, durable=True) as tmp:
+        with self._staged(data) as tmp:
             return self._publish(tmp, key, absent=True)
 
     def put_if_match(self, key: str, data: Body, etag: str) -> str:
         self.requests.add("put")
         self._path(key)
-        with self._staged(data, durable=True) as tmp:
+        with self._staged(data) as tmp:
             return self._publish(tmp, key, expect=etag)
 
     def delete(self, key: str) -> None:
@@ -330,7 +336,7 @@ class LocalObjectStore(ObjectStore):
         source = self._path(source_key)
         self._path(dest_key)
         try:
-            with self._staged(source, durable=False) as tmp:
+            with self._staged(source) as tmp:
                 return self._publish(tmp, dest_key)
         except (FileNotFoundError, IsADirectoryError):
             self._require_root()
@@ -353,7 +359,7 @@ class _StagedCopy(PendingUpload):
         super().__init__(store, path)
         self._local = store
         self._stage = contextlib.ExitStack()
-        self._tmp: Path | None = self._stage.enter_context(store._staged(path, durable=False))
+        self._tmp: Path | None = self._stage.enter_context(store._staged(path))
 
     def publish(self, key: str) -> str:
         if self._tmp is None:
@@ -368,6 +374,15 @@ class _StagedCopy(PendingUpload):
     def discard(self) -> None:
         self._tmp = None
         self._stage.close()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _check_delimiter(delimiter: str | None) -> None:

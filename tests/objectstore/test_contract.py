@@ -419,3 +419,52 @@ def test_a_pending_upload_is_published_under_a_later_key_or_leaves_nothing(store
         assert not list(internal.iterdir())
         with pytest.raises(ObjectStoreError, match="already published or discarded"):
             pending.publish("blobs/again")
+
+
+class _DiskOrder:
+    """Records, in order, what reaches the disk (fsync) and what becomes visible (link, rename)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[tuple[str, str]] = []
+        fsync, link, replace = os.fsync, os.link, os.replace
+
+        def recorded_fsync(fd: int) -> None:
+            fsync(fd)
+            self.events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+
+        def recorded(kind: str, real):
+            def move(src, dst, *args, **kwargs):
+                real(src, dst, *args, **kwargs)
+                self.events.append((kind, str(dst)))
+            return move
+
+        monkeypatch.setattr(os, "fsync", recorded_fsync)
+        monkeypatch.setattr(os, "link", recorded("link", link))
+        monkeypatch.setattr(os, "replace", recorded("replace", replace))
+
+    def index(self, kind: str, path: object) -> int:
+        return self.events.index((kind, str(path)))
+
+
+@pytest.mark.parametrize("write", ["put", "put_if_absent", "upload", "pending"])
+def test_a_folder_store_write_is_on_disk_before_it_is_visible(tmp_path, monkeypatch, write):
+    """A power cut after a write returns loses nothing: the data is fsynced before its name appears,
+    and the folder holding the name after (a model-store record must never name a blob still in cache)."""
+    store = open_store(f"file://{tmp_path / 'store'}")
+    store.put("warm/up", b"creates the internal folders")
+    source = tmp_path / "model.pt"
+    source.write_bytes(os.urandom(1 << 20))
+    disk = _DiskOrder(monkeypatch)
+    if write == "pending":
+        with store.begin_upload(source) as pending:
+            pending.publish("blobs/a/b")
+    elif write == "upload":
+        store.upload("blobs/a/b", source)
+    else:
+        getattr(store, write)("blobs/a/b", source.read_bytes())
+    final = tmp_path / "store" / "blobs" / "a" / "b"
+    (made_visible,) = [i for i, (kind, path) in enumerate(disk.events) if kind != "fsync" and path == str(final)]
+    staged = [i for i, (kind, path) in enumerate(disk.events) if kind == "fsync" and "/.sn46-objectstore/tmp/" in path]
+    assert staged and staged[-1] < made_visible
+    assert disk.index("fsync", final.parent) > made_visible
+    assert store.get("blobs/a/b") == source.read_bytes()
