@@ -46,6 +46,9 @@ from .base import (
     iter_chunks,
 )
 
+#: Write failures that are the store's (its disk), not the caller's: the write fails, nothing is published.
+_DISK_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS})
+
 #: Folder inside the store root that holds temporary files and lock stripes; never listed.
 INTERNAL_DIR = ".sn46-objectstore"
 LOCK_STRIPES = 64
@@ -211,15 +214,20 @@ class LocalObjectStore(ObjectStore):
             raise StoreUnavailableError(f"{self.url}: cannot create the folder: {exc.strerror}") from exc
         tmp = tmp_dir / uuid.uuid4().hex
         try:
-            if isinstance(data, Path):
-                shutil.copyfile(data, tmp)  # in the kernel where it can (sendfile)
-                _fsync(tmp)
-            else:
-                with open(tmp, "wb") as out:
-                    for chunk in iter_chunks(data):
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
+            try:
+                if isinstance(data, Path):
+                    shutil.copyfile(data, tmp)  # in the kernel where it can (sendfile)
+                    _fsync(tmp)
+                else:
+                    with open(tmp, "wb") as out:
+                        for chunk in iter_chunks(data):
+                            out.write(chunk)
+                        out.flush()
+                        os.fsync(out.fileno())
+            except OSError as exc:
+                if exc.errno in _DISK_FAILURES:
+                    raise StoreUnavailableError(f"{self.url}: cannot write: {exc.strerror}") from exc
+                raise
             now = time.time_ns()
             os.utime(tmp, ns=(now, now))
             yield tmp
@@ -381,6 +389,10 @@ def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    except OSError as exc:
+        # Some filesystems (FUSE, a few network ones) cannot sync a folder; the file itself was.
+        if not (exc.errno == errno.EINVAL and path.is_dir()):
+            raise
     finally:
         os.close(fd)
 

@@ -16,6 +16,7 @@ from sn46_pipelines.objectstore import (
     NotFoundError,
     ObjectStoreError,
     PreconditionFailedError,
+    StoreUnavailableError,
     open_store,
 )
 
@@ -468,3 +469,39 @@ def test_a_folder_store_write_is_on_disk_before_it_is_visible(tmp_path, monkeypa
     assert staged and staged[-1] < made_visible
     assert disk.index("fsync", final.parent) > made_visible
     assert store.get("blobs/a/b") == source.read_bytes()
+
+
+@pytest.mark.parametrize("errno_", [28, 5], ids=["disk full", "I/O error"])
+def test_a_folder_store_write_the_disk_refuses_fails_clearly_and_leaves_the_old_object(tmp_path, monkeypatch, errno_):
+    store = open_store(f"file://{tmp_path / 'store'}")
+    store.put("records/v1.json", b"the committed record")
+
+    def refuse(fd: int) -> None:
+        raise OSError(errno_, os.strerror(errno_))
+
+    monkeypatch.setattr(os, "fsync", refuse)
+    with pytest.raises(StoreUnavailableError, match=f"cannot write: {os.strerror(errno_)}"):
+        store.put("records/v1.json", b"a replacement that never reached the disk")
+    with pytest.raises(StoreUnavailableError):
+        store.put_if_absent("records/v2.json", b"a record that never reached the disk")
+    monkeypatch.undo()
+    assert store.get("records/v1.json") == b"the committed record"
+    assert [info.key for info in store.list("")] == ["records/v1.json"]
+    assert not list((tmp_path / "store" / ".sn46-objectstore" / "tmp").iterdir())
+
+
+def test_a_folder_store_on_a_filesystem_that_cannot_sync_folders_still_writes(tmp_path, monkeypatch):
+    """FUSE and some network filesystems answer EINVAL to fsync on a folder; the file itself is synced."""
+    store = open_store(f"file://{tmp_path / 'store'}")
+    fsync, synced_files = os.fsync, []
+
+    def files_only(fd: int) -> None:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        if os.path.isdir(path):
+            raise OSError(22, os.strerror(22))
+        fsync(fd)
+        synced_files.append(path)
+
+    monkeypatch.setattr(os, "fsync", files_only)
+    store.put("a/b", b"payload")
+    assert store.get("a/b") == b"payload" and synced_files
