@@ -5,13 +5,14 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh test
 # Real servers the tests start on loopback: redis-server (the gateway's rate limits) and PostgreSQL
 # (the production Dagster instance; Debian puts initdb under /usr/lib/postgresql/*/bin), and
-# ShellCheck for the image's entrypoint script.
-missing=()
-command -v redis-server >/dev/null || missing+=(redis-server)
-command -v shellcheck >/dev/null || missing+=(shellcheck)
-compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=$([ "$(id -u)" = 0 ] || echo sudo)
-  $sudo apt-get update -qq && $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+# ShellCheck for the image's entrypoint script. The install always runs, also where the packages
+# are present already (apt-get then changes nothing), so that CI takes the fresh machine's path.
+packages=(redis-server postgresql shellcheck)
+if [ "$(id -u)" = 0 ]; then
+  as_root=(env DEBIAN_FRONTEND=noninteractive)
+else
+  as_root=(sudo env DEBIAN_FRONTEND=noninteractive)
 fi
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 exec .venv/bin/python -m pytest -n 2 "$@"
