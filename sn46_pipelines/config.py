@@ -45,6 +45,8 @@ _STORE_URL = re.compile(r"^(file:///\S*|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/
 _SECRET_ID = re.compile(
     r"^(arn:aws[a-z\-]*:secretsmanager:[a-z0-9\-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@\-]{1,512}$"
 )
+#: Five cron fields (minute hour day month weekday) of digits, ``*``, ``/``, ``-`` and ``,``.
+_CRON = re.compile(r"^\s*([\d*/,\-]+\s+){4}[\d*/,\-]+\s*$")
 #: Field names that can only mean a secret's value was written into a config file.
 _SECRET_LIKE = re.compile(r"password|passwd|secret|token|access_key|credential|redis_url", re.IGNORECASE)
 
@@ -97,6 +99,34 @@ class InferencePin(_Strict):
     mode: Literal["pinned", "tracking"] = "pinned"
     counter: int | None = Field(None, ge=0)
     poll_interval: float = Field(30.0, gt=0)
+
+
+class AutomationSettings(_Strict):
+    """What runs by itself under the Dagster daemon, and how often (docs/automation.md)."""
+
+    sensors: Literal["running", "stopped"] = "running"
+    """Default state of miner_upload_sensor and the automation sensor when a code location first loads."""
+    schedules: Literal["running", "stopped"] = "running"
+    """Default state of the GC, chain-verification and replica-check schedules."""
+    upload_sensor_interval_seconds: int = Field(30, ge=5)
+    """Seconds between two ticks of miner_upload_sensor (the daemon checks sensors every 5 s)."""
+    interval_seconds: int = Field(30, ge=5)
+    """Seconds between two evaluations of the automation conditions."""
+    aggregates_min_interval_seconds: int = Field(300, ge=0)
+    """listing_aggregates runs at most once per this many seconds."""
+    aggregates_deadline_cron: str = "*/10 * * * *"
+    """In-flight ingests hold listing_aggregates back until the next tick of this cron after a round began."""
+    training_cron: str = "0 */4 * * *"
+    """price_model's cadence: it trains on each tick of this cron when the aggregates changed since."""
+    training_min_new_rows: int = Field(20_000, ge=1)
+    """price_model also trains as soon as this many more accepted rows exist than it last trained on."""
+
+    @field_validator("aggregates_deadline_cron", "training_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not _CRON.match(value):
+            raise ValueError(f"not a cron schedule such as '*/10 * * * *', got {value!r}")
+        return value
 
 
 class SecretsSettings(_Strict):
@@ -152,6 +182,7 @@ class Settings(_Strict):
     rate_limits: RateLimits = RateLimits()
     gc: GCPolicy = GCPolicy()
     inference: InferencePin = InferencePin()
+    automation: AutomationSettings = AutomationSettings()
     secrets: SecretsSettings = SecretsSettings()
 
     @field_validator("data_store", "model_store", "replica_store")

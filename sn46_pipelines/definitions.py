@@ -1,32 +1,26 @@
-"""The one Dagster ``Definitions`` object of the project (``workspace.yaml`` loads it)."""
+"""The one Dagster ``Definitions`` object of the project (``workspace.yaml`` loads it).
+
+Each domain under :mod:`sn46_pipelines.defs` builds its own definitions for
+the environment (``SN46_ENV``); this module merges them, adds the automation
+sensors that run everything after ingest (:mod:`sn46_pipelines.defs.automation`),
+the shared resources, source-code links for the UI, and the executor.
+"""
 
 import os
 
 import dagster as dg
 
-from .assets.aggregates import listing_aggregates, validator_views
-from .assets.ingest import miner_listings
-from .assets.operations import model_store
-from .assets.training import inference_pin, price_model
-from .jobs import deploy_job, ingest_job, train_job
-from .jobs.operations import (
-    chain_verification_schedule,
-    gc_job,
-    nightly_gc_schedule,
-    replication_check_job,
-    replication_check_schedule,
-    verify_chain_job,
-)
-from .config import ConfigError
-from .resources import DataStoreResource, ModelStoreResource, TrainingLauncher
-from .sensors.uploads import miner_upload_sensor
+from .config import ConfigError, Settings, load_settings
+from .defs import listings, modelstore, training
+from .defs.automation import automation_sensors, with_automation
+from .defs.resources import DataStoreResource, ModelStoreResource
 
 #: Values of SN46_EXECUTOR: how a run executes its steps.
-EXECUTORS = ("multiprocess", "k8s")
+EXECUTORS = ("multiprocess", "in_process", "k8s")
 
 
 def run_executor() -> dg.ExecutorDefinition | None:
-    """Dagster's default (steps as processes of the run), or one Kubernetes pod per step.
+    """Dagster's default (steps as processes of the run), all steps in the run's process, or a pod per step.
 
     ``SN46_EXECUTOR=k8s`` selects ``k8s_job_executor`` (with the Helm chart's
     ``K8sRunLauncher``: deploy/helm/values.yaml). It is read when the code
@@ -36,6 +30,8 @@ def run_executor() -> dg.ExecutorDefinition | None:
     choice = os.environ.get("SN46_EXECUTOR", "multiprocess").strip().lower()
     if choice == "multiprocess":
         return None
+    if choice == "in_process":
+        return dg.in_process_executor
     if choice == "k8s":
         from dagster_k8s import k8s_job_executor
 
@@ -43,17 +39,25 @@ def run_executor() -> dg.ExecutorDefinition | None:
     raise ConfigError(f"SN46_EXECUTOR: expected one of {', '.join(EXECUTORS)}, got {choice!r}")
 
 
-defs = dg.Definitions(
-    assets=[miner_listings, listing_aggregates, validator_views, price_model, inference_pin, model_store],
-    jobs=[ingest_job, train_job, deploy_job, gc_job, verify_chain_job, replication_check_job],
-    schedules=[nightly_gc_schedule, chain_verification_schedule, replication_check_schedule],
-    sensors=[miner_upload_sensor],
-    resources={
-        "data_store": DataStoreResource(),
-        "model_store": ModelStoreResource(),
-        # Where training runs (a local process, a GPU pod or an ECS task) is read from SN46_* variables
-        # when it starts, so this one instance fits every deployment.
-        "training_launcher": TrainingLauncher(),
-    },
-    executor=run_executor(),
-)
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """Every domain's definitions for one environment, with automation and code references."""
+    merged = dg.Definitions.merge(
+        listings.build_defs(settings), training.build_defs(), modelstore.build_defs(settings)
+    )
+    assets = with_automation(list(merged.assets or []), settings.automation)
+    return dg.Definitions(
+        assets=dg.with_source_code_references(assets),
+        asset_checks=merged.asset_checks,
+        jobs=merged.jobs,
+        schedules=merged.schedules,
+        sensors=[*(merged.sensors or []), *automation_sensors(settings.automation)],
+        resources={
+            **(merged.resources or {}),
+            "data_store": DataStoreResource(),
+            "model_store": ModelStoreResource(),
+        },
+        executor=run_executor(),
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,70 +1,81 @@
-"""One full pass of the pipeline on a persistent Dagster instance (the checkout's local one by default).
+"""One pass of the pipeline, decided by the Dagster daemon itself: ``sn46 pipeline run`` and ``sn46 demo``.
 
-``sn46 pipeline run`` and ``sn46 demo`` use this: tick the upload sensor,
-run every partition it asks for, tick again until nothing is left (the
-sensor caps runs per tick), then materialize every downstream asset. The runs
-land in the same instance ``dagster dev`` shows.
+A pass starts ``dagster-daemon`` on the persistent instance (the checkout's
+local one unless ``DAGSTER_HOME`` names another, such as the production
+Postgres one), lets the real ``miner_upload_sensor`` and the automation
+sensors tick and their runs execute, and stops the daemon once the work has
+settled: no run is queued or in flight, and every sensor has completed a tick
+after the last run ended without asking for more. So there is one code path
+for what runs: a pass and a daemon left running (``sn46 pipeline ui``, or the
+production deployment) read the same sensor cursors, use the same run keys
+and tags, and never disagree about what was ingested.
 
-By default each run executes in this process, one after another: quick, and
-what the local sqlite instance is made for. With ``parallel`` above 1 several
-hotkeys are ingested at once and every run uses Dagster's multiprocess
-executor (a process per step), the way a production deployment runs them; the
-instance then takes many writers at once, which is what Postgres
-(``deploy/dagster.prod.yaml``) is for.
+Only public Dagster API is used: the sensors' stored state and ticks are read
+through :class:`dagster.DagsterInstance`, the daemon is Dagster's own command.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # dagster loads only when a pass runs, so `sn46 --help` stays fast
     import dagster as dg
-    from dagster._core.instance.ref import InstanceRef
 
-#: The sensor's cursor between passes, in the instance's key-value store.
-CURSOR_KEY = "sn46/pipeline/miner_upload_sensor/cursor"
-#: A pass stops ticking after this many ticks even if the sensor keeps finding work.
-MAX_TICKS = 100
-#: Runs started from the command line log warnings and errors only; the UI keeps everything.
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-#: Run config choosing the multiprocess side of Dagster's default executor (one process per step).
-#: Steps fork from a server that imported the project once, instead of each importing it anew.
-MULTIPROCESS = {"execution": {"config": {"multiprocess": {"start_method": {"forkserver": {}}}}}}
-#: The run tag Dagster reads a run's partition from (``execute_job`` takes no partition argument).
-PARTITION_TAG = "dagster/partition"
-#: Where the project's Definitions live: the code location's module and attribute (``workspace.yaml``).
-#: Step processes of the multiprocess executor load the job from here, as a code server would.
-DEFINITIONS = ("sn46_pipelines.definitions", "defs")
+#: A pass gives up (stopping the daemon, reporting what ran) after this many seconds by default.
+DEFAULT_TIMEOUT = 1800.0
+#: Seconds between two looks at the instance while the daemon works.
+POLL_SECONDS = 1.0
+#: The skip reason of a healthy upload-sensor tick that found nothing (``defs.listings.uploads``).
+NO_NEW_UPLOADS = "no new uploads"
+#: Run states that are over; anything else is still to happen.
+FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+#: Where the daemon's output goes, in the instance folder: a pass prints its own summary.
+DAEMON_LOG = "daemon.log"
+
+
+class PipelineError(RuntimeError):
+    """A pass could not be carried out (the daemon died, the sensors never ticked, the time ran out)."""
 
 
 def configure_dagster_home() -> Path:
-    """Point Dagster at the checkout's ``dagster.yaml`` and a git-ignored sqlite folder, unless set.
+    """Use ``DAGSTER_HOME`` if set, else ``$SN46_HOME/.dagster_home`` with the checkout's ``dagster.yaml``.
 
-    The instance's files go under ``SN46_HOME`` (the checkout by default), next to the local stores.
+    The instance file is copied (when it changed) rather than referenced, so
+    the folder is a complete ``DAGSTER_HOME`` that ``dagster dev`` and the
+    daemon open alike.
     """
     from .config import SOURCE_ROOT, project_home
 
-    os.environ.setdefault("DAGSTER_HOME", str(SOURCE_ROOT))
-    os.environ.setdefault("SN46_DAGSTER_STORAGE", str(project_home() / ".dagster_home"))
-    Path(os.environ["SN46_DAGSTER_STORAGE"]).mkdir(parents=True, exist_ok=True)
-    return Path(os.environ["DAGSTER_HOME"])
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    home = project_home() / ".dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    source, target = SOURCE_ROOT / "dagster.yaml", home / "dagster.yaml"
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        shutil.copyfile(source, target)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
 
 
 @dataclass
 class PipelineSummary:
-    """What one pass did, per hotkey and per downstream asset."""
+    """What one pass did: its runs, per hotkey and per downstream asset, and what went wrong."""
 
-    ticks: int = 0
     runs: list[dict[str, Any]] = field(default_factory=list)
     hotkeys: dict[str, dict[str, Any]] = field(default_factory=dict)
     downstream: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -73,7 +84,7 @@ class PipelineSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
-            "ticks": self.ticks,
+            "seconds": round(self.seconds, 1),
             "runs": self.runs,
             "hotkeys": self.hotkeys,
             "downstream": self.downstream,
@@ -81,186 +92,202 @@ class PipelineSummary:
         }
 
 
-def run_pipeline(instance: dg.DagsterInstance | None = None, *, parallel: int = 1) -> PipelineSummary:
-    """Tick, ingest every hotkey with new uploads, then build everything downstream.
+def run_pipeline(*, timeout: float = DEFAULT_TIMEOUT, progress: Any = None) -> PipelineSummary:
+    """Run the daemon until the work it finds has settled; return what ran.
 
-    ``parallel``: hotkey partitions ingested at once. Above 1, every run of the
-    pass uses the multiprocess executor (see the module's docstring).
+    ``progress``, if given, is called with one line whenever the pass's state
+    changes (runs queued, running, done), for a command line to print.
     """
     import dagster as dg
 
     from .definitions import defs
 
-    if parallel < 1:
-        raise ValueError(f"parallel: at least 1 hotkey at a time, got {parallel}")
-    if instance is None:
-        configure_dagster_home()
-        instance = dg.DagsterInstance.get()
-    if parallel > 1 and instance.is_ephemeral:
-        raise ValueError(
-            "parallel runs need a persistent Dagster instance (DAGSTER_HOME), not an ephemeral one"
-        )
-    if parallel > 1:
-        _stop_forkserver()  # one started earlier in this process holds the environment of then
-    try:
-        return _pass(defs, instance, parallel)
-    finally:
-        if parallel > 1:
-            _stop_forkserver()
-
-
-def _pass(defs: dg.Definitions, instance: dg.DagsterInstance, parallel: int) -> PipelineSummary:
-    """Tick until no new uploads are left, ingest each hotkey found, then build everything downstream."""
-    import dagster as dg
-
-    from .sensors.uploads import NO_NEW_UPLOADS
-
-    summary = PipelineSummary()
-    sensor = defs.resolve_sensor_def("miner_upload_sensor")
-    for _ in range(MAX_TICKS):
-        cursor = instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
-        context = dg.build_sensor_context(
-            instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
-        )
-        result = sensor(context)  # the sensor's own SensorResult, as the daemon receives it
-        summary.ticks += 1
-        for request in result.dynamic_partitions_requests or []:
-            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        if not result.run_requests:
-            skip = result.skip_reason.skip_message if result.skip_reason else NO_NEW_UPLOADS
-            if skip != NO_NEW_UPLOADS:  # the store or the event queue could not be read:
-                summary.failed.append(skip)  # nothing downstream could be built either
-                return summary
-            break
-        _ingest(result.run_requests, instance, summary, parallel)
-        if result.cursor is not None:
-            instance.run_storage.set_cursor_values({CURSOR_KEY: result.cursor})
-    _materialize_downstream(defs, instance, summary, parallel)
+    configure_dagster_home()
+    started = time.time()
+    sensors = [sensor.name for sensor in defs.sensors or []]
+    with dg.DagsterInstance.get() as instance:
+        _require_running_sensors(instance, sensors)
+        daemon = _start_daemon()
+        try:
+            _wait_until_settled(instance, daemon, sensors, started, timeout, progress)
+        finally:
+            _stop(daemon)
+        summary = _summarize(instance, started)
+    summary.seconds = time.time() - started
     return summary
 
 
-@dataclass(frozen=True)
-class _RunOutcome:
-    run_id: str
-    success: bool
-    materializations: dict[str, dict[str, Any]]
+def _require_running_sensors(instance: dg.DagsterInstance, sensors: Sequence[str]) -> None:
+    """Refuse a pass when the environment ships the sensors stopped and nobody started them.
 
-
-def _ingest(
-    requests: Sequence[dg.RunRequest], instance: dg.DagsterInstance, summary: PipelineSummary, parallel: int
-) -> None:
-    """Run one ``ingest_job`` run per request, ``parallel`` at a time; record them in request order."""
-    if parallel == 1:
-        outcomes = [
-            _execute("ingest_job", instance, multiprocess=False, partition_key=r.partition_key, tags=r.tags)
-            for r in requests
-        ]
-    else:
-        # One process per concurrent run: Dagster's execution reconfigures logging and is not
-        # thread-safe (two runs in threads of one process deadlock on the logging locks).
-        pool = ProcessPoolExecutor(max_workers=parallel, mp_context=_forkserver(DEFINITIONS[0]))
-        try:
-            ref = instance.get_ref()
-            futures = [pool.submit(_ingest_in_worker, ref, r.partition_key, dict(r.tags)) for r in requests]
-            outcomes = [future.result() for future in futures]
-        finally:  # on Ctrl-C, start no more runs; those running finish
-            pool.shutdown(cancel_futures=True)
-    for request, outcome in zip(requests, outcomes):
-        hotkey = request.partition_key
-        summary.runs.append({"run_id": outcome.run_id, "hotkey": hotkey, "success": outcome.success})
-        if not outcome.success:
-            summary.failed.append(f"ingest {hotkey}: run {outcome.run_id} failed")
-        for metadata in outcome.materializations.values():
-            summary.hotkeys[hotkey] = metadata
-
-
-def _forkserver(preload: str) -> multiprocessing.context.BaseContext:
-    """Processes forked from a server that imported ``preload`` once (clean: the server starts no threads)."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([preload])
-    return context
-
-
-def _stop_forkserver() -> None:
-    """Stop this process's fork server, if one runs, so the next forks from the environment as it is then.
-
-    A fork server keeps the environment it started with, and every run and step
-    process of a pass forks from it: without this, a second pass in the same
-    process (a script, a test) would miss ``SN46_*`` or ``AWS_*`` variables set
-    since, and read or write the wrong stores. Python has no public call for
-    it; ``ForkServer._stop`` is what its own test suite uses.
+    A pass is the daemon doing its normal work; with the sensors stopped it
+    would do nothing and wait for ever. Starting them is the operator's call
+    (the UI, or ``dagster sensor start``), so the pass says so instead.
     """
-    from multiprocessing import forkserver
+    from .config import load_settings
 
-    forkserver._forkserver._stop()
-
-
-def _ingest_in_worker(instance_ref: InstanceRef, partition_key: str, tags: dict[str, str]) -> _RunOutcome:
-    """One ingest run on the multiprocess executor, in a pool process with its own handle on the instance."""
-    import dagster as dg
-
-    with dg.DagsterInstance.from_ref(instance_ref) as instance:
-        return _execute("ingest_job", instance, multiprocess=True, partition_key=partition_key, tags=tags)
-
-
-def _materialize_downstream(
-    defs: dg.Definitions, instance: dg.DagsterInstance, summary: PipelineSummary, parallel: int
-) -> None:
-    """Materialize every unpartitioned asset (they all sit downstream of the ingest)."""
-    graph = defs.resolve_asset_graph()
-    keys = [k for k in graph.materializable_asset_keys if not graph.get(k).is_partitioned]
-    if not keys:
+    if load_settings().automation.sensors == "running":
         return
-    every_asset = defs.resolve_implicit_global_asset_job_def().name
-    outcome = _execute(every_asset, instance, multiprocess=parallel > 1, asset_selection=keys)
-    summary.downstream.update(outcome.materializations)
-    if not outcome.success:
-        summary.failed.append(f"downstream assets: run {outcome.run_id} failed")
-
-
-def _execute(
-    job_name: str,
-    instance: dg.DagsterInstance,
-    *,
-    multiprocess: bool,
-    partition_key: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    asset_selection: Sequence[dg.AssetKey] | None = None,
-) -> _RunOutcome:
-    """One run of the project's job ``job_name``: all in this process, or a process per step."""
-    import dagster as dg
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
-
-    from .definitions import defs
-
-    if not multiprocess:
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance,
-            run_config=QUIET,
-            partition_key=partition_key,
-            tags=tags,
-            asset_selection=asset_selection,
-            raise_on_error=False,
+    running = {s.instigator_name for s in instance.all_instigator_state() if s.status.value == "RUNNING"}
+    stopped = [name for name in sensors if name not in running]
+    if stopped:
+        raise PipelineError(
+            f"the environment ships the sensors stopped (automation.sensors) and {', '.join(stopped)} "
+            "were never started: start them in the UI or with `dagster sensor start`"
         )
-        return _RunOutcome(result.run_id, result.success, _materializations(result))
-    if partition_key is not None:
-        tags = {**(tags or {}), PARTITION_TAG: partition_key}
-    with dg.execute_job(
-        ReconstructableRepository.for_module(*DEFINITIONS).get_reconstructable_job(job_name),
-        instance,
-        run_config={**QUIET, **MULTIPROCESS},
-        tags=tags,
-        asset_selection=asset_selection,
-    ) as result:
-        return _RunOutcome(result.run_id, result.success, _materializations(result))
 
 
-def _materializations(result: dg.ExecuteInProcessResult | dg.JobExecutionResult) -> dict[str, dict[str, Any]]:
-    """Each materialized asset's metadata, by asset key."""
-    return {
-        event.asset_key.to_user_string(): _plain(event.materialization.metadata)
-        for event in result.get_asset_materialization_events()
-    }
+def _start_daemon() -> subprocess.Popen[bytes]:
+    """``dagster-daemon run`` on this project's workspace, from the checkout (as ``sn46 pipeline ui``)."""
+    from .config import SOURCE_ROOT
+
+    log = open(Path(os.environ["DAGSTER_HOME"]) / DAEMON_LOG, "ab")
+    command = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"]
+    try:
+        return subprocess.Popen(
+            command, cwd=SOURCE_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    finally:
+        log.close()
+
+
+def _stop(daemon: subprocess.Popen[bytes]) -> None:
+    """Stop the daemon as Ctrl-C would (it finishes its current iteration), killing it if it hangs."""
+    if daemon.poll() is None:
+        os.killpg(daemon.pid, signal.SIGINT)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+
+
+def _wait_until_settled(
+    instance: dg.DagsterInstance,
+    daemon: subprocess.Popen[bytes],
+    sensors: Sequence[str],
+    started: float,
+    timeout: float,
+    progress: Any,
+) -> None:
+    """Poll until no run is pending and every sensor ticked, after the last run ended, asking for nothing."""
+    deadline, shown = started + timeout, ""
+    while True:
+        if daemon.poll() is not None:
+            log = Path(os.environ["DAGSTER_HOME"]) / DAEMON_LOG
+            raise PipelineError(f"dagster-daemon exited with code {daemon.returncode}; see {log}")
+        runs = _runs_since(instance, started)
+        pending = [r for r in runs if r.dagster_run.status.value not in FINISHED]
+        line = _state_line(runs, pending)
+        if progress is not None and line != shown:
+            progress(line)
+            shown = line
+        if not pending:
+            last_end = max([started, *(r.end_time or r.create_timestamp.timestamp() for r in runs)])
+            quiet = _sensors_quiet_since(instance, sensors, last_end)
+            if quiet:
+                return
+        if time.time() > deadline:
+            raise PipelineError(f"the pipeline had not settled after {timeout:.0f} s: {line}")
+        time.sleep(POLL_SECONDS)
+
+
+def _state_line(runs: Sequence[Any], pending: Sequence[Any]) -> str:
+    by_status: dict[str, int] = {}
+    for record in runs:
+        status = record.dagster_run.status.value.lower()
+        by_status[status] = by_status.get(status, 0) + 1
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "no runs yet"
+    return f"{len(runs)} runs ({counts}); {len(pending)} to go"
+
+
+def _sensors_quiet_since(instance: dg.DagsterInstance, sensors: Sequence[str], moment: float) -> bool:
+    """Whether each sensor completed a tick that began after ``moment`` and requested no run.
+
+    A tick that failed, or an upload-sensor tick skipped for another reason
+    than "no new uploads" (the store or queue unreachable), also ends the
+    wait: the daemon will keep retrying it, a pass reports it.
+    """
+    states = {s.instigator_name: s for s in instance.all_instigator_state() if s.instigator_name in sensors}
+    for name in sensors:
+        state = states.get(name)
+        if state is None:
+            return False
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=moment, limit=5)
+        done = [t for t in ticks if t.status.value in ("SKIPPED", "FAILURE", "SUCCESS")]
+        if not any(t.status.value != "SUCCESS" for t in done):
+            return False
+    return True
+
+
+def _runs_since(instance: dg.DagsterInstance, started: float) -> list[Any]:
+    import dagster as dg
+
+    after = datetime.fromtimestamp(started, tz=timezone.utc)
+    return list(instance.get_run_records(filters=dg.RunsFilter(created_after=after), ascending=True))
+
+
+def _summarize(instance: dg.DagsterInstance, started: float) -> PipelineSummary:
+    """Runs of the pass in creation order, each one's materializations, and every failure with its cause."""
+    summary = PipelineSummary()
+    for record in _runs_since(instance, started):
+        run = record.dagster_run
+        hotkey = run.tags.get("dagster/partition")
+        summary.runs.append(
+            {"run_id": run.run_id, "job": run.job_name, "hotkey": hotkey, "status": run.status.value.lower()}
+        )
+        for asset, metadata in _materializations(instance, run.run_id):
+            if asset == "miner_listings" and hotkey:
+                summary.hotkeys[hotkey] = metadata
+            else:
+                summary.downstream[asset] = metadata
+        if run.status.value != "SUCCESS":
+            what = f"ingest {hotkey}" if hotkey else run.job_name
+            summary.failed.append(f"{what}: run {run.run_id} {run.status.value.lower()}{_cause(instance, run.run_id)}")
+    summary.failed.extend(_sensor_problems(instance, started))
+    return summary
+
+
+def _materializations(instance: dg.DagsterInstance, run_id: str) -> Iterable[tuple[str, dict[str, Any]]]:
+    import dagster as dg
+
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+        materialization = record.asset_materialization
+        if materialization is not None:
+            yield materialization.asset_key.to_user_string(), _plain(materialization.metadata)
+
+
+def _cause(instance: dg.DagsterInstance, run_id: str) -> str:
+    """``: <message>`` of the run's first step failure, or nothing."""
+    import dagster as dg
+
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records:
+        event = record.event_log_entry.dagster_event
+        error = event.step_failure_data.error if event and event.step_failure_data else None
+        while error is not None and error.cause is not None:  # the user's exception, not Dagster's wrapper
+            error = error.cause
+        if error is not None:
+            return f": {error.message.strip().splitlines()[0]}"
+    return ""
+
+
+def _sensor_problems(instance: dg.DagsterInstance, started: float) -> list[str]:
+    """Failed ticks, and upload-sensor skips other than "no new uploads", during the pass."""
+    problems = []
+    for state in instance.all_instigator_state():
+        ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=started, limit=200)
+        for tick in ticks:
+            if tick.status.value == "FAILURE" and tick.error is not None:
+                problems.append(f"sensor {state.instigator_name}: {tick.error.message.strip().splitlines()[0]}")
+                break
+            reason = tick.skip_reason or ""
+            if state.instigator_name == "miner_upload_sensor" and tick.status.value == "SKIPPED" and reason not in (
+                "",
+                NO_NEW_UPLOADS,
+            ):
+                problems.append(f"sensor {state.instigator_name}: {reason}")
+                break
+    return problems
 
 
 def _plain(metadata: dict[str, Any]) -> dict[str, Any]:

@@ -17,16 +17,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="pipeline_command", metavar="COMMAND")
     run = commands.add_parser(
         "run",
-        help="tick the upload sensor, ingest every hotkey with new files, build everything downstream",
+        help="run the Dagster daemon until every new upload is ingested and everything after it is built",
+        description="Start dagster-daemon on the instance, let the upload sensor and the automation sensors "
+        "request runs exactly as a deployment's daemon would, and stop once nothing is left to do.",
     )
     run.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     run.add_argument(
-        "--parallel",
+        "--timeout",
         type=_positive_int,
-        default=1,
-        metavar="N",
-        help="ingest N hotkeys at once, every run on Dagster's multiprocess executor, as in production; "
-        "meant for a Postgres instance (docs/dagster-instance.md). Default 1: all in this process",
+        default=1800,
+        metavar="SECONDS",
+        help="give up after this long (default 1800), stopping the daemon and reporting what ran",
     )
     run.set_defaults(handler=_run)
     ui = commands.add_parser("ui", help="start `dagster dev` on this project (Ctrl-C stops it)")
@@ -35,11 +36,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .pipeline import run_pipeline
+    return run_pass(timeout=args.timeout, as_json=args.json)
 
-    summary = run_pipeline(parallel=args.parallel)
-    print_summary(summary, as_json=args.json)
+
+def run_pass(*, timeout: float, as_json: bool, before: dict | None = None) -> int:
+    """One daemon-driven pass with a progress line on stderr; print its summary; 0 when all went well."""
+    from .pipeline import PipelineError, run_pipeline
+
+    try:
+        summary = run_pipeline(timeout=timeout, progress=_progress)
+    except PipelineError as exc:
+        print(f"\nsn46 pipeline: {exc}", file=sys.stderr)
+        return 1
+    print(file=sys.stderr)
+    if as_json and before is not None:
+        print(json.dumps({**before, "pipeline": summary.to_dict()}, indent=1, default=str))
+    else:
+        print_summary(summary, as_json=as_json)
     return 0 if summary.ok else 1
+
+
+def _progress(line: str) -> None:
+    print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
 
 
 def _positive_int(text: str) -> int:
@@ -57,7 +75,8 @@ def print_summary(summary, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2, default=str))
         return
-    print(f"{len(summary.runs)} ingest runs over {summary.ticks} sensor ticks")
+    ingests = sum(1 for run in summary.runs if run["hotkey"])
+    print(f"{len(summary.runs)} runs ({ingests} ingests) in {summary.seconds:.0f} s")
     for hotkey, stats in sorted(summary.hotkeys.items()):
         rejected = {k.removeprefix("rejected_"): v for k, v in stats.items() if k.startswith("rejected_") and v}
         print(

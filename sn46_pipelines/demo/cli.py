@@ -52,20 +52,14 @@ def run_seed(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     """``sn46 demo``: seed the configured data store, then one full pipeline pass."""
-    from sn46_pipelines.pipeline import run_pipeline
-    from sn46_pipelines.pipeline_cli import print_summary
+    from sn46_pipelines.pipeline_cli import run_pass
 
     from .seed import seed_demo
 
     report = seed_demo(_demo_store(None))
     if not args.json:
         print(report.summary(), end="\n\n")
-    summary = run_pipeline()
-    if args.json:
-        print(json.dumps({"seed": report.to_dict(), "pipeline": summary.to_dict()}, indent=1, default=str))
-    else:
-        print_summary(summary, as_json=False)
-    return 0 if summary.ok else 1
+    return run_pass(timeout=1800, as_json=args.json, before={"seed": report.to_dict()})
 
 
 #: Environments whose data store holds real miners' uploads: never seeded unless --store says so.

@@ -11,14 +11,14 @@ from collections.abc import Iterable
 
 import dagster as dg
 
-from ..assets.ingest import miner_hotkeys
-from ..config import ConfigError
-from ..jobs import ingest_job
-from ..listings.discovery import ScanCursor, scan_uploads
-from ..listings.events import UploadEventQueue
-from ..listings.ingest import processed_files
-from ..objectstore import ObjectStoreError
+from ...config import AutomationSettings, ConfigError
+from ...listings.discovery import ScanCursor, scan_uploads
+from ...listings.events import UploadEventQueue
+from ...listings.ingest import processed_files
+from ...objectstore import ObjectStoreError
+from ..automation import sensor_status
 from ..resources import DataStoreResource
+from .ingest import ingest_job, miner_hotkeys
 
 #: Runs requested per tick at most; the rest wait for the next tick, oldest first.
 MAX_RUNS_PER_TICK = 64
@@ -30,13 +30,27 @@ MAX_EVENTS_PER_TICK = 500
 NO_NEW_UPLOADS = "no new uploads"
 
 
-@dg.sensor(
-    job=ingest_job,
-    minimum_interval_seconds=30,
-    description="Finds new miner uploads, registers new hotkeys as partitions and requests "
-    "one ingest run per hotkey with new files.",
-)
-def miner_upload_sensor(context: dg.SensorEvaluationContext, data_store: DataStoreResource) -> dg.SensorResult:
+#: The sensor's name: its cursor and ticks are stored under it.
+UPLOAD_SENSOR = "miner_upload_sensor"
+
+
+def upload_sensor(settings: AutomationSettings) -> dg.SensorDefinition:
+    """``miner_upload_sensor`` with the environment's tick interval and default state."""
+    return dg.SensorDefinition(
+        name=UPLOAD_SENSOR,
+        evaluation_fn=upload_tick,
+        job=ingest_job,
+        minimum_interval_seconds=settings.upload_sensor_interval_seconds,
+        default_status=sensor_status(settings),
+        description="Finds new miner uploads, registers new hotkeys as partitions and requests "
+        "one ingest run per hotkey with new files.",
+        required_resource_keys={"data_store"},
+    )
+
+
+def upload_tick(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """One tick: event mode when the environment names an upload queue, else listing mode."""
+    data_store: DataStoreResource = context.resources.data_store
     queue_url = data_store.events_queue_url()
     if queue_url:
         return _event_tick(context, UploadEventQueue(queue_url))

@@ -7,13 +7,17 @@ deployment says (``SN46_TRAINING_LAUNCHER``); deployment is
 :func:`sn46_pipelines.pricemodel.deploy.promote`.
 """
 
+from typing import Any
+
 import dagster as dg
 from pydantic import Field
 
-from ..config import load_settings
-from ..pricemodel.pipes_train import CHECK_NAME
-from ..resources import DataStoreResource, ModelStoreResource, TrainingLauncher
-from .aggregates import listing_aggregates
+from ...config import load_settings
+from ...pricemodel.pipes_train import CHECK_NAME
+from ..listings import listing_aggregates
+from ..resources import DataStoreResource, ModelStoreResource
+from ..metadata import ui_metadata
+from .launcher import TrainingLauncher
 
 
 class PriceModelConfig(dg.Config):
@@ -35,9 +39,14 @@ class InferencePinConfig(dg.Config):
     version: str = Field("", description="deploy this version (v0000000012 or 12) instead of the latest price_model")
 
 
+#: Who answers for the model assets.
+OWNERS = ["team:ml"]
+
+
 @dg.asset(
     deps=[listing_aggregates],
     group_name="training",
+    owners=OWNERS,
     kinds={"pytorch", "onnx"},
     check_specs=[
         dg.AssetCheckSpec(
@@ -59,14 +68,30 @@ def price_model(
     model_store: ModelStoreResource,
     training_launcher: TrainingLauncher,
 ) -> dg.MaterializeResult:
-    return training_launcher.run(
+    # What the aggregates counted when training started: the automation's "enough new rows" compares
+    # the next aggregates with this (defs/automation.py).
+    seen = _latest_metadata(context.instance, listing_aggregates.key, "rows_accepted")
+    result = training_launcher.run(
         context, data_store=data_store.open().url, model_store=model_store.open().url, config=config.model_dump()
     ).get_materialize_result()
+    return result._replace(metadata={**(result.metadata or {}), ELIGIBLE_ROWS: int(seen or 0)})
+
+
+#: ``price_model`` metadata: the aggregates' accepted rows when it trained.
+ELIGIBLE_ROWS = "eligible_rows"
+
+
+def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, name: str) -> Any:
+    event = instance.get_latest_materialization_event(key)
+    value = event.asset_materialization.metadata.get(name) if event and event.asset_materialization else None
+    return None if value is None else value.value
 
 
 @dg.asset(
     deps=[price_model],
     group_name="training",
+    owners=OWNERS,
+    kinds={"python"},
     pool="sn46_inference_pin",
     description="The environment's inference pin (inference.pin, e.g. prod): moved to the newest price model "
     "only if it passed the baseline check and its validation MAPE is no worse than the pinned model's; "
@@ -75,18 +100,23 @@ def price_model(
 def inference_pin(
     context: dg.AssetExecutionContext, config: InferencePinConfig, model_store: ModelStoreResource
 ) -> dg.MaterializeResult:
-    from ..pricemodel.deploy import promote
+    from ...pricemodel.deploy import promote
 
     inference = load_settings().inference
+    skipped = _latest_metadata(context.instance, price_model.key, "skipped")
+    if not config.version and skipped:
+        context.log.info(f"kept pin {inference.pin}: price_model trained no model ({skipped})")
+        return dg.MaterializeResult(
+            metadata={"pin": inference.pin, "moved": False, "reason": f"price_model trained no model: {skipped}"}
+        )
     candidate = config.version or _latest_trained_version(context.instance)
     decision = promote(model_store.open(), candidate, inference.pin, mode=inference.mode, force=config.force)
     context.log.info(f"{'moved' if decision.moved else 'kept'} pin {decision.pin}: {decision.reason}")
-    return dg.MaterializeResult(metadata={k: v for k, v in decision.to_dict().items() if v is not None})
+    return dg.MaterializeResult(metadata=ui_metadata(decision.to_dict()))
 
 
 def _latest_trained_version(instance: dg.DagsterInstance) -> str:
-    event = instance.get_latest_materialization_event(price_model.key)
-    materialization = event.asset_materialization if event else None
-    if materialization is None or "version_id" not in materialization.metadata:
+    version = _latest_metadata(instance, price_model.key, "version_id")
+    if version is None:
         raise dg.Failure("price_model has never been materialized here: run train_job first, or set `version`")
-    return str(materialization.metadata["version_id"].value)
+    return str(version)

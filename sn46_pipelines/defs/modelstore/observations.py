@@ -10,14 +10,16 @@ over time.
 
 import dagster as dg
 
-from ..config import GCPolicy
-from ..modelstore import GCResult, VerifyReport
-from ..modelstore.replication import ReplicationReport
-from ..modelstore.stats import StoreStats
+from ...config import GCPolicy
+from ...modelstore import GCResult, VerifyReport
+from ...modelstore.replication import ReplicationReport
+from ...modelstore.stats import StoreStats
 
 model_store = dg.AssetSpec(
     "model_store",
     group_name="model_store",
+    owners=["team:ml"],
+    kinds={"s3"},
     description="The hash-chained model store (checkpoints, records, pins). Written by training; "
     "observed by nightly GC, hourly chain verification and the 15-minute replica check.",
 )

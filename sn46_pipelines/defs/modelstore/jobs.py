@@ -29,15 +29,16 @@ from datetime import timezone
 import dagster as dg
 from pydantic import Field
 
-from ..assets.operations import gc_observation, replication_observation, verify_observation
-from ..config import GC_PRESETS, GCPolicy, load_settings
-from ..deploy.run_roles import k8s_step_role_tags, run_role_tags
-from ..modelstore import ModelStoreError, StoreBusyError, collect_garbage, verify
-from ..modelstore.layout import version_id
-from ..modelstore.replication import check_replication
-from ..modelstore.stats import store_stats
-from ..objectstore import InvalidStoreURLError, ObjectStoreError
+from ...config import GC_PRESETS, GCPolicy, Settings, load_settings
+from ...deploy.run_roles import k8s_step_role_tags, run_role_tags
+from ...modelstore import ModelStoreError, StoreBusyError, collect_garbage, verify
+from ...modelstore.layout import version_id
+from ...modelstore.replication import check_replication
+from ...modelstore.stats import store_stats
+from ...objectstore import InvalidStoreURLError, ObjectStoreError
+from ..automation import schedule_status
 from ..resources import ModelStoreResource
+from .observations import gc_observation, model_store, replication_observation, verify_observation
 
 #: Instance concurrency pool of GC runs (limit it to 1 per instance).
 GC_POOL = "modelstore_gc"
@@ -150,14 +151,36 @@ class VerifyConfig(dg.Config):
     deep: bool = Field(False, description="Also re-hash every live blob (reads every checkpoint byte).")
 
 
-@dg.op(out={}, description="Check the hash chain; a corrupt chain fails, naming the first bad version.")
+#: The asset checks on ``model_store``: each verification and replica check records its answer there.
+CHAIN_CHECK = "chain_valid"
+REPLICA_CHECK = "replica_within_rpo"
+
+
+@dg.multi_asset_check(
+    name="model_store_verify",
+    specs=[
+        dg.AssetCheckSpec(
+            CHAIN_CHECK,
+            asset=model_store.key,
+            description="Every record's hash chains to its parent (deep: every live blob re-hashed).",
+        )
+    ],
+    description="Check the hash chain; a corrupt chain fails the check and the run, naming the first bad version.",
+)
 def model_store_verify(
-    context: dg.OpExecutionContext, config: VerifyConfig, model_store: ModelStoreResource
-) -> Iterator[dg.AssetObservation]:
+    context: dg.AssetCheckExecutionContext, config: VerifyConfig, model_store: ModelStoreResource
+) -> Iterator[dg.AssetCheckResult | dg.AssetObservation]:
     with _retry_only_transient():
         store = model_store.open()
         report = verify(store, deep=config.deep)
     yield verify_observation(report)
+    depth = "deep" if report.deep else "shallow"
+    yield dg.AssetCheckResult(
+        check_name=CHAIN_CHECK,
+        passed=report.valid,
+        description=None if report.valid else f"corrupt from {report.first_bad} ({report.kind}): {report.detail}",
+        metadata={"verification": depth, "versions": report.versions, "bytes_hashed": report.bytes_hashed},
+    )
     if not report.valid:
         raise dg.Failure(
             description=(
@@ -166,7 +189,6 @@ def model_store_verify(
             metadata={"first_bad_version": report.first_bad, "corruption_kind": report.kind},
             allow_retries=False,
         )
-    depth = "deep" if report.deep else "shallow"
     context.log.info(f"{store.url}: {report.versions} versions valid ({depth} verification)")
 
 
@@ -179,14 +201,21 @@ class ReplicationConfig(dg.Config):
     )
 
 
-@dg.op(
-    out={},
-    tags=k8s_step_role_tags("replication"),
+@dg.multi_asset_check(
+    name="model_store_replication",
+    specs=[
+        dg.AssetCheckSpec(
+            REPLICA_CHECK,
+            asset=model_store.key,
+            description="The replica holds the primary's chain, at most the RPO behind, and does not diverge.",
+        )
+    ],
+    op_tags=k8s_step_role_tags("replication"),
     description="Compare the replica with the primary; fail if it diverges or lags past the RPO.",
 )
 def model_store_replication(
-    context: dg.OpExecutionContext, config: ReplicationConfig, model_store: ModelStoreResource
-) -> Iterator[dg.AssetObservation]:
+    context: dg.AssetCheckExecutionContext, config: ReplicationConfig, model_store: ModelStoreResource
+) -> Iterator[dg.AssetCheckResult | dg.AssetObservation]:
     with _retry_only_transient():
         primary, replica = model_store.open(), model_store.open_replica()
         report = check_replication(primary, replica, repair=config.repair)
@@ -199,6 +228,16 @@ def model_store_replication(
             f"is {report.lag_versions} versions and {report.lag_seconds:.0f} s behind, "
             f"past the RPO of {config.rpo_seconds} s"
         )
+    yield dg.AssetCheckResult(
+        check_name=REPLICA_CHECK,
+        passed=problem is None,
+        description=problem,
+        metadata={
+            "replica_lag_versions": report.lag_versions,
+            "replica_lag_seconds": round(report.lag_seconds, 1),
+            "rpo_seconds": config.rpo_seconds,
+        },
+    )
     if problem:
         raise dg.Failure(
             description=f"replica {replica.url} {problem}",
@@ -212,55 +251,76 @@ def model_store_replication(
         )
 
 
-@dg.job(
+def gc_job(settings: Settings) -> dg.JobDefinition:
+    """GC by policy, tagged with the store it collects (the run queue allows one GC per store)."""
+
+    @dg.job(
+        name="gc_job",
+        op_retry_policy=STORE_RETRY_POLICY,
+        # The code location's environment names the store, as it does for the run's resource; a run whose
+        # launchpad config points ``model_store`` elsewhere should set this tag to that store too.
+        tags={GC_STORE_TAG: settings.model_store, **run_role_tags("gc")},
+        description="Garbage-collect the model store by policy.",
+    )
+    def job() -> None:
+        model_store_gc()
+
+    return job
+
+
+verify_chain_job = dg.define_asset_job(
+    "verify_chain_job",
+    selection=dg.AssetSelection.checks(model_store_verify),
     op_retry_policy=STORE_RETRY_POLICY,
-    # The code location's environment names the store, as it does for the run's resource; a run whose
-    # launchpad config points ``model_store`` elsewhere should set this tag to that store too.
-    tags={GC_STORE_TAG: load_settings().model_store, **run_role_tags("gc")},
-    description="Garbage-collect the model store by policy.",
+    description="Verify the model store's chain, shallow or deep (the chain_valid check of model_store).",
 )
-def gc_job() -> None:
-    model_store_gc()
 
-
-@dg.job(op_retry_policy=STORE_RETRY_POLICY, description="Verify the model store's chain, shallow or deep.")
-def verify_chain_job() -> None:
-    model_store_verify()
-
-
-@dg.job(
+replication_check_job = dg.define_asset_job(
+    "replication_check_job",
+    selection=dg.AssetSelection.checks(model_store_replication),
     op_retry_policy=STORE_RETRY_POLICY,
     tags=run_role_tags("replication"),
-    description="Check (optionally repair) the store's replica.",
-)
-def replication_check_job() -> None:
-    model_store_replication()
-
-
-nightly_gc_schedule = dg.ScheduleDefinition(
-    name="nightly_gc_schedule",
-    job=gc_job,
-    cron_schedule="0 2 * * *",
-    execution_timezone="UTC",
-    description="GC every night at 02:00 UTC with the environment's retention policy.",
+    description="Check (optionally repair) the store's replica (the replica_within_rpo check of model_store).",
 )
 
 
-@dg.schedule(cron_schedule="0 * * * *", job=verify_chain_job, execution_timezone="UTC")
-def chain_verification_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """Shallow verification every hour; deep (every live blob re-hashed) at 03:00 UTC, after nightly GC."""
+def schedules(settings: Settings, gc: dg.JobDefinition) -> list[dg.ScheduleDefinition]:
+    """Nightly GC, hourly chain verification (deep at 03:00) and the 15-minute replica check."""
+    status = schedule_status(settings.automation)
+    nightly_gc = dg.ScheduleDefinition(
+        name="nightly_gc_schedule",
+        job=gc,
+        cron_schedule="0 2 * * *",
+        execution_timezone="UTC",
+        default_status=status,
+        description="GC every night at 02:00 UTC with the environment's retention policy.",
+    )
+    chain = dg.ScheduleDefinition(
+        name="chain_verification_schedule",
+        job=verify_chain_job,
+        cron_schedule="0 * * * *",
+        execution_timezone="UTC",
+        execution_fn=chain_verification_request,
+        default_status=status,
+        description="Shallow verification every hour; deep (every live blob re-hashed) at 03:00 UTC, "
+        "after nightly GC.",
+    )
+    replica = dg.ScheduleDefinition(
+        name="replication_check_schedule",
+        job=replication_check_job,
+        cron_schedule="*/15 * * * *",
+        execution_timezone="UTC",
+        default_status=status,
+        description="Check the replica every 15 minutes, the store's RPO.",
+    )
+    return [nightly_gc, chain, replica]
+
+
+def chain_verification_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """Shallow verification every hour; deep at :data:`DEEP_VERIFY_HOUR` UTC."""
     when = context.scheduled_execution_time
     deep = when is not None and when.astimezone(timezone.utc).hour == DEEP_VERIFY_HOUR
     return dg.RunRequest(
         run_config=dg.RunConfig(ops={"model_store_verify": VerifyConfig(deep=deep)}),
         tags={"sn46/verify": "deep" if deep else "shallow"},
     )
-
-
-replication_check_schedule = dg.ScheduleDefinition(
-    name="replication_check_schedule",
-    job=replication_check_job,
-    cron_schedule="*/15 * * * *",
-    execution_timezone="UTC",
-    description="Check the replica every 15 minutes, the store's RPO.",
-)

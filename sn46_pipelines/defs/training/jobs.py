@@ -1,4 +1,4 @@
-"""Dagster jobs: named selections of assets that sensors, schedules and people launch."""
+"""The training jobs people launch by hand: train with launchpad settings, deploy a chosen version."""
 
 from __future__ import annotations
 
@@ -8,12 +8,6 @@ import dagster as dg
 #: (``deploy/dagster.prod.yaml``) limits how many such runs are in flight, and
 #: the Kubernetes and ECS launchers give them a GPU.
 GPU_TAG = "sn46/gpu"
-
-ingest_job = dg.define_asset_job(
-    "ingest_job",
-    selection=dg.AssetSelection.assets("miner_listings"),
-    description="Validate and curate one miner's new uploads (one hotkey partition per run).",
-)
 
 train_job = dg.define_asset_job(
     "train_job",

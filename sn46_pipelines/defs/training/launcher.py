@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from pydantic import Field
 
-from ..config import ConfigError, Settings, load_settings
-from ..deploy import ecs, k8s
-from ..deploy.settings import LaunchSettings, resolve_launch_settings
-from ..deploy.training import CONTAINER_NAME, container_environment, require_remote_stores
+from ...config import ConfigError, Settings, load_settings
+from ...deploy import ecs, k8s
+from ...deploy.settings import LaunchSettings, resolve_launch_settings
+from ...deploy.training import CONTAINER_NAME, container_environment, require_remote_stores
 
 if TYPE_CHECKING:  # dagster-aws's Pipes module takes seconds to import: only ECS training pays for it
     from dagster_aws.pipes import PipesCloudWatchMessageReader
@@ -52,11 +52,33 @@ class TrainingLauncher(dg.ConfigurableResource):
         """Train on ``data_store``, commit to ``model_store``; ``config`` is the training config."""
         launch, env = self.launch_settings(), load_settings()
         extras = {"data_store": data_store, "model_store": model_store, "config": config}
-        if launch.launcher == "subprocess":
-            return dg.PipesSubprocessClient().run(context=context, command=LOCAL_TRAIN_COMMAND, extras=extras)
-        require_remote_stores(launch.launcher, {"data_store": data_store, "model_store": model_store})
-        run = _run_in_pod if launch.launcher == "k8s" else _run_in_ecs_task
-        return run(context, launch, env, extras)
+        try:
+            if launch.launcher == "subprocess":
+                return dg.PipesSubprocessClient().run(context=context, command=LOCAL_TRAIN_COMMAND, extras=extras)
+            require_remote_stores(launch.launcher, {"data_store": data_store, "model_store": model_store})
+            run = _run_in_pod if launch.launcher == "k8s" else _run_in_ecs_task
+            return run(context, launch, env, extras)
+        except dg.DagsterPipesExecutionError as exc:
+            cause = training_failure(context)
+            if cause is None:
+                raise
+            raise dg.Failure(description=f"training failed: {cause}") from exc
+
+
+def training_failure(context: dg.AssetExecutionContext) -> str | None:
+    """The exception the training process reported through Pipes before it exited, as one line.
+
+    A Pipes client only says that the process exited non-zero; the process's
+    own exception (``too few listings to train: 0 rows``) arrives in the run's
+    event log as the error of the engine event that closed the Pipes session.
+    """
+    records = context.instance.all_logs(context.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+    for record in reversed(records):
+        event = record.dagster_event
+        error = event.engine_event_data.error if event and event.engine_event_data else None
+        if error is not None and "pipes closed with exception" in (event.message or ""):
+            return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+    return None
 
 
 def _run_in_pod(

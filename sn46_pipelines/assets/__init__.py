@@ -1,1 +1,0 @@
-"""Dagster assets: each calls one library function and reports what it did."""
