@@ -16,11 +16,11 @@ from .defs.automation import automation_sensors, with_automation
 from .defs.resources import DataStoreResource, ModelStoreResource
 
 #: Values of SN46_EXECUTOR: how a run executes its steps.
-EXECUTORS = ("multiprocess", "in_process", "k8s")
+EXECUTORS = ("multiprocess", "k8s")
 
 
 def run_executor() -> dg.ExecutorDefinition | None:
-    """Dagster's default (steps as processes of the run), all steps in the run's process, or a pod per step.
+    """Dagster's default (steps as processes of the run), or one Kubernetes pod per step.
 
     ``SN46_EXECUTOR=k8s`` selects ``k8s_job_executor`` (with the Helm chart's
     ``K8sRunLauncher``: deploy/helm/values.yaml). It is read when the code
@@ -30,8 +30,6 @@ def run_executor() -> dg.ExecutorDefinition | None:
     choice = os.environ.get("SN46_EXECUTOR", "multiprocess").strip().lower()
     if choice == "multiprocess":
         return None
-    if choice == "in_process":
-        return dg.in_process_executor
     if choice == "k8s":
         from dagster_k8s import k8s_job_executor
 

@@ -27,7 +27,7 @@ os.environ.update(
     AWS_REGION="us-east-1",
 )
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "SN46_ENV", "SN46_DATA_STORE", "SN46_MODEL_STORE",
-             "SN46_REPLICA_STORE", "SN46_DAGSTER_STORAGE"):
+             "SN46_REPLICA_STORE", "SN46_DAGSTER_STORAGE", "DAGSTER_HOME"):
     os.environ.pop(_var, None)
 # The local environment's stores and Dagster storage live under SN46_HOME (the checkout by default):
 # a test that leaves a store to the environment writes to a folder of this run, never to the checkout.

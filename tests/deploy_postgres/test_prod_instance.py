@@ -16,8 +16,8 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 
 from sn46_pipelines.config import load_settings
 from sn46_pipelines.definitions import defs
-from sn46_pipelines.jobs import GPU_TAG
-from sn46_pipelines.jobs.operations import GC_POOL, GC_STORE_TAG
+from sn46_pipelines.defs.training import GPU_TAG
+from sn46_pipelines.defs.modelstore import GC_POOL, GC_STORE_TAG
 
 from prod_home_helpers import PROD_YAML
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from dagster_aws.ecs import EcsRunLauncher
 
-from sn46_pipelines.jobs import GPU_TAG
-from sn46_pipelines.jobs.operations import GC_STORE_TAG
+from sn46_pipelines.defs.training import GPU_TAG
+from sn46_pipelines.defs.modelstore import GC_STORE_TAG
 
 from scaleout_world import REGION
 

@@ -4,14 +4,15 @@ CloudWatch Logs, Secrets Manager and S3, with the task's container run by ecs_ag
 import dagster as dg
 import pytest
 
-from sn46_pipelines.assets.training import price_model
+from sn46_pipelines.defs.training import price_model
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
 from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pricemodel.pipes_train import CHECK_NAME
-from sn46_pipelines.resources import DataStoreResource, ModelStoreResource, TrainingLauncher
+from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
+from sn46_pipelines.defs.training import TrainingLauncher
 
 from scaleout_world import SECRET_VALUES
 from ecs_agent import EcsAgent

@@ -14,8 +14,8 @@ from dagster_k8s.pipes import build_pod_body
 from sn46_pipelines.deploy import resolve_launch_settings
 from sn46_pipelines.deploy.k8s import training_pod_metadata, training_pod_spec
 from sn46_pipelines.deploy.training import container_environment
-from sn46_pipelines.jobs import GPU_TAG
-from sn46_pipelines.jobs.operations import GC_STORE_TAG
+from sn46_pipelines.defs.training import GPU_TAG
+from sn46_pipelines.defs.modelstore import GC_STORE_TAG
 
 VALUES = Path(__file__).parents[2] / "deploy" / "helm" / "values.yaml"
 

@@ -28,7 +28,9 @@ from sn46_pipelines.deploy.run_roles import (
     run_role_tags,
 )
 from sn46_pipelines.infra import build_policies
-from sn46_pipelines.jobs.operations import gc_job
+from sn46_pipelines.definitions import defs as _defs
+
+gc_job = _defs.resolve_job_def("gc_job")
 
 
 ACCOUNT = "123456789012"

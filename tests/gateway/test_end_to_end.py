@@ -27,8 +27,11 @@ from sn46_pipelines.demo.listings import synth_listings
 from sn46_pipelines.demo.places import PLACES
 from sn46_pipelines.listings.keys import parse_upload_key, upload_key
 from sn46_pipelines.objectstore import open_store
-from sn46_pipelines.resources import DataStoreResource
-from sn46_pipelines.sensors.uploads import miner_upload_sensor
+from sn46_pipelines.defs.resources import DataStoreResource
+from sn46_pipelines.config import AutomationSettings
+from sn46_pipelines.defs.listings import upload_sensor
+
+miner_upload_sensor = upload_sensor(AutomationSettings())
 
 from .helpers import MINER, file_urls_request, miner_request, miner_specific_request
 

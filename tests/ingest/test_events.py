@@ -12,8 +12,11 @@ from bittensor.sp_core import Keypair
 
 from sn46_pipelines.listings.events import UploadEventQueue
 from sn46_pipelines.objectstore import open_store
-from sn46_pipelines.resources import DataStoreResource
-from sn46_pipelines.sensors.uploads import miner_upload_sensor
+from sn46_pipelines.defs.resources import DataStoreResource
+from sn46_pipelines.config import AutomationSettings
+from sn46_pipelines.defs.listings import upload_sensor
+
+miner_upload_sensor = upload_sensor(AutomationSettings())
 
 HOTKEYS = [Keypair.create_from_uri(f"//events-{i}").ss58_address for i in range(2)]
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pytest
 
-from sn46_pipelines.assets.ingest import miner_hotkeys, miner_listings
+from sn46_pipelines.defs.listings.ingest import miner_hotkeys, miner_listings
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.ingest import (
     ConcurrentIngestError,
@@ -19,8 +19,11 @@ from sn46_pipelines.listings.ingest import (
 from sn46_pipelines.listings.keys import parse_upload_key, upload_key
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pipeline import run_pipeline
-from sn46_pipelines.resources import DataStoreResource
-from sn46_pipelines.sensors.uploads import miner_upload_sensor
+from sn46_pipelines.defs.resources import DataStoreResource
+from sn46_pipelines.config import AutomationSettings
+from sn46_pipelines.defs.listings import upload_sensor
+
+miner_upload_sensor = upload_sensor(AutomationSettings())
 
 NOW = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -146,24 +149,41 @@ def test_racing_ingests_of_one_hotkey_never_corrupt_it(seeded):
     }
 
 
-def test_a_new_file_after_a_pass_is_ingested_by_the_next(seeded, instance, monkeypatch):
+@pytest.fixture
+def pass_home(tmp_path, monkeypatch):
+    """A fresh local instance for daemon-driven passes (``$SN46_HOME/.dagster_home``)."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("SN46_HOME", str(tmp_path))
+    return tmp_path
+
+
+def ingests(summary):
+    return [run["hotkey"] for run in summary.runs if run["hotkey"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_url", ["file"], indirect=True)
+def test_a_new_file_after_a_pass_is_ingested_by_the_next(seeded, pass_home, monkeypatch):
     store, report = seeded
     monkeypatch.setenv("SN46_DATA_STORE", store.url)
-    first = run_pipeline(instance)
-    assert first.ok and set(first.hotkeys) == {m.hotkey for m in report.miners}
-    assert run_pipeline(instance).runs == []  # nothing new: no runs
+    first = run_pipeline()
+    assert first.ok, first.failed
+    assert set(first.hotkeys) == {m.hotkey for m in report.miners}
+    assert {"listing_aggregates", "validator_views"} <= set(first.downstream)
+    assert run_pipeline().runs == []  # nothing new: no runs, and nothing downstream is rebuilt
     miner = report.miners[0]
     source = parse_upload_key(miner.files[0].key)
     newer = upload_key(miner.hotkey, source.job_id, source.timestamp + timedelta(seconds=1), source.rows)
     store.copy(source.key, newer)
-    third = run_pipeline(instance)
-    assert [r["hotkey"] for r in third.runs] == [miner.hotkey]
+    third = run_pipeline()
+    assert ingests(third) == [miner.hotkey]
     assert third.hotkeys[miner.hotkey]["files_processed"] == 1
+    assert "listing_aggregates" in third.downstream  # the new rows reached the scores
 
 
-def test_a_pass_over_an_unreachable_store_reports_failure(instance, monkeypatch, moto_endpoint):
+def test_a_pass_over_an_unreachable_store_reports_failure(pass_home, monkeypatch, moto_endpoint):
     monkeypatch.setenv("SN46_DATA_STORE", "s3://bucket-that-is-not-there")
-    summary = run_pipeline(instance)
+    summary = run_pipeline()
     assert not summary.ok
-    assert summary.failed[0].startswith("data store unavailable: s3://bucket-that-is-not-there")
+    assert "miner_upload_sensor: data store unavailable: s3://bucket-that-is-not-there" in summary.failed[0]
     assert summary.runs == [] and summary.downstream == {}

@@ -7,8 +7,14 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from sn46_pipelines.assets.operations import model_store
-from sn46_pipelines.resources import ModelStoreResource
+from sn46_pipelines.definitions import defs
+from sn46_pipelines.defs.modelstore import model_store
+from sn46_pipelines.defs.resources import ModelStoreResource
+
+#: The operations jobs as the code location builds them for the test environment.
+gc_job = defs.resolve_job_def("gc_job")
+verify_chain_job = defs.resolve_job_def("verify_chain_job")
+replication_check_job = defs.resolve_job_def("replication_check_job")
 
 #: The test environment's GC policy: keep the newest 3, never fewer than 2 live, always protect v1.
 ENV_GC = {"keep_versions": 3, "keep_min_versions": 2, "protect_tags": [1]}

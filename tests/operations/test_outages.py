@@ -17,12 +17,11 @@ import dagster as dg
 import pytest
 from botocore.exceptions import BotoCoreError
 
-from sn46_pipelines.assets.operations import model_store
-from sn46_pipelines.jobs.operations import gc_job, replication_check_job, verify_chain_job
+from sn46_pipelines.defs.modelstore import model_store
 from sn46_pipelines.modelstore import ModelStore, set_pin, verify
-from sn46_pipelines.resources import ModelStoreResource
+from sn46_pipelines.defs.resources import ModelStoreResource
 
-from operations_helpers import VERSIONS, failure_message, observed, retries, run, with_fast_retries
+from operations_helpers import gc_job, replication_check_job, verify_chain_job, VERSIONS, failure_message, observed, retries, run, with_fast_retries
 
 s3_only = pytest.mark.parametrize("store_url", ["s3"], indirect=True)
 

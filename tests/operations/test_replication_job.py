@@ -8,11 +8,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from sn46_pipelines.jobs.operations import RPO_SECONDS, ReplicationConfig, replication_check_job
+from sn46_pipelines.defs.modelstore import RPO_SECONDS, ReplicationConfig
 from sn46_pipelines.modelstore import ModelStore, verify
 from sn46_pipelines.modelstore.replication import check_replication
 
-from operations_helpers import VERSIONS, failure_message, folder_only, observed, retries, run
+from operations_helpers import replication_check_job, VERSIONS, failure_message, folder_only, observed, retries, run
 
 
 @pytest.fixture

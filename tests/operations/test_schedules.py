@@ -8,18 +8,18 @@ import dagster as dg
 import pytest
 from dagster._utils.schedules import cron_string_iterator
 
-from sn46_pipelines.assets.operations import model_store
-from sn46_pipelines.jobs.operations import (
-    DEEP_VERIFY_HOUR,
-    STORE_RETRY_POLICY,
-    chain_verification_schedule,
-    gc_job,
-    nightly_gc_schedule,
-    replication_check_job,
-    replication_check_schedule,
-    verify_chain_job,
-)
-from sn46_pipelines.resources import ModelStoreResource
+from sn46_pipelines.config import load_settings
+from sn46_pipelines.definitions import defs
+from sn46_pipelines.defs import modelstore
+from sn46_pipelines.defs.modelstore.jobs import DEEP_VERIFY_HOUR, STORE_RETRY_POLICY
+from sn46_pipelines.defs.resources import ModelStoreResource
+
+gc_job = defs.resolve_job_def("gc_job")
+verify_chain_job = defs.resolve_job_def("verify_chain_job")
+replication_check_job = defs.resolve_job_def("replication_check_job")
+nightly_gc_schedule = defs.resolve_schedule_def("nightly_gc_schedule")
+chain_verification_schedule = defs.resolve_schedule_def("chain_verification_schedule")
+replication_check_schedule = defs.resolve_schedule_def("replication_check_schedule")
 
 DAY = datetime(2026, 11, 24, tzinfo=timezone.utc)
 
@@ -79,11 +79,9 @@ def test_every_job_retries_transient_failures_with_backoff(job: dg.JobDefinition
 
 
 def test_the_operations_load_as_one_code_location():
-    defs = dg.Definitions(
-        assets=[model_store],
-        jobs=[gc_job, verify_chain_job, replication_check_job],
-        schedules=[nightly_gc_schedule, chain_verification_schedule, replication_check_schedule],
-        resources={"model_store": ModelStoreResource()},
-    )
-    dg.Definitions.validate_loadable(defs)
-    assert defs.resolve_assets_def("model_store").is_external
+    domain = modelstore.build_defs(load_settings())
+    loadable = dg.Definitions.merge(domain, dg.Definitions(resources={"model_store": ModelStoreResource()}))
+    dg.Definitions.validate_loadable(loadable)
+    assert loadable.resolve_assets_def("model_store").is_external
+    checks = {key.name for key in loadable.resolve_asset_graph().asset_check_keys}
+    assert checks == {modelstore.CHAIN_CHECK, modelstore.REPLICA_CHECK}

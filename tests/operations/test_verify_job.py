@@ -6,12 +6,12 @@ import json
 
 import dagster as dg
 
-from sn46_pipelines.jobs.operations import VerifyConfig, verify_chain_job
+from sn46_pipelines.defs.modelstore import VerifyConfig
 from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.modelstore.layout import blob_key, record_key
 from sn46_pipelines.modelstore.record import canonical_json
 
-from operations_helpers import VERSIONS, failure_message, folder_only, observed, retries, run
+from operations_helpers import verify_chain_job, VERSIONS, failure_message, folder_only, observed, retries, run
 
 
 @folder_only

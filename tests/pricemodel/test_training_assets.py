@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sn46_pipelines.assets.training import inference_pin, price_model
+from sn46_pipelines.defs.training import inference_pin, price_model
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
 from sn46_pipelines.listings.ingest import ingest_hotkey
@@ -17,7 +17,8 @@ from sn46_pipelines.modelstore import ModelStore, read_pin
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pricemodel.checkpoint import FILES
 from sn46_pipelines.pricemodel.pipes_train import CHECK_NAME
-from sn46_pipelines.resources import DataStoreResource, ModelStoreResource, TrainingLauncher
+from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
+from sn46_pipelines.defs.training import TrainingLauncher
 
 QUICK = {"epochs": 6, "hidden": 32}
 

@@ -13,8 +13,10 @@ import dagster as dg
 import pytest
 
 from sn46_pipelines.config import load_settings
-from sn46_pipelines.jobs.operations import replication_check_job
-from sn46_pipelines.resources import DataStoreResource, ModelStoreResource
+from sn46_pipelines.definitions import defs as _defs
+
+replication_check_job = _defs.resolve_job_def("replication_check_job")
+from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
 
 
 @dg.asset

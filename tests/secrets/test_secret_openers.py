@@ -27,8 +27,11 @@ from sn46_pipelines.config import load_settings
 from sn46_pipelines.gateway.service import build_gateway
 from sn46_pipelines.gateway.settings import load_gateway_settings
 from sn46_pipelines.modelstore import ModelStore
-from sn46_pipelines.resources import DataStoreResource
-from sn46_pipelines.sensors.uploads import miner_upload_sensor
+from sn46_pipelines.defs.resources import DataStoreResource
+from sn46_pipelines.config import AutomationSettings
+from sn46_pipelines.defs.listings import upload_sensor
+
+miner_upload_sensor = upload_sensor(AutomationSettings())
 
 
 @pytest.fixture

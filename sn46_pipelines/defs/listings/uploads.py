@@ -44,13 +44,11 @@ def upload_sensor(settings: AutomationSettings) -> dg.SensorDefinition:
         default_status=sensor_status(settings),
         description="Finds new miner uploads, registers new hotkeys as partitions and requests "
         "one ingest run per hotkey with new files.",
-        required_resource_keys={"data_store"},
     )
 
 
-def upload_tick(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def upload_tick(context: dg.SensorEvaluationContext, data_store: DataStoreResource) -> dg.SensorResult:
     """One tick: event mode when the environment names an upload queue, else listing mode."""
-    data_store: DataStoreResource = context.resources.data_store
     queue_url = data_store.events_queue_url()
     if queue_url:
         return _event_tick(context, UploadEventQueue(queue_url))

@@ -168,7 +168,7 @@ REPLICA_CHECK = "replica_within_rpo"
     description="Check the hash chain; a corrupt chain fails the check and the run, naming the first bad version.",
 )
 def model_store_verify(
-    context: dg.AssetCheckExecutionContext, config: VerifyConfig, model_store: ModelStoreResource
+    context: dg.OpExecutionContext, config: VerifyConfig, model_store: ModelStoreResource
 ) -> Iterator[dg.AssetCheckResult | dg.AssetObservation]:
     with _retry_only_transient():
         store = model_store.open()
@@ -214,7 +214,7 @@ class ReplicationConfig(dg.Config):
     description="Compare the replica with the primary; fail if it diverges or lags past the RPO.",
 )
 def model_store_replication(
-    context: dg.AssetCheckExecutionContext, config: ReplicationConfig, model_store: ModelStoreResource
+    context: dg.OpExecutionContext, config: ReplicationConfig, model_store: ModelStoreResource
 ) -> Iterator[dg.AssetCheckResult | dg.AssetObservation]:
     with _retry_only_transient():
         primary, replica = model_store.open(), model_store.open_replica()

@@ -58,7 +58,7 @@ class TrainingLauncher(dg.ConfigurableResource):
             require_remote_stores(launch.launcher, {"data_store": data_store, "model_store": model_store})
             run = _run_in_pod if launch.launcher == "k8s" else _run_in_ecs_task
             return run(context, launch, env, extras)
-        except dg.DagsterPipesExecutionError as exc:
+        except Exception as exc:  # each Pipes client raises its own type for "the process failed"
             cause = training_failure(context)
             if cause is None:
                 raise
