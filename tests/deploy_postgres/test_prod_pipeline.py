@@ -1,11 +1,12 @@
-"""The whole pipeline once on the production instance: PostgreSQL storage, partitions ingested in parallel.
+"""The whole pipeline once on the production instance: PostgreSQL storage, the daemon deciding what runs.
 
 One pass (module fixture): demo uploads for several miners, then
-``run_pipeline(parallel=4)``, which ingests four hotkey partitions at once,
-each run on the multiprocess executor (a process per step), then builds every
-downstream asset the same way. That is many processes writing runs and events
-at once, the load that makes sqlite lock. Then PostgreSQL is restarted and a
-fresh process reads the instance again.
+``run_pipeline()``, which starts ``dagster-daemon`` on the production
+``dagster.yaml``: the upload sensor asks for one ingest run per hotkey, the run
+queue starts several at once (each on the multiprocess executor, a process per
+step), and the automation sensors then build everything downstream. That is
+many processes writing runs and events at once, the load that makes sqlite
+lock. Then PostgreSQL is restarted and a fresh process reads the instance again.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from prod_home_helpers import ProdHome, make_prod_home
 
 HERE = Path(__file__).resolve().parent
 MINERS = 4
-PARALLEL = 4
 NOW = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 #: What PostgreSQL or Dagster say when writers get in each other's way.
 LOCK_ERRORS = ("database is locked", "deadlock detected", "could not serialize access", "lock timeout",
@@ -61,9 +61,16 @@ class PipelinePass:
         return [r for r in self.runs if r.dagster_run.job_name == "ingest_job"]
 
     @property
-    def downstream_run_id(self) -> str:
-        [run_id] = [r.dagster_run.run_id for r in self.runs if r.dagster_run.job_name != "ingest_job"]
-        return run_id
+    def materialized_by(self) -> dict[str, list[str]]:
+        """Each downstream asset -> the runs that materialized it."""
+        found: dict[str, list[str]] = {}
+        for run_id, events in self.events.items():
+            for event in events:
+                if event.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                    name = event.dagster_event.asset_key.to_user_string()
+                    if name in DOWNSTREAM:
+                        found.setdefault(name, []).append(run_id)
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +91,8 @@ def pipeline_pass(postgres, moto_endpoint, tmp_path_factory) -> PipelinePass:
         report = seed_demo(uploads, miners=MINERS, validators=1, seed=11, now=NOW)
 
         log_start = len(postgres.log_text())
+        summary = run_pipeline(timeout=900)
         with dg.DagsterInstance.get() as instance:
-            summary = run_pipeline(instance, parallel=PARALLEL)
             before = snapshot(instance)
             runs = list(instance.get_run_records())
             events = {r.dagster_run.run_id: instance.all_logs(r.dagster_run.run_id) for r in runs}
@@ -118,7 +125,9 @@ def test_every_run_succeeded(pipeline_pass: PipelinePass) -> None:
     assert all(stats["rows_accepted"] > 0 for stats in p.summary.hotkeys.values())
     assert set(p.summary.downstream) == set(DOWNSTREAM)
     assert sorted(r.dagster_run.tags["dagster/partition"] for r in p.ingest_runs) == p.hotkeys
-    assert len(p.runs) == MINERS + 1  # one run per hotkey, one downstream
+    # One run per hotkey (the upload sensor), then one per automation sensor: aggregates with the views,
+    # and training with the pin move.
+    assert len(p.runs) == MINERS + 2
     assert {r.dagster_run.status for r in p.runs} == {dg.DagsterRunStatus.SUCCESS}
 
 
@@ -127,6 +136,20 @@ def test_the_pass_wrote_to_the_stores_of_its_own_environment(pipeline_pass: Pipe
     p = pipeline_pass
     assert p.model_head is not None
     assert p.model_head == p.summary.downstream["price_model"]["version_id"]
+
+
+def test_automation_runs_carry_their_sensor_and_training_the_gpu_tag(pipeline_pass: PipelinePass) -> None:
+    by_asset = pipeline_pass.materialized_by
+    runs = {r.dagster_run.run_id: r.dagster_run for r in pipeline_pass.runs}
+    [aggregates_run] = by_asset["listing_aggregates"]
+    [training_run] = by_asset["price_model"]
+    assert by_asset["validator_views"] == [aggregates_run] and by_asset["inference_pin"] == [training_run]
+    assert runs[aggregates_run].tags["dagster/sensor_name"] == "sn46_listings_automation"
+    assert runs[training_run].tags["dagster/sensor_name"] == "sn46_training_automation"
+    assert runs[training_run].tags["sn46/gpu"] == "true"
+    for record in pipeline_pass.ingest_runs:
+        assert record.dagster_run.tags["dagster/sensor_name"] == "miner_upload_sensor"
+        assert record.dagster_run.tags["dagster/run_key"].startswith(record.dagster_run.tags["dagster/partition"])
 
 
 def test_partitions_ran_at_once_each_on_the_multiprocess_executor(pipeline_pass: PipelinePass) -> None:
@@ -155,10 +178,10 @@ def test_runs_partitions_and_materializations_survive_a_restart(pipeline_pass: P
     p = pipeline_pass
     assert p.after == p.before
     assert p.after["storage"] == "PostgresRunStorage"
-    assert len(p.after["runs"]) == MINERS + 1 and {run[2] for run in p.after["runs"]} == {"SUCCESS"}
+    assert len(p.after["runs"]) == MINERS + 2 and {run[2] for run in p.after["runs"]} == {"SUCCESS"}
     assert p.after["partitions"] == p.hotkeys
     assert p.after["materializations_per_partition"] == {hotkey: 1 for hotkey in p.hotkeys}
-    assert p.after["downstream_materialized_by"] == {name: [p.downstream_run_id] for name in DOWNSTREAM}
+    assert p.after["downstream_materialized_by"] == p.materialized_by
 
 
 def test_every_step_left_its_output_in_the_compute_log_bucket(
@@ -169,6 +192,8 @@ def test_every_step_left_its_output_in_the_compute_log_bucket(
     listed = s3.list_objects_v2(Bucket=p.prod.compute_logs_bucket, Prefix="dagster/compute-logs/storage/")
     # dagster/compute-logs/storage/<run id>/compute_logs/<step process>.out|.err
     logs = Counter(obj["Key"].split("/")[3] for obj in listed.get("Contents", []))
+    # The sensors' ticks log there too, under the code location's repository rather than a run.
+    assert logs.pop("__repository__", 0) > 0
     steps = {
         run_id: sum(e.dagster_event_type == dg.DagsterEventType.STEP_START for e in events)
         for run_id, events in p.events.items()

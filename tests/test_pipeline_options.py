@@ -1,0 +1,37 @@
+"""``sn46 pipeline run`` options and the ways a pass refuses or gives up, each with its reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from sn46_pipelines.cli import build_parser
+from sn46_pipelines.pipeline import PipelineError, configure_dagster_home, run_pipeline
+
+
+@pytest.mark.parametrize(("value", "reason"), [("0", "at least 1, got 0"), ("soon", "not a whole number: 'soon'")])
+def test_the_command_refuses_a_bad_timeout(value: str, reason: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["pipeline", "run", "--timeout", value])
+    assert exit_info.value.code == 2
+    assert f"argument --timeout: {reason}" in capsys.readouterr().err
+
+
+def test_the_default_gives_a_pass_half_an_hour() -> None:
+    assert build_parser().parse_args(["pipeline", "run"]).timeout == 1800
+
+
+def test_the_local_instance_lives_under_sn46_home_with_the_checkouts_instance_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("SN46_HOME", str(tmp_path))
+    home = configure_dagster_home()
+    assert home == tmp_path / ".dagster_home"
+    assert "env:" not in (home / "dagster.yaml").read_text()  # no variable needed to open it
+
+
+def test_a_pass_that_cannot_settle_in_time_says_so(tmp_path, monkeypatch):
+    """A daemon that cannot tick (its workspace names no code location that loads) never settles."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("SN46_HOME", str(tmp_path))
+    monkeypatch.setenv("SN46_DATA_STORE", f"file://{tmp_path}/data")
+    with pytest.raises(PipelineError, match=r"had not settled after 1 s"):
+        run_pipeline(timeout=1)
