@@ -2,7 +2,7 @@
 
 A pass starts ``dagster-daemon`` on the persistent instance (the checkout's
 local one unless ``DAGSTER_HOME`` names another, such as the production
-Postgres one), lets the real ``miner_upload_sensor`` and the automation
+Postgres one), or uses the one already serving it, lets the real ``miner_upload_sensor`` and the automation
 sensors tick and their runs execute, and stops the daemon once the work has
 settled: no run is queued or in flight, and every sensor has completed a tick
 after the last run ended without asking for more. So there is one code path
@@ -107,11 +107,13 @@ def run_pipeline(*, timeout: float = DEFAULT_TIMEOUT, progress: Any = None) -> P
     sensors = [sensor.name for sensor in defs.sensors or []]
     with dg.DagsterInstance.get() as instance:
         _require_running_sensors(instance, sensors)
-        daemon = _start_daemon()
+        # A deployment's daemon already serving this instance does the work; a second one must not.
+        daemon = None if _daemon_alive(instance) else _start_daemon()
         try:
             _wait_until_settled(instance, daemon, sensors, started, timeout, progress)
         finally:
-            _stop(daemon)
+            if daemon is not None:
+                _stop(daemon)
         summary = _summarize(instance, started)
     summary.seconds = time.time() - started
     return summary
@@ -135,6 +137,16 @@ def _require_running_sensors(instance: dg.DagsterInstance, sensors: Sequence[str
             f"the environment ships the sensors stopped (automation.sensors) and {', '.join(stopped)} "
             "were never started: start them in the UI or with `dagster sensor start`"
         )
+
+
+#: A daemon whose newest heartbeat is younger than this is taken to be running.
+HEARTBEAT_SECONDS = 30.0
+
+
+def _daemon_alive(instance: dg.DagsterInstance) -> bool:
+    """Whether a ``dagster-daemon`` (a deployment's, or ``dagster dev``'s) is serving this instance now."""
+    beats = instance.get_daemon_heartbeats().values()
+    return any(time.time() - beat.timestamp < HEARTBEAT_SECONDS for beat in beats)
 
 
 def _start_daemon() -> subprocess.Popen[bytes]:
@@ -164,7 +176,7 @@ def _stop(daemon: subprocess.Popen[bytes]) -> None:
 
 def _wait_until_settled(
     instance: dg.DagsterInstance,
-    daemon: subprocess.Popen[bytes],
+    daemon: subprocess.Popen[bytes] | None,
     sensors: Sequence[str],
     started: float,
     timeout: float,
@@ -173,7 +185,7 @@ def _wait_until_settled(
     """Poll until no run is pending and every sensor ticked, after the last run ended, asking for nothing."""
     deadline, shown = started + timeout, ""
     while True:
-        if daemon.poll() is not None:
+        if daemon is not None and daemon.poll() is not None:
             log = Path(os.environ["DAGSTER_HOME"]) / DAEMON_LOG
             raise PipelineError(f"dagster-daemon exited with code {daemon.returncode}; see {log}")
         runs = _runs_since(instance, started)
