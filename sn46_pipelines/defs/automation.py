@@ -118,9 +118,23 @@ def _metadata_int(instance: dg.DagsterInstance, key: dg.AssetKey, name: str) -> 
     return None if value is None else int(value.value)
 
 
+def _updated_since_requested() -> dg.AutomationCondition:
+    """Some dependency updated since this asset was last requested.
+
+    ``since_last_handled()`` would forget two kinds of update: one that lands
+    on the tick right after a request (``newly_requested`` is true then, and a
+    reset wins over a set on the same tick) and one that lands while the run
+    works (the asset's own materialization resets it). Either may be newer
+    than what the run read, so here only a request with no update beside it
+    resets.
+    """
+    updated = dg.AutomationCondition.any_deps_updated()
+    return updated.since(dg.AutomationCondition.newly_requested() & ~updated)
+
+
 def batched_eager(settings: AutomationSettings) -> dg.AutomationCondition:
     """``listing_aggregates``: one run per round of ingests (see the module's docstring)."""
-    pending = dg.AutomationCondition.any_deps_updated().since_last_handled()
+    pending = _updated_since_requested()
     deadline = dg.AutomationCondition.cron_tick_passed(settings.aggregates_deadline_cron).since(
         pending.newly_true()
     )
@@ -145,13 +159,15 @@ def training_cadence(settings: AutomationSettings, source: dg.AssetKey) -> dg.Au
     Both need an upstream update since the last request, so a training run
     that fails or skips is not requested again until the aggregates change.
     """
-    cadence = dg.AutomationCondition.cron_tick_passed(settings.training_cron).since_last_handled()
+    cadence = dg.AutomationCondition.cron_tick_passed(settings.training_cron).since(
+        dg.AutomationCondition.newly_requested()
+    )
     early = EnoughNewRows(
         source, settings.training_min_new_rows, source_key="rows_accepted", used_key="eligible_rows"
     )
     return (
         (cadence | early)
-        & dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & _updated_since_requested()
         & dg.AutomationCondition.all_deps_blocking_checks_passed()
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
