@@ -22,7 +22,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -63,8 +64,22 @@ def configure_dagster_home() -> Path:
     source, target = SOURCE_ROOT / "dagster.yaml", home / "dagster.yaml"
     if not target.exists() or target.read_bytes() != source.read_bytes():
         shutil.copyfile(source, target)
-    os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+@contextmanager
+def dagster_home() -> Iterator[Path]:
+    """``DAGSTER_HOME`` set to :func:`configure_dagster_home`'s folder while the block runs."""
+    previous = os.environ.get("DAGSTER_HOME")
+    home = configure_dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
 
 
 @dataclass
@@ -102,18 +117,19 @@ def run_pipeline(*, timeout: float = DEFAULT_TIMEOUT, progress: Any = None) -> P
 
     from .definitions import defs
 
-    configure_dagster_home()
     started = time.time()
     sensors = [sensor.name for sensor in defs.sensors or []]
-    with dg.DagsterInstance.get() as instance:
+    with dagster_home(), dg.DagsterInstance.get() as instance:
         _require_running_sensors(instance, sensors)
         # A deployment's daemon already serving this instance does the work; a second one must not.
-        daemon = None if _daemon_alive(instance) else _start_daemon()
+        daemons: list[subprocess.Popen[bytes]] = []
         try:
-            _wait_until_settled(instance, daemon, sensors, started, timeout, progress)
+            _wait_until_settled(instance, daemons, sensors, started, timeout, progress)
         finally:
-            if daemon is not None:
+            for daemon in daemons:
                 _stop(daemon)
+            if daemons:  # so that the next pass does not take this daemon's last heartbeat for a live one
+                instance.wipe_daemon_heartbeats()
         summary = _summarize(instance, started)
     summary.seconds = time.time() - started
     return summary
@@ -139,8 +155,8 @@ def _require_running_sensors(instance: dg.DagsterInstance, sensors: Sequence[str
         )
 
 
-#: A daemon whose newest heartbeat is younger than this is taken to be running.
-HEARTBEAT_SECONDS = 30.0
+#: A daemon whose newest heartbeat is younger than this is taken to be running (it beats every 30 s).
+HEARTBEAT_SECONDS = 60.0
 
 
 def _daemon_alive(instance: dg.DagsterInstance) -> bool:
@@ -176,15 +192,22 @@ def _stop(daemon: subprocess.Popen[bytes]) -> None:
 
 def _wait_until_settled(
     instance: dg.DagsterInstance,
-    daemon: subprocess.Popen[bytes] | None,
+    daemons: list[subprocess.Popen[bytes]],
     sensors: Sequence[str],
     started: float,
     timeout: float,
     progress: Any,
 ) -> None:
-    """Poll until no run is pending and every sensor ticked, after the last run ended, asking for nothing."""
+    """Poll until no run is pending and every sensor ticked, after the last run ended, asking for nothing.
+
+    A daemon is started (into ``daemons``) unless one is heartbeating, and
+    again if that one stops beating (it was killed) while the pass waits.
+    """
     deadline, shown = started + timeout, ""
     while True:
+        if not daemons and not _daemon_alive(instance):
+            daemons.append(_start_daemon())
+        daemon = daemons[0] if daemons else None
         if daemon is not None and daemon.poll() is not None:
             log = Path(os.environ["DAGSTER_HOME"]) / DAEMON_LOG
             raise PipelineError(f"dagster-daemon exited with code {daemon.returncode}; see {log}")

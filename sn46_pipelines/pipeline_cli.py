@@ -101,7 +101,7 @@ def _ui(args: argparse.Namespace) -> int:
     from .config import SOURCE_ROOT
     from .pipeline import configure_dagster_home
 
-    configure_dagster_home()
+    env = {**os.environ, "DAGSTER_HOME": str(configure_dagster_home())}
     workspace = SOURCE_ROOT / "workspace.yaml"
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
-    return subprocess.call(command, cwd=SOURCE_ROOT, env=os.environ)
+    return subprocess.call(command, cwd=SOURCE_ROOT, env=env)
