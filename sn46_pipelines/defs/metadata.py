@@ -45,6 +45,18 @@ def _value(name: str, value: Any) -> Any:
     return value
 
 
+def rounded(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Metadata another process reported (Pipes), its floats rounded to :data:`DECIMALS` places."""
+    result = {}
+    for name, value in metadata.items():
+        if isinstance(value, dg.FloatMetadataValue) and value.value is not None:
+            value = round(value.value, DECIMALS)
+        elif isinstance(value, float):
+            value = round(value, DECIMALS)
+        result[name] = value
+    return result
+
+
 def _iso_time(text: str) -> datetime | None:
     """An ISO 8601 time with a zone (``2026-12-03T08:00:00+00:00``), else None."""
     if len(text) < 19 or text[4:5] != "-" or text[10:11] != "T":

@@ -119,6 +119,22 @@ def test_asset_curates_a_hotkey_once_and_leaves_uploads_alone(seeded, instance):
     assert uploads_snapshot(store) == before  # the upload area is read only
 
 
+def test_each_ingest_reports_its_checks_and_a_table_schema(seeded, instance):
+    """Warnings, never blocks: a file rejected whole, and the share of rejected rows, per miner and run."""
+    store, report = seeded
+    resources = {"data_store": DataStoreResource(url=store.url)}
+    instance.add_dynamic_partitions(miner_hotkeys.name, [m.hotkey for m in report.miners])
+    for miner in report.miners:
+        result = dg.materialize([miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources)
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+        assert set(checks) == {"rejected_row_share", "no_file_rejected_whole"}
+        assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks.values())
+        meta = result.asset_materializations_for_node("miner_listings")[0].metadata
+        assert checks["no_file_rejected_whole"].passed == (meta["files_rejected"].value == 0), miner.hotkey
+        assert meta["dagster/row_count"].value == meta["curated_rows"].value
+        assert "zpid" in {c.name for c in meta["dagster/column_schema"].value.columns}
+
+
 def test_racing_ingests_of_one_hotkey_never_corrupt_it(seeded):
     store, report = seeded
     hotkey = report.miners[0].hotkey

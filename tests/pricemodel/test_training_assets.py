@@ -120,3 +120,23 @@ def test_train_then_deploy_and_a_worse_model_is_blocked(pinned_env, tmp_path):
 
         forced = run([inference_pin], pin_config={"force": True})
         assert forced.success and read_pin(models, "prod").counter == record.counter + 1
+
+
+def test_a_failed_training_process_fails_the_step_with_its_own_cause(tmp_path):
+    """The Pipes client only knows "exit code 1"; the step's failure names the child's exception."""
+    (tmp_path / "models").mkdir()
+    data = open_store(f"file://{tmp_path / 'data'}")
+    resources = {
+        "data_store": DataStoreResource(url=data.url),
+        "model_store": ModelStoreResource(url=f"file://{tmp_path / 'models'}"),
+        "training_launcher": TrainingLauncher(),
+    }
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([price_model], instance=instance, resources=resources, raise_on_error=False,
+                                run_config={"ops": {"price_model": {"config": {"epochs": 0}}}})
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        error = failure.step_failure_data.error
+        while error.cause is not None:
+            error = error.cause
+        assert "training failed: ValueError: epochs must be at least 1, not 0" in error.message

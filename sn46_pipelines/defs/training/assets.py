@@ -16,7 +16,7 @@ from ...config import load_settings
 from ...pricemodel.pipes_train import CHECK_NAME
 from ..listings import listing_aggregates
 from ..resources import DataStoreResource, ModelStoreResource
-from ..metadata import ui_metadata
+from ..metadata import rounded, ui_metadata
 from .launcher import TrainingLauncher
 
 
@@ -74,7 +74,7 @@ def price_model(
     result = training_launcher.run(
         context, data_store=data_store.open().url, model_store=model_store.open().url, config=config.model_dump()
     ).get_materialize_result()
-    return result._replace(metadata={**(result.metadata or {}), ELIGIBLE_ROWS: int(seen or 0)})
+    return result._replace(metadata={**rounded(result.metadata or {}), ELIGIBLE_ROWS: int(seen or 0)})
 
 
 #: ``price_model`` metadata: the aggregates' accepted rows when it trained.

@@ -58,11 +58,12 @@ class TrainingLauncher(dg.ConfigurableResource):
             require_remote_stores(launch.launcher, {"data_store": data_store, "model_store": model_store})
             run = _run_in_pod if launch.launcher == "k8s" else _run_in_ecs_task
             return run(context, launch, env, extras)
-        except Exception as exc:  # each Pipes client raises its own type for "the process failed"
+        except Exception:  # each Pipes client raises its own type for "the process failed"
             cause = training_failure(context)
             if cause is None:
                 raise
-            raise dg.Failure(description=f"training failed: {cause}") from exc
+            # The Pipes client's own error only says "exit code 1": the child's exception replaces it.
+            raise dg.Failure(description=f"training failed: {cause}") from None
 
 
 def training_failure(context: dg.AssetExecutionContext) -> str | None:
@@ -77,7 +78,7 @@ def training_failure(context: dg.AssetExecutionContext) -> str | None:
         event = record.dagster_event
         error = event.engine_event_data.error if event and event.engine_event_data else None
         if error is not None and "pipes closed with exception" in (event.message or ""):
-            return f"{error.cls_name}: {error.message.strip()}" if error.cls_name else error.message.strip()
+            return error.message.strip()  # "ValueError: epochs must be at least 1, not 0"
     return None
 
 
