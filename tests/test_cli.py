@@ -88,6 +88,22 @@ def test_dagster_definitions_validate_in_the_project_root_with_no_variable_set(t
     assert "All code locations passed validation" in out.stdout + out.stderr
 
 
+def test_dagster_asset_materialize_in_the_project_root_with_no_dagster_home(tmp_path):
+    """`dagster asset materialize` on a temporary instance; SN46_HOME only keeps the stores out of the checkout."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
+    env["SN46_HOME"] = str(tmp_path)
+    assert sn46("demo", "seed", env=env).returncode == 0
+    out = subprocess.run(
+        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "listing_aggregates",
+         "-m", "sn46_pipelines.definitions"],
+        capture_output=True, text=True, timeout=300, cwd=root, env=env,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "RUN_SUCCESS" in out.stdout + out.stderr
+    assert (tmp_path / ".sn46" / "local" / "data" / "aggregates").is_dir()
+
+
 def test_the_readme_main_job_runs_on_the_local_default(tmp_path):
     """`sn46 demo`: seed the local data store, ingest every miner, all on folders and sqlite."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

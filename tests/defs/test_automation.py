@@ -202,3 +202,15 @@ def test_an_ingest_landing_right_after_the_request_asks_for_the_next_run(instanc
     materialize(instance, "listing_aggregates", rows_accepted=10)
     assert tick().get(AGGREGATES) == 1
     assert AGGREGATES not in tick()  # and nothing more once that one is handled
+
+
+def test_a_failed_ingest_of_one_miner_does_not_hold_the_others_scores(instance):
+    assets = build()
+    tick = Ticks(instance, assets)
+    tick()
+    failed = in_flight(instance, assets, HOTKEYS[0])
+    for hotkey in HOTKEYS[1:4]:
+        materialize(instance, "miner_listings", hotkey)
+    assert AGGREGATES not in tick()  # the first miner's run is still going
+    instance.report_run_failed(failed)  # it failed: its partition stays unmaterialized
+    assert tick().get(AGGREGATES) == 1
