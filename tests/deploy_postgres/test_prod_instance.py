@@ -77,11 +77,15 @@ def test_every_pool_the_assets_and_ops_claim_is_limited_by_default(prod_home) ->
         assert instance.global_op_concurrency_default_limit == 1
 
 
-def test_the_local_instance_queues_with_the_same_tag_limits() -> None:
+def test_the_local_instance_queues_with_the_same_tag_limits(tmp_path, monkeypatch) -> None:
     """The checkout's sqlite instance (``sn46 pipeline ui``) applies the production tag limits too."""
     local = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     prod = yaml.safe_load(PROD_YAML.read_text())
-    assert "sqlite" in local["storage"]
+    assert "storage" not in local  # Dagster's default: sqlite under DAGSTER_HOME, no variable to set
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "SqliteRunStorage"
     tag_limits = [instance["concurrency"]["runs"]["tag_concurrency_limits"] for instance in (local, prod)]
     assert tag_limits[0] == tag_limits[1]
 
