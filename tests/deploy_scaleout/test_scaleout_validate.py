@@ -17,12 +17,15 @@ VARIANTS = {
 
 def test_definitions_validate_with_each_launcher(tmp_path):
     base = {key: value for key, value in os.environ.items() if not key.startswith("SN46_")}
-    base.update(DAGSTER_HOME=str(ROOT),
-                # No cluster anywhere: a load-time call to one would fail on these.
-                KUBECONFIG=str(tmp_path / "no-kubeconfig"), AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    # No cluster anywhere: a load-time call to one would fail on these.
+    base.update(KUBECONFIG=str(tmp_path / "no-kubeconfig"), AWS_ENDPOINT_URL="http://127.0.0.1:9")
+    homes = {name: tmp_path / name for name in VARIANTS}  # one sqlite instance each: they run at once
+    for home in homes.values():
+        home.mkdir()
+        (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     processes = {
         name: subprocess.Popen([str(DAGSTER), "definitions", "validate", "-m", "sn46_pipelines.definitions"],
-                               cwd=ROOT, env={**base, **extra, "SN46_DAGSTER_STORAGE": str(tmp_path / name)},
+                               cwd=ROOT, env={**base, **extra, "DAGSTER_HOME": str(homes[name])},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
         for name, extra in VARIANTS.items()
