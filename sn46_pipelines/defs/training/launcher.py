@@ -73,7 +73,7 @@ def training_failure(context: dg.AssetExecutionContext) -> str | None:
     own exception (``too few listings to train: 0 rows``) arrives in the run's
     event log as the error of the engine event that closed the Pipes session.
     """
-    records = context.instance.all_logs(context.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+    records = context.instance.all_logs(context.run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
     for record in reversed(records):
         event = record.dagster_event
         error = event.engine_event_data.error if event and event.engine_event_data else None
