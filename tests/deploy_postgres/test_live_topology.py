@@ -1,0 +1,206 @@
+"""The production topology running by itself: code server, daemon and webserver as separate processes.
+
+PostgreSQL holds the instance (``deploy/dagster.prod.yaml``), moto's S3 server
+the stores and the step logs. Nobody launches anything: uploads land, and the
+test only watches the webserver's GraphQL until the views are rebuilt. Then
+the daemon is SIGKILLed while ingest runs are in flight, started again, and a
+second round of uploads lands: every upload is ingested exactly once and the
+views are rebuilt again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from sn46_pipelines.demo.seed import seed_demo
+from sn46_pipelines.listings.discovery import list_hotkey_uploads
+from sn46_pipelines.listings.ingest import read_manifest
+from sn46_pipelines.objectstore import open_store
+
+from prod_home_helpers import make_prod_home
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+#: Seconds the deployment may take to turn one round of uploads into views, on two busy cores.
+ROUND_LIMIT = 420
+
+MATERIALIZED = """
+query ($key: [String!]!) {
+  assetNodes(assetKeys: [{path: $key}]) { assetMaterializations(limit: 1) { timestamp runId } }
+}"""
+RUNS = """
+query ($statuses: [RunStatus!]) {
+  runsOrError(filter: {statuses: $statuses}) { ... on Runs { results { runId jobName status tags { key value } } } }
+}"""
+MATERIALIZATIONS = """
+query ($key: [String!]!) {
+  assetNodes(assetKeys: [{path: $key}]) {
+    assetMaterializations(limit: 1000) { partition runId metadataEntries { label ... on IntMetadataEntry { intValue } } }
+  }
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Deployment:
+    """The three processes, started and stopped as an operator's process manager would."""
+
+    def __init__(self, folder: Path, env: dict[str, str]) -> None:
+        self.folder, self.env = folder, env
+        self.grpc_port, self.web_port = free_port(), free_port()
+        self.workspace = folder / "workspace.yaml"
+        self.workspace.write_text(
+            "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+            f"      port: {self.grpc_port}\n      location_name: sn46_pipelines\n"
+        )
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        commands = {
+            "code-server": [str(BIN / "dagster"), "code-server", "start", "-m", "sn46_pipelines.definitions",
+                            "-h", "127.0.0.1", "-p", str(self.grpc_port), "--location-name", "sn46_pipelines"],
+            "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)],
+            "webserver": [str(BIN / "dagster-webserver"), "-w", str(self.workspace), "-h", "127.0.0.1",
+                          "-p", str(self.web_port)],
+        }
+        log = open(self.folder / f"{name}.log", "ab")
+        self.processes[name] = subprocess.Popen(
+            commands[name], env=self.env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, no chance to clean up: what a node failure does."""
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        for name in ("daemon", "webserver", "code-server"):
+            process = self.processes.pop(name, None)
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = httpx.post(f"http://127.0.0.1:{self.web_port}/graphql",
+                              json={"query": query, "variables": variables}, timeout=30)
+        response.raise_for_status()
+        body = response.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def log_tail(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.folder.glob("*.log")))
+
+
+def wait_for(condition: Callable[[], Any], what: str, deployment: Deployment, limit: float = ROUND_LIMIT) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail with the processes' logs after ``limit``."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        for name, process in deployment.processes.items():
+            assert process.poll() is None, f"{name} exited with {process.returncode}\n{deployment.log_tail()}"
+        try:
+            value = condition()
+        except httpx.HTTPError:
+            value = None  # the webserver is still starting
+        if value:
+            return value
+        time.sleep(1)
+    pytest.fail(f"not within {limit} s: {what}\n{deployment.log_tail()}")
+
+
+def views_built_after(deployment: Deployment, moment: float) -> Callable[[], bool]:
+    def built() -> bool:
+        [node] = deployment.graphql(MATERIALIZED, key=["validator_views"])["assetNodes"]
+        latest = node["assetMaterializations"]
+        settled = not deployment.graphql(RUNS, statuses=["QUEUED", "STARTING", "STARTED"])["runsOrError"]["results"]
+        return bool(latest) and float(latest[0]["timestamp"]) / 1000 > moment and settled
+
+    return built
+
+
+@pytest.fixture
+def deployment(postgres, moto_endpoint, tmp_path) -> Iterator[tuple[Deployment, Any]]:
+    prod = make_prod_home(postgres, moto_endpoint, tmp_path)
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    bucket = f"sn46-live-{os.urandom(4).hex()}"
+    s3.create_bucket(Bucket=bucket)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))},
+        **prod.env,
+        "SN46_HOME": str(tmp_path),
+        "SN46_DATA_STORE": f"s3://{bucket}/data-store",
+        "SN46_MODEL_STORE": f"s3://{bucket}/models",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+    }
+    live = Deployment(tmp_path, env)
+    for name in ("code-server", "daemon", "webserver"):
+        live.start(name)
+    try:
+        yield live, open_store(env["SN46_DATA_STORE"], endpoint_url=moto_endpoint, region="us-east-1")
+    finally:
+        live.stop()
+
+
+def ingest_counts(deployment: Deployment) -> Counter[str]:
+    """Per hotkey: files processed, summed over every ``miner_listings`` materialization."""
+    [node] = deployment.graphql(MATERIALIZATIONS, key=["miner_listings"])["assetNodes"]
+    counts: Counter[str] = Counter()
+    for event in node["assetMaterializations"]:
+        values = {entry["label"]: entry.get("intValue") for entry in event["metadataEntries"]}
+        counts[event["partition"]] += values.get("files_processed") or 0
+    return counts
+
+
+def test_uploads_flow_to_views_by_themselves_and_survive_a_killed_daemon(deployment):
+    live, store = deployment
+    wait_for(lambda: live.graphql("{ version }"), "the webserver answers", live, limit=120)
+
+    first = time.time()
+    seed_demo(store, miners=4, validators=1, seed=3, now=NOW)
+    wait_for(views_built_after(live, first), "views rebuilt after the first round", live)
+
+    second = time.time()
+    report = seed_demo(store, miners=6, validators=1, seed=4, now=NOW + timedelta(hours=2))
+
+    def ingests_in_flight() -> bool:
+        runs = live.graphql(RUNS, statuses=["STARTING", "STARTED"])["runsOrError"]["results"]
+        return any(run["jobName"] == "ingest_job" for run in runs)
+
+    wait_for(ingests_in_flight, "ingest runs of the second round in flight", live)
+    live.kill("daemon")
+    live.start("daemon")
+    wait_for(views_built_after(live, second), "views rebuilt after the second round", live)
+
+    counts = ingest_counts(live)
+    for miner in report.miners:
+        uploads = {info.key for info in list_hotkey_uploads(store, miner.hotkey)}
+        processed = set(read_manifest(store, miner.hotkey).processed)
+        assert processed == uploads, miner.hotkey  # none missing
+        assert counts[miner.hotkey] == len(uploads), miner.hotkey  # none processed twice
