@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
 from sn46_pipelines.demo.seed import seed_demo
@@ -31,6 +28,7 @@ from sn46_pipelines.listings.discovery import list_hotkey_uploads
 from sn46_pipelines.listings.ingest import read_manifest
 from sn46_pipelines.objectstore import open_store
 
+from live_dagster import RUNS, free_port, graphql, ingest_counts, views_built_after, wait_for
 from prod_home_helpers import make_prod_home
 
 pytestmark = pytest.mark.slow
@@ -39,28 +37,6 @@ BIN = Path(sys.executable).parent
 NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
 #: Seconds the deployment may take to turn one round of uploads into views, on two busy cores.
 ROUND_LIMIT = 420
-
-MATERIALIZED = """
-query ($key: [String!]!) {
-  assetNodes(assetKeys: [{path: $key}]) { assetMaterializations(limit: 1) { timestamp runId } }
-}"""
-RUNS = """
-query ($statuses: [RunStatus!]) {
-  runsOrError(filter: {statuses: $statuses}) { ... on Runs { results { runId jobName status tags { key value } } } }
-}"""
-MATERIALIZATIONS = """
-query ($key: [String!]!) {
-  assetNodes(assetKeys: [{path: $key}]) {
-    assetMaterializations(limit: 1000) { partition runId metadataEntries { label ... on IntMetadataEntry { intValue } } }
-  }
-}"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 class Deployment:
     """The three processes, started and stopped as an operator's process manager would."""
@@ -108,41 +84,13 @@ class Deployment:
                     process.wait()
 
     def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
-        response = httpx.post(f"http://127.0.0.1:{self.web_port}/graphql",
-                              json={"query": query, "variables": variables}, timeout=30)
-        response.raise_for_status()
-        body = response.json()
-        assert "errors" not in body, body["errors"]
-        return body["data"]
+        return graphql(self.web_port, query, **variables)
+
+    def wait_for(self, condition: Callable[[], Any], what: str, limit: float = ROUND_LIMIT) -> Any:
+        return wait_for(condition, what, self.processes, self.log_tail, limit)
 
     def log_tail(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.folder.glob("*.log")))
-
-
-def wait_for(condition: Callable[[], Any], what: str, deployment: Deployment, limit: float = ROUND_LIMIT) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail with the processes' logs after ``limit``."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        for name, process in deployment.processes.items():
-            assert process.poll() is None, f"{name} exited with {process.returncode}\n{deployment.log_tail()}"
-        try:
-            value = condition()
-        except httpx.HTTPError:
-            value = None  # the webserver is still starting
-        if value:
-            return value
-        time.sleep(1)
-    pytest.fail(f"not within {limit} s: {what}\n{deployment.log_tail()}")
-
-
-def views_built_after(deployment: Deployment, moment: float) -> Callable[[], bool]:
-    def built() -> bool:
-        [node] = deployment.graphql(MATERIALIZED, key=["validator_views"])["assetNodes"]
-        latest = node["assetMaterializations"]
-        settled = not deployment.graphql(RUNS, statuses=["QUEUED", "STARTING", "STARTED"])["runsOrError"]["results"]
-        return bool(latest) and float(latest[0]["timestamp"]) / 1000 > moment and settled
-
-    return built
 
 
 @pytest.fixture
@@ -168,23 +116,13 @@ def deployment(postgres, moto_endpoint, tmp_path) -> Iterator[tuple[Deployment, 
         live.stop()
 
 
-def ingest_counts(deployment: Deployment) -> Counter[str]:
-    """Per hotkey: files processed, summed over every ``miner_listings`` materialization."""
-    [node] = deployment.graphql(MATERIALIZATIONS, key=["miner_listings"])["assetNodes"]
-    counts: Counter[str] = Counter()
-    for event in node["assetMaterializations"]:
-        values = {entry["label"]: entry.get("intValue") for entry in event["metadataEntries"]}
-        counts[event["partition"]] += values.get("files_processed") or 0
-    return counts
-
-
 def test_uploads_flow_to_views_by_themselves_and_survive_a_killed_daemon(deployment):
     live, store = deployment
-    wait_for(lambda: live.graphql("{ version }"), "the webserver answers", live, limit=120)
+    live.wait_for(lambda: live.graphql("{ version }"), "the webserver answers", limit=120)
 
     first = time.time()
     seed_demo(store, miners=4, validators=1, seed=3, now=NOW)
-    wait_for(views_built_after(live, first), "views rebuilt after the first round", live)
+    live.wait_for(views_built_after(live.web_port, first), "views rebuilt after the first round")
 
     second = time.time()
     report = seed_demo(store, miners=6, validators=1, seed=4, now=NOW + timedelta(hours=2))
@@ -193,12 +131,12 @@ def test_uploads_flow_to_views_by_themselves_and_survive_a_killed_daemon(deploym
         runs = live.graphql(RUNS, statuses=["STARTING", "STARTED"])["runsOrError"]["results"]
         return any(run["jobName"] == "ingest_job" for run in runs)
 
-    wait_for(ingests_in_flight, "ingest runs of the second round in flight", live)
+    live.wait_for(ingests_in_flight, "ingest runs of the second round in flight")
     live.kill("daemon")
     live.start("daemon")
-    wait_for(views_built_after(live, second), "views rebuilt after the second round", live)
+    live.wait_for(views_built_after(live.web_port, second), "views rebuilt after the second round")
 
-    counts = ingest_counts(live)
+    counts = ingest_counts(live.web_port)
     for miner in report.miners:
         uploads = {info.key for info in list_hotkey_uploads(store, miner.hotkey)}
         processed = set(read_manifest(store, miner.hotkey).processed)
