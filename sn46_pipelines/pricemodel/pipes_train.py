@@ -35,14 +35,18 @@ def run(pipes: PipesContext) -> None:
     from ..listings.views import training_listings
     from ..modelstore import ModelStore
     from .checkpoint import commit_checkpoint
-    from .train import TrainConfig, train
+    from .train import TooFewListingsError, TrainConfig, train
 
     extras = pipes.extras
     config = TrainConfig(**extras["config"])
     settings = load_settings()
     listings = training_listings(settings.open_store(extras["data_store"]))
     pipes.log.info(f"training on {listings.num_rows} listings with {config}")
-    result = train(listings, config)
+    try:
+        result = train(listings, config)
+    except TooFewListingsError as exc:
+        report_skipped(pipes, str(exc), listings.num_rows)
+        return
     with tempfile.TemporaryDirectory(prefix="sn46-checkpoint-") as folder:
         record = commit_checkpoint(ModelStore(settings.open_store(extras["model_store"])), result, folder)
     pipes.log.info(f"committed {record.version_id}: validation MAPE {result.metrics['mape']:.4f}")
@@ -56,6 +60,19 @@ def run(pipes: PipesContext) -> None:
             "baseline_mape": result.baseline["mape"],
             "version_id": record.version_id,
         },
+    )
+
+
+def report_skipped(pipes: PipesContext, reason: str, rows: int) -> None:
+    """No model this time: a successful materialization that says why, and a warning on the check.
+
+    Too little data is the normal state of a new subnet or a quiet day, not a
+    failure; the pin moves only on a new version, so nothing is deployed.
+    """
+    pipes.log.warning(f"no model trained: {reason}")
+    pipes.report_asset_materialization(metadata={"skipped": reason, "input_rows": rows})
+    pipes.report_asset_check(
+        check_name=CHECK_NAME, passed=False, severity="WARN", metadata={"skipped": reason}
     )
 
 

@@ -127,6 +127,10 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+class TooFewListingsError(ValueError):
+    """The training data is too small to fit and validate a model: nothing to train yet, not a fault."""
+
+
 def train(listings: pa.Table, config: TrainConfig = TrainConfig()) -> TrainResult:
     """Fit a price model on ``listings`` (curated columns; any extra columns are ignored)."""
     table = prepare(listings)
@@ -136,7 +140,7 @@ def train(listings: pa.Table, config: TrainConfig = TrainConfig()) -> TrainResul
     train_rows = table.filter(pa.array(~in_validation))
     val_rows = table.filter(pa.array(in_validation))
     if min(train_rows.num_rows, val_rows.num_rows) < MIN_ROWS:
-        raise ValueError(
+        raise TooFewListingsError(
             f"too few listings to train: {train_rows.num_rows} train and {val_rows.num_rows} validation rows "
             f"(need {MIN_ROWS} each) from {listings.num_rows} input rows"
         )

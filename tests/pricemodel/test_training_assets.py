@@ -141,3 +141,28 @@ def test_a_failed_training_process_fails_the_step_with_its_own_cause(tmp_path):
         while error.cause is not None:
             error = error.cause
         assert "training failed: ValueError: epochs must be at least 1, not 0" in error.message
+
+
+def test_with_no_listings_training_is_a_skipped_materialization_and_the_pin_stays(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "data").mkdir()
+    empty = open_store(f"file://{tmp_path / 'data'}")
+    write_aggregates(empty, aggregate_store(empty))  # aggregated, but no miner has a listing yet
+    resources = {
+        "data_store": DataStoreResource(url=empty.url),
+        "model_store": ModelStoreResource(url=f"file://{tmp_path / 'models'}"),
+        "training_launcher": TrainingLauncher(),
+    }
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([price_model, inference_pin], instance=instance, resources=resources,
+                                raise_on_error=False)
+        assert result.success
+        (trained,) = result.asset_materializations_for_node("price_model")
+        assert trained.metadata["skipped"].value.startswith("too few listings to train: 0 train")
+        assert "version_id" not in trained.metadata
+        (check,) = result.get_asset_check_evaluations()
+        assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+        (pin,) = result.asset_materializations_for_node("inference_pin")
+        assert pin.metadata["moved"].value is False
+        assert pin.metadata["reason"].value.startswith("price_model trained no model: too few listings")
+    assert ModelStore.open(f"file://{tmp_path / 'models'}").head() is None
