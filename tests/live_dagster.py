@@ -72,8 +72,10 @@ def views_built_after(port: int, moment: float) -> Callable[[], bool]:
     """Whether validator_views materialized after ``moment`` and no run is left queued or running."""
 
     def built() -> bool:
-        [node] = graphql(port, MATERIALIZED, key=["validator_views"])["assetNodes"]
-        latest = node["assetMaterializations"]
+        nodes = graphql(port, MATERIALIZED, key=["validator_views"])["assetNodes"]
+        if not nodes:  # the webserver answers before it has loaded the code location
+            return False
+        latest = nodes[0]["assetMaterializations"]
         running = graphql(port, RUNS, statuses=["QUEUED", "STARTING", "STARTED"])["runsOrError"]["results"]
         return bool(latest) and float(latest[0]["timestamp"]) / 1000 > moment and not running
 
