@@ -87,7 +87,8 @@ def wait_for_round(instance, hotkeys: list[str], landed: float) -> list[float]:
         ingested = {}
         for hotkey in hotkeys:
             records = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("miner_listings"), asset_partitions=[hotkey]), limit=1
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("miner_listings"), asset_partitions=[hotkey]),
+                limit=1,
             ).records
             if records and records[0].timestamp > landed:
                 ingested[hotkey] = records[0].timestamp
@@ -98,7 +99,9 @@ def wait_for_round(instance, hotkeys: list[str], landed: float) -> list[float]:
             if v.timestamp > landed
         )
         if len(ingested) == len(hotkeys) and starts and starts[-1][0] > max(ingested.values()):
-            return [next(built for start, built in starts if start > done) - landed for done in ingested.values()]
+            return [
+                next(built for start, built in starts if start > done) - landed for done in ingested.values()
+            ]
         time.sleep(1)
     raise SystemExit(f"round of {len(hotkeys)} miners did not settle within {ROUND_LIMIT:.0f} s")
 
@@ -130,8 +133,13 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
     env["SN46_HOME"] = str(home)
     log = open(home / "ui.log", "wb")
-    ui = subprocess.Popen([sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(args.port)],
-                          env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(args.port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     os.environ.update(SN46_HOME=str(home), DAGSTER_HOME=str(home / ".dagster_home"))
     import dagster as dg
 
@@ -156,12 +164,24 @@ def main() -> None:
                 runs = list(instance.get_run_records(filters=dg.RunsFilter(created_after=after)))
                 aggregates = {
                     r.run_id
-                    for r in instance.fetch_materializations(dg.AssetKey("listing_aggregates"), limit=50).records
+                    for r in instance.fetch_materializations(
+                        dg.AssetKey("listing_aggregates"), limit=50
+                    ).records
                     if r.timestamp > landed
                 }
                 floor = baseline(f"file://{tempfile.mkdtemp(prefix='sn46-floor-')}", miners, now)
-                rounds.append(Round(miners, statistics.median(ages), ages[int(0.95 * (len(ages) - 1))], ages[-1],
-                                    len(runs), len(aggregates), cpu, floor))
+                rounds.append(
+                    Round(
+                        miners,
+                        statistics.median(ages),
+                        ages[int(0.95 * (len(ages) - 1))],
+                        ages[-1],
+                        len(runs),
+                        len(aggregates),
+                        cpu,
+                        floor,
+                    )
+                )
     finally:
         os.killpg(ui.pid, signal.SIGINT)
         try:
@@ -170,13 +190,19 @@ def main() -> None:
             os.killpg(ui.pid, signal.SIGKILL)
         log.close()
 
-    print(f"{'miners':>6} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'runs':>5} {'aggr. runs':>10} "
-          f"{'CPU s':>7} {'floor s':>8}")
+    print(
+        f"{'miners':>6} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'runs':>5} {'aggr. runs':>10} "
+        f"{'CPU s':>7} {'floor s':>8}"
+    )
     for r in rounds:
-        print(f"{r.miners:>6} {r.p50:>7.1f} {r.p95:>7.1f} {r.worst:>7.1f} {r.runs:>5} {r.aggregates_runs:>10} "
-              f"{r.cpu_seconds:>7.1f} {r.baseline_seconds:>8.2f}")
-    print("freshness: seconds from a round landing to the first validator_views built after each miner's "
-          "ingest; floor: the round's ingest and aggregates by hand in one process (no Dagster)")
+        print(
+            f"{r.miners:>6} {r.p50:>7.1f} {r.p95:>7.1f} {r.worst:>7.1f} {r.runs:>5} {r.aggregates_runs:>10} "
+            f"{r.cpu_seconds:>7.1f} {r.baseline_seconds:>8.2f}"
+        )
+    print(
+        "freshness: seconds from a round landing to the first validator_views built after each miner's "
+        "ingest; floor: the round's ingest and aggregates by hand in one process (no Dagster)"
+    )
 
 
 if __name__ == "__main__":

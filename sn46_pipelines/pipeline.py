@@ -278,7 +278,9 @@ def _summarize(instance: dg.DagsterInstance, started: float) -> PipelineSummary:
                 summary.downstream[asset] = metadata
         if run.status.value != "SUCCESS":
             what = f"ingest {hotkey}" if hotkey else run.job_name
-            summary.failed.append(f"{what}: run {run.run_id} {run.status.value.lower()}{_cause(instance, run.run_id)}")
+            summary.failed.append(
+                f"{what}: run {run.run_id} {run.status.value.lower()}{_cause(instance, run.run_id)}"
+            )
     summary.failed.extend(_sensor_problems(instance, started))
     return summary
 
@@ -286,7 +288,9 @@ def _summarize(instance: dg.DagsterInstance, started: float) -> PipelineSummary:
 def _materializations(instance: dg.DagsterInstance, run_id: str) -> Iterable[tuple[str, dict[str, Any]]]:
     import dagster as dg
 
-    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+    for record in instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records:
         materialization = record.asset_materialization
         if materialization is not None:
             yield materialization.asset_key.to_user_string(), _plain(materialization.metadata)
@@ -313,12 +317,19 @@ def _sensor_problems(instance: dg.DagsterInstance, started: float) -> list[str]:
         ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id, after=started, limit=200)
         for tick in ticks:
             if tick.status.value == "FAILURE" and tick.error is not None:
-                problems.append(f"sensor {state.instigator_name}: {tick.error.message.strip().splitlines()[0]}")
+                problems.append(
+                    f"sensor {state.instigator_name}: {tick.error.message.strip().splitlines()[0]}"
+                )
                 break
             reason = tick.skip_reason or ""
-            if state.instigator_name == "miner_upload_sensor" and tick.status.value == "SKIPPED" and reason not in (
-                "",
-                NO_NEW_UPLOADS,
+            if (
+                state.instigator_name == "miner_upload_sensor"
+                and tick.status.value == "SKIPPED"
+                and reason
+                not in (
+                    "",
+                    NO_NEW_UPLOADS,
+                )
             ):
                 problems.append(f"sensor {state.instigator_name}: {reason}")
                 break

@@ -78,7 +78,9 @@ def print_summary(summary, *, as_json: bool) -> None:
     ingests = sum(1 for run in summary.runs if run["hotkey"])
     print(f"{len(summary.runs)} runs ({ingests} ingests) in {summary.seconds:.0f} s")
     for hotkey, stats in sorted(summary.hotkeys.items()):
-        rejected = {k.removeprefix("rejected_"): v for k, v in stats.items() if k.startswith("rejected_") and v}
+        rejected = {
+            k.removeprefix("rejected_"): v for k, v in stats.items() if k.startswith("rejected_") and v
+        }
         print(
             f"  {hotkey}  files {stats.get('files_processed', 0):>3}  "
             f"accepted {stats.get('rows_accepted', 0):>6}  rejected {rejected or '-'}"

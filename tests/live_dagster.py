@@ -18,12 +18,16 @@ query ($key: [String!]!) {
 }"""
 RUNS = """
 query ($statuses: [RunStatus!]) {
-  runsOrError(filter: {statuses: $statuses}) { ... on Runs { results { runId jobName status tags { key value } } } }
+  runsOrError(filter: {statuses: $statuses}) {
+    ... on Runs { results { runId jobName status tags { key value } } }
+  }
 }"""
 MATERIALIZATIONS = """
 query ($key: [String!]!) {
   assetNodes(assetKeys: [{path: $key}]) {
-    assetMaterializations(limit: 1000) { partition runId metadataEntries { label ... on IntMetadataEntry { intValue } } }
+    assetMaterializations(limit: 1000) {
+      partition runId metadataEntries { label ... on IntMetadataEntry { intValue } }
+    }
   }
 }"""
 
@@ -35,8 +39,9 @@ def free_port() -> int:
 
 
 def graphql(port: int, query: str, **variables: Any) -> dict[str, Any]:
-    response = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables},
-                          timeout=30)
+    response = httpx.post(
+        f"http://127.0.0.1:{port}/graphql", json={"query": query, "variables": variables}, timeout=30
+    )
     response.raise_for_status()
     body = response.json()
     assert "errors" not in body, body["errors"]

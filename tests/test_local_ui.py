@@ -13,11 +13,10 @@ import sys
 import time
 
 import pytest
+from live_dagster import free_port, graphql, ingest_counts, views_built_after, wait_for
 
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.objectstore import open_store
-
-from live_dagster import free_port, graphql, ingest_counts, views_built_after, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +27,22 @@ def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
     env["SN46_HOME"] = str(tmp_path)
     log = tmp_path / "ui.log"
     with open(log, "wb") as out:
-        ui = subprocess.Popen([sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(port)],
-                              env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     processes = {"sn46 pipeline ui": ui}
     try:
         wait_for(lambda: graphql(port, "{ version }"), "the UI answers", processes, log.read_text, 180)
         landed = time.time()
         store = open_store(f"file://{tmp_path}/.sn46/local/data")
         report = seed_demo(store, miners=3, validators=1, seed=5)
-        wait_for(views_built_after(port, landed), "views built from the uploads", processes, log.read_text, 400)
+        wait_for(
+            views_built_after(port, landed), "views built from the uploads", processes, log.read_text, 400
+        )
         counts = ingest_counts(port)
         assert {miner.hotkey: len(miner.files) for miner in report.miners} == dict(counts)
     finally:

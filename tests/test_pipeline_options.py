@@ -8,7 +8,9 @@ from sn46_pipelines.cli import build_parser
 from sn46_pipelines.pipeline import PipelineError, configure_dagster_home, run_pipeline
 
 
-@pytest.mark.parametrize(("value", "reason"), [("0", "at least 1, got 0"), ("soon", "not a whole number: 'soon'")])
+@pytest.mark.parametrize(
+    ("value", "reason"), [("0", "at least 1, got 0"), ("soon", "not a whole number: 'soon'")]
+)
 def test_the_command_refuses_a_bad_timeout(value: str, reason: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["pipeline", "run", "--timeout", value])

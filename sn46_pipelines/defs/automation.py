@@ -34,6 +34,7 @@ import dagster as dg
 
 from ..config import AutomationSettings
 
+
 def sensor_status(settings: AutomationSettings) -> dg.DefaultSensorStatus:
     """The state the environment ships the upload and automation sensors in."""
     running = settings.sensors == "running"
@@ -219,11 +220,15 @@ def automation_sensors(settings: AutomationSettings) -> list[dg.AutomationCondit
             default_status=sensor_status(settings),
             minimum_interval_seconds=settings.interval_seconds,
             use_user_code_server=True,
-            description=f"Requests {what} from their automation conditions (sn46_pipelines/defs/automation.py).",
+            description=f"Requests {what} from their automation conditions (defs/automation.py).",
         )
 
     return [
         sensor(LISTINGS_AUTOMATION, [AGGREGATES, VIEWS], "listing_aggregates and validator_views"),
-        sensor(TRAINING_AUTOMATION, [PRICE_MODEL, INFERENCE_PIN], "price_model and inference_pin",
-               **{GPU_TAG: "true"}),
+        sensor(
+            TRAINING_AUTOMATION,
+            [PRICE_MODEL, INFERENCE_PIN],
+            "price_model and inference_pin",
+            **{GPU_TAG: "true"},
+        ),
     ]

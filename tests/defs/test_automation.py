@@ -71,8 +71,11 @@ class Ticks:
             defs=self.assets, instance=self.instance, cursor=self.cursor, evaluation_time=self.now
         )
         self.cursor = result.cursor
-        return {key: result.get_num_requested(key) for key in (AGGREGATES, VIEWS, PRICE_MODEL, INFERENCE_PIN)
-                if result.get_num_requested(key)}
+        return {
+            key: result.get_num_requested(key)
+            for key in (AGGREGATES, VIEWS, PRICE_MODEL, INFERENCE_PIN)
+            if result.get_num_requested(key)
+        }
 
 
 def materialize(instance: dg.DagsterInstance, key: str, partition: str | None = None, **metadata) -> None:
@@ -111,7 +114,7 @@ def test_a_round_of_64_ingests_asks_for_one_aggregates_run(instance):
     assert tick() == {}  # nothing ingested yet
     runs = [in_flight(instance, assets, hk) for hk in HOTKEYS]
     requested = []
-    for i, (hotkey, run) in enumerate(zip(HOTKEYS, runs)):
+    for i, (hotkey, run) in enumerate(zip(HOTKEYS, runs, strict=True)):
         materialize(instance, "miner_listings", hotkey)
         instance.report_run_canceled(run)  # the run is over; only runs in flight hold the aggregates
         if i % 8 == 7:  # the automation sensor ticks while the round lands, 8 ingests at a time

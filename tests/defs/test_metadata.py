@@ -13,16 +13,18 @@ from sn46_pipelines.defs.metadata import column_schema, rounded, table_metadata,
 
 def test_plain_values_become_the_metadata_types_that_read_best():
     when = datetime(2026, 12, 3, 8, tzinfo=timezone.utc)
-    shown = ui_metadata({
-        "duplicate_rate": 0.123456789,
-        "files_processed": 4,
-        "published": True,
-        "newest_upload": when.isoformat(),
-        "prefix": "aggregates/",
-        "store": "s3://bucket/data",
-        "reason": "tracking mode",
-        "skipped": None,
-    })
+    shown = ui_metadata(
+        {
+            "duplicate_rate": 0.123456789,
+            "files_processed": 4,
+            "published": True,
+            "newest_upload": when.isoformat(),
+            "prefix": "aggregates/",
+            "store": "s3://bucket/data",
+            "reason": "tracking mode",
+            "skipped": None,
+        }
+    )
     assert shown["duplicate_rate"] == 0.1235 and shown["files_processed"] == 4 and shown["published"] is True
     assert shown["newest_upload"] == dg.MetadataValue.timestamp(when)
     assert shown["prefix"] == dg.MetadataValue.path("aggregates/")
@@ -31,7 +33,9 @@ def test_plain_values_become_the_metadata_types_that_read_best():
 
 
 def test_reported_floats_are_rounded_and_other_values_kept():
-    out = rounded({"val_mape": dg.MetadataValue.float(0.118712345), "rows": dg.MetadataValue.int(7), "x": 1.23456})
+    out = rounded(
+        {"val_mape": dg.MetadataValue.float(0.118712345), "rows": dg.MetadataValue.int(7), "x": 1.23456}
+    )
     assert out["val_mape"] == 0.1187 and out["x"] == 1.2346 and out["rows"] == dg.MetadataValue.int(7)
 
 
@@ -40,18 +44,22 @@ def test_table_assets_report_row_count_and_column_schema():
     meta = table_metadata(3, schema)
     assert meta["dagster/row_count"] == 3
     columns = meta["dagster/column_schema"].columns
-    assert [(c.name, c.type, c.constraints.nullable) for c in columns] == [("hotkey", "string", False),
-                                                                           ("score", "double", True)]
+    assert [(c.name, c.type, c.constraints.nullable) for c in columns] == [
+        ("hotkey", "string", False),
+        ("score", "double", True),
+    ]
     assert column_schema(schema) == meta["dagster/column_schema"]
 
 
 def test_the_miner_table_lists_failing_miners_first_with_uid_and_reasons():
-    scores = pa.table({
-        "hotkey": ["5Good", "5Copier"],
-        "score": [0.93, 0.41],
-        "passed": [True, False],
-        "reasons": [[], ["copies", "low_score"]],
-    })
+    scores = pa.table(
+        {
+            "hotkey": ["5Good", "5Copier"],
+            "score": [0.93, 0.41],
+            "passed": [True, False],
+            "reasons": [[], ["copies", "low_score"]],
+        }
+    )
     text = _miner_table(scores, {"5Copier": 7}).value
     header, rule, first, second = text.splitlines()
     assert header == "| hotkey | uid | score | passed | reasons |"

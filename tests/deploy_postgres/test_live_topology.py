@@ -22,14 +22,13 @@ from typing import Any
 
 import boto3
 import pytest
+from live_dagster import RUNS, free_port, graphql, ingest_counts, views_built_after, wait_for
+from prod_home_helpers import make_prod_home
 
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.discovery import list_hotkey_uploads
 from sn46_pipelines.listings.ingest import read_manifest
 from sn46_pipelines.objectstore import open_store
-
-from live_dagster import RUNS, free_port, graphql, ingest_counts, views_built_after, wait_for
-from prod_home_helpers import make_prod_home
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +36,7 @@ BIN = Path(sys.executable).parent
 NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
 #: Seconds the deployment may take to turn one round of uploads into views, on two busy cores.
 ROUND_LIMIT = 420
+
 
 class Deployment:
     """The three processes, started and stopped as an operator's process manager would."""
@@ -53,15 +53,37 @@ class Deployment:
 
     def start(self, name: str) -> None:
         commands = {
-            "code-server": [str(BIN / "dagster"), "code-server", "start", "-m", "sn46_pipelines.definitions",
-                            "-h", "127.0.0.1", "-p", str(self.grpc_port), "--location-name", "sn46_pipelines"],
+            "code-server": [
+                str(BIN / "dagster"),
+                "code-server",
+                "start",
+                "-m",
+                "sn46_pipelines.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.grpc_port),
+                "--location-name",
+                "sn46_pipelines",
+            ],
             "daemon": [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)],
-            "webserver": [str(BIN / "dagster-webserver"), "-w", str(self.workspace), "-h", "127.0.0.1",
-                          "-p", str(self.web_port)],
+            "webserver": [
+                str(BIN / "dagster-webserver"),
+                "-w",
+                str(self.workspace),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.web_port),
+            ],
         }
         log = open(self.folder / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(
-            commands[name], env=self.env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
+            commands[name],
+            env=self.env,
+            cwd=self.folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()

@@ -110,19 +110,24 @@ def listing_aggregates(
     )
 
 
-
 def _miner_table(scores: Any, uids: dict[str, int]) -> dg.MetadataValue:
     """Hotkey, uid, score, passed and reasons per miner, worst first: "why did miners fail" without SQL."""
     rows = sorted(scores.to_pylist(), key=lambda r: (r["passed"], r["score"] or 0.0, r["hotkey"]))
     shown = [
-        (r["hotkey"], uids.get(r["hotkey"]), r["score"], "yes" if r["passed"] else "no", ", ".join(r["reasons"] or []))
+        (
+            r["hotkey"],
+            uids.get(r["hotkey"]),
+            r["score"],
+            "yes" if r["passed"] else "no",
+            ", ".join(r["reasons"] or []),
+        )
         for r in rows[:MINERS_SHOWN]
     ]
     return markdown_table(("hotkey", "uid", "score", "passed", "reasons"), shown)
 
 
 def _uids(store: ObjectStore) -> dict[str, int]:
-    """Hotkey -> uid from the data store's metagraph snapshot, or nothing when there is none (or it is bad)."""
+    """Hotkey -> uid from the data store's metagraph snapshot; nothing when it is missing or bad."""
     try:
         snapshot = MetagraphSnapshot.from_json(json.loads(store.get(METAGRAPH_KEY)))
     except (NotFoundError, ValueError):
@@ -133,7 +138,9 @@ def _uids(store: ObjectStore) -> dict[str, int]:
 def _passing_check(instance: dg.DagsterInstance, passed: int) -> dg.AssetCheckResult:
     """Warn when the passing miners fell below half of the previous materialization's."""
     event = instance.get_latest_materialization_event(dg.AssetKey("listing_aggregates"))
-    previous_value = event.asset_materialization.metadata.get("passed") if event and event.asset_materialization else None
+    previous_value = (
+        event.asset_materialization.metadata.get("passed") if event and event.asset_materialization else None
+    )
     previous = None if previous_value is None else int(previous_value.value)
     collapsed = previous is not None and previous > 0 and passed < MIN_PASSING_SHARE * previous
     return dg.AssetCheckResult(
@@ -141,7 +148,10 @@ def _passing_check(instance: dg.DagsterInstance, passed: int) -> dg.AssetCheckRe
         passed=not collapsed,
         severity=dg.AssetCheckSeverity.WARN,
         description=None if not collapsed else f"{passed} miners pass, {previous} passed last time",
-        metadata={"passing_miners": passed, **({"previously_passing": previous} if previous is not None else {})},
+        metadata={
+            "passing_miners": passed,
+            **({"previously_passing": previous} if previous is not None else {}),
+        },
     )
 
 
@@ -190,7 +200,9 @@ def views_freshness(instance: dg.DagsterInstance) -> dg.AssetCheckResult:
     if aggregates is None:
         return dg.AssetCheckResult(passed=True, description="no aggregates yet: nothing to follow")
     if views is None:
-        return dg.AssetCheckResult(passed=False, description="aggregates exist but the views were never built")
+        return dg.AssetCheckResult(
+            passed=False, description="aggregates exist but the views were never built"
+        )
     behind = aggregates.timestamp - views.timestamp
     return dg.AssetCheckResult(
         passed=behind <= VIEWS_FRESHNESS_MINUTES * 60,

@@ -37,7 +37,9 @@ class IngestConfig(dg.Config):
     group_name="listings",
     owners=OWNERS,
     kinds={"parquet", "python"},
-    check_specs=[dg.AssetCheckSpec(name, asset="miner_listings", description=text) for name, text in CHECKS.items()],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="miner_listings", description=text) for name, text in CHECKS.items()
+    ],
     description="A miner's uploads checked file by file and row by row; good rows curated, "
     "bad ones quarantined with a reason. Only files not processed before are read.",
 )

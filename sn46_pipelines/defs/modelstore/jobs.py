@@ -165,7 +165,8 @@ REPLICA_CHECK = "replica_within_rpo"
             description="Every record's hash chains to its parent (deep: every live blob re-hashed).",
         )
     ],
-    description="Check the hash chain; a corrupt chain fails the check and the run, naming the first bad version.",
+    description="Check the hash chain; a corrupt chain fails the check and the run, naming the first "
+    "bad version.",
 )
 def model_store_verify(
     context: dg.OpExecutionContext, config: VerifyConfig, model_store: ModelStoreResource
@@ -178,7 +179,9 @@ def model_store_verify(
     yield dg.AssetCheckResult(
         check_name=CHAIN_CHECK,
         passed=report.valid,
-        description=None if report.valid else f"corrupt from {report.first_bad} ({report.kind}): {report.detail}",
+        description=None
+        if report.valid
+        else f"corrupt from {report.first_bad} ({report.kind}): {report.detail}",
         metadata={"verification": depth, "versions": report.versions, "bytes_hashed": report.bytes_hashed},
     )
     if not report.valid:
@@ -207,7 +210,7 @@ class ReplicationConfig(dg.Config):
         dg.AssetCheckSpec(
             REPLICA_CHECK,
             asset=model_store.key,
-            description="The replica holds the primary's chain, at most the RPO behind, and does not diverge.",
+            description="The replica holds the primary's chain, at most the RPO behind, never diverging.",
         )
     ],
     op_tags=k8s_step_role_tags("replication"),
@@ -280,7 +283,7 @@ replication_check_job = dg.define_asset_job(
     selection=dg.AssetSelection.checks(model_store_replication),
     op_retry_policy=STORE_RETRY_POLICY,
     tags=run_role_tags("replication"),
-    description="Check (optionally repair) the store's replica (the replica_within_rpo check of model_store).",
+    description="Check (optionally repair) the store's replica: the replica_within_rpo check.",
 )
 
 

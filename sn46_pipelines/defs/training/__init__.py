@@ -6,11 +6,19 @@ from .assets import inference_pin, price_model
 from .jobs import GPU_TAG, deploy_job, train_job
 from .launcher import TrainingLauncher
 
-__all__ = ["GPU_TAG", "TrainingLauncher", "build_defs", "deploy_job", "inference_pin", "price_model", "train_job"]
+__all__ = [
+    "GPU_TAG",
+    "TrainingLauncher",
+    "build_defs",
+    "deploy_job",
+    "inference_pin",
+    "price_model",
+    "train_job",
+]
 
 
 def build_defs() -> dg.Definitions:
-    """The domain's assets and hand-launched jobs; where training runs is the ``training_launcher`` resource."""
+    """The domain's assets and hand-launched jobs; ``training_launcher`` says where training runs."""
     return dg.Definitions(
         assets=[price_model, inference_pin],
         jobs=[train_job, deploy_job],

@@ -15,8 +15,8 @@ from pydantic import Field
 from ...config import load_settings
 from ...pricemodel.pipes_train import CHECK_NAME
 from ..listings import listing_aggregates
-from ..resources import DataStoreResource, ModelStoreResource
 from ..metadata import rounded, ui_metadata
+from ..resources import DataStoreResource, ModelStoreResource
 from .launcher import TrainingLauncher
 
 
@@ -27,16 +27,24 @@ class PriceModelConfig(dg.Config):
     learning_rate: float = Field(3e-3, description="peak of the one-cycle schedule (AdamW)")
     batch_size: int = Field(256, description="listings per optimizer step")
     hidden: int = Field(64, description="width of the MLP's two hidden layers")
-    device: str = Field("auto", description="auto (CUDA with bf16 autocast when present), cpu, cuda or cuda:N")
-    row_limit: int = Field(0, description="train on a fixed hash sample of at most this many listings; 0: all")
-    seed: int = Field(0, description="initialization and shuffling; same seed and data give the same model on CPU")
+    device: str = Field(
+        "auto", description="auto (CUDA with bf16 autocast when present), cpu, cuda or cuda:N"
+    )
+    row_limit: int = Field(
+        0, description="train on a fixed hash sample of at most this many listings; 0: all"
+    )
+    seed: int = Field(
+        0, description="initialization and shuffling; same seed and data give the same model on CPU"
+    )
 
 
 class InferencePinConfig(dg.Config):
     """Which version ``deploy_job`` deploys, and whether the safety rule may be overridden."""
 
     force: bool = Field(False, description="move the pin even if the model failed the check or is worse")
-    version: str = Field("", description="deploy this version (v0000000012 or 12) instead of the latest price_model")
+    version: str = Field(
+        "", description="deploy this version (v0000000012 or 12) instead of the latest price_model"
+    )
 
 
 #: Who answers for the model assets.
@@ -72,7 +80,10 @@ def price_model(
     # the next aggregates with this (defs/automation.py).
     seen = _latest_metadata(context.instance, listing_aggregates.key, "rows_accepted")
     result = training_launcher.run(
-        context, data_store=data_store.open().url, model_store=model_store.open().url, config=config.model_dump()
+        context,
+        data_store=data_store.open().url,
+        model_store=model_store.open().url,
+        config=config.model_dump(),
     ).get_materialize_result()
     return result._replace(metadata={**rounded(result.metadata or {}), ELIGIBLE_ROWS: int(seen or 0)})
 
@@ -107,7 +118,11 @@ def inference_pin(
     if not config.version and skipped:
         context.log.info(f"kept pin {inference.pin}: price_model trained no model ({skipped})")
         return dg.MaterializeResult(
-            metadata={"pin": inference.pin, "moved": False, "reason": f"price_model trained no model: {skipped}"}
+            metadata={
+                "pin": inference.pin,
+                "moved": False,
+                "reason": f"price_model trained no model: {skipped}",
+            }
         )
     candidate = config.version or _latest_trained_version(context.instance)
     decision = promote(model_store.open(), candidate, inference.pin, mode=inference.mode, force=config.force)
@@ -118,5 +133,7 @@ def inference_pin(
 def _latest_trained_version(instance: dg.DagsterInstance) -> str:
     version = _latest_metadata(instance, price_model.key, "version_id")
     if version is None:
-        raise dg.Failure("price_model has never been materialized here: run train_job first, or set `version`")
+        raise dg.Failure(
+            "price_model has never been materialized here: run train_job first, or set `version`"
+        )
     return str(version)

@@ -54,7 +54,9 @@ class TrainingLauncher(dg.ConfigurableResource):
         extras = {"data_store": data_store, "model_store": model_store, "config": config}
         try:
             if launch.launcher == "subprocess":
-                return dg.PipesSubprocessClient().run(context=context, command=LOCAL_TRAIN_COMMAND, extras=extras)
+                return dg.PipesSubprocessClient().run(
+                    context=context, command=LOCAL_TRAIN_COMMAND, extras=extras
+                )
             require_remote_stores(launch.launcher, {"data_store": data_store, "model_store": model_store})
             run = _run_in_pod if launch.launcher == "k8s" else _run_in_ecs_task
             return run(context, launch, env, extras)
@@ -89,9 +91,12 @@ def _run_in_pod(
     try:
         from dagster_k8s import PipesK8sClient
     except ImportError:
-        raise ConfigError("the k8s training launcher needs dagster-k8s: pip install 'sn46-pipelines[deploy]'") from None
-    environment = container_environment(env.env, env.region, env.endpoint_url,
-                                        injected_credentials=bool(launch.k8s_secret))
+        raise ConfigError(
+            "the k8s training launcher needs dagster-k8s: pip install 'sn46-pipelines[deploy]'"
+        ) from None
+    environment = container_environment(
+        env.env, env.region, env.endpoint_url, injected_credentials=bool(launch.k8s_secret)
+    )
     spec = k8s.training_pod_spec(launch, environment)
     context.log.info(f"training in a pod of image {launch.image} with {launch.gpu_count} GPU(s)")
     return PipesK8sClient().run(
