@@ -1,42 +1,57 @@
 """The HTTP API: today's endpoints and fields, with every check in a safe order.
 
-Each signed endpoint goes through :meth:`Gateway.authorize`:
+Each signed endpoint goes through :meth:`Gateway.serve`, which runs
+:meth:`Gateway.authorize`:
 
 1. read the body, at most ``max_body_bytes`` (413), parse it (400/422), and
    refuse unserviceable requests (bad job id, too many file keys) (400/422);
-2. authenticate: ``btauth/1`` headers if present, else the signed commitment
-   (fresh timestamp, valid signature) (401);
-3. check the metagraph: registered hotkey, and for validator endpoints a
-   permit and enough stake (403; 503 before the first snapshot);
-4. claim the replay key and charge the quotas in one atomic ledger call
-   (401 on replay, 429 with ``Retry-After`` when over quota; 503 when the
-   ledger is down: without replay and quota checks nothing is granted).
+2. authenticate: ``btauth/1`` or ``X-Tao`` headers if present, else the
+   signed commitment (fresh timestamp, valid signature) (401);
+3. check the metagraph: registered hotkey, and for validator endpoints the
+   validator rule (403; 503 before the first snapshot);
+4. one atomic ledger call: an exact repeat of an admitted request (same
+   replay key, same method, path and body) is answered with the first answer
+   and charges nothing; a replay with anything changed is refused (401);
+   otherwise the quotas are checked (429 with ``Retry-After``, the replay key
+   left free) and the request claims its key and is charged. 503 when the
+   ledger is down: without replay and quota checks nothing is granted.
 
-Only then is anything presigned. Unauthenticated or unregistered traffic
-never touches a quota. Responses never carry exception text: unexpected
-errors are logged and answered with a plain 500.
+Only then is anything presigned, and the answer is stored for the request's
+retries. Unauthenticated or unregistered traffic never touches a quota.
+Responses never carry exception text: unexpected errors are logged and
+answered with a plain 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from .auth import AuthError, Caller, has_btauth_headers, verify_btauth, verify_commitment
-from .ledger import Admission, Ledger, LedgerUnavailableError, Verdict, seconds_to_midnight
-from .metagraph import MetagraphSyncer, is_validator
+from .auth import (
+    TAO_HEADERS,
+    AuthError,
+    Caller,
+    has_btauth_headers,
+    has_tao_headers,
+    verify_btauth,
+    verify_commitment,
+    verify_tao,
+)
+from .ledger import Admission, Claim, Ledger, LedgerUnavailableError, Verdict, seconds_to_midnight
+from .metagraph import MetagraphSyncer
 from .models import FileUrlsRequest, MinerAccessRequest, MinerSpecificRequest, ValidatorAccessRequest
 from .presign import EXAMPLE_PATHS, FOLDER_STRUCTURE, Presigner, miner_folder
 from .settings import GatewaySettings
@@ -52,6 +67,23 @@ COMMITMENTS = {
     "file_urls_format": "s3:validator:files:{miner_hotkey}:{hotkey}:{timestamp}",
 }
 _S3_CHECK_CACHE_S = 5.0
+#: Marks an answer given again to an exact retry (the name some payment APIs use for the same idea).
+REPEAT_HEADER = "Idempotent-Replayed"
+
+
+def request_fingerprint(method: str, target: str, body: bytes) -> str:
+    """Hex SHA-256 of what a retry repeats byte for byte: method, path with query string, and body.
+
+    Legacy commitments sign only a timestamp and a few names, ``X-Tao`` signs
+    only the body: the fingerprint is what makes "the same request" cover
+    every field, so a captured signature cannot be replayed with a changed
+    ``file_keys``, ``job_id`` or path and come back with a grant.
+    """
+    digest = hashlib.sha256()
+    for part in (method.encode(), target.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()
 
 
 class GatewayError(Exception):
@@ -152,15 +184,23 @@ class Gateway:
             raise GatewayError(422, "Invalid request fields", errors=problems) from None
 
     def authenticate(
-        self, request: Request, body: bytes, fields: BaseModel, commitment: Callable[[Any], str]
+        self, request: Request, target: str, body: bytes, fields: BaseModel, commitment: Callable[[Any], str]
     ) -> Caller:
-        """btauth/1 when its headers are present, else the signed commitment in the body."""
+        """btauth/1 or X-Tao when their headers are present, else the signed commitment in the body."""
         settings = self.settings
-        if has_btauth_headers(request.headers):
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            caller = verify_btauth(
-                request.headers, body, method=request.method, path=target,
-                gateway_hotkey=settings.gateway_hotkey,
+        btauth, tao = has_btauth_headers(request.headers), has_tao_headers(request.headers)
+        if btauth and tao:
+            raise AuthError("Sign a request with one scheme: btauth/1 or X-Tao headers, not both")
+        if btauth or tao:
+            caller = (
+                verify_btauth(
+                    request.headers, body, method=request.method, path=target,
+                    gateway_hotkey=settings.gateway_hotkey,
+                )
+                if btauth
+                else verify_tao(
+                    request.headers, body, max_age_s=settings.max_age_s, max_skew_s=settings.max_skew_s
+                )
             )
             if fields.hotkey is not None and fields.hotkey != caller.hotkey:
                 raise AuthError("Body hotkey differs from the signing hotkey")
@@ -189,17 +229,19 @@ class Gateway:
         validator: bool,
         commitment: Callable[[M], str],
         check: Callable[[M], None] | None = None,
-    ) -> tuple[M, Caller, Admission]:
+    ) -> tuple[M, Caller, Claim, Admission]:
         """Run the checks of the module docstring in order; raise :class:`GatewayError` on the first failure.
 
         ``check`` refuses requests that are well-formed but unserviceable, before anything is charged.
+        The admission is :attr:`Verdict.ADMITTED` or :attr:`Verdict.REPEATED`.
         """
         body = await self.read_body(request)
         fields = self.parse(model, body)
         if check is not None:
             check(fields)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         try:
-            caller = self.authenticate(request, body, fields, commitment)
+            caller = self.authenticate(request, target, body, fields, commitment)
         except AuthError as exc:
             raise GatewayError(401, str(exc)) from None
         snapshot = self.metagraph.snapshot
@@ -211,15 +253,17 @@ class Gateway:
         coldkey = getattr(fields, "coldkey", None)
         if coldkey is not None and neuron.coldkey and coldkey != neuron.coldkey:
             raise GatewayError(403, "Coldkey does not own this hotkey")
-        if validator and not is_validator(neuron, self.settings.min_validator_stake):
-            raise GatewayError(403, "You are not validator: a validator permit and enough stake are required")
         settings = self.settings
+        rule = settings.validator_rule
+        if validator and not rule.admits(neuron):
+            raise GatewayError(403, f"You are not validator: this gateway requires {rule.describe()}")
         scope, limit = (
             ("validator", settings.per_validator_limit) if validator else ("miner", settings.per_miner_limit)
         )
+        claim = Claim(caller.replay_key, request_fingerprint(request.method, target, body), caller.replay_ttl)
         try:
             admission = await self.ledger.admit(
-                caller.replay_key, caller.replay_ttl, f"{scope}:{caller.hotkey}", limit, settings.total_limit
+                claim, f"{scope}:{caller.hotkey}", limit, settings.total_limit
             )
         except LedgerUnavailableError as exc:
             log.error("ledger unavailable: %s", exc)
@@ -227,8 +271,8 @@ class Gateway:
                 503, "Service temporarily unavailable, retry shortly", {"Retry-After": "30"}
             ) from None
         if admission.verdict is Verdict.REPLAYED:
-            raise GatewayError(401, "Request already used (replay)")
-        if admission.verdict is not Verdict.ADMITTED:
+            raise GatewayError(401, "Request already used (replay): a retry must repeat the request exactly")
+        if admission.verdict not in (Verdict.ADMITTED, Verdict.REPEATED):
             retry = seconds_to_midnight()
             detail = (
                 "Global request limit reached." if admission.verdict is Verdict.OVER_TOTAL
@@ -238,7 +282,39 @@ class Gateway:
                 429, detail, {**_limit_headers(admission), "Retry-After": str(retry)},
                 limit=admission.limit, remaining=0, retry_after_s=retry,
             )
-        return fields, caller, admission
+        return fields, caller, claim, admission
+
+    async def serve(
+        self,
+        request: Request,
+        model: type[M],
+        build: Callable[[M, Caller], Awaitable[dict[str, Any]]],
+        *,
+        validator: bool,
+        commitment: Callable[[M], str],
+        check: Callable[[M], None] | None = None,
+    ) -> Response:
+        """Authorize, then answer: a retry gets the first answer; a new request, a grant kept for its retries.
+
+        A retry whose first answer is not stored yet (still being built, or its
+        worker died after the charge) gets a grant built again, uncharged: the
+        same caller, the same rights.
+        """
+        fields, caller, claim, admission = await self.authorize(
+            request, model, validator=validator, commitment=commitment, check=check
+        )
+        headers = _limit_headers(admission)
+        repeated = admission.verdict is Verdict.REPEATED
+        if repeated:
+            headers[REPEAT_HEADER] = "true"
+            if admission.answer is not None:
+                return Response(admission.answer, media_type="application/json", headers=headers)
+        answer = JSONResponse(await build(fields, caller), headers=headers)
+        try:
+            await self.ledger.remember(claim, bytes(answer.body))
+        except LedgerUnavailableError as exc:  # the grant stands; a retry would get a new one, uncharged
+            log.warning("could not store the answer for retries: %s", exc)
+        return answer
 
     async def s3_health(self) -> tuple[bool, float]:
         """(ok, latency ms) of a HEAD on the bucket, cached a few seconds: the healthcheck cannot flood S3."""
@@ -283,7 +359,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         description=(
             "Signed access to the SN46 data bucket: presigned uploads for miners, presigned listings and "
             "downloads for validators. Sign the commitment string of each endpoint "
-            "(see /commitment-formats), "
+            "(see /commitment-formats), sign the body with X-Tao v2 headers, "
             "or, recommended, sign the whole request with btauth/1 (bittensor.http_auth)."
         ),
         version="2.0.0",
@@ -298,7 +374,8 @@ def create_app(gateway: Gateway) -> FastAPI:
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-Bittensor-Version", "X-Bittensor-Hotkey", "X-Bittensor-Nonce",
-                           "X-Bittensor-Signature", "X-Bittensor-Receiver", "X-Bittensor-Crypto"],
+                           "X-Bittensor-Signature", "X-Bittensor-Receiver", "X-Bittensor-Crypto",
+                           *TAO_HEADERS],
         )
     app.add_middleware(CountRequests, stats=stats)
 
@@ -318,93 +395,98 @@ def create_app(gateway: Gateway) -> FastAPI:
     p = gateway.presigner
 
     @app.post("/get-folder-access", openapi_extra=body_doc(MinerAccessRequest), tags=["miners"])
-    async def get_folder_access(request: Request) -> JSONResponse:
+    async def get_folder_access(request: Request) -> Response:
         """A presigned POST for the caller's folder, and a listing URL of it."""
-        fields, caller, admission = await gateway.authorize(
-            request, MinerAccessRequest, validator=False,
+
+        async def build(fields: MinerAccessRequest, caller: Caller) -> dict[str, Any]:
+            now = time.time()
+            expires_in = settings.upload_expiry_s
+            if fields.expiry is not None:
+                expires_in = max(1, min(expires_in, int(fields.expiry - now)))
+            folder = miner_folder(caller.hotkey)
+            post = p.upload_post(caller.hotkey, fields.job_id, expires_in)
+            return {
+                "folder": p.key(folder),
+                "url": post["url"],
+                "fields": post["fields"],
+                "expiry": _iso(now + expires_in),
+                "expiry_seconds": expires_in,
+                "list_url": p.list_url(folder, expires_in),
+                "structure_info": _structure_info(
+                    "Upload files to job_id folders within your hotkey directory under data/ prefix"
+                ),
+                "upload_rules": {
+                    "key_prefix": p.upload_prefix(caller.hotkey, fields.job_id),
+                    "min_bytes": p.min_bytes,
+                    "max_bytes": p.max_bytes,
+                },
+            }
+
+        return await gateway.serve(
+            request, MinerAccessRequest, build, validator=False,
             commitment=lambda f: f"s3:data:access:{f.coldkey}:{f.hotkey}:{f.timestamp}",
         )
-        now = time.time()
-        expires_in = settings.upload_expiry_s
-        if fields.expiry is not None:
-            expires_in = max(1, min(expires_in, int(fields.expiry - now)))
-        folder = p.key(miner_folder(caller.hotkey))
-        post = p.upload_post(caller.hotkey, fields.job_id, expires_in)
-        body = {
-            "folder": folder,
-            "url": post["url"],
-            "fields": post["fields"],
-            "expiry": _iso(now + expires_in),
-            "expiry_seconds": expires_in,
-            "list_url": p.list_url(miner_folder(caller.hotkey), expires_in),
-            "structure_info": _structure_info(
-                "Upload files to job_id folders within your hotkey directory under data/ prefix"
-            ),
-            "upload_rules": {
-                "key_prefix": folder + (f"job_id={fields.job_id}/" if fields.job_id else "job_id="),
-                "min_bytes": p.min_bytes,
-                "max_bytes": p.max_bytes,
-            },
-        }
-        return JSONResponse(body, headers=_limit_headers(admission))
 
     @app.post("/get-validator-access", openapi_extra=body_doc(ValidatorAccessRequest), tags=["validators"])
-    async def get_validator_access(request: Request) -> JSONResponse:
+    async def get_validator_access(request: Request) -> Response:
         """Listing URLs over all miner data; pass ``continuation_token`` to get the next page's URL."""
-        fields, caller, admission = await gateway.authorize(
-            request, ValidatorAccessRequest, validator=True,
+
+        async def build(fields: ValidatorAccessRequest, caller: Caller) -> dict[str, Any]:
+            expires_in = settings.url_expiry_s
+            return {
+                "bucket": p.bucket,
+                "region": settings.region,
+                "validator_hotkey": caller.hotkey,
+                "expiry": _iso(time.time() + expires_in),
+                "expiry_seconds": expires_in,
+                "urls": {
+                    "global": {
+                        "list_all_data": p.list_url(
+                            "data/hotkey=", expires_in, continuation_token=fields.continuation_token
+                        ),
+                    },
+                    "miners": {"list_all_miners": p.list_url("data/hotkey=", expires_in, delimiter="/")},
+                },
+                "structure_info": _structure_info(
+                    "Job-based folder structure with explicit hotkey and job_id labels under data/ prefix"
+                ),
+            }
+
+        return await gateway.serve(
+            request, ValidatorAccessRequest, build, validator=True,
             commitment=lambda f: f"s3:validator:access:{f.timestamp}",
         )
-        expires_in = settings.url_expiry_s
-        body = {
-            "bucket": p.bucket,
-            "region": settings.region,
-            "validator_hotkey": caller.hotkey,
-            "expiry": _iso(time.time() + expires_in),
-            "expiry_seconds": expires_in,
-            "urls": {
-                "global": {
-                    "list_all_data": p.list_url(
-                        "data/hotkey=", expires_in, continuation_token=fields.continuation_token
-                    ),
-                },
-                "miners": {"list_all_miners": p.list_url("data/hotkey=", expires_in, delimiter="/")},
-            },
-            "structure_info": _structure_info(
-                "Job-based folder structure with explicit hotkey and job_id labels under data/ prefix"
-            ),
-        }
-        return JSONResponse(body, headers=_limit_headers(admission))
 
     @app.post("/get-miner-specific-access", openapi_extra=body_doc(MinerSpecificRequest), tags=["validators"])
     @app.post("/get-miner-list", openapi_extra=body_doc(MinerSpecificRequest), tags=["validators"])
-    async def get_miner_specific_access(request: Request) -> JSONResponse:
+    async def get_miner_specific_access(request: Request) -> Response:
         """A listing URL of one miner's folder; pass ``continuation_token`` to get the next page's URL.
 
         ``/get-miner-list`` is the same endpoint under the name some validators page through.
         """
-        fields, _, admission = await gateway.authorize(
-            request, MinerSpecificRequest, validator=True,
+
+        async def build(fields: MinerSpecificRequest, _: Caller) -> dict[str, Any]:
+            expires_in = settings.url_expiry_s
+            folder = miner_folder(fields.miner_hotkey)
+            url = p.list_url(folder, expires_in, continuation_token=fields.continuation_token)
+            return {
+                "bucket": p.bucket,
+                "region": settings.region,
+                "miner_hotkey": fields.miner_hotkey,
+                "miner_url": url,
+                "list_url": url,
+                "prefix": p.key(folder),
+                "expiry": _iso(time.time() + expires_in),
+                "expiry_seconds": expires_in,
+            }
+
+        return await gateway.serve(
+            request, MinerSpecificRequest, build, validator=True,
             commitment=lambda f: f"s3:validator:miner:{f.miner_hotkey}:{f.timestamp}",
         )
-        expires_in = settings.url_expiry_s
-        url = p.list_url(
-            miner_folder(fields.miner_hotkey), expires_in, continuation_token=fields.continuation_token
-        )
-        body = {
-            "bucket": p.bucket,
-            "region": settings.region,
-            "miner_hotkey": fields.miner_hotkey,
-            "miner_url": url,
-            "list_url": url,
-            "prefix": p.key(miner_folder(fields.miner_hotkey)),
-            "expiry": _iso(time.time() + expires_in),
-            "expiry_seconds": expires_in,
-        }
-        return JSONResponse(body, headers=_limit_headers(admission))
 
     @app.post("/get-file-presigned-urls", openapi_extra=body_doc(FileUrlsRequest), tags=["validators"])
-    async def get_file_presigned_urls(request: Request) -> JSONResponse:
+    async def get_file_presigned_urls(request: Request) -> Response:
         """Presigned GETs for files inside one miner's folder; keys elsewhere are listed as invalid."""
         def in_folder(f: FileUrlsRequest) -> list[str]:
             folder = p.key(miner_folder(f.miner_hotkey))
@@ -416,42 +498,43 @@ def create_app(gateway: Gateway) -> FastAPI:
             if not in_folder(f):
                 raise GatewayError(400, "No valid files for specified miner")
 
-        fields, caller, admission = await gateway.authorize(
-            request, FileUrlsRequest, validator=True, check=check,
-            commitment=lambda f: f"s3:validator:files:{f.miner_hotkey}:{f.hotkey}:{f.timestamp}",
-        )
-        valid = in_folder(fields)
-        invalid = [k for k in fields.file_keys if k not in set(valid)]
-        expires_in = min(settings.url_expiry_s, (fields.expiry_hours or 1) * 3600)
+        async def build(fields: FileUrlsRequest, caller: Caller) -> dict[str, Any]:
+            valid = in_folder(fields)
+            invalid = [k for k in fields.file_keys if k not in set(valid)]
+            expires_in = min(settings.url_expiry_s, (fields.expiry_hours or 1) * 3600)
 
-        def sign_all() -> dict[str, dict[str, Any]]:
-            return {
-                key: {
-                    "presigned_url": p.download_url(key, expires_in),
-                    "file_key": key,
-                    "expires_in_seconds": expires_in,
-                    "file_name": key.rsplit("/", 1)[-1],
+            def sign_all() -> dict[str, dict[str, Any]]:
+                return {
+                    key: {
+                        "presigned_url": p.download_url(key, expires_in),
+                        "file_key": key,
+                        "expires_in_seconds": expires_in,
+                        "file_name": key.rsplit("/", 1)[-1],
+                    }
+                    for key in valid
                 }
-                for key in valid
+
+            # Hundreds of signatures take a while: keep the event loop free for other requests.
+            file_urls = await run_in_threadpool(sign_all) if len(valid) > 16 else sign_all()
+            return {
+                "validator_hotkey": caller.hotkey,
+                "miner_hotkey": fields.miner_hotkey,
+                "bucket": p.bucket,
+                "expiry_hours": expires_in / 3600,
+                "expiry_time": _iso(time.time() + expires_in),
+                "total_requested_files": len(fields.file_keys),
+                "valid_files_count": len(valid),
+                "invalid_files_count": len(invalid),
+                "successful_urls": len(file_urls),
+                "failed_files": 0,
+                "file_urls": file_urls,
+                "invalid_files": invalid,
             }
 
-        # Hundreds of signatures take a while: keep the event loop free for other requests.
-        file_urls = await run_in_threadpool(sign_all) if len(valid) > 16 else sign_all()
-        body = {
-            "validator_hotkey": caller.hotkey,
-            "miner_hotkey": fields.miner_hotkey,
-            "bucket": p.bucket,
-            "expiry_hours": expires_in / 3600,
-            "expiry_time": _iso(time.time() + expires_in),
-            "total_requested_files": len(fields.file_keys),
-            "valid_files_count": len(valid),
-            "invalid_files_count": len(invalid),
-            "successful_urls": len(file_urls),
-            "failed_files": 0,
-            "file_urls": file_urls,
-            "invalid_files": invalid,
-        }
-        return JSONResponse(body, headers=_limit_headers(admission))
+        return await gateway.serve(
+            request, FileUrlsRequest, build, validator=True, check=check,
+            commitment=lambda f: f"s3:validator:files:{f.miner_hotkey}:{f.hotkey}:{f.timestamp}",
+        )
 
     @app.get("/healthcheck", tags=["service"])
     async def healthcheck() -> JSONResponse:
@@ -483,7 +566,17 @@ def create_app(gateway: Gateway) -> FastAPI:
             "example_miner_specific": "s3:validator:miner:5F3...miner_hotkey:1682345678",
             "signature": "sr25519 signature of the UTF-8 commitment by the hotkey, hex (0x optional)",
             "timestamp_window": {"max_age_s": settings.max_age_s, "max_future_s": settings.max_skew_s},
-            "replay": "each signed request is accepted once",
+            "replay": "each signed request is granted once; sent again unchanged within its timestamp window "
+                      f"it gets the first answer back (header {REPEAT_HEADER}: true), uncharged; "
+                      "sent again with anything changed it is refused",
+            "validator_rule": settings.validator_rule.describe(),
+            "x_tao": {
+                "headers": list(TAO_HEADERS),
+                "version": "2",
+                "signed_message": "sha256(body).hexdigest() + '.' + nonce + '.' + timestamp_ms",
+                "signature": "base64 sr25519 signature by the X-Tao-Signed-By hotkey",
+                "timestamp_window": {"max_age_s": settings.max_age_s, "max_future_s": settings.max_skew_s},
+            },
             "btauth": {
                 "recommended": True,
                 "enabled": settings.gateway_hotkey is not None,
@@ -502,12 +595,14 @@ def create_app(gateway: Gateway) -> FastAPI:
             "folder_structure": FOLDER_STRUCTURE,
             "example_paths": list(EXAMPLE_PATHS),
             "upload_flow": [
-                "1. Get job IDs from Gravity",
+                "1. Get job IDs from Gravity, or zipcode assignments for the epoch",
                 "2. Request an upload policy via POST /get-folder-access",
-                "3. POST files to {url} with {fields} and key data/hotkey={hotkey}/job_id={job_id}/{file}",
+                "3. POST files to {url} with {fields} and a key in your folder: "
+                "data/hotkey={hotkey}/job_id={job_id}/{file} or "
+                "data/hotkey={hotkey}/epoch={epoch_id}/zipcode={zipcode}/{file}",
             ],
             "upload_rules": {
-                "key_prefix": "data/hotkey={hotkey}/job_id=",
+                "key_prefix": "data/hotkey={hotkey}/",
                 "min_bytes": p.min_bytes,
                 "max_bytes": p.max_bytes,
                 "policy_expiry_s": settings.upload_expiry_s,

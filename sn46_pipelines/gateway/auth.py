@@ -1,19 +1,29 @@
-"""Who sent a request: a signed commitment (today's miners) or a ``btauth/1`` signed request.
+"""Who sent a request: a signed commitment, an ``X-Tao`` signed body, or a ``btauth/1`` signed request.
 
-Both end in a :class:`Caller` carrying a replay key. The replay key is not
-claimed here: the app first checks metagraph membership, then claims the key
-and charges the quota in one atomic ledger call, so a replay never costs
-quota and nobody can spend a quota without a valid signature.
+All three end in a :class:`Caller` carrying a replay key. The replay key is
+not claimed here: the app first checks metagraph membership, then the ledger
+claims the key and charges the quota in one atomic call, so a replay never
+costs quota and nobody can spend a quota without a valid signature.
 
-Legacy commitments are signed strings such as
-``s3:data:access:{coldkey}:{hotkey}:{timestamp}``, hex signature with or
-without ``0x``. sr25519 signatures are randomized, so the signature bytes
-identify one signing act: the same request sent twice is a replay, two
-requests signed separately are not.
+- Legacy commitments (SN46's miners and validators) are signed strings such
+  as ``s3:data:access:{coldkey}:{hotkey}:{timestamp}``, hex signature with or
+  without ``0x``. sr25519 signatures are randomized, so the signature bytes
+  identify one signing act: the replay key.
+- ``X-Tao`` version 2 (SN13's current clients) signs
+  ``{sha256(body) hex}.{nonce}.{timestamp in ms}`` and sends the signer,
+  nonce, timestamp and base64 signature in ``X-Tao-*`` headers. It binds the
+  body but not the method or path; the ledger's fingerprint, which covers
+  both, keeps a captured request from being spent on another endpoint. The
+  replay key is the signer and nonce.
+- ``btauth/1`` (bittensor's ``http_auth``) binds method, path, body, nonce and
+  receiver; the replay key is the signer and nonce.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import re
 import time
 from collections.abc import Mapping
@@ -24,6 +34,12 @@ from bittensor.sp_core import Keypair
 
 _SS58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{46,48}$")
 SIGNATURE_BYTES = 64
+#: The ``X-Tao`` headers, all required (SN13's ``TaoSigner``; version "2").
+TAO_HEADERS = ("X-Tao-Version", "X-Tao-Timestamp", "X-Tao-Nonce", "X-Tao-Signed-By", "X-Tao-Signature")
+TAO_VERSION = "2"
+# A uuid4 is what clients send; anything short, printable and key-safe is accepted.
+_TAO_NONCE = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
+_TAO_MILLIS = re.compile(r"^[0-9]{1,16}$")
 
 
 def is_ss58(text: str) -> bool:
@@ -50,6 +66,26 @@ class Caller:
     replay_ttl: int
 
 
+def _check_fresh(timestamp: float, now: float, max_age_s: int, max_skew_s: int) -> int:
+    """Refuse a stale or future timestamp; return the seconds the request stays fresh (its claim's TTL)."""
+    if now - timestamp > max_age_s:
+        raise AuthError("Invalid timestamp: the signed timestamp is too old")
+    if timestamp - now > max_skew_s:
+        raise AuthError("Invalid timestamp: the signed timestamp is in the future")
+    return max(1, int(timestamp + max_age_s - now) + 1)
+
+
+def _check_signature(hotkey: str, message: bytes, raw: bytes) -> None:
+    if len(raw) != SIGNATURE_BYTES:
+        raise AuthError("Invalid signature")
+    try:
+        valid = Keypair(ss58_address=hotkey).verify(message, raw)
+    except ValueError:  # an address that does not decode
+        valid = False
+    if not valid:
+        raise AuthError("Invalid signature")
+
+
 def verify_commitment(
     commitment: str,
     *,
@@ -63,27 +99,56 @@ def verify_commitment(
 ) -> Caller:
     """Check a legacy signed commitment: freshness first (cheap), then the sr25519 signature."""
     now = time.time() if now is None else now
-    if now - timestamp > max_age_s or (expiry is not None and now > expiry):
+    if expiry is not None and now > expiry:
         raise AuthError("Invalid timestamp: the signed timestamp is too old")
-    if timestamp - now > max_skew_s:
-        raise AuthError("Invalid timestamp: the signed timestamp is in the future")
+    ttl = _check_fresh(timestamp, now, max_age_s, max_skew_s)
     try:
         raw = bytes.fromhex(signature.removeprefix("0x").removeprefix("0X"))
     except ValueError:
         raise AuthError("Invalid signature: not hex") from None
-    if len(raw) != SIGNATURE_BYTES:
-        raise AuthError("Invalid signature")
+    _check_signature(hotkey, commitment.encode(), raw)
+    return Caller(hotkey=hotkey, replay_key=f"sig:{raw.hex()}", replay_ttl=ttl)
+
+
+def has_tao_headers(headers: Mapping[str, str]) -> bool:
+    """True when the request carries ``X-Tao`` headers (then they, not the body, authenticate it)."""
+    return "x-tao-signature" in headers or "x-tao-signed-by" in headers
+
+
+def verify_tao(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    max_age_s: int,
+    max_skew_s: int,
+    now: float | None = None,
+) -> Caller:
+    """Check an ``X-Tao`` v2 request: all headers, fresh millisecond timestamp, signature over the body.
+
+    The freshness window is the commitments' (``max_age_s`` back, ``max_skew_s`` ahead): the scheme
+    fixes no window of its own, and its clients send the timestamp of the moment they sign.
+    """
+    missing = [name for name in TAO_HEADERS if name.lower() not in headers]
+    if missing:
+        raise AuthError(f"Missing headers: {', '.join(missing)}")
+    if headers["x-tao-version"] != TAO_VERSION:
+        raise AuthError(f"Unsupported X-Tao-Version (this gateway accepts {TAO_VERSION})")
+    millis, nonce, hotkey = headers["x-tao-timestamp"], headers["x-tao-nonce"], headers["x-tao-signed-by"]
+    if not _TAO_MILLIS.match(millis):
+        raise AuthError("X-Tao-Timestamp must be Unix time in milliseconds")
+    if not _TAO_NONCE.match(nonce):
+        raise AuthError("X-Tao-Nonce must be 8-128 letters, digits, '-' or '_'")
+    if not is_ss58(hotkey):
+        raise AuthError("X-Tao-Signed-By is not an ss58 address")
+    ttl = _check_fresh(int(millis) / 1000, time.time() if now is None else now, max_age_s, max_skew_s)
+    encoded = headers["x-tao-signature"]
     try:
-        valid = Keypair(ss58_address=hotkey).verify(commitment.encode(), raw)
-    except ValueError:  # an address that does not decode
-        valid = False
-    if not valid:
-        raise AuthError("Invalid signature")
-    return Caller(
-        hotkey=hotkey,
-        replay_key=f"sig:{raw.hex()}",
-        replay_ttl=max(1, int(timestamp + max_age_s - now) + 1),
-    )
+        raw = base64.b64decode(encoded, validate=True) if len(encoded) <= 100 else b""
+    except (binascii.Error, ValueError):
+        raise AuthError("Invalid signature: not base64") from None
+    message = f"{hashlib.sha256(body).hexdigest()}.{nonce}.{millis}".encode()
+    _check_signature(hotkey, message, raw)
+    return Caller(hotkey=hotkey, replay_key=f"tao:{hotkey}:{nonce}", replay_ttl=ttl)
 
 
 class _CapturedNonce:

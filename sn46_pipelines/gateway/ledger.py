@@ -1,16 +1,27 @@
-"""Replay protection and daily quotas, shared by every worker: Redis, or SQLite on one machine.
+"""Replay protection, idempotent retries and daily quotas, shared by every worker: Redis, or SQLite.
 
-:meth:`Ledger.admit` is the only write, and it is atomic: claim the request's
-replay key, then check and charge the caller's quota and the global quota
-(UTC days). A replayed request charges nothing; a refused request charges
-nothing; two workers can never both spend the last unit. The app calls it only
-after the signature and metagraph checks passed, so unauthenticated traffic
-never reaches the ledger at all.
+:meth:`Ledger.admit` is atomic. A request's replay key (its signature, or its
+signer and nonce) is looked up first:
 
-Redis does all of it in one Lua script (``SET NX EX`` for the replay key,
-``INCR`` with ``EXPIRE`` for the counters): one round trip per request.
-Without ``REDIS_URL``, a SQLite file in WAL mode serves several worker
-processes on one host (``BEGIN IMMEDIATE`` serializes the read-check-write).
+- held by the same request (same fingerprint: method, path and body bytes):
+  a retry. It is answered with the first answer (:meth:`Ledger.remember`
+  stored it) and charges nothing, so a client that lost a response, or whose
+  library resends the same signed body, gets its grant instead of a 401;
+- held by a different request: a replay with something changed, refused;
+- free: the caller's quota and the global quota (UTC days) are checked, and
+  only an admitted request claims the key and is charged. A request refused
+  for quota leaves its key free, so the same signed request may come back.
+
+Two workers can never both spend the last unit, nor both claim one key. The
+app calls the ledger only after the signature and metagraph checks passed, so
+unauthenticated or unregistered traffic never reaches it.
+
+Redis does each call in one Lua script (one round trip): the claim is a
+string key holding the fingerprint, then the answer, expiring when the signed
+request could no longer pass the freshness check; the counters are ``INCR``
+with ``EXPIRE``. Without ``REDIS_URL``, a SQLite file in WAL mode serves
+several worker processes on one host (``BEGIN IMMEDIATE`` serializes the
+read-check-write).
 """
 
 from __future__ import annotations
@@ -37,9 +48,32 @@ class LedgerUnavailableError(Exception):
 
 class Verdict(enum.Enum):
     ADMITTED = "admitted"
+    #: The same request again, within its window: answer it as the first time, charge nothing.
+    REPEATED = "repeated"
+    #: The replay key is held by a different request.
     REPLAYED = "replayed"
     OVER_QUOTA = "over_quota"
     OVER_TOTAL = "over_total"
+
+
+#: Length of a request fingerprint (hex SHA-256).
+FINGERPRINT_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What makes a request unique, and how long the ledger must remember it."""
+
+    #: The signature bytes, or the signer and nonce.
+    key: str
+    #: Hex SHA-256 of the whole request (method, path, body): a retry matches it, a changed replay not.
+    fingerprint: str
+    #: Seconds until the signed request could no longer pass the freshness check.
+    ttl: int
+
+    def __post_init__(self) -> None:
+        if len(self.fingerprint) != FINGERPRINT_CHARS:
+            raise ValueError(f"a fingerprint is {FINGERPRINT_CHARS} hex characters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +85,9 @@ class Admission:
     limit: int
     total_used: int
     total_limit: int
+    #: For :attr:`Verdict.REPEATED`: the first answer, or None while it is not stored (still being
+    #: built, or its worker died before storing it).
+    answer: bytes | None = None
 
     @property
     def remaining(self) -> int:
@@ -69,19 +106,27 @@ def seconds_to_midnight(now: float | None = None) -> int:
     return max(1, int((midnight - moment).total_seconds()) + 1)
 
 
+def _claim_key(claim: Claim) -> str:
+    # The key name of the gateways before retries were answered: in a rolling deploy both see each
+    # other's claims (an older claim's value, "1", matches no fingerprint: a replay).
+    return f"{_PREFIX}:replay:{claim.key}"
+
+
 def _counter_ttl() -> int:
     # Counters carry their day in the key; keep them one extra hour for late readers.
     return seconds_to_midnight() + 3600
 
 
 class Ledger(abc.ABC):
-    """Replay keys and daily counters."""
+    """Replay claims with their answers, and daily counters."""
 
     @abc.abstractmethod
-    async def admit(
-        self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
-    ) -> Admission:
-        """Claim ``replay_key`` for ``replay_ttl`` s, then charge ``counter`` and the global counter."""
+    async def admit(self, claim: Claim, counter: str, limit: int, total_limit: int) -> Admission:
+        """A retry of ``claim``'s request, a replay, or: check quotas, then claim and charge."""
+
+    @abc.abstractmethod
+    async def remember(self, claim: Claim, answer: bytes) -> None:
+        """Store the answer of an admitted request for its retries (the first answer stored wins)."""
 
     @abc.abstractmethod
     async def usage(self, counter: str) -> tuple[int, int]:
@@ -101,19 +146,36 @@ class Ledger(abc.ABC):
     name: str
 
 
+# KEYS: claim, caller's counter, global counter. ARGV: fingerprint, claim ttl, limit, total limit,
+# counter ttl. A claim's value is the fingerprint, followed by the answer once it is stored.
 _ADMIT_LUA = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {1, 0, 0} end
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
 local total = tonumber(redis.call('GET', KEYS[3]) or '0')
-if total >= tonumber(ARGV[3]) then return {3, used, total} end
-if used >= tonumber(ARGV[2]) then return {2, used, total} end
+local held = redis.call('GET', KEYS[1])
+if held then
+  if string.sub(held, 1, 64) == ARGV[1] then return {4, used, total, string.sub(held, 65)} end
+  return {1, used, total, ''}
+end
+if total >= tonumber(ARGV[4]) then return {3, used, total, ''} end
+if used >= tonumber(ARGV[3]) then return {2, used, total, ''} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 used = redis.call('INCR', KEYS[2])
-if used == 1 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
+if used == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
 total = redis.call('INCR', KEYS[3])
-if total == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
-return {0, used, total}
+if total == 1 then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
+return {0, used, total, ''}
 """
-_VERDICTS = {0: Verdict.ADMITTED, 1: Verdict.REPLAYED, 2: Verdict.OVER_QUOTA, 3: Verdict.OVER_TOTAL}
+# Only a claim still waiting for its answer takes one, for the rest of the claim's lifetime.
+_REMEMBER_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. ARGV[2], 'PX', ttl)
+return 1
+"""
+_VERDICTS = dict(enumerate(
+    (Verdict.ADMITTED, Verdict.REPLAYED, Verdict.OVER_QUOTA, Verdict.OVER_TOTAL, Verdict.REPEATED)
+))
 
 
 class RedisLedger(Ledger):
@@ -126,19 +188,24 @@ class RedisLedger(Ledger):
 
         self._redis = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._admit = self._redis.register_script(_ADMIT_LUA)
+        self._remember = self._redis.register_script(_REMEMBER_LUA)
         self._errors = (aioredis.RedisError, OSError)
 
-    async def admit(
-        self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
-    ) -> Admission:
+    async def admit(self, claim: Claim, counter: str, limit: int, total_limit: int) -> Admission:
         day = utc_day()
-        keys = [f"{_PREFIX}:replay:{replay_key}", f"{_PREFIX}:{day}:{counter}", f"{_PREFIX}:{day}:{TOTAL}"]
-        args = [replay_ttl, limit, total_limit, _counter_ttl()]
+        keys = [_claim_key(claim), f"{_PREFIX}:{day}:{counter}", f"{_PREFIX}:{day}:{TOTAL}"]
+        args = [claim.fingerprint, claim.ttl, limit, total_limit, _counter_ttl()]
         try:
-            code, used, total = await self._admit(keys=keys, args=args)
+            code, used, total, answer = await self._admit(keys=keys, args=args)
         except self._errors as exc:
             raise LedgerUnavailableError(f"redis: {type(exc).__name__}") from exc
-        return Admission(_VERDICTS[int(code)], int(used), limit, int(total), total_limit)
+        return Admission(_VERDICTS[int(code)], int(used), limit, int(total), total_limit, answer or None)
+
+    async def remember(self, claim: Claim, answer: bytes) -> None:
+        try:
+            await self._remember(keys=[_claim_key(claim)], args=[claim.fingerprint, answer])
+        except self._errors as exc:
+            raise LedgerUnavailableError(f"redis: {type(exc).__name__}") from exc
 
     async def usage(self, counter: str) -> tuple[int, int]:
         day = utc_day()
@@ -159,7 +226,9 @@ class SqliteLedger(Ledger):
     """The ledger in one SQLite file: safe across worker processes on one machine.
 
     Calls run in worker threads (SQLite blocks); each thread keeps its own
-    connection. Expired replay keys are purged every ``PURGE_EVERY`` admits.
+    connection. Expired claims are purged every ``PURGE_EVERY`` admits. A
+    file written by an older gateway gains the fingerprint and answer
+    columns; its claims match no fingerprint, so they stay refused replays.
     """
 
     name = "sqlite"
@@ -173,6 +242,10 @@ class SqliteLedger(Ledger):
         with contextlib.closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("CREATE TABLE IF NOT EXISTS replay (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(replay)")}
+            for column in ("fingerprint TEXT NOT NULL DEFAULT ''", "answer BLOB"):
+                if column.split()[0] not in columns:
+                    conn.execute(f"ALTER TABLE replay ADD COLUMN {column}")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS counter (day TEXT, name TEXT, count INTEGER NOT NULL, "
                 "PRIMARY KEY (day, name))"
@@ -190,24 +263,29 @@ class SqliteLedger(Ledger):
             conn = self._local.conn = self._connect()
         return conn
 
-    def _admit_sync(
-        self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
-    ) -> Admission:
+    def _admit_sync(self, claim: Claim, counter: str, limit: int, total_limit: int) -> Admission:
         conn, now, day = self._conn(), time.time(), utc_day()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT expires FROM replay WHERE key = ?", (replay_key,)).fetchone()
-            if row is not None and row[0] > now:
-                conn.execute("COMMIT")
-                return Admission(Verdict.REPLAYED, 0, limit, 0, total_limit)
-            conn.execute("INSERT OR REPLACE INTO replay VALUES (?, ?)", (replay_key, now + replay_ttl))
             used, total = self._counts(conn, day, counter)
-            verdict = (
-                Verdict.OVER_TOTAL if total >= total_limit
-                else Verdict.OVER_QUOTA if used >= limit
-                else Verdict.ADMITTED
-            )
-            if verdict is Verdict.ADMITTED:
+            held = conn.execute(
+                "SELECT fingerprint, answer FROM replay WHERE key = ? AND expires > ?", (claim.key, now)
+            ).fetchone()
+            answer = None
+            if held is not None:
+                verdict = Verdict.REPEATED if held[0] == claim.fingerprint else Verdict.REPLAYED
+                answer = held[1] if verdict is Verdict.REPEATED else None
+            elif total >= total_limit:
+                verdict = Verdict.OVER_TOTAL
+            elif used >= limit:
+                verdict = Verdict.OVER_QUOTA
+            else:
+                verdict = Verdict.ADMITTED
+                conn.execute(
+                    "INSERT OR REPLACE INTO replay (key, expires, fingerprint, answer) "
+                    "VALUES (?, ?, ?, NULL)",
+                    (claim.key, now + claim.ttl, claim.fingerprint),
+                )
                 conn.executemany(
                     "INSERT INTO counter VALUES (?, ?, 1) "
                     "ON CONFLICT (day, name) DO UPDATE SET count = count + 1",
@@ -222,7 +300,14 @@ class SqliteLedger(Ledger):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return Admission(verdict, used, limit, total, total_limit)
+        return Admission(verdict, used, limit, total, total_limit, answer)
+
+    def _remember_sync(self, claim: Claim, answer: bytes) -> None:
+        self._conn().execute(
+            "UPDATE replay SET answer = ? "
+            "WHERE key = ? AND fingerprint = ? AND answer IS NULL AND expires > ?",
+            (answer, claim.key, claim.fingerprint, time.time()),
+        )
 
     @staticmethod
     def _counts(conn: sqlite3.Connection, day: str, counter: str) -> tuple[int, int]:
@@ -231,13 +316,15 @@ class SqliteLedger(Ledger):
         ).fetchall())
         return rows.get(counter, 0), rows.get(TOTAL, 0)
 
-    async def admit(
-        self, replay_key: str, replay_ttl: int, counter: str, limit: int, total_limit: int
-    ) -> Admission:
+    async def admit(self, claim: Claim, counter: str, limit: int, total_limit: int) -> Admission:
         try:
-            return await asyncio.to_thread(
-                self._admit_sync, replay_key, replay_ttl, counter, limit, total_limit
-            )
+            return await asyncio.to_thread(self._admit_sync, claim, counter, limit, total_limit)
+        except sqlite3.Error as exc:
+            raise LedgerUnavailableError(f"sqlite: {type(exc).__name__}") from exc
+
+    async def remember(self, claim: Claim, answer: bytes) -> None:
+        try:
+            await asyncio.to_thread(self._remember_sync, claim, answer)
         except sqlite3.Error as exc:
             raise LedgerUnavailableError(f"sqlite: {type(exc).__name__}") from exc
 

@@ -11,27 +11,58 @@ Snapshot file format::
 
     {"netuid": 46, "block": 123,
      "neurons": [{"uid": 0, "hotkey": "5F...", "coldkey": "5C...",
-                  "validator_permit": true, "stake": 1500.0}]}
+                  "validator_permit": true, "stake": 25000.0}]}
+
+``stake`` is the stake the :class:`ValidatorRule` compares: the chain source
+fills it with the measure the rule names (alpha stake on the subnet by
+default, or total stake), and a snapshot file is read as holding that measure.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..metagraph import MetagraphSnapshot, Neuron
 
 log = logging.getLogger(__name__)
 
 
-def is_validator(neuron: Neuron | None, min_stake: float) -> bool:
-    """The one validator rule: a validator permit and at least ``min_stake`` TAO of stake."""
-    return neuron is not None and neuron.validator_permit and neuron.stake >= min_stake
+#: Which stake a validator is measured by: alpha staked on the subnet, or total stake (TAO value).
+StakeMeasure = Literal["alpha", "total"]
+STAKE_MEASURES: tuple[StakeMeasure, ...] = ("alpha", "total")
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorRule:
+    """Who may use the validator endpoints: the one rule, configurable.
+
+    The default is the reference SN46 API's rule: a validator permit and more
+    than 20,000 alpha, compared in whole units as it compares them
+    (``int(alpha_stake) > 20_000``, so 20,000.9 alpha is not enough).
+    """
+
+    permit_required: bool = True
+    stake: StakeMeasure = "alpha"
+    #: The stake must exceed this, in whole units of :attr:`stake`.
+    min_stake: float = 20_000.0
+
+    def admits(self, neuron: Neuron | None) -> bool:
+        if neuron is None or (self.permit_required and not neuron.validator_permit):
+            return False
+        return math.floor(neuron.stake) > self.min_stake
+
+    def describe(self) -> str:
+        """The rule in words, for refusals and ``/commitment-formats``."""
+        stake = f"more than {self.min_stake:,g} {'alpha' if self.stake == 'alpha' else 'total'} stake"
+        return f"a validator permit and {stake}" if self.permit_required else stake
 
 
 def file_source(path: Path, netuid: int) -> Callable[[], MetagraphSnapshot]:
@@ -46,18 +77,27 @@ def file_source(path: Path, netuid: int) -> Callable[[], MetagraphSnapshot]:
     return fetch
 
 
-def chain_source(network: str, netuid: int) -> Callable[[], MetagraphSnapshot]:
-    """Read the metagraph from the chain (one runtime-API call, commitments skipped)."""
+def chain_source(
+    network: str, netuid: int, stake: StakeMeasure = "alpha"
+) -> Callable[[], MetagraphSnapshot]:
+    """Read the metagraph from the chain (one runtime-API call, commitments skipped).
+
+    Each neuron's ``stake`` is the measure the validator rule compares: its
+    alpha stake on the subnet (``alpha``) or its total stake (``total``).
+    """
     import bittensor as bt
 
     subtensor = bt.Subtensor(network=network)
+    attribute = {"alpha": "alpha_stake", "total": "total_stake"}[stake]
 
     def fetch() -> MetagraphSnapshot:
         graph = subtensor.subnets.metagraph(netuid, commitments=False)
         if graph is None:
             raise ValueError(f"subnet {netuid} does not exist on {network}")
         neurons = {
-            n.hotkey: Neuron(n.uid, n.hotkey, n.coldkey, bool(n.validator_permit), float(n.total_stake.tao))
+            n.hotkey: Neuron(
+                n.uid, n.hotkey, n.coldkey, bool(n.validator_permit), float(getattr(n, attribute).tao)
+            )
             for n in graph.neurons
         }
         return MetagraphSnapshot(netuid, int(graph.block), neurons, time.time())

@@ -1,16 +1,19 @@
 """What a grant allows: presigned POST policies, listing URLs and download URLs.
 
 Everything is signed locally (:mod:`.sigv4`, byte-identical to boto3) with the
-gateway's credentials, for the configured endpoint (AWS, MinIO or moto),
-never a hard-coded host. The POST
-policy is the only thing that stops a miner writing outside its folder, so it
-is as tight as S3 policies allow: a ``starts-with`` on the key that ends in
-``job_id=`` (or pins one validated job id), a content-length range, an exact
-storage class, and a short expiry. No ACL field: new S3 buckets have ACLs
+gateway's credentials, for the configured endpoint (AWS, MinIO, SeaweedFS
+or moto), never a hard-coded host. The POST policy is the only thing that
+stops a miner writing outside its folder, so it binds the key to the miner's
+own folder, ``data/hotkey={hotkey}/`` (``starts-with``; or one validated job
+folder when the miner asks for it), with a content-length range, an exact
+storage class and an expiry. Which layout a key follows inside the folder
+(``job_id=...`` parquet, ``epoch=.../zipcode=...`` JSON) is checked at ingest,
+where a bad key is quarantined with a reason, not here, where refusing it
+would lose today's miners' uploads. No ACL field: new S3 buckets have ACLs
 disabled (an ACL other than the owner's is refused) and objects are private
 anyway, and a field the policy does not list makes S3 reject the POST, so a
-miner cannot add one. Note that S3 and MinIO enforce these conditions but
-moto does not; tests check the signed policy itself.
+miner cannot add one. S3, MinIO and SeaweedFS enforce these conditions; moto
+does not.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from typing import Any
 
 from .sigv4 import SigV4Presigner
 
-#: Where miner uploads live: ``data/hotkey={hotkey}/job_id={job_id}/{file}``.
+#: The job layout of miner uploads, ``data/hotkey={hotkey}/job_id={job_id}/{file}``, as today's clients
+#: show it (``structure_info``); grants cover the whole folder (:func:`miner_folder`).
 FOLDER_STRUCTURE = "data/hotkey={hotkey_id}/job_id={job_id}/"
+#: The two layouts today's miners write inside their folder.
 EXAMPLE_PATHS = (
     "data/hotkey=5F3...xyz/job_id=default_0/data_20250620_143052_150.parquet",
-    "data/hotkey=5F3...xyz/job_id=crawler-7-h4rptebsja6qbdmocrt98/data_20250620_143055_67.parquet",
+    "data/hotkey=5F3...xyz/epoch=2026-12-03T08-00-00/zipcode=78701/data_20261203_091502.json",
 )
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _UPLOAD_FIELDS = {"x-amz-storage-class": "STANDARD"}
@@ -64,14 +69,18 @@ class Presigner:
         """The bucket key of a store key."""
         return self.key_prefix + key
 
+    def upload_prefix(self, hotkey: str, job_id: str | None = None) -> str:
+        """The bucket keys a grant lets ``hotkey`` write: its folder, or that one job's folder."""
+        job_folder = f"job_id={check_job_id(job_id)}/" if job_id else ""
+        return self.key(miner_folder(hotkey)) + job_folder
+
     def upload_post(self, hotkey: str, job_id: str | None, expires_in: int) -> dict[str, Any]:
-        """A presigned POST for keys under ``data/hotkey={hotkey}/job_id=`` (or that one job's folder).
+        """A presigned POST for keys under :meth:`upload_prefix`.
 
         Returns boto3's ``{"url": ..., "fields": {...}}``; ``fields["key"]`` ends
         in ``${filename}`` and clients replace it with their full key.
         """
-        job_folder = f"job_id={check_job_id(job_id)}/" if job_id else "job_id="
-        allowed = self.key(miner_folder(hotkey)) + job_folder
+        allowed = self.upload_prefix(hotkey, job_id)
         # A key ending in ${filename} becomes the condition ["starts-with", "$key", allowed].
         return self.signer.post(
             allowed + "${filename}",

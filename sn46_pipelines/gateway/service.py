@@ -50,7 +50,8 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         source = file_source(settings.metagraph_file, settings.netuid)
         name = f"file:{settings.metagraph_file}"
     else:
-        source, name = chain_source(settings.network, settings.netuid), f"chain:{settings.network}"
+        source = chain_source(settings.network, settings.netuid, settings.validator_stake)
+        name = f"chain:{settings.network}"
     metagraph = MetagraphSyncer(source, settings.metagraph_refresh_s, name)
     ledger = open_ledger(settings.redis_url, settings.state_db)
     return Gateway(settings, presigner, ledger, metagraph, store.check)

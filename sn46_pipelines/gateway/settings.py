@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, Settings, load_settings, project_home
+from .metagraph import STAKE_MEASURES, StakeMeasure, ValidatorRule
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
@@ -43,7 +44,9 @@ class GatewaySettings:
     #: Offline metagraph snapshot (JSON); None syncs from the chain instead.
     metagraph_file: Path | None
     metagraph_refresh_s: float
-    #: Validators need a permit and at least this much stake (TAO).
+    #: The validator rule (:attr:`validator_rule`): permit required, which stake, and the threshold.
+    validator_permit: bool
+    validator_stake: StakeMeasure
     min_validator_stake: float
     #: Legacy commitments are accepted this many seconds after their timestamp...
     max_age_s: int
@@ -51,8 +54,11 @@ class GatewaySettings:
     max_skew_s: int
     #: The gateway's own hotkey: btauth/1 requests must be bound to it (None disables btauth).
     gateway_hotkey: str | None
+    #: Lifetime of an upload grant (POST policy and the folder's listing URL), at most.
     upload_expiry_s: int
+    #: Lifetime of the validators' listing and download URLs, at most.
     url_expiry_s: int
+    #: Size range of one uploaded object (the POST policy's ``content-length-range``).
     upload_min_bytes: int
     upload_max_bytes: int
     max_body_bytes: int
@@ -65,6 +71,10 @@ class GatewaySettings:
     @property
     def bucket(self) -> str:
         return self.data_store.removeprefix("s3://").split("/", 1)[0]
+
+    @property
+    def validator_rule(self) -> ValidatorRule:
+        return ValidatorRule(self.validator_permit, self.validator_stake, self.min_validator_stake)
 
 
 def _int(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -85,6 +95,19 @@ def _float(low: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("expected true or false")
+    return value in ("true", "1", "yes")
+
+
+def _stake_measure(text: str) -> StakeMeasure:
+    if text not in STAKE_MEASURES:
+        raise ValueError(f"expected one of {', '.join(STAKE_MEASURES)}")
+    return text  # type: ignore[return-value]  # checked against the literal's values
 
 
 def _origins(text: str) -> tuple[str, ...]:
@@ -109,19 +132,32 @@ def _hotkey(text: str) -> str:
     return text
 
 
-#: ``SN46_GATEWAY_*`` variables: field, parser, default.
-_OWN: dict[str, tuple[str, Callable[[str], Any], Any]] = {
+#: SigV4 presigned URLs and POST policies are valid for at most 7 days.
+_SIGV4_MAX_S = 7 * 86400
+#: S3 takes at most 5 GiB in one POST or PUT.
+_S3_MAX_SINGLE_UPLOAD = 5 * 1024**3
+
+#: ``SN46_GATEWAY_*`` variables: field, parser, default. docs/gateway.md gives each default's reason; the
+#: grant defaults are the ones today's clients were written against (the reference SN46 API's).
+GATEWAY_VARIABLES: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     "SN46_GATEWAY_STATE_DB": ("state_db", Path, None),
     "SN46_METAGRAPH_FILE": ("metagraph_file", Path, None),
     "SN46_METAGRAPH_REFRESH_S": ("metagraph_refresh_s", _float(1.0), 300.0),
-    "SN46_GATEWAY_MIN_VALIDATOR_STAKE": ("min_validator_stake", _float(0.0), 1000.0),
+    "SN46_GATEWAY_VALIDATOR_PERMIT": ("validator_permit", _bool, True),
+    "SN46_GATEWAY_VALIDATOR_STAKE": ("validator_stake", _stake_measure, "alpha"),
+    "SN46_GATEWAY_MIN_VALIDATOR_STAKE": ("min_validator_stake", _float(0.0), 20_000.0),
     "SN46_GATEWAY_MAX_AGE_S": ("max_age_s", _int(1, 3600), 300),
     "SN46_GATEWAY_MAX_SKEW_S": ("max_skew_s", _int(0, 600), 60),
     "SN46_GATEWAY_HOTKEY": ("gateway_hotkey", _hotkey, None),
-    "SN46_GATEWAY_UPLOAD_EXPIRY_S": ("upload_expiry_s", _int(60, 7 * 86400), 3600),
-    "SN46_GATEWAY_URL_EXPIRY_S": ("url_expiry_s", _int(60, 7 * 86400), 3600),
-    "SN46_GATEWAY_UPLOAD_MIN_BYTES": ("upload_min_bytes", _int(0), 1024),
-    "SN46_GATEWAY_UPLOAD_MAX_BYTES": ("upload_max_bytes", _int(1, 5 * 1024**3), 1024**3),
+    # One grant serves a miner's whole upload run (S3PartitionedUploader asks once per run).
+    "SN46_GATEWAY_UPLOAD_EXPIRY_S": ("upload_expiry_s", _int(60, _SIGV4_MAX_S), 86_400),
+    # Validators keep a grant while more than 4,200 s of it remain: 24 h lets one grant last ~23 h.
+    "SN46_GATEWAY_URL_EXPIRY_S": ("url_expiry_s", _int(60, _SIGV4_MAX_S), 86_400),
+    # Only empty objects are refused: a one-listing zipcode document can be under 1 KiB.
+    "SN46_GATEWAY_UPLOAD_MIN_BYTES": ("upload_min_bytes", _int(1), 1),
+    "SN46_GATEWAY_UPLOAD_MAX_BYTES": (
+        "upload_max_bytes", _int(1, _S3_MAX_SINGLE_UPLOAD), _S3_MAX_SINGLE_UPLOAD
+    ),
     "SN46_GATEWAY_MAX_BODY_BYTES": ("max_body_bytes", _int(1024, 64 * 1024**2), 1024**2),
     "SN46_GATEWAY_MAX_FILE_KEYS": ("max_file_keys", _int(1, 10_000), 1000),
     "SN46_GATEWAY_CORS_ORIGINS": ("cors_origins", _origins, ()),
@@ -185,7 +221,7 @@ def load_gateway_settings(
     for var, (name, parse) in _GUIDE.items():
         if environ.get(var):
             values[name] = _parse(environ, var, parse)
-    for var, (name, parse, default) in _OWN.items():
+    for var, (name, parse, default) in GATEWAY_VARIABLES.items():
         values[name] = _parse(environ, var, parse) if environ.get(var) else default
     if values["state_db"] is None:
         values["state_db"] = project_home() / ".sn46" / "gateway" / "state.sqlite3"

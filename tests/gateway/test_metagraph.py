@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sn46_pipelines.gateway.metagraph import MetagraphSnapshot, MetagraphSyncer, file_source, is_validator
+from sn46_pipelines.gateway.metagraph import MetagraphSnapshot, MetagraphSyncer, ValidatorRule, file_source
 
 from .helpers import MINER, VALIDATOR, miner_request, snapshot
 
@@ -17,9 +17,10 @@ def test_snapshot_file_round_trip_and_validator_rule(metagraph_file):
     snap = file_source(metagraph_file, 46)()
     assert snap.block == 4_200_000 and len(snap.neurons) == 5
     assert MetagraphSnapshot.from_json(snap.to_json()).neurons == snap.neurons
-    assert is_validator(snap.get(VALIDATOR.ss58_address), 1000.0)
-    assert not is_validator(snap.get(MINER.ss58_address), 0.0)
-    assert not is_validator(None, 0.0)
+    rule = ValidatorRule()
+    assert rule.admits(snap.get(VALIDATOR.ss58_address))
+    assert not rule.admits(snap.get(MINER.ss58_address))
+    assert not ValidatorRule(min_stake=0.0).admits(None)
 
 
 def test_snapshot_of_another_subnet_is_an_error(tmp_path):
@@ -92,14 +93,15 @@ def test_chain_source_maps_bittensor_metagraph(monkeypatch):
 
     from sn46_pipelines.gateway.metagraph import chain_source
 
-    def neuron(uid: int, hotkey: str, permit: bool, tao: float) -> MetagraphNeuron:
+    def neuron(uid: int, hotkey: str, permit: bool, alpha: float, tao: float) -> MetagraphNeuron:
         blank = {f.name: None for f in dataclasses.fields(MetagraphNeuron)}
         return MetagraphNeuron(**{**blank, "uid": uid, "hotkey": hotkey, "coldkey": f"cold{uid}",
-                                  "validator_permit": permit, "total_stake": Balance.from_tao(tao)})
+                                  "validator_permit": permit, "alpha_stake": Balance.from_tao(alpha),
+                                  "total_stake": Balance.from_tao(tao)})
 
     graph = Metagraph(**{**{f.name: None for f in dataclasses.fields(Metagraph)}, "netuid": 46, "block": 77,
-                         "neurons": [neuron(0, VALIDATOR.ss58_address, True, 2500.0),
-                                     neuron(1, MINER.ss58_address, False, 3.0)]})
+                         "neurons": [neuron(0, VALIDATOR.ss58_address, True, 25_000.0, 2500.0),
+                                     neuron(1, MINER.ss58_address, False, 40.0, 3.0)]})
     calls = []
 
     class Subnets:
@@ -118,6 +120,8 @@ def test_chain_source_maps_bittensor_metagraph(monkeypatch):
     assert syncer.refresh()
     snap = syncer.snapshot
     assert calls == [(46, False)] and snap.block == 77
-    assert is_validator(snap.get(VALIDATOR.ss58_address), 1000.0)
-    assert snap.get(MINER.ss58_address).stake == pytest.approx(3.0)
+    assert ValidatorRule().admits(snap.get(VALIDATOR.ss58_address))  # its alpha stake, 25,000
+    assert snap.get(MINER.ss58_address).stake == pytest.approx(40.0)
     assert not syncer.refresh() and syncer.snapshot is snap  # a chain error keeps the last good snapshot
+    total = MetagraphSyncer(chain_source("finney", 46, "total"), interval_s=300, name="chain:finney")
+    assert total.refresh() and total.snapshot.get(MINER.ss58_address).stake == pytest.approx(3.0)

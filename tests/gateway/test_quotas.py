@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import multiprocessing
 import time
 
 import pytest
 
-from sn46_pipelines.gateway.ledger import RedisLedger, SqliteLedger, Verdict
+from sn46_pipelines.gateway.ledger import Claim, RedisLedger, SqliteLedger, Verdict
 
 from .helpers import MINER2, STRANGER, miner_request, sign, validator_request
 
@@ -43,11 +44,16 @@ def test_global_quota_exhaustion(make_client):
     assert r.status_code == 429 and r.json()["detail"] == "Global request limit reached."
 
 
+def claim(key: str, body: str = "body", ttl: int = 60) -> Claim:
+    return Claim(key, hashlib.sha256(body.encode()).hexdigest(), ttl)
+
+
 def test_unauthenticated_flood_touches_no_quota(make_client):
-    """Forged, stale, unregistered and replayed requests naming the miner never spend its quota."""
+    """Forged, stale, unregistered, replayed-with-changes and retried requests never spend a quota."""
     client = make_client(DAILY_LIMIT_PER_MINER="2", TOTAL_DAILY_LIMIT="3")
     used = miner_request()
-    assert client.post("/get-folder-access", json=used).status_code == 200
+    first = client.post("/get-folder-access", json=used)
+    assert first.status_code == 200
     now = int(time.time())
     flood = []
     for i in range(40):
@@ -57,10 +63,12 @@ def test_unauthenticated_flood_touches_no_quota(make_client):
             forged,
             miner_request(ts=now - 1000),  # stale
             miner_request(STRANGER, coldkey=STRANGER.ss58_address),  # unregistered
-            used,  # replay
+            {**used, "job_id": f"job_{i}"},  # replayed with a change
         ]
     statuses = {client.post("/get-folder-access", json=body).status_code for body in flood}
     assert statuses == {401, 403}
+    retries = [client.post("/get-folder-access", json=used) for _ in range(20)]
+    assert {(r.status_code, r.content) for r in retries} == {(200, first.content)}
     limits = client.get("/rate-limits").json()
     assert limits["total_used_today"] == 1
     r = client.post("/get-folder-access", json=miner_request())
@@ -71,7 +79,7 @@ def _admit_many(path: str, n: int, tag: str) -> int:
     ledger = SqliteLedger(path)
 
     async def run() -> int:
-        verdicts = [await ledger.admit(f"{tag}-{i}", 60, "miner:x", 100, 10_000) for i in range(n)]
+        verdicts = [await ledger.admit(claim(f"{tag}-{i}"), "miner:x", 100, 10_000) for i in range(n)]
         return sum(v.verdict is Verdict.ADMITTED for v in verdicts)
 
     return asyncio.run(run())
@@ -92,10 +100,8 @@ def test_ledger_concurrent_admits_respect_the_limit(backend, redis_url, tmp_path
     async def run() -> list:
         ledger = RedisLedger(redis_url) if backend == "redis" else SqliteLedger(tmp_path / "l.sqlite3")
         try:
-            admits = (ledger.admit(f"k{i}", 60, "validator:v", 25, 1000) for i in range(80))
-            results = await asyncio.gather(*admits)
-            replay = await ledger.admit("k0", 60, "validator:v", 25, 1000)
-            return [*results, replay]
+            admits = (ledger.admit(claim(f"k{i}"), "validator:v", 25, 1000) for i in range(80))
+            return await asyncio.gather(*admits)
         finally:
             await ledger.close()
 
@@ -103,16 +109,48 @@ def test_ledger_concurrent_admits_respect_the_limit(backend, redis_url, tmp_path
     verdicts = [r.verdict for r in results]
     assert verdicts.count(Verdict.ADMITTED) == 25
     assert verdicts.count(Verdict.OVER_QUOTA) == 55
-    assert verdicts[-1] is Verdict.REPLAYED
     assert max(r.used for r in results) == 25
+
+
+@pytest.mark.parametrize("backend", ["redis", "sqlite"])
+def test_ledger_answers_retries_refuses_changed_replays_and_frees_refused_keys(backend, redis_url, tmp_path):
+    async def run() -> None:
+        ledger = RedisLedger(redis_url) if backend == "redis" else SqliteLedger(tmp_path / "l.sqlite3")
+        try:
+            first = await ledger.admit(claim("a"), "miner:m", 1, 1000)
+            assert first.verdict is Verdict.ADMITTED and first.used == 1
+            pending = await ledger.admit(claim("a"), "miner:m", 1, 1000)  # before the answer is stored
+            assert (pending.verdict, pending.answer, pending.used) == (Verdict.REPEATED, None, 1)
+            await ledger.remember(claim("a"), b'{"grant": 1}')
+            await ledger.remember(claim("a"), b'{"grant": 2}')  # a racing second answer: the first stays
+            retry = await ledger.admit(claim("a"), "miner:m", 1, 1000)
+            assert (retry.verdict, retry.answer) == (Verdict.REPEATED, b'{"grant": 1}')
+            changed = await ledger.admit(claim("a", body="other"), "miner:m", 1, 1000)
+            assert changed.verdict is Verdict.REPLAYED
+            await ledger.remember(claim("a", body="other"), b"forged")  # stores nothing
+            assert (await ledger.admit(claim("a"), "miner:m", 1, 1000)).answer == b'{"grant": 1}'
+
+            refused = await ledger.admit(claim("b"), "miner:m", 1, 1000)
+            assert refused.verdict is Verdict.OVER_QUOTA
+            # Refused for quota, its key stays free: the same request is admitted once quota allows.
+            later = await ledger.admit(claim("b"), "miner:m", 2, 1000)
+            assert later.verdict is Verdict.ADMITTED and later.used == 2
+            assert await ledger.usage("miner:m") == (2, 2)
+        finally:
+            await ledger.close()
+
+    asyncio.run(run())
 
 
 def test_sqlite_backend_serves_the_app(make_client):
     client = make_client(REDIS_URL="")
     assert client.post("/get-folder-access", json=miner_request()).status_code == 200
     body = validator_request()
-    assert client.post("/get-validator-access", json=body).status_code == 200
-    assert client.post("/get-validator-access", json=body).status_code == 401
+    first = client.post("/get-validator-access", json=body)
+    assert first.status_code == 200
+    assert client.post("/get-validator-access", json=body).content == first.content
+    changed = client.post("/get-validator-access", json={**body, "continuation_token": "t"})
+    assert changed.status_code == 401
     health = client.get("/healthcheck").json()
     assert health["ledger"] == {"backend": "sqlite", "ok": True} and health["redis_ok"] is None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 
 from sn46_pipelines.config import ConfigError
 from sn46_pipelines.gateway.cli import register
-from sn46_pipelines.gateway.settings import load_gateway_settings
+from sn46_pipelines.gateway.settings import GATEWAY_VARIABLES, load_gateway_settings
 
 from .conftest import free_port
 from .helpers import miner_request
@@ -42,8 +43,37 @@ def test_environment_defaults():
     assert settings.bucket == "4000-resilabs-prod-bittensor-sn46-datacollection"
     limits = (settings.per_miner_limit, settings.per_validator_limit, settings.total_limit)
     assert limits == (50, 20000, 500000)
-    assert (settings.max_age_s, settings.max_skew_s, settings.upload_expiry_s) == (300, 60, 3600)
+    assert (settings.max_age_s, settings.max_skew_s) == (300, 60)
+    assert (settings.upload_expiry_s, settings.url_expiry_s) == (86_400, 86_400)
+    assert (settings.upload_min_bytes, settings.upload_max_bytes) == (1, 5 * 1024**3)
     assert settings.redis_url is None and settings.cors_origins == ()
+
+
+def _documented(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def test_the_documented_defaults_are_the_codes():
+    """docs/gateway.md's configuration table gives each SN46_GATEWAY_* default as the code has it."""
+    rows = [line for line in (ROOT / "docs" / "gateway.md").read_text().splitlines()
+            if line.startswith(("| `SN46_GATEWAY_", "| `SN46_METAGRAPH_"))]
+    documented: dict[str, str] = {}
+    for row in rows:
+        names_cell, default_cell = (cell.strip() for cell in row.strip("|").split("|")[:2])
+        names = re.findall(r"`(SN46_[A-Z0-9_]+)`", names_cell)
+        defaults = default_cell.split(", ") if len(names) > 1 else [default_cell]
+        documented.update(zip(names, defaults, strict=True))
+    assert set(documented) == set(GATEWAY_VARIABLES)
+    for var, (_, _, default) in GATEWAY_VARIABLES.items():
+        shown = documented[var]
+        if default in (None, ()):  # computed or off: the table says what happens instead
+            assert shown.startswith(("unset", "none", "`$")), (var, shown)
+        else:
+            assert shown.split(" ", 1)[0] == _documented(default), (var, shown, default)
 
 
 @pytest.mark.parametrize(("environ", "message"), [
@@ -54,6 +84,10 @@ def test_environment_defaults():
     ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_CORS_ORIGINS": "*"}, "not allowed"),
     ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_HOTKEY": "nope"}, "SN46_GATEWAY_HOTKEY"),
     ({"S3_BUCKET": "one-bucket", "NET_UID": "forty-six"}, "NET_UID"),
+    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_VALIDATOR_STAKE": "dividends"}, "VALIDATOR_STAKE"),
+    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_VALIDATOR_PERMIT": "maybe"}, "SN46_GATEWAY_VALIDATOR_PERMIT"),
+    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_UPLOAD_MAX_BYTES": str(6 * 1024**3)}, "UPLOAD_MAX_BYTES"),
+    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_URL_EXPIRY_S": "604801"}, "SN46_GATEWAY_URL_EXPIRY_S"),
 ])
 def test_bad_configuration_names_the_variable(environ, message):
     with pytest.raises(ConfigError, match=message):
@@ -104,10 +138,14 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
             time.sleep(0.2)
         assert health["status"] == "ok", health
         body = miner_request()
-        statuses = [
-            httpx.post(f"{url}/get-folder-access", json=body, timeout=10).status_code for _ in range(4)
-        ]
-        assert statuses.count(200) == 1 and statuses.count(401) == 3
+        # Fresh connections, so the workers take turns: every retry gets the first answer, one charge.
+        answers = [httpx.post(f"{url}/get-folder-access", json=body, timeout=10) for _ in range(4)]
+        assert [a.status_code for a in answers] == [200] * 4
+        assert len({a.content for a in answers}) == 1
+        assert [a.headers.get("Idempotent-Replayed") for a in answers] == [None] + ["true"] * 3
+        changed = httpx.post(f"{url}/get-folder-access", json={**body, "job_id": "other"}, timeout=10)
+        assert changed.status_code == 401
+        assert httpx.get(f"{url}/rate-limits").json()["total_used_today"] == 1
     finally:
         proc.terminate()
         proc.wait(timeout=20)
