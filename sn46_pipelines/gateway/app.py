@@ -16,8 +16,10 @@ Each signed endpoint goes through :meth:`Gateway.serve`, which runs
    left free) and the request claims its key and is charged. 503 when the
    ledger is down: without replay and quota checks nothing is granted.
 
-Only then is anything presigned, and the answer is stored for the request's
-retries. Unauthenticated or unregistered traffic never touches a quota.
+Only a caller past checks 1-3 gets anything presigned, and a grant leaves
+the gateway only once the ledger admitted it; the answer is kept for the
+request's retries, with the claim itself where it is cheap to build first.
+Unauthenticated or unregistered traffic never touches a quota.
 Responses never carry exception text: unexpected errors are logged and
 answered with a plain 500.
 """
@@ -33,7 +35,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -135,6 +138,17 @@ class CountRequests:
         await self.app(scope, receive, counting_send)
 
 
+@dataclass(frozen=True, slots=True)
+class Authorized(Generic[M]):
+    """A request that passed checks 1-3: its fields, its signer, its claim and the quota it spends."""
+
+    fields: M
+    caller: Caller
+    claim: Claim
+    counter: str
+    limit: int
+
+
 class Gateway:
     """What the routes share: settings, presigner, ledger, metagraph, store check."""
 
@@ -229,11 +243,10 @@ class Gateway:
         validator: bool,
         commitment: Callable[[M], str],
         check: Callable[[M], None] | None = None,
-    ) -> tuple[M, Caller, Claim, Admission]:
-        """Run the checks of the module docstring in order; raise :class:`GatewayError` on the first failure.
+    ) -> Authorized[M]:
+        """Run checks 1-3 of the module docstring in order; raise :class:`GatewayError` on the first failure.
 
         ``check`` refuses requests that are well-formed but unserviceable, before anything is charged.
-        The admission is :attr:`Verdict.ADMITTED` or :attr:`Verdict.REPEATED`.
         """
         body = await self.read_body(request)
         fields = self.parse(model, body)
@@ -261,9 +274,16 @@ class Gateway:
             ("validator", settings.per_validator_limit) if validator else ("miner", settings.per_miner_limit)
         )
         claim = Claim(caller.replay_key, request_fingerprint(request.method, target, body), caller.replay_ttl)
+        return Authorized(fields, caller, claim, f"{scope}:{caller.hotkey}", limit)
+
+    async def admit(self, authorized: Authorized[Any], answer: bytes = b"") -> Admission:
+        """Check 4: the ledger's verdict, :attr:`Verdict.ADMITTED` or :attr:`Verdict.REPEATED`, or an error.
+
+        ``answer`` is kept with the claim if the request is admitted.
+        """
         try:
             admission = await self.ledger.admit(
-                claim, f"{scope}:{caller.hotkey}", limit, settings.total_limit
+                authorized.claim, authorized.counter, authorized.limit, self.settings.total_limit, answer
             )
         except LedgerUnavailableError as exc:
             log.error("ledger unavailable: %s", exc)
@@ -282,7 +302,7 @@ class Gateway:
                 429, detail, {**_limit_headers(admission), "Retry-After": str(retry)},
                 limit=admission.limit, remaining=0, retry_after_s=retry,
             )
-        return fields, caller, claim, admission
+        return admission
 
     async def serve(
         self,
@@ -293,28 +313,38 @@ class Gateway:
         validator: bool,
         commitment: Callable[[M], str],
         check: Callable[[M], None] | None = None,
+        answer_first: bool = True,
     ) -> Response:
         """Authorize, then answer: a retry gets the first answer; a new request, a grant kept for its retries.
 
-        A retry whose first answer is not stored yet (still being built, or its
-        worker died after the charge) gets a grant built again, uncharged: the
-        same caller, the same rights.
+        With ``answer_first`` the answer is built before the ledger call and
+        kept with the claim in the same round trip (a few presigns cost less
+        than a second round trip). Otherwise (hundreds of presigns, worth
+        building only once admitted) it is stored right after; a retry that
+        finds none stored (still being built, or its worker died after the
+        charge) gets one built again, uncharged: the same caller, the same rights.
         """
-        fields, caller, claim, admission = await self.authorize(
+        authorized = await self.authorize(
             request, model, validator=validator, commitment=commitment, check=check
         )
+
+        async def render() -> bytes:
+            return bytes(JSONResponse(await build(authorized.fields, authorized.caller)).body)
+
+        answer = await render() if answer_first else b""
+        admission = await self.admit(authorized, answer)
         headers = _limit_headers(admission)
-        repeated = admission.verdict is Verdict.REPEATED
-        if repeated:
+        if admission.verdict is Verdict.REPEATED:
             headers[REPEAT_HEADER] = "true"
             if admission.answer is not None:
                 return Response(admission.answer, media_type="application/json", headers=headers)
-        answer = JSONResponse(await build(fields, caller), headers=headers)
-        try:
-            await self.ledger.remember(claim, bytes(answer.body))
-        except LedgerUnavailableError as exc:  # the grant stands; a retry would get a new one, uncharged
-            log.warning("could not store the answer for retries: %s", exc)
-        return answer
+        if not (answer_first and admission.verdict is Verdict.ADMITTED):  # not kept with the claim yet
+            answer = answer or await render()
+            try:
+                await self.ledger.remember(authorized.claim, answer)
+            except LedgerUnavailableError as exc:  # the grant stands; a retry would get a new one, uncharged
+                log.warning("could not store the answer for retries: %s", exc)
+        return Response(answer, media_type="application/json", headers=headers)
 
     async def s3_health(self) -> tuple[bool, float]:
         """(ok, latency ms) of a HEAD on the bucket, cached a few seconds: the healthcheck cannot flood S3."""
@@ -532,7 +562,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             }
 
         return await gateway.serve(
-            request, FileUrlsRequest, build, validator=True, check=check,
+            request, FileUrlsRequest, build, validator=True, check=check, answer_first=False,
             commitment=lambda f: f"s3:validator:files:{f.miner_hotkey}:{f.hotkey}:{f.timestamp}",
         )
 

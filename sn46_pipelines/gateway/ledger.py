@@ -4,9 +4,11 @@
 signer and nonce) is looked up first:
 
 - held by the same request (same fingerprint: method, path and body bytes):
-  a retry. It is answered with the first answer (:meth:`Ledger.remember`
-  stored it) and charges nothing, so a client that lost a response, or whose
-  library resends the same signed body, gets its grant instead of a 401;
+  a retry. It is answered with the first answer, stored with the claim (or
+  right after it, by :meth:`Ledger.remember`, where the answer is costly to
+  build before admission), and charges nothing, so a client that lost a
+  response, or whose library resends the same signed body, gets its grant
+  instead of a 401;
 - held by a different request: a replay with something changed, refused;
 - free: the caller's quota and the global quota (UTC days) are checked, and
   only an admitted request claims the key and is charged. A request refused
@@ -121,8 +123,14 @@ class Ledger(abc.ABC):
     """Replay claims with their answers, and daily counters."""
 
     @abc.abstractmethod
-    async def admit(self, claim: Claim, counter: str, limit: int, total_limit: int) -> Admission:
-        """A retry of ``claim``'s request, a replay, or: check quotas, then claim and charge."""
+    async def admit(
+        self, claim: Claim, counter: str, limit: int, total_limit: int, answer: bytes = b""
+    ) -> Admission:
+        """A retry of ``claim``'s request, a replay, or: check quotas, then claim and charge.
+
+        ``answer`` is kept with the claim when the request is admitted (empty: none yet, see
+        :meth:`remember`).
+        """
 
     @abc.abstractmethod
     async def remember(self, claim: Claim, answer: bytes) -> None:
@@ -147,7 +155,7 @@ class Ledger(abc.ABC):
 
 
 # KEYS: claim, caller's counter, global counter. ARGV: fingerprint, claim ttl, limit, total limit,
-# counter ttl. A claim's value is the fingerprint, followed by the answer once it is stored.
+# counter ttl, answer. A claim's value is the fingerprint, followed by the answer once there is one.
 _ADMIT_LUA = """
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
 local total = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -158,7 +166,7 @@ if held then
 end
 if total >= tonumber(ARGV[4]) then return {3, used, total, ''} end
 if used >= tonumber(ARGV[3]) then return {2, used, total, ''} end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ARGV[6], 'EX', ARGV[2])
 used = redis.call('INCR', KEYS[2])
 if used == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
 total = redis.call('INCR', KEYS[3])
@@ -191,15 +199,17 @@ class RedisLedger(Ledger):
         self._remember = self._redis.register_script(_REMEMBER_LUA)
         self._errors = (aioredis.RedisError, OSError)
 
-    async def admit(self, claim: Claim, counter: str, limit: int, total_limit: int) -> Admission:
+    async def admit(
+        self, claim: Claim, counter: str, limit: int, total_limit: int, answer: bytes = b""
+    ) -> Admission:
         day = utc_day()
         keys = [_claim_key(claim), f"{_PREFIX}:{day}:{counter}", f"{_PREFIX}:{day}:{TOTAL}"]
-        args = [claim.fingerprint, claim.ttl, limit, total_limit, _counter_ttl()]
+        args = [claim.fingerprint, claim.ttl, limit, total_limit, _counter_ttl(), answer]
         try:
-            code, used, total, answer = await self._admit(keys=keys, args=args)
+            code, used, total, held = await self._admit(keys=keys, args=args)
         except self._errors as exc:
             raise LedgerUnavailableError(f"redis: {type(exc).__name__}") from exc
-        return Admission(_VERDICTS[int(code)], int(used), limit, int(total), total_limit, answer or None)
+        return Admission(_VERDICTS[int(code)], int(used), limit, int(total), total_limit, held or None)
 
     async def remember(self, claim: Claim, answer: bytes) -> None:
         try:
@@ -263,7 +273,9 @@ class SqliteLedger(Ledger):
             conn = self._local.conn = self._connect()
         return conn
 
-    def _admit_sync(self, claim: Claim, counter: str, limit: int, total_limit: int) -> Admission:
+    def _admit_sync(
+        self, claim: Claim, counter: str, limit: int, total_limit: int, answer: bytes
+    ) -> Admission:
         conn, now, day = self._conn(), time.time(), utc_day()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -271,10 +283,10 @@ class SqliteLedger(Ledger):
             held = conn.execute(
                 "SELECT fingerprint, answer FROM replay WHERE key = ? AND expires > ?", (claim.key, now)
             ).fetchone()
-            answer = None
+            stored = None
             if held is not None:
                 verdict = Verdict.REPEATED if held[0] == claim.fingerprint else Verdict.REPLAYED
-                answer = held[1] if verdict is Verdict.REPEATED else None
+                stored = held[1] if verdict is Verdict.REPEATED else None
             elif total >= total_limit:
                 verdict = Verdict.OVER_TOTAL
             elif used >= limit:
@@ -282,9 +294,8 @@ class SqliteLedger(Ledger):
             else:
                 verdict = Verdict.ADMITTED
                 conn.execute(
-                    "INSERT OR REPLACE INTO replay (key, expires, fingerprint, answer) "
-                    "VALUES (?, ?, ?, NULL)",
-                    (claim.key, now + claim.ttl, claim.fingerprint),
+                    "INSERT OR REPLACE INTO replay (key, expires, fingerprint, answer) VALUES (?, ?, ?, ?)",
+                    (claim.key, now + claim.ttl, claim.fingerprint, answer or None),
                 )
                 conn.executemany(
                     "INSERT INTO counter VALUES (?, ?, 1) "
@@ -300,7 +311,7 @@ class SqliteLedger(Ledger):
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return Admission(verdict, used, limit, total, total_limit, answer)
+        return Admission(verdict, used, limit, total, total_limit, stored)
 
     def _remember_sync(self, claim: Claim, answer: bytes) -> None:
         self._conn().execute(
@@ -316,9 +327,11 @@ class SqliteLedger(Ledger):
         ).fetchall())
         return rows.get(counter, 0), rows.get(TOTAL, 0)
 
-    async def admit(self, claim: Claim, counter: str, limit: int, total_limit: int) -> Admission:
+    async def admit(
+        self, claim: Claim, counter: str, limit: int, total_limit: int, answer: bytes = b""
+    ) -> Admission:
         try:
-            return await asyncio.to_thread(self._admit_sync, claim, counter, limit, total_limit)
+            return await asyncio.to_thread(self._admit_sync, claim, counter, limit, total_limit, answer)
         except sqlite3.Error as exc:
             raise LedgerUnavailableError(f"sqlite: {type(exc).__name__}") from exc
 

@@ -130,12 +130,16 @@ def test_ledger_answers_retries_refuses_changed_replays_and_frees_refused_keys(b
             await ledger.remember(claim("a", body="other"), b"forged")  # stores nothing
             assert (await ledger.admit(claim("a"), "miner:m", 1, 1000)).answer == b'{"grant": 1}'
 
+            kept = await ledger.admit(claim("c"), "miner:n", 1, 1000, answer=b'{"grant": 3}')
+            assert kept.verdict is Verdict.ADMITTED  # answered and charged in one call
+            assert (await ledger.admit(claim("c"), "miner:n", 1, 1000)).answer == b'{"grant": 3}'
+
             refused = await ledger.admit(claim("b"), "miner:m", 1, 1000)
             assert refused.verdict is Verdict.OVER_QUOTA
             # Refused for quota, its key stays free: the same request is admitted once quota allows.
             later = await ledger.admit(claim("b"), "miner:m", 2, 1000)
             assert later.verdict is Verdict.ADMITTED and later.used == 2
-            assert await ledger.usage("miner:m") == (2, 2)
+            assert await ledger.usage("miner:m") == (2, 3)  # and miner:n's one
         finally:
             await ledger.close()
 

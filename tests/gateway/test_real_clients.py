@@ -8,6 +8,7 @@ the conditions as S3 does; the SeaweedFS tests enforce them for real.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -33,7 +34,7 @@ from .clients import (
     zipcode_document,
     zipcode_key,
 )
-from .helpers import MINER, MINER2, MINER_COLDKEY, VALIDATOR
+from .helpers import MINER, MINER2, MINER_COLDKEY, VALIDATOR, file_urls_request
 
 EPOCH = "2026-12-03T08-00-00"
 COLDKEY = MINER_COLDKEY.ss58_address
@@ -170,29 +171,36 @@ def test_resi_api_client_retries_get_the_grant(make_client):
 
 
 def _charge_then_die(redis_url: str, body: bytes) -> None:
-    """A gateway worker that admitted and charged a request, then was SIGKILLed before answering."""
+    """A gateway worker that admitted and charged a file-URL request, then was SIGKILLed before answering.
+
+    File URLs are presigned only once admitted, so this is the window where a charge has no answer yet.
+    """
     import asyncio
     import json
 
     from sn46_pipelines.gateway.ledger import Claim, RedisLedger
 
     fields = json.loads(body)
-    claim = Claim(f"sig:{fields['signature']}", request_fingerprint("POST", "/get-folder-access", body), 300)
-    asyncio.run(RedisLedger(redis_url).admit(claim, f"miner:{fields['hotkey']}", 50, 500_000))
+    fingerprint = request_fingerprint("POST", "/get-file-presigned-urls", body)
+    claim = Claim(f"sig:{fields['signature']}", fingerprint, 300)
+    asyncio.run(RedisLedger(redis_url).admit(claim, f"validator:{fields['hotkey']}", 20_000, 500_000))
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def test_a_retry_after_the_worker_died_gets_a_grant_uncharged(client, redis_url):
-    body = resi_miner_grant_body(MINER, COLDKEY)
+def test_a_retry_after_the_worker_died_gets_its_urls_uncharged(client, redis_url, s3_bucket, moto_endpoint):
+    miner = MINER.ss58_address
+    key = f"data/hotkey={miner}/job_id=j/data_20261203_000000_1.parquet"
+    boto3.client("s3", endpoint_url=moto_endpoint).put_object(Bucket=s3_bucket, Key=key, Body=b"rows")
+    body = json.dumps(file_urls_request(miner, [key])).encode()
     worker = multiprocessing.get_context("spawn").Process(target=_charge_then_die, args=(redis_url, body))
     worker.start()
     worker.join(60)
     assert worker.exitcode == -signal.SIGKILL
     assert client.get("/rate-limits").json()["total_used_today"] == 1  # charged, never answered
 
-    retry = client.post("/get-folder-access", content=body, headers=JSON)
+    retry = client.post("/get-file-presigned-urls", content=body, headers=JSON)
     assert retry.status_code == 200 and retry.headers["Idempotent-Replayed"] == "true"
-    assert retry.json()["folder"] == f"data/hotkey={MINER.ss58_address}/"
-    again = client.post("/get-folder-access", content=body, headers=JSON)
+    assert httpx.get(retry.json()["file_urls"][key]["presigned_url"]).content == b"rows"
+    again = client.post("/get-file-presigned-urls", content=body, headers=JSON)
     assert again.content == retry.content  # the rebuilt answer is now the one retries get
     assert client.get("/rate-limits").json()["total_used_today"] == 1
