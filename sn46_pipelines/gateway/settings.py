@@ -154,7 +154,7 @@ GATEWAY_VARIABLES: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     # Validators keep a grant while more than 4,200 s of it remain: 24 h lets one grant last ~23 h.
     "SN46_GATEWAY_URL_EXPIRY_S": ("url_expiry_s", _int(60, _SIGV4_MAX_S), 86_400),
     # Only empty objects are refused: a one-listing zipcode document can be under 1 KiB.
-    "SN46_GATEWAY_UPLOAD_MIN_BYTES": ("upload_min_bytes", _int(1), 1),
+    "SN46_GATEWAY_UPLOAD_MIN_BYTES": ("upload_min_bytes", _int(0), 1),
     "SN46_GATEWAY_UPLOAD_MAX_BYTES": (
         "upload_max_bytes", _int(1, _S3_MAX_SINGLE_UPLOAD), _S3_MAX_SINGLE_UPLOAD
     ),

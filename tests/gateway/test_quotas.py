@@ -169,3 +169,21 @@ def test_gateway_fails_closed_when_redis_is_down(make_client):
     assert r.json() == {"detail": "Service temporarily unavailable, retry shortly"}
     health = client.get("/healthcheck").json()
     assert health["status"] == "degraded" and health["redis_ok"] is False
+
+
+def test_a_ledger_file_of_an_older_gateway_keeps_refusing_its_claims(tmp_path):
+    """Claims written before answers were kept carry no fingerprint: they stay refused replays."""
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE replay (key TEXT PRIMARY KEY, expires REAL NOT NULL)")
+        conn.execute("INSERT INTO replay VALUES ('sig:ab', ?)", (time.time() + 300,))
+
+    async def run() -> tuple[Verdict, Verdict]:
+        ledger = SqliteLedger(path)
+        old = await ledger.admit(claim("sig:ab"), "miner:m", 5, 100)
+        new = await ledger.admit(claim("sig:cd"), "miner:m", 5, 100, answer=b"{}")
+        return old.verdict, new.verdict
+
+    assert asyncio.run(run()) == (Verdict.REPLAYED, Verdict.ADMITTED)
