@@ -359,8 +359,9 @@ def _gateway(b: _Builder, settings: Settings) -> None:
     miner_folders = job_folders.split("job_id=", 1)[0]  # data/hotkey=*/
     # Validators' listing URLs: all miners (prefix "data/hotkey=") and one miner's folder.
     b.lists(data, job_folders.split("*", 1)[0] + "*")
-    # Miners' presigned POST: the object, only inside a job folder.
-    b.objects("PresignUploads", ["s3:PutObject"], data, f"{job_folders}*")
+    # Miners' presigned POST: anything in a miner's own folder (the POST policy binds the hotkey; the
+    # layout, job_id or epoch/zipcode, is checked at ingest).
+    b.objects("PresignUploads", ["s3:PutObject"], data, f"{miner_folders}*")
     # Validators' presigned GETs of files inside one miner's folder.
     b.objects("PresignDownloads", ["s3:GetObject"], data, f"{miner_folders}*")
     b.kms(write=True)

@@ -135,9 +135,11 @@ def test_the_gateway_presigns_inside_miner_folders_only(env, policies):
     upload = f"{data}/data/hotkey=5F3xyz/job_id=zillow_zip_78701/data_20250620_143052_150.parquet"
     assert allowed(doc, "s3:PutObject", upload)
     assert not allowed(doc, "s3:PutObjectAcl", upload)  # the presigned POST sets no ACL
-    assert not allowed(
-        doc, "s3:PutObject", f"{data}/data/hotkey=5F3xyz/loose.parquet"
-    )  # outside a job folder
+    # Today's SN46 miners upload epoch/zipcode JSON documents: anywhere in the miner's folder is allowed
+    # (the POST policy binds the hotkey; ingest checks the layout).
+    epoch = f"{data}/data/hotkey=5F3xyz/epoch=2026-12-03T08-00-00/zipcode=78701/data_20261203_081500.json"
+    assert allowed(doc, "s3:PutObject", epoch)
+    assert not allowed(doc, "s3:PutObject", f"{data}/data/loose.parquet")  # outside every miner's folder
     assert not allowed(doc, "s3:PutObject", f"{data}/curated/hotkey=5F3xyz/manifest.json")
     assert allowed(doc, "s3:GetObject", upload)
     assert not allowed(doc, "s3:GetObject", f"{data}/models/pins/prod.json")
