@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -107,8 +107,12 @@ def curate_hotkey(
     """Validate ``new_files`` of ``hotkey`` and merge their good rows into ``existing``.
 
     ``existing`` is the hotkey's previous curated set (or None). Where a zpid
-    appears more than once the newest row wins and the others (old or new) go
-    to the quarantine as ``duplicate``. A new file whose key already has rows
+    appears more than once the newest row wins. The others go to the
+    quarantine as ``duplicate`` when they come from the same file, or from a
+    file of the same job written within ``rules.duplicate_window`` of the
+    winner's; an older observation from an earlier upload round is an update,
+    superseded without a quarantine entry (the upload itself stays in
+    ``data/`` for audit). A new file whose key already has rows
     in ``existing`` (the miner uploaded it again) replaces those rows. ``now``
     (timezone-aware, default the current time) anchors the freshness rules.
     Store failures raise ``ObjectStoreError`` and lose nothing: the run can
@@ -130,12 +134,13 @@ def curate_hotkey(
         _micros(combined.column("uploaded_at")),
     )
     keep[losers] = False
+    repeated = _in_one_upload_window(combined, losers, winners, rules.duplicate_window)
 
     quarantine = pa.concat_tables(
         [
             _file_rejections(hotkey, rejected),
             _row_rejections(new_rows, verdicts.rows, verdicts.reasons, verdicts.details),
-            _duplicates(combined, losers, winners),
+            _duplicates(combined, losers[repeated], winners[repeated]),
         ]
     )
     kept_per_file = np.bincount(file_of_row[keep[old:]], minlength=len(loaded))
@@ -336,6 +341,30 @@ def _row_rejections(
     return picked.append_column("reason", _reasons(codes)).append_column(
         "detail", details
     ).cast(QUARANTINE_SCHEMA)
+
+
+def _in_one_upload_window(
+    combined: pa.Table, losers: np.ndarray, winners: np.ndarray, window: timedelta
+) -> np.ndarray:
+    """Which losing rows repeat their winner within one upload: the same file, or the same job's files
+    written (by their names' timestamps, not the store's clock) less than ``window`` apart."""
+    files = combined.column("file_key")
+    pairs = zip(files.take(pa.array(losers, pa.int64())).to_pylist(),
+                files.take(pa.array(winners, pa.int64())).to_pylist(), strict=True)
+    keys: dict[str, Any] = {}
+
+    def key(name: str) -> Any:
+        if name not in keys:
+            keys[name] = parse_upload_key(name)
+        return keys[name]
+
+    def repeated(loser: str, winner: str) -> bool:
+        if loser == winner:
+            return True
+        a, b = key(loser), key(winner)
+        return a.job_id == b.job_id and abs(a.timestamp - b.timestamp) < window
+
+    return np.fromiter((repeated(a, b) for a, b in pairs), dtype=bool, count=len(losers))
 
 
 def _duplicates(combined: pa.Table, losers: np.ndarray, winners: np.ndarray) -> pa.Table:

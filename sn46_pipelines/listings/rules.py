@@ -52,6 +52,9 @@ class Rules:
     freshness: timedelta = timedelta(days=30)
     #: Rows dated up to this far ahead of ``now`` are accepted: miners' clocks drift.
     clock_skew: timedelta = timedelta(minutes=5)
+    #: A zpid uploaded again for the same job within this long of an earlier file is a ``duplicate``;
+    #: later, it is an update of the listing (miners re-scrape their zip codes every epoch).
+    duplicate_window: timedelta = timedelta(hours=1)
     #: Inclusive plausible ranges of numeric columns (nulls in optional columns are allowed).
     price: tuple[float, float] = (10_000.0, 50_000_000.0)
     bedrooms: tuple[float, float] = (0.0, 20.0)
