@@ -17,8 +17,9 @@ from ..metagraph import MetagraphSnapshot, Neuron
 NETUID = 46
 #: Where the seeder writes the snapshot in the data store.
 METAGRAPH_KEY = "metagraph.json"
-#: Validators hold a permit and at least this much stake (TAO); miners far less.
-VALIDATOR_MIN_STAKE = 10_000.0
+#: Validators hold a permit and more stake than this (TAO): the gateway's default admission rule.
+#: Miners hold far less.
+VALIDATOR_MIN_STAKE = 20_000.0
 _BLOCK_TIME_S = 12
 _GENESIS = datetime(2023, 3, 20, tzinfo=timezone.utc)  # anchors block numbers to dates
 
