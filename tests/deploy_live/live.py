@@ -45,7 +45,9 @@ def location_loaded(port: int) -> bool:
         loaded = entry["locationOrLoadError"]
         if loaded is not None and loaded["__typename"] == "PythonError":
             pytest.fail(f"code location {entry['name']} failed to load: {loaded['message']}")
-    return any(e["name"] == LOCATION and e["loadStatus"] == "LOADED" and e["locationOrLoadError"] for e in entries)
+    return any(
+        e["name"] == LOCATION and e["loadStatus"] == "LOADED" and e["locationOrLoadError"] for e in entries
+    )
 
 
 def latest_materialization(port: int, asset: str) -> tuple[float, str] | None:
@@ -67,13 +69,18 @@ def views_include_uploads(port: int, store: ObjectStore, hotkeys: list[str]) -> 
         for hotkey in hotkeys:
             if {u.key for u in list_hotkey_uploads(store, hotkey)} != processed_files(store, hotkey):
                 return False
-        ingested, aggregated, viewed = (latest_materialization(port, asset) for asset in
-                                        ("miner_listings", "listing_aggregates", "validator_views"))
+        ingested, aggregated, viewed = (
+            latest_materialization(port, asset)
+            for asset in ("miner_listings", "listing_aggregates", "validator_views")
+        )
         if ingested is None or aggregated is None or viewed is None:
             return False
         started = graphql(port, RUN_START, id=aggregated[1])["runOrError"]["startTime"]
-        return started > ingested[0] and viewed[0] > aggregated[0] and not runs(port, "QUEUED", "STARTING",
-                                                                                  "STARTED")
+        return (
+            started > ingested[0]
+            and viewed[0] > aggregated[0]
+            and not runs(port, "QUEUED", "STARTING", "STARTED")
+        )
 
     return settled
 
@@ -123,18 +130,40 @@ class ProductionTopology:
 
     def _command(self, name: str) -> list[str]:
         if name == "code-server":
-            return [str(BIN / "dagster"), "code-server", "start", "-m", "sn46_pipelines.definitions",
-                    "-h", "127.0.0.1", "-p", str(self.grpc_port), "--location-name", LOCATION]
+            return [
+                str(BIN / "dagster"),
+                "code-server",
+                "start",
+                "-m",
+                "sn46_pipelines.definitions",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.grpc_port),
+                "--location-name",
+                LOCATION,
+            ]
         if name == "daemon":
             return [str(BIN / "dagster-daemon"), "run", "-w", str(self.workspace)]
-        return [str(BIN / "dagster-webserver"), "-w", str(self.workspace), "-h", "127.0.0.1",
-                "-p", str(self.web_port)]
+        return [
+            str(BIN / "dagster-webserver"),
+            "-w",
+            str(self.workspace),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.web_port),
+        ]
 
     def start(self, name: str) -> None:
         """Start one process in its own session, its output appended to ``<name>.log``."""
         with open(self.folder / f"{name}.log", "ab") as log:
             self.processes[name] = subprocess.Popen(
-                self._command(name), env=self.env, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT,
+                self._command(name),
+                env=self.env,
+                cwd=self.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -144,8 +173,9 @@ class ProductionTopology:
         self.wait_for(self._code_server_healthy, "the code server answers its gRPC health check", START_LIMIT)
         self.start("daemon")
         self.start("webserver")
-        self.wait_for(lambda: location_loaded(self.web_port), "the webserver loads the code location",
-                      START_LIMIT)
+        self.wait_for(
+            lambda: location_loaded(self.web_port), "the webserver loads the code location", START_LIMIT
+        )
 
     def _code_server_healthy(self) -> bool:
         probe = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(self.grpc_port)]
@@ -181,11 +211,22 @@ def local_ui(home: Path) -> Iterator[tuple[int, subprocess.Popen[bytes], Callabl
     env["SN46_HOME"] = str(home)
     log = home / "ui.log"
     with open(log, "wb") as out:
-        ui = subprocess.Popen([str(BIN / "sn46"), "pipeline", "ui", "--port", str(port)], env=env, cwd=home,
-                              stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        ui = subprocess.Popen(
+            [str(BIN / "sn46"), "pipeline", "ui", "--port", str(port)],
+            env=env,
+            cwd=home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        wait_for(lambda: location_loaded(port), "the UI loads the code location", {"sn46 pipeline ui": ui},
-                 log.read_text, START_LIMIT)
+        wait_for(
+            lambda: location_loaded(port),
+            "the UI loads the code location",
+            {"sn46 pipeline ui": ui},
+            log.read_text,
+            START_LIMIT,
+        )
         yield port, ui, log.read_text
     finally:
         stop_group(ui)

@@ -30,8 +30,10 @@ def test_uploads_become_views_by_themselves_and_survive_a_killed_daemon(producti
     store = load_settings(environ=production.env).open_data_store()
 
     first = seed_demo(store, miners=4, validators=1, seed=3, now=NOW)
-    production.wait_for(views_include_uploads(port, store, [m.hotkey for m in first.miners]),
-                        "the first round ingested and in the views")
+    production.wait_for(
+        views_include_uploads(port, store, [m.hotkey for m in first.miners]),
+        "the first round ingested and in the views",
+    )
 
     # The same four miners upload new files two hours later, and two new miners join.
     second = seed_demo(store, miners=6, validators=1, seed=3, now=NOW + timedelta(hours=2))
@@ -42,8 +44,10 @@ def test_uploads_become_views_by_themselves_and_survive_a_killed_daemon(producti
     production.kill("daemon")
     production.start("daemon")
     hotkeys = [m.hotkey for m in second.miners]
-    production.wait_for(views_include_uploads(port, store, hotkeys),
-                        "every upload of the second round ingested and in the views")
+    production.wait_for(
+        views_include_uploads(port, store, hotkeys),
+        "every upload of the second round ingested and in the views",
+    )
 
     succeeded = {r["runId"] for r in runs(port, "SUCCESS")}
     assert set(in_flight) <= succeeded  # the runs the daemon left behind finished on the code server

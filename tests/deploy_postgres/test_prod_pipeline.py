@@ -126,8 +126,10 @@ def test_every_run_succeeded(pipeline_pass: PipelinePass) -> None:
     assert set(p.summary.downstream) == set(DOWNSTREAM)
     assert sorted(r.dagster_run.tags["dagster/partition"] for r in p.ingest_runs) == p.hotkeys
     # One run per hotkey (the upload sensor), then one per automation sensor: aggregates with the views,
-    # and training with the pin move.
-    assert len(p.runs) == MINERS + 2
+    # and training with the pin move. (The views' freshness check may add a run of its own when its
+    # 15-minute tick falls inside the pass: it materializes nothing.)
+    assert len(p.ingest_runs) == MINERS
+    assert len({run for runs in p.materialized_by.values() for run in runs}) == 2
     assert {r.dagster_run.status for r in p.runs} == {dg.DagsterRunStatus.SUCCESS}
 
 
@@ -178,7 +180,7 @@ def test_runs_partitions_and_materializations_survive_a_restart(pipeline_pass: P
     p = pipeline_pass
     assert p.after == p.before
     assert p.after["storage"] == "PostgresRunStorage"
-    assert len(p.after["runs"]) == MINERS + 2 and {run[2] for run in p.after["runs"]} == {"SUCCESS"}
+    assert len(p.after["runs"]) == len(p.runs) and {run[2] for run in p.after["runs"]} == {"SUCCESS"}
     assert p.after["partitions"] == p.hotkeys
     assert p.after["materializations_per_partition"] == {hotkey: 1 for hotkey in p.hotkeys}
     assert p.after["downstream_materialized_by"] == p.materialized_by
