@@ -148,9 +148,19 @@ def batched_eager(settings: AutomationSettings) -> dg.AutomationCondition:
 
 
 def eager_after_checks() -> dg.AutomationCondition:
-    """Eager, but only on upstream data whose blocking checks passed."""
+    """Eager, but only on upstream data whose blocking checks passed.
+
+    Not ``eager()``: its ``since_last_handled()`` is reset by the asset's own
+    materialization, and a new upstream update seen on that same tick (its
+    checks still running) would be forgotten, leaving the views older than
+    the aggregates for good. The update is remembered until a request.
+    """
     return (
-        dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+        _updated_since_requested()
+        & ~dg.AutomationCondition.any_deps_missing()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
     ).with_label("eager_after_checks")
 
 

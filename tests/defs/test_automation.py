@@ -7,7 +7,8 @@ test steps evaluation time forward, as the automation sensor's ticks would.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import functools
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -24,7 +25,7 @@ from sn46_pipelines.defs.automation import (
 )
 
 HOTKEYS = [f"hk{i:02d}" for i in range(64)]
-START = datetime(2026, 12, 3, 8, 0, 30, tzinfo=timezone.utc)
+START = datetime(2026, 12, 3, 8, 0, 30, tzinfo=UTC)
 SETTINGS = AutomationSettings(
     aggregates_min_interval_seconds=300,
     aggregates_deadline_cron="*/10 * * * *",
@@ -217,3 +218,49 @@ def test_a_failed_ingest_of_one_miner_does_not_hold_the_others_scores(instance):
     assert AGGREGATES not in tick()  # the first miner's run is still going
     instance.report_run_failed(failed)  # it failed: its partition stays unmaterialized
     assert tick().get(AGGREGATES) == 1
+
+
+def report_in_run(instance: dg.DagsterInstance, run: dg.DagsterRun, event=None) -> None:
+    """``event`` (a materialization or a check evaluation) as ``run`` would log it; None: the run succeeded."""
+    from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
+
+    if isinstance(event, dg.AssetMaterialization):
+        kind, data = DagsterEventType.ASSET_MATERIALIZATION, StepMaterializationData(event)
+    elif event is None:
+        kind, data = DagsterEventType.RUN_SUCCESS, None
+    else:
+        kind, data = DagsterEventType.ASSET_CHECK_EVALUATION, event
+    instance.report_dagster_event(
+        DagsterEvent(kind.value, job_name=run.job_name, event_specific_data=data), run_id=run.run_id
+    )
+
+
+def test_views_still_follow_aggregates_that_land_beside_their_own_build(instance):
+    """The views' own materialization and newer aggregates (checks still running) seen on one tick.
+
+    Runless events share one run id, so Dagster would take every check as
+    targeting the newest materialization; the aggregates here come from runs.
+    """
+    assets = build(AutomationSettings(aggregates_min_interval_seconds=0))
+    job = dg.Definitions(assets=assets).resolve_implicit_global_asset_job_def()
+    tick = Ticks(instance, assets)
+    tick()
+    passed = dg.AssetCheckEvaluation(asset_key=AGGREGATES, check_name="scores_in_range", passed=True)
+    aggregates_run = functools.partial(
+        instance.create_run_for_job,
+        job,
+        asset_selection=frozenset({AGGREGATES}),
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    first = aggregates_run()
+    report_in_run(instance, first, dg.AssetMaterialization(AGGREGATES, metadata={"rows_accepted": 10}))
+    report_in_run(instance, first, passed)
+    report_in_run(instance, first)
+    assert tick().get(VIEWS) == 1
+    materialize(instance, "validator_views")  # that build finished...
+    second = aggregates_run()
+    report_in_run(instance, second, dg.AssetMaterialization(AGGREGATES, metadata={"rows_accepted": 20}))
+    assert VIEWS not in tick()  # ...beside newer aggregates, whose checks have not run yet
+    report_in_run(instance, second, passed)
+    report_in_run(instance, second)
+    assert tick().get(VIEWS) == 1  # the newer aggregates were not forgotten
