@@ -106,4 +106,10 @@ def _ui(args: argparse.Namespace) -> int:
     env = {**os.environ, "DAGSTER_HOME": str(configure_dagster_home())}
     workspace = SOURCE_ROOT / "workspace.yaml"
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
-    return subprocess.call(command, cwd=SOURCE_ROOT, env=env)
+    # Ctrl-C reaches dagster dev too (same process group); wait until it and its
+    # daemon and webserver have stopped, so none outlives the command.
+    with subprocess.Popen(command, cwd=SOURCE_ROOT, env=env) as dev:
+        try:
+            return dev.wait()
+        except KeyboardInterrupt:
+            return dev.wait()

@@ -22,6 +22,16 @@ query ($statuses: [RunStatus!]) {
     ... on Runs { results { runId jobName status tags { key value } } }
   }
 }"""
+LOCATIONS = """
+{
+  workspaceOrError {
+    ... on Workspace {
+      locationEntries {
+        name loadStatus locationOrLoadError { __typename ... on PythonError { message } }
+      }
+    }
+  }
+}"""
 MATERIALIZATIONS = """
 query ($key: [String!]!) {
   assetNodes(assetKeys: [{path: $key}]) {
@@ -74,17 +84,48 @@ def wait_for(
 
 
 def views_built_after(port: int, moment: float) -> Callable[[], bool]:
-    """Whether validator_views materialized after ``moment`` and no run is left queued or running."""
+    """Whether the views are current with every upload ingested since ``moment``, nothing left in flight.
+
+    Current means: ``listing_aggregates`` materialized after the newest
+    ``miner_listings`` partition, and ``validator_views`` after those
+    aggregates, the aggregates themselves newer than ``moment``. A views build
+    that merely happened after ``moment`` is not enough: it may predate the
+    round's last ingest.
+    """
+
+    def newest(key: str) -> float | None:
+        nodes = graphql(port, MATERIALIZED, key=[key])["assetNodes"]
+        latest = nodes[0]["assetMaterializations"] if nodes else []
+        return float(latest[0]["timestamp"]) / 1000 if latest else None
 
     def built() -> bool:
-        nodes = graphql(port, MATERIALIZED, key=["validator_views"])["assetNodes"]
-        if not nodes:  # the webserver answers before it has loaded the code location
-            return False
-        latest = nodes[0]["assetMaterializations"]
         running = graphql(port, RUNS, statuses=["QUEUED", "STARTING", "STARTED"])["runsOrError"]["results"]
-        return bool(latest) and float(latest[0]["timestamp"]) / 1000 > moment and not running
+        if running:
+            return False
+        ingested, aggregated, views = (
+            newest(key) for key in ("miner_listings", "listing_aggregates", "validator_views")
+        )
+        if ingested is None or aggregated is None or views is None:
+            return False  # not built yet, or the webserver has not loaded the code location
+        return moment < aggregated and ingested < aggregated < views
 
     return built
+
+
+def location_loaded(port: int, name: str) -> Callable[[], bool]:
+    """Whether the webserver has loaded code location ``name``; a load error fails at once, with its message."""
+
+    def loaded() -> bool:
+        data = graphql(port, LOCATIONS)["workspaceOrError"]
+        entries = {entry["name"]: entry for entry in data.get("locationEntries", [])}
+        entry = entries.get(name)
+        if entry is None or entry["loadStatus"] != "LOADED":
+            return False
+        location = entry["locationOrLoadError"] or {}
+        assert location.get("__typename") != "PythonError", location.get("message")
+        return True
+
+    return loaded
 
 
 def ingest_counts(port: int) -> Counter[str]:

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from live_dagster import free_port, graphql, ingest_counts, views_built_after, wait_for
+from live_dagster import free_port, ingest_counts, location_loaded, views_built_after, wait_for
 
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.objectstore import open_store
@@ -36,7 +36,8 @@ def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
         )
     processes = {"sn46 pipeline ui": ui}
     try:
-        wait_for(lambda: graphql(port, "{ version }"), "the UI answers", processes, log.read_text, 180)
+        loaded = location_loaded(port, "sn46_pipelines")
+        wait_for(loaded, "the UI loads the code", processes, log.read_text, 180)
         landed = time.time()
         store = open_store(f"file://{tmp_path}/.sn46/local/data")
         report = seed_demo(store, miners=3, validators=1, seed=5)

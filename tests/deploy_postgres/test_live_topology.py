@@ -16,13 +16,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from live_dagster import RUNS, free_port, graphql, ingest_counts, views_built_after, wait_for
+from live_dagster import (
+    RUNS,
+    free_port,
+    graphql,
+    ingest_counts,
+    location_loaded,
+    views_built_after,
+    wait_for,
+)
 from prod_home_helpers import make_prod_home
 
 from sn46_pipelines.demo.seed import seed_demo
@@ -33,7 +41,7 @@ from sn46_pipelines.objectstore import open_store
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
-NOW = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 #: Seconds the deployment may take to turn one round of uploads into views, on two busy cores.
 ROUND_LIMIT = 420
 
@@ -88,6 +96,19 @@ class Deployment:
         )
         log.close()
 
+    def code_server_serving(self) -> bool:
+        """``dagster api grpc-health-check``: the code server is up and answers."""
+        check = [
+            str(BIN / "dagster"),
+            "api",
+            "grpc-health-check",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.grpc_port),
+        ]
+        return subprocess.run(check, env=self.env, capture_output=True, check=False).returncode == 0
+
     def kill(self, name: str) -> None:
         """SIGKILL, no chance to clean up: what a node failure does."""
         process = self.processes.pop(name)
@@ -130,9 +151,15 @@ def deployment(postgres, moto_endpoint, tmp_path) -> Iterator[tuple[Deployment, 
         "AWS_ENDPOINT_URL": moto_endpoint,
     }
     live = Deployment(tmp_path, env)
-    for name in ("code-server", "daemon", "webserver"):
-        live.start(name)
     try:
+        # The code server first, serving, so the daemon and webserver find it on their first try.
+        live.start("code-server")
+        live.wait_for(live.code_server_serving, "the code server answers its health check", limit=180)
+        live.start("daemon")
+        live.start("webserver")
+        live.wait_for(
+            location_loaded(live.web_port, "sn46_pipelines"), "the webserver loads the code", limit=180
+        )
         yield live, open_store(env["SN46_DATA_STORE"], endpoint_url=moto_endpoint, region="us-east-1")
     finally:
         live.stop()
@@ -140,7 +167,6 @@ def deployment(postgres, moto_endpoint, tmp_path) -> Iterator[tuple[Deployment, 
 
 def test_uploads_flow_to_views_by_themselves_and_survive_a_killed_daemon(deployment):
     live, store = deployment
-    live.wait_for(lambda: live.graphql("{ version }"), "the webserver answers", limit=120)
 
     first = time.time()
     seed_demo(store, miners=4, validators=1, seed=3, now=NOW)
