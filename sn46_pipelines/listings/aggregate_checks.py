@@ -67,7 +67,9 @@ def check_known_hotkeys(aggregates: Aggregates, partitions: Iterable[str]) -> Ch
     """Every scored hotkey is a ``miner_hotkeys`` partition: curated data no ingest run made is refused."""
     unknown = sorted(set(aggregates["miner_scores"].column("hotkey").to_pylist()) - set(partitions))
     return _outcome(
-        unknown, "every hotkey is a known partition", "hotkeys that are not miner_hotkeys partitions",
+        unknown,
+        "every hotkey is a known partition",
+        "hotkeys that are not miner_hotkeys partitions",
         metadata={"unknown_hotkeys": len(unknown)},
     )
 
@@ -90,7 +92,9 @@ def check_row_counts(aggregates: Aggregates, reported: Mapping[str, int | None])
         elif expected != rows:
             wrong.append(f"{hotkey}: {rows} curated rows, miner_listings reported {expected}")
     return _outcome(
-        wrong, "curated rows reconcile with miner_listings", "row counts differ from miner_listings",
+        wrong,
+        "curated rows reconcile with miner_listings",
+        "row counts differ from miner_listings",
         metadata={"hotkeys_checked": len(counted), "mismatches": len(wrong)},
     )
 
@@ -100,4 +104,3 @@ def _outcome(wrong: list[str], ok: str, failed: str, metadata: dict[str, int] | 
         return CheckOutcome(True, ok, metadata or {})
     shown = "; ".join(wrong[:SHOWN]) + (f"; and {len(wrong) - SHOWN} more" if len(wrong) > SHOWN else "")
     return CheckOutcome(False, f"{failed}: {shown}", metadata or {})
-

@@ -10,7 +10,7 @@ bedrooms, an unparseable date) rejects only its row, as ``implausible_value``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -115,6 +115,6 @@ def _parse_datetimes(column: pa.ChunkedArray, target: pa.DataType) -> tuple[pa.C
             except ValueError:
                 bad.append((row, f"datetime {text!r} is not an ISO-8601 time"))
             else:
-                value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+                value = value.replace(tzinfo=UTC) if value.tzinfo is None else value
         parsed.append(value)
     return pa.chunked_array([pa.array(parsed, target)]), bad

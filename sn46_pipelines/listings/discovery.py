@@ -21,7 +21,7 @@ import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ..objectstore import ObjectInfo, ObjectStore
 from ..ss58 import is_ss58_address
@@ -104,7 +104,7 @@ def scan_uploads(
     and come back on the next scan. ``rescan_budget`` is the most requests the
     late-file rescan may spend. ``processed`` must be safe to call from several threads.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     start_requests = store.requests.total
     hotkeys, invalid = _hotkeys(store)
     # Each hotkey costs a few round trips that do not depend on each other: on S3 a tick is
@@ -113,9 +113,13 @@ def scan_uploads(
         found = dict(zip(hotkeys, pool.map(lambda hk: _new_in_hotkey(store, hk, cursor, processed), hotkeys)))
 
     # Oldest waiting upload first, so deferred hotkeys are not starved.
-    waiting = sorted((hk for hk in found if found[hk].files), key=lambda hk: min(f.mtime for f in found[hk].files))
+    waiting = sorted(
+        (hk for hk in found if found[hk].files), key=lambda hk: min(f.mtime for f in found[hk].files)
+    )
     chosen, deferred = waiting[:max_hotkeys], waiting[max_hotkeys:]
-    next_cursor = ScanCursor(dict(cursor.folders), cursor.rescan_after, _recent(cursor.requested, now, rescan_quiet))
+    next_cursor = ScanCursor(
+        dict(cursor.folders), cursor.rescan_after, _recent(cursor.requested, now, rescan_quiet)
+    )
     new_files = {hk: found[hk].files for hk in chosen}
     for hk in set(found) - set(deferred):  # deferred hotkeys keep their cursors and come back
         next_cursor.folders.update(found[hk].folder_ends)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: Prefix of the miners' upload area; nothing under it is ever modified by the pipeline.
 UPLOAD_PREFIX = "data/"
@@ -61,7 +61,7 @@ def parse_upload_key(key: str) -> UploadKey:
             "data/hotkey={hotkey}/job_id={job_id}/data_{YYYYmmdd_HHMMSS}_{rows}[_{16 hex}].parquet"
         )
     try:
-        stamp = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=timezone.utc)
+        stamp = datetime.strptime(match["stamp"], _STAMP).replace(tzinfo=UTC)
     except ValueError:
         raise InvalidUploadKeyError(f"{key!r}: {match['stamp']!r} is not a valid date and time") from None
     return UploadKey(
@@ -77,7 +77,7 @@ def parse_upload_key(key: str) -> UploadKey:
 def upload_key(hotkey: str, job_id: str, timestamp: datetime, rows: int, suffix: str | None = None) -> str:
     """Build the key a miner would upload a file of ``rows`` rows under (``timestamp`` in UTC)."""
     if timestamp.tzinfo is not None:
-        timestamp = timestamp.astimezone(timezone.utc)
+        timestamp = timestamp.astimezone(UTC)
     name = f"data_{timestamp.strftime(_STAMP)}_{rows}" + (f"_{suffix}" if suffix else "")
     return f"{UPLOAD_PREFIX}hotkey={hotkey}/job_id={job_id}/{name}.parquet"
 

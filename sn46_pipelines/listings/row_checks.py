@@ -54,7 +54,9 @@ class RowVerdicts:
         )
 
 
-_NO_REJECTIONS = RowVerdicts(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), pa.array([], pa.string()))
+_NO_REJECTIONS = RowVerdicts(
+    np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8), pa.array([], pa.string())
+)
 
 
 def check_rows(

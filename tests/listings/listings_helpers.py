@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +14,7 @@ from sn46_pipelines.demo.places import PLACES
 from sn46_pipelines.listings import upload_key
 from sn46_pipelines.objectstore import ObjectInfo, ObjectStore
 
-NOW = datetime(2026, 11, 23, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 HOTKEY = "5DV9VhyKohKFTkV9CFc5ywqLuaFPkuzKezCs6ubpVfTMVy73"
 ZIP = "78701"
 JOB = f"zillow_premium_zip_{ZIP}_sold"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -26,7 +26,7 @@ def test_parse_upload_key() -> None:
     parsed = parse_upload_key(key)
     assert (parsed.hotkey, parsed.job_id) == (HK, "zillow_premium_zip_02134_sold")
     assert (parsed.rows, parsed.suffix) == (317, None)
-    assert parsed.timestamp == datetime(2026, 11, 22, 23, 59, 59, tzinfo=timezone.utc)
+    assert parsed.timestamp == datetime(2026, 11, 22, 23, 59, 59, tzinfo=UTC)
     assert parsed.job_zip == "02134"
     assert upload_key(HK, parsed.job_id, parsed.timestamp, 317) == key
 
@@ -34,7 +34,7 @@ def test_parse_upload_key() -> None:
 def test_parse_upload_key_with_suffix() -> None:
     key = f"data/hotkey={HK}/job_id=j/data_20261122_000000_5_00ff00ff00ff00ff.parquet"
     assert parse_upload_key(key).suffix == "00ff00ff00ff00ff"
-    assert upload_key(HK, "j", datetime(2026, 11, 22, tzinfo=timezone.utc), 5, "00ff00ff00ff00ff") == key
+    assert upload_key(HK, "j", datetime(2026, 11, 22, tzinfo=UTC), 5, "00ff00ff00ff00ff") == key
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_inferred_types_are_converted_where_nothing_is_lost() -> None:
     assert conformed.column("bedrooms").to_pylist() == [3, None, 2]
     assert conformed.column("home_type").to_pylist() == ["CONDO", "CONDO", "LOT"]
     assert conformed.column("label").null_count == 3
-    first = datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=timezone.utc)  # nanoseconds dropped
+    first = datetime(2023, 11, 14, 22, 13, 20, 123456, tzinfo=UTC)  # nanoseconds dropped
     assert conformed.column("datetime")[0].as_py() == first
 
 
@@ -125,9 +125,9 @@ def test_iso_text_datetimes_are_parsed_and_bad_ones_reject_only_their_row() -> N
     conformed, bad = conform(replaced(table, "datetime", text))
     stamps = conformed.column("datetime").to_pylist()
     assert stamps[:3] == [
-        datetime(2026, 11, 22, 10, tzinfo=timezone.utc),
-        datetime(2026, 11, 22, 10, tzinfo=timezone.utc),
-        datetime(2026, 11, 22, 10, 0, 0, 500000, tzinfo=timezone.utc),
+        datetime(2026, 11, 22, 10, tzinfo=UTC),
+        datetime(2026, 11, 22, 10, tzinfo=UTC),
+        datetime(2026, 11, 22, 10, 0, 0, 500000, tzinfo=UTC),
     ]
     assert stamps[3] is None and bad == [(3, "datetime 'yesterday' is not an ISO-8601 time")]
 
