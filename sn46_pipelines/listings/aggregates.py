@@ -16,9 +16,14 @@ Four tables come out (see :data:`CONTRACT` for the columns validators rely on):
 ``zipcode_stats``
     Accepted listings, median price and median price per square foot per zip.
 
-Rates are shares of ``rows_submitted`` (accepted plus row-level rejections,
-copies included). Whole-file rejections count in ``files_rejected``: their
-rows were never read, so they cannot count as rows.
+Everything is computed over one scoring window (``ScoringRules.window``
+back from ``now``): a miner's current listings are the curated rows scraped
+in it, and its rates are shares of ``rows_submitted``, the rows its ingest
+runs of the window read. A listing uploaded again in a later round is one
+current listing but two submitted rows, so re-uploads neither inflate volume
+nor dilute rejections. Copies are a share of the current listings.
+Whole-file rejections count in ``files_rejected``: their rows were never
+read, so they cannot count as rows.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from __future__ import annotations
 import io
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
@@ -56,7 +61,9 @@ CONTRACT: dict[str, dict[str, pa.DataType]] = {
         "rows_accepted": pa.int64(),
         "rows_rejected": pa.int64(),
         "curated_rows": pa.int64(),
+        "current_rows": pa.int64(),
         "listings_key": pa.string(),
+        "window_start": pa.timestamp("us", tz="UTC"),
         "duplicate_rate": pa.float64(),
         "copy_rate": pa.float64(),
         "score": pa.float64(),
@@ -133,9 +140,7 @@ _COPIES_SQL = """
 
 #: Mean share of the 18 upload columns a group's rows fill: summing per-column counts reads
 #: each column's validity once, cheaper than adding up 18 flags row by row.
-_COMPLETENESS = (
-    "(" + " + ".join(f'count("{name}")' for name in COLUMNS) + f") / ({len(COLUMNS)} * count(*))"
-)
+_COMPLETENESS = "(" + " + ".join(f'count("{name}")' for name in COLUMNS) + f") / ({len(COLUMNS)} * count(*))"
 _REJECTED = ",\n".join(
     f"count(*) FILTER (reason = '{code}' AND row_index IS NOT NULL) AS rejected_{code}"
     for code in ALL_REASONS
@@ -166,6 +171,11 @@ _STATS_SQL = f"""
         FROM repeated
         GROUP BY GROUPING SETS ((hotkey, job_id), (hotkey))
     ),
+    submitted AS (
+        SELECT hotkey, job_id, grouping(job_id) = 1 AS all_jobs, sum(rows_in)::BIGINT AS rows_in
+        FROM submissions
+        GROUP BY GROUPING SETS ((hotkey, job_id), (hotkey))
+    ),
     rejected AS (
         SELECT hotkey, job_id, grouping(job_id) = 1 AS all_jobs,
                count(*) FILTER (row_index IS NOT NULL) AS rows_rejected,
@@ -175,11 +185,12 @@ _STATS_SQL = f"""
         GROUP BY GROUPING SETS ((hotkey, job_id), (hotkey))
     ),
     joined AS (
-        SELECT coalesce(a.hotkey, r.hotkey)::VARCHAR AS hotkey,
-               coalesce(a.job_id, r.job_id)::VARCHAR AS job_id,
-               coalesce(a.all_jobs, r.all_jobs) AS all_jobs,
+        SELECT coalesce(a.hotkey, r.hotkey, u.hotkey)::VARCHAR AS hotkey,
+               coalesce(a.job_id, r.job_id, u.job_id)::VARCHAR AS job_id,
+               coalesce(a.all_jobs, r.all_jobs, u.all_jobs) AS all_jobs,
                coalesce(a.rows_accepted, 0) AS rows_accepted,
                coalesce(r.rows_rejected, 0) AS rows_rejected,
+               u.rows_in,
                coalesce(a.rows_accepted, 0) - coalesce(s.repeats, 0) AS unique_zpids,
                coalesce(r.files_rejected, 0) AS files_rejected,
                {", ".join(f"coalesce(r.rejected_{c}, 0) AS rejected_{c}" for c in ALL_REASONS)},
@@ -189,13 +200,16 @@ _STATS_SQL = f"""
             ON a.hotkey = s.hotkey AND a.all_jobs = s.all_jobs AND a.job_id IS NOT DISTINCT FROM s.job_id
         FULL JOIN rejected AS r
             ON a.hotkey = r.hotkey AND a.all_jobs = r.all_jobs AND a.job_id IS NOT DISTINCT FROM r.job_id
+        FULL JOIN submitted AS u
+            ON coalesce(a.hotkey, r.hotkey) = u.hotkey AND coalesce(a.all_jobs, r.all_jobs) = u.all_jobs
+           AND coalesce(a.job_id, r.job_id) IS NOT DISTINCT FROM u.job_id
     )
     SELECT hotkey, job_id, all_jobs, rows_accepted, rows_rejected, rows_submitted,
-           rows_accepted + rejected_{CROSS_MINER_COPY} AS curated_rows,
+           rows_accepted + rejected_{CROSS_MINER_COPY} AS current_rows,
            files_rejected, unique_zpids,
-           rows_accepted / nullif(rows_submitted, 0) AS acceptance_rate,
+           1 - rows_rejected / nullif(rows_submitted, 0) AS acceptance_rate,
            rejected_duplicate / nullif(rows_submitted, 0) AS duplicate_rate,
-           rejected_{CROSS_MINER_COPY} / nullif(rows_submitted, 0) AS copy_rate,
+           rejected_{CROSS_MINER_COPY} / nullif(rows_accepted + rejected_{CROSS_MINER_COPY}, 0) AS copy_rate,
            1 - rejected_implausible_value / nullif(rows_submitted, 0) AS plausibility_rate,
            1 - rejected_zip_mismatch / nullif(rows_submitted, 0) AS zip_match_rate,
            completeness,
@@ -203,7 +217,13 @@ _STATS_SQL = f"""
            epoch($now - newest_listing) / 86400 AS newest_age_days,
            epoch($now - median_listing) / 86400 AS median_age_days,
            {", ".join(f"rejected_{c}" for c in ALL_REASONS)}
-    FROM (SELECT *, rows_accepted + rows_rejected AS rows_submitted FROM joined)
+    FROM (
+        -- The rows the window's runs read; at least the rows accounted for (a hotkey committed
+        -- before runs were recorded has no run, and a duplicate may outlive its run's window).
+        SELECT * EXCLUDE (rows_in),
+               greatest(coalesce(rows_in, 0), rows_accepted + rows_rejected) AS rows_submitted
+        FROM joined
+    )
 """
 
 _ZIPCODE_SQL = """
@@ -248,10 +268,10 @@ def compute_aggregates(
     memory_limit: str | None = None,
     threads: int | None = None,
 ) -> Aggregates:
-    """Compute the four tables from the committed curated data; ``now`` dates the freshness ages.
+    """Compute the four tables from the committed curated data, over the window ending at ``now``.
 
     Every hotkey of ``sources`` gets a ``miner_scores`` row, including one
-    whose every row was rejected (it scores 0).
+    whose every row was rejected, or left the window (it scores 0).
     """
     with tempfile.TemporaryDirectory(prefix="sn46-duckdb-") as spill:
         con = duck.connect(memory_limit=memory_limit, threads=threads, spill_directory=spill)
@@ -266,13 +286,15 @@ def _compute(
     con: duckdb.DuckDBPyConnection, sources: CuratedSources, now: datetime, rules: ScoringRules
 ) -> dict[str, pa.Table]:
     """The four tables, computed on ``con`` (the copies first: the other three exclude them)."""
-    register_curated(con, sources)
+    now = _utc(now)
+    since = now - rules.window
+    register_curated(con, sources, since)
     con.execute(f"CREATE TEMP TABLE cross_miner_duplicates AS {_COPIES_SQL}")
     create_views(con)
-    con.execute(f"CREATE TEMP TABLE stats AS {_STATS_SQL}", {"now": _utc(now)})
+    con.execute(f"CREATE TEMP TABLE stats AS {_STATS_SQL}", {"now": now})
     miners = f"""
-        SELECT * EXCLUDE (job_id, all_jobs)
-        FROM committed LEFT JOIN (SELECT * FROM stats WHERE all_jobs) USING (hotkey)
+        SELECT *, TIMESTAMPTZ '{since.isoformat()}' AS window_start
+        FROM committed LEFT JOIN (SELECT * EXCLUDE (job_id, all_jobs) FROM stats WHERE all_jobs) USING (hotkey)
     """
     zero_filled = _zero_filled(con, miners)
     scores = score_sql(rules, f"({zero_filled})")
@@ -299,7 +321,7 @@ def aggregate_store(
 ) -> Aggregates:
     """Compute the aggregates over the store's committed curated data (nothing is written)."""
     return compute_aggregates(
-        curated_sources(store), now=now or datetime.now(timezone.utc), rules=rules, memory_limit=memory_limit
+        curated_sources(store), now=now or datetime.now(UTC), rules=rules, memory_limit=memory_limit
     )
 
 
@@ -337,4 +359,4 @@ def _arrow(con: duckdb.DuckDBPyConnection, query: str) -> pa.Table:
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"now must be timezone-aware, got {moment!r}")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)

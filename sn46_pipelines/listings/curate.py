@@ -8,10 +8,10 @@ It reads uploads and never writes: nothing in the upload area changes.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,9 @@ from .keys import InvalidUploadKeyError, hotkey_prefix, parse_upload_key
 from .row_checks import RowVerdicts, check_rows
 from .rules import REASONS, Reason, Rules
 from .schema import CURATED_SCHEMA, LISTING_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
+
+#: A rejection as curation finds it; the run's time is added as ``ingested_at`` at the end.
+_REJECTION_SCHEMA = pa.schema([f for f in QUARANTINE_SCHEMA if f.name != "ingested_at"])
 
 #: Uploads fetched and parsed at once: two per core hides S3 latency without
 #: making parsers fight over the cores (more is slower on a small machine).
@@ -52,10 +55,12 @@ class FileReport:
     #: Reason code when the whole file was quarantined, else None.
     reason: str | None = None
     detail: str | None = None
+    #: An earlier upload with the same bytes, when this file is one (it is then not read again).
+    same_as: str | None = None
 
     @property
     def status(self) -> str:
-        return "rejected" if self.reason else "accepted"
+        return "rejected" if self.reason else "identical" if self.same_as else "accepted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,10 @@ class CurationResult:
     quarantine: pa.Table
     #: One report per new file, in upload order.
     files: list[FileReport]
+    #: Rows of ``existing`` dropped because their scrape left the freshness window.
+    expired: int = 0
+    #: SHA-256 -> key of each new file read (identical ones excluded), for the next runs' comparison.
+    digests: dict[str, str] = field(default_factory=dict)
 
     def reason_counts(self) -> dict[str, int]:
         """Quarantine entries of this run by reason code, every code present."""
@@ -85,11 +94,13 @@ class CurationResult:
         return {
             "files_processed": len(self.files),
             "files_rejected": sum(f.reason is not None for f in self.files),
+            "files_identical": sum(f.same_as is not None for f in self.files),
             "rows_in": rows_in,
             "rows_accepted": sum(f.rows_accepted for f in self.files),
             "rows_rejected": counts,
             "duplicate_rate": counts[Reason.DUPLICATE] / rows_in if rows_in else 0.0,
             "newest_upload": newest.isoformat() if newest else None,
+            "rows_expired": self.expired,
             "listings": self.listings.num_rows,
         }
 
@@ -102,6 +113,7 @@ def curate_hotkey(
     rules: Rules = Rules(),
     now: datetime | None = None,
     *,
+    seen: Mapping[str, str] | None = None,
     max_workers: int = DEFAULT_WORKERS,
 ) -> CurationResult:
     """Validate ``new_files`` of ``hotkey`` and merge their good rows into ``existing``.
@@ -113,15 +125,22 @@ def curate_hotkey(
     winner's; an older observation from an earlier upload round is an update,
     superseded without a quarantine entry (the upload itself stays in
     ``data/`` for audit). A new file whose key already has rows
-    in ``existing`` (the miner uploaded it again) replaces those rows. ``now``
-    (timezone-aware, default the current time) anchors the freshness rules.
-    Store failures raise ``ObjectStoreError`` and lose nothing: the run can
-    simply be repeated.
+    in ``existing`` (the miner uploaded it again) replaces those rows. A new
+    file with the same bytes as an earlier upload (``seen`` maps SHA-256 to
+    key; earlier new files count too) is the same upload under a second name:
+    reported as identical and not read again. Rows of ``existing`` scraped
+    longer than ``rules.freshness`` before ``now`` (timezone-aware, default
+    the current time) leave the set: the curated set is the miner's current
+    listings, so it stays as large as one window, not all history. Store
+    failures raise ``ObjectStoreError`` and lose nothing: the run can simply
+    be repeated.
     """
-    now = _aware(now or datetime.now(timezone.utc))
+    now = _aware(now or datetime.now(UTC))
     files = _check_new_files(hotkey, new_files)
-    existing = _without_replaced(_existing(existing), files)
-    loaded, rejected, verdicts = _load_and_check(store, files, rules, now, max_workers)
+    existing, expired = _unexpired(_without_replaced(_existing(existing), files), now - rules.freshness)
+    loaded, rejected, identical, verdicts = _load_and_check(
+        store, files, rules, now, dict(seen or {}), max_workers
+    )
     new_rows, file_of_row = _provenanced(hotkey, loaded)
 
     combined = pa.concat_tables([existing, new_rows])
@@ -136,19 +155,23 @@ def curate_hotkey(
     keep[losers] = False
     repeated = _in_one_upload_window(combined, losers, winners, rules.duplicate_window)
 
-    quarantine = pa.concat_tables(
+    rejections = pa.concat_tables(
         [
             _file_rejections(hotkey, rejected),
             _row_rejections(new_rows, verdicts.rows, verdicts.reasons, verdicts.details),
             _duplicates(combined, losers[repeated], winners[repeated]),
         ]
     )
+    quarantine = rejections.append_column(
+        "ingested_at", pa.array([now] * rejections.num_rows, TIMESTAMP)
+    ).cast(QUARANTINE_SCHEMA)
     kept_per_file = np.bincount(file_of_row[keep[old:]], minlength=len(loaded))
-    reports = _reports(files, loaded, kept_per_file, rejected)
+    reports = _reports(files, loaded, kept_per_file, rejected, identical)
     listings = pa.concat_tables(
         [_filter(existing, keep[:old], max_workers), _filter(new_rows, keep[old:], max_workers)]
     )
-    return CurationResult(hotkey, listings, quarantine, reports)
+    digests = {u.digest: u.info.key for u in loaded}
+    return CurationResult(hotkey, listings, quarantine, reports, expired, digests)
 
 
 def _aware(now: datetime) -> datetime:
@@ -178,6 +201,15 @@ def _check_new_files(hotkey: str, new_files: Sequence[ObjectInfo]) -> list[Objec
     return sorted(new_files, key=lambda f: (f.mtime, f.key))
 
 
+def _unexpired(existing: pa.Table, oldest: datetime) -> tuple[pa.Table, int]:
+    """``existing`` less rows scraped before ``oldest``, and how many those were."""
+    if existing.num_rows == 0:
+        return existing, 0
+    current = pc.fill_null(pc.greater_equal(existing.column("datetime"), pa.scalar(oldest, TIMESTAMP)), False)
+    kept = existing.filter(current)
+    return kept, existing.num_rows - kept.num_rows
+
+
 def _without_replaced(existing: pa.Table, files: Sequence[ObjectInfo]) -> pa.Table:
     """``existing`` less the rows of files uploaded again under the same key: the new content wins."""
     if existing.num_rows == 0 or not files:
@@ -191,16 +223,24 @@ def _without_replaced(existing: pa.Table, files: Sequence[ObjectInfo]) -> pa.Tab
 
 
 def _load_and_check(
-    store: ObjectStore, files: Sequence[ObjectInfo], rules: Rules, now: datetime, max_workers: int
-) -> tuple[list[LoadedUpload], list[tuple[ObjectInfo, FileRejectedError]], RowVerdicts]:
+    store: ObjectStore,
+    files: Sequence[ObjectInfo],
+    rules: Rules,
+    now: datetime,
+    seen: dict[str, str],
+    max_workers: int,
+) -> tuple[list[LoadedUpload], list[tuple[ObjectInfo, FileRejectedError]], dict[str, str], RowVerdicts]:
     """Read every file on worker threads and apply the row rules batch by batch as files arrive.
 
     The rules run here on the files already read while the workers read the
     next ones, so checking adds little wall time to reading. Results keep
-    upload order: rows of ``loaded`` and the verdicts' positions line up.
+    upload order: rows of ``loaded`` and the verdicts' positions line up. A
+    file whose bytes ``seen`` holds (it grows as files are read) is left out
+    of ``loaded``; ``identical`` maps its key to the earlier upload's.
     """
     loaded: list[LoadedUpload] = []
     rejected: list[tuple[ObjectInfo, FileRejectedError]] = []
+    identical: dict[str, str] = {}
     parts: list[tuple[int, RowVerdicts]] = []
     batch: list[LoadedUpload] = []
     checked = 0
@@ -216,19 +256,25 @@ def _load_and_check(
             if isinstance(outcome, FileRejectedError):
                 rejected.append((info, outcome))
                 continue
+            if outcome.digest in seen:
+                identical[info.key] = seen[outcome.digest]
+                continue
+            seen[outcome.digest] = info.key
             loaded.append(outcome)
             batch.append(outcome)
             if sum(u.table.num_rows for u in batch) >= CHECK_BATCH_ROWS:
                 check_batch()
         if batch:
             check_batch()
-    return loaded, rejected, RowVerdicts.concat(parts)
+    return loaded, rejected, identical, RowVerdicts.concat(parts)
 
 
 def _check_batch(batch: Sequence[LoadedUpload], rules: Rules, now: datetime) -> RowVerdicts:
     """The row rules over consecutive loaded files; positions count from the batch's first row."""
     sizes = [u.table.num_rows for u in batch]
-    bad_values = [(start + row, text) for start, u in zip(_offsets(batch), batch) for row, text in u.bad_values]
+    bad_values = [
+        (start + row, text) for start, u in zip(_offsets(batch), batch) for row, text in u.bad_values
+    ]
     return check_rows(
         pa.concat_tables([u.table.select(LISTING_SCHEMA.names) for u in batch]),
         np.repeat(np.arange(len(batch), dtype=np.int32), sizes),
@@ -290,6 +336,7 @@ def _reports(
     loaded: Sequence[LoadedUpload],
     kept_per_file: np.ndarray,
     rejected: Sequence[tuple[ObjectInfo, FileRejectedError]],
+    identical: Mapping[str, str],
 ) -> list[FileReport]:
     """One report per file, in upload order."""
     reports = {
@@ -302,6 +349,10 @@ def _reports(
         reports[info.key] = FileReport(
             info.key, _job_of(info.key), info.size, info.mtime, 0, 0, error.reason.value, error.detail
         )
+    by_key = {info.key: info for info in files}
+    for key, same_as in identical.items():
+        info = by_key[key]
+        reports[key] = FileReport(key, _job_of(key), info.size, info.mtime, 0, 0, same_as=same_as)
     return [reports[info.key] for info in files]
 
 
@@ -330,7 +381,7 @@ def _file_rejections(hotkey: str, rejected: Sequence[tuple[ObjectInfo, FileRejec
             "reason": [error.reason.value for _, error in rejected],
             "detail": [error.detail for _, error in rejected],
         },
-        schema=QUARANTINE_SCHEMA,
+        schema=_REJECTION_SCHEMA,
     )
 
 
@@ -338,9 +389,11 @@ def _row_rejections(
     rows: pa.Table, positions: np.ndarray, codes: np.ndarray, details: pa.Array | pa.ChunkedArray
 ) -> pa.Table:
     picked = rows.select(["hotkey", "job_id", "file_key", "row_index"]).take(pa.array(positions, pa.int64()))
-    return picked.append_column("reason", _reasons(codes)).append_column(
-        "detail", details
-    ).cast(QUARANTINE_SCHEMA)
+    return (
+        picked.append_column("reason", _reasons(codes))
+        .append_column("detail", details)
+        .cast(_REJECTION_SCHEMA)
+    )
 
 
 def _in_one_upload_window(
@@ -349,8 +402,11 @@ def _in_one_upload_window(
     """Which losing rows repeat their winner within one upload: the same file, or the same job's files
     written (by their names' timestamps, not the store's clock) less than ``window`` apart."""
     files = combined.column("file_key")
-    pairs = zip(files.take(pa.array(losers, pa.int64())).to_pylist(),
-                files.take(pa.array(winners, pa.int64())).to_pylist(), strict=True)
+    pairs = zip(
+        files.take(pa.array(losers, pa.int64())).to_pylist(),
+        files.take(pa.array(winners, pa.int64())).to_pylist(),
+        strict=True,
+    )
     keys: dict[str, Any] = {}
 
     def key(name: str) -> Any:

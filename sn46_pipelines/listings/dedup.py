@@ -18,8 +18,10 @@ def newest_per_key(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Eligible rows that lose to a newer row with the same key, and the row each loses to.
 
-    Newest means the latest ``scraped_at``, then the latest ``uploaded_at``,
-    then the later position (rows of a re-uploaded file replace the earlier copy).
+    Newest means the latest ``scraped_at``; between rows of one scrape, the
+    first upload (it keeps the provenance that decides who uploaded a listing
+    first, so re-sending one's own listing never makes one a copier), then the
+    later position.
     Rows with a null key never compete. Returns (losers, winners), position arrays of equal length.
     """
     empty = np.empty(0, dtype=np.int64)
@@ -35,7 +37,7 @@ def newest_per_key(
     repeated = by_key[repeated_mask]
     if repeated.size == 0:
         return empty, empty
-    order = repeated[np.lexsort((repeated, uploaded_at[repeated], scraped_at[repeated], codes[repeated]))]
+    order = repeated[np.lexsort((repeated, -uploaded_at[repeated], scraped_at[repeated], codes[repeated]))]
     group = codes[order]
     starts_group = np.append(True, group[1:] != group[:-1])
     is_last = np.append(starts_group[1:], True)

@@ -10,6 +10,7 @@ written to or deleted from the upload area.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ class LoadedUpload:
     table: pa.Table
     #: Rows whose value could not take its declared type (row-level ``implausible_value``).
     bad_values: list[BadValue]
+    #: SHA-256 of the bytes: the same upload under a second name is recognised and counted once.
+    digest: str
 
 
 def load_upload(store: ObjectStore, info: ObjectInfo, rules: Rules) -> LoadedUpload:
@@ -63,17 +66,21 @@ def load_upload(store: ObjectStore, info: ObjectInfo, rules: Rules) -> LoadedUpl
             f"{info.size} bytes, outside the accepted {rules.min_file_size}..{rules.max_file_size}",
         )
     if info.size <= IN_MEMORY_LIMIT:
-        raw = _read_parquet(pa.BufferReader(store.get(info.key)), key)
+        data = store.get(info.key)
+        digest = hashlib.sha256(data).hexdigest()
+        raw = _read_parquet(pa.BufferReader(data), key)
     else:
         with tempfile.TemporaryDirectory(prefix="sn46-upload-") as tmp:
             local = Path(tmp) / "upload.parquet"
             store.download(info.key, local)
+            with open(local, "rb") as file:
+                digest = hashlib.file_digest(file, "sha256").hexdigest()
             raw = _read_parquet(str(local), key)
     try:
         table, bad_values = conform(raw)
     except SchemaMismatchError as exc:
         raise FileRejectedError(Reason.SCHEMA_MISMATCH, str(exc)) from None
-    return LoadedUpload(info, key, table, bad_values)
+    return LoadedUpload(info, key, table, bad_values, digest)
 
 
 def _read_parquet(source: pa.BufferReader | str, key: UploadKey) -> pa.Table:

@@ -6,6 +6,13 @@ manifest with one compare-and-swap write: that write is the commit. A crash
 before it leaves only unreferenced files (removed by the next run); a second
 run racing on the same hotkey loses the swap and changes nothing. Uploads
 are only ever read.
+
+What a hotkey's folder holds stays one freshness window (``Rules.freshness``)
+deep however long the miner uploads: the curated set is its current listings,
+the quarantine file the rejections of the window's runs, and the manifest's
+``runs`` what each of those runs read. Rejections older than the window move
+to ``audit/hotkey={hk}/``, which nothing but a person reads; the uploads
+themselves stay in ``data/``.
 """
 
 from __future__ import annotations
@@ -13,19 +20,24 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..objectstore import NotFoundError, ObjectInfo, ObjectStore, PreconditionFailedError
 from .curate import CurationResult, curate_hotkey
-from .rules import REASONS, Rules
 from .discovery import list_hotkey_uploads
+from .rules import REASONS, Rules
+from .schema import QUARANTINE_SCHEMA, TIMESTAMP
 
 CURATED_ROOT = "curated/"
+#: Rejections that left the freshness window, kept for people to read; no job reads them.
+AUDIT_ROOT = "audit/"
 #: Uncommitted curated files younger than this may belong to a run in progress.
 UNCOMMITTED_GRACE = timedelta(hours=1)
 
@@ -42,6 +54,29 @@ def manifest_key(hotkey: str) -> str:
     return curated_prefix(hotkey) + "manifest.json"
 
 
+def audit_prefix(hotkey: str) -> str:
+    return f"{AUDIT_ROOT}hotkey={hotkey}/"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRun:
+    """What one committed run read: the submissions scores are computed over, for one window."""
+
+    #: The run's reference time (``now``), timezone-aware.
+    at: datetime
+    #: job_id -> rows read from that job's readable new files.
+    rows_in: dict[str, int]
+    #: SHA-256 -> key of each file read, so the same bytes under a new name are read once.
+    digests: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at.isoformat(), "rows_in": self.rows_in, "digests": self.digests}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IngestRun:
+        return cls(datetime.fromisoformat(data["at"]), dict(data["rows_in"]), dict(data.get("digests", {})))
+
+
 @dataclass
 class HotkeyManifest:
     """The committed ingest state of one hotkey."""
@@ -52,6 +87,9 @@ class HotkeyManifest:
     listings_key: str | None = None
     quarantine_key: str | None = None
     updated_at: str | None = None
+    runs: list[IngestRun] | None = None
+    """The committed runs of the last freshness window, oldest first; None in a manifest written
+    before runs were recorded (its submissions are then estimated, see ``sources``)."""
     etag: str | None = None
     """The manifest object's own etag, for the compare-and-swap; not stored."""
 
@@ -62,8 +100,13 @@ class HotkeyManifest:
             "listings_key": self.listings_key,
             "quarantine_key": self.quarantine_key,
             "updated_at": self.updated_at,
+            **({"runs": [run.to_json() for run in self.runs]} if self.runs is not None else {}),
         }
         return json.dumps(body, sort_keys=True, indent=1).encode()
+
+    def digests(self) -> dict[str, str]:
+        """SHA-256 -> key of every file the window's runs read."""
+        return {digest: key for run in self.runs or [] for digest, key in run.digests.items()}
 
 
 def read_manifest(store: ObjectStore, hotkey: str) -> HotkeyManifest:
@@ -80,6 +123,7 @@ def read_manifest(store: ObjectStore, hotkey: str) -> HotkeyManifest:
         listings_key=data.get("listings_key"),
         quarantine_key=data.get("quarantine_key"),
         updated_at=data.get("updated_at"),
+        runs=[IngestRun.from_json(run) for run in data["runs"]] if "runs" in data else None,
         etag=info.etag,
     )
 
@@ -112,8 +156,17 @@ class IngestReport:
     def metadata(self) -> dict[str, Any]:
         """Flat numbers for run metadata, so the Dagster UI can plot each one over time."""
         if self.result is None:
-            stats: dict[str, Any] = {"files_processed": 0, "files_rejected": 0, "rows_in": 0, "rows_accepted": 0,
-                                     "rows_rejected": {}, "duplicate_rate": 0.0, "newest_upload": None}
+            stats: dict[str, Any] = {
+                "files_processed": 0,
+                "files_rejected": 0,
+                "files_identical": 0,
+                "rows_in": 0,
+                "rows_accepted": 0,
+                "rows_rejected": {},
+                "duplicate_rate": 0.0,
+                "rows_expired": 0,
+                "newest_upload": None,
+            }
             curated = None
         else:
             stats = self.result.stats()
@@ -131,7 +184,16 @@ class IngestReport:
 def ingest_hotkey(
     store: ObjectStore, hotkey: str, *, rules: Rules | None = None, now: datetime | None = None
 ) -> IngestReport:
-    """Validate and curate the hotkey's uploads not processed before, and commit the result."""
+    """Validate and curate the hotkey's uploads not processed before, and commit the result.
+
+    ``now`` (timezone-aware, default the current time) is the run's reference
+    time: the freshness rules, the window the folder keeps and the run's
+    ``ingested_at`` are all measured from it.
+    """
+    rules = rules or Rules()
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware (UTC), not a naive datetime")
     manifest = read_manifest(store, hotkey)
     uploads = list_hotkey_uploads(store, hotkey)
     new = [f for f in uploads if manifest.processed.get(f.key) != f.etag]
@@ -139,27 +201,33 @@ def ingest_hotkey(
     if not new:
         return IngestReport(hotkey, None, manifest, [])
 
+    oldest = now - rules.freshness
     existing = read_table(store, manifest.listings_key)
-    result = curate_hotkey(store, hotkey, new, existing, rules or Rules(), now)
-    old_quarantine = read_table(store, manifest.quarantine_key)
-    quarantine = (
-        result.quarantine
-        if old_quarantine is None
-        else pa.concat_tables([old_quarantine, result.quarantine], promote_options="permissive")
-    )
+    result = curate_hotkey(store, hotkey, new, existing, rules, now, seen=manifest.digests())
+    kept, expired = _split_quarantine(read_table(store, manifest.quarantine_key), manifest, oldest)
+    if expired is not None and expired.num_rows:
+        # Named after the committed file it came from: a retry after a crash rewrites the same audit file.
+        _put_table(store, audit_prefix(hotkey) + manifest.quarantine_key.rsplit("/", 1)[-1], expired)
+    quarantine = pa.concat_tables([kept, result.quarantine])
 
-    stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     listings_key = curated_prefix(hotkey) + f"listings-{stamp}.parquet"
     quarantine_key = curated_prefix(hotkey) + f"quarantine-{stamp}.parquet"
     _put_table(store, listings_key, result.listings)
     _put_table(store, quarantine_key, quarantine)
 
+    rows_in = Counter[str]()
+    for report in result.files:
+        if report.job_id is not None and report.rows_in:
+            rows_in[report.job_id] += report.rows_in
+    run = IngestRun(now, dict(sorted(rows_in.items())), result.digests)
     committed = HotkeyManifest(
         hotkey=hotkey,
         processed={**manifest.processed, **{f.key: f.etag for f in new}},
         listings_key=listings_key,
         quarantine_key=quarantine_key,
-        updated_at=datetime.now(timezone.utc).isoformat(),
+        updated_at=datetime.now(UTC).isoformat(),
+        runs=[r for r in manifest.runs or [] if r.at >= oldest] + [run],
     )
     try:
         if manifest.etag is None:
@@ -173,6 +241,26 @@ def ingest_hotkey(
         ) from None
     store.delete_many(k for k in (manifest.listings_key, manifest.quarantine_key) if k)
     return IngestReport(hotkey, result, committed, new)
+
+
+def _split_quarantine(
+    table: pa.Table | None, manifest: HotkeyManifest, oldest: datetime
+) -> tuple[pa.Table, pa.Table | None]:
+    """The committed quarantine as (entries of runs since ``oldest``, older entries).
+
+    Entries of a file written before ``ingested_at`` existed are dated by the
+    manifest's last commit, the latest their run can have been.
+    """
+    if table is None:
+        return QUARANTINE_SCHEMA.empty_table(), None
+    if "ingested_at" not in table.column_names:
+        table = table.append_column("ingested_at", pa.nulls(table.num_rows, TIMESTAMP))
+    committed_at = datetime.fromisoformat(manifest.updated_at) if manifest.updated_at else oldest
+    stamps = pc.fill_null(table.column("ingested_at"), pa.scalar(committed_at, TIMESTAMP))
+    table = table.set_column(table.schema.get_field_index("ingested_at"), "ingested_at", stamps)
+    table = table.select(QUARANTINE_SCHEMA.names).cast(QUARANTINE_SCHEMA)
+    current = pc.greater_equal(stamps, pa.scalar(oldest, TIMESTAMP))
+    return table.filter(current), table.filter(pc.invert(current))
 
 
 def _put_table(store: ObjectStore, key: str, table: pa.Table) -> None:
@@ -189,7 +277,7 @@ def _remove_uncommitted(store: ObjectStore, hotkey: str, manifest: HotkeyManifes
     nothing.
     """
     keep = {manifest_key(hotkey), manifest.listings_key, manifest.quarantine_key}
-    cutoff = datetime.now(timezone.utc) - UNCOMMITTED_GRACE
+    cutoff = datetime.now(UTC) - UNCOMMITTED_GRACE
     stale = [o.key for o in store.list(curated_prefix(hotkey)) if o.key not in keep and o.mtime < cutoff]
     if stale:
         store.delete_many(stale)

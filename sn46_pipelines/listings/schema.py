@@ -71,5 +71,8 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("row_index", pa.int32()),
         pa.field("reason", _LABEL, nullable=False),
         pa.field("detail", pa.string(), nullable=False),
+        #: When the ingest run that found it ran: rejections count against a miner for one scoring
+        #: window (``ScoringRules.window``) from then. Null in files written before the column existed.
+        pa.field("ingested_at", TIMESTAMP),
     ]
 )

@@ -1,14 +1,16 @@
 """The miner score: one number in [0, 1] per hotkey, and whether the miner passed.
 
     volume     = min(1, rows_accepted / full_credit_rows)
-    acceptance = rows_accepted / rows_submitted
+    acceptance = 1 - rows_rejected / rows_submitted
     score      = volume * acceptance * completeness * (1 - copy_rate)
 
-``rows_submitted`` counts every row the miner uploaded in a readable file:
-accepted rows plus every row-level rejection, cross-miner copies included.
-Copies therefore count twice, once as rejected rows (in ``acceptance``) and
-once as their own factor, so uploading someone else's listings never raises
-a score. Every factor is in [0, 1], so the score is too; a miner with no
+Over one scoring window (``window``): ``rows_accepted`` counts the miner's
+current listings that are not copies, ``rows_submitted`` every row its
+uploads of the window held in a readable file, ``rows_rejected`` the
+row-level rejections among them plus the copies, and ``copy_rate`` is the
+share of current listings another miner uploaded first. Copies therefore
+count twice, once as rejected rows (in ``acceptance``) and once as their own
+factor, so uploading someone else's listings never raises a score. Every factor is in [0, 1], so the score is too; a miner with no
 rows scores 0. A miner passes when it fails none of the thresholds below;
 ``reasons`` lists the ones it failed, by name, so a miner can be told why.
 
@@ -21,11 +23,16 @@ without touching the formula.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 
 @dataclass(frozen=True, slots=True)
 class ScoringRules:
     """Score and pass thresholds; the defaults suit SN46's few-thousand-row miners."""
+
+    #: What counts: listings scraped, and uploads ingested, this long before the aggregates run.
+    #: Ingest keeps the same window (``Rules.freshness``), so keep the two equal.
+    window: timedelta = timedelta(days=30)
 
     #: Accepted rows at which the volume factor reaches 1.
     full_credit_rows: int = 1000
@@ -33,7 +40,7 @@ class ScoringRules:
     min_rows: int = 100
     #: A lower score fails as ``low_score``.
     min_score: float = 0.2
-    #: More than this share of submitted rows copied from other miners fails as ``copies``. Two
+    #: More than this share of current listings copied from other miners fails as ``copies``. Two
     #: independent scrapes rarely agree on zpid, price and timestamp at once: 1% allows for chance.
     max_copy_rate: float = 0.01
     #: More than this share of submitted rows repeated within the miner's own uploads fails as ``duplicates``.
@@ -65,7 +72,7 @@ FAILURE_REASONS: tuple[str, ...] = tuple(ScoringRules().failures())
 def score_sql(rules: ScoringRules, stats: str) -> str:
     """A query adding ``score``, ``passed`` and ``reasons`` to each row of the relation ``stats``.
 
-    ``stats`` needs ``rows_accepted``, ``rows_submitted``, ``completeness``,
+    ``stats`` needs ``rows_accepted``, ``acceptance_rate``, ``completeness``,
     ``copy_rate``, ``duplicate_rate``, ``plausibility_rate`` and
     ``zip_match_rate``; a null rate (nothing submitted) fails no rate
     threshold, but such a miner has too few rows anyway.
@@ -73,7 +80,7 @@ def score_sql(rules: ScoringRules, stats: str) -> str:
     full_credit = max(int(rules.full_credit_rows), 1)
     score = (
         f"least(1.0, rows_accepted / {full_credit}.0)"
-        " * coalesce(rows_accepted / nullif(rows_submitted, 0), 0.0)"
+        " * coalesce(acceptance_rate, 0.0)"
         " * coalesce(completeness, 0.0)"
         " * (1.0 - coalesce(copy_rate, 0.0))"
     )

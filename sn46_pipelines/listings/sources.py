@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from ..objectstore import ObjectStore
-from .ingest import CURATED_ROOT, read_manifest
-from .schema import CURATED_SCHEMA, QUARANTINE_SCHEMA
+from .ingest import CURATED_ROOT, HotkeyManifest, read_manifest
+from .schema import CURATED_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
 
 #: Where ``listing_aggregates`` publishes its tables, one parquet file each.
 AGGREGATES_PREFIX = "aggregates/"
@@ -30,6 +30,17 @@ AGGREGATE_TABLES: tuple[str, ...] = (
     "zipcode_stats",
     "cross_miner_duplicates",
 )
+#: Rows read per hotkey, job and ingest run (the manifests' ``runs``): what a miner submitted.
+SUBMISSIONS_SCHEMA = pa.schema(
+    [
+        pa.field("hotkey", pa.string(), nullable=False),
+        pa.field("job_id", pa.string(), nullable=False),
+        pa.field("ingested_at", TIMESTAMP, nullable=False),
+        pa.field("rows_in", pa.int64(), nullable=False),
+    ]
+)
+#: Columns of quarantine files that may be absent (written before the column existed): read as null.
+_OPTIONAL_COLUMNS = frozenset({"ingested_at"})
 
 
 class CuratedDataError(ValueError):
@@ -44,17 +55,23 @@ class CuratedSources:
     listings_keys: dict[str, str | None]
     listings: ds.Dataset
     quarantine: ds.Dataset
+    #: Rows each committed run read (:data:`SUBMISSIONS_SCHEMA`).
+    submissions: pa.Table
+    #: hotkey -> rows in its committed listings file (what ingest committed, whatever their age).
+    curated_rows: dict[str, int]
 
     @property
     def hotkeys(self) -> list[str]:
         return list(self.listings_keys)
 
     def committed(self) -> pa.Table:
-        """One row per committed hotkey with its listings file, for DuckDB to join on."""
+        """One row per committed hotkey with its listings file and row count, for DuckDB to join on."""
+        hotkeys = list(self.listings_keys)
         return pa.table(
             {
-                "hotkey": pa.array(list(self.listings_keys), pa.string()),
+                "hotkey": pa.array(hotkeys, pa.string()),
                 "listings_key": pa.array(list(self.listings_keys.values()), pa.string()),
+                "curated_rows": pa.array([self.curated_rows.get(h, 0) for h in hotkeys], pa.int64()),
             }
         )
 
@@ -83,21 +100,37 @@ def curated_sources(store: ObjectStore) -> CuratedSources:
     listings_keys: dict[str, str | None] = {}
     listings: list[str] = []
     quarantine: list[str] = []
+    manifests: list[HotkeyManifest] = []
     for hotkey in _hotkey_folders(store):
         manifest = read_manifest(store, hotkey)
         if manifest.etag is None:  # a folder with leftovers but no commit yet
             continue
+        manifests.append(manifest)
         listings_keys[hotkey] = manifest.listings_key
         if manifest.listings_key:
             listings.append(manifest.listings_key)
         if manifest.quarantine_key:
             quarantine.append(manifest.quarantine_key)
     filesystem, base = store.arrow_filesystem()
+    listings_data, rows = _dataset(store, filesystem, base, listings, CURATED_SCHEMA)
+    by_file = dict(zip(listings, rows, strict=True))
     return CuratedSources(
         listings_keys=listings_keys,
-        listings=_dataset(store, filesystem, base, listings, CURATED_SCHEMA),
-        quarantine=_dataset(store, filesystem, base, quarantine, QUARANTINE_SCHEMA),
+        listings=listings_data,
+        quarantine=_dataset(store, filesystem, base, quarantine, QUARANTINE_SCHEMA)[0],
+        submissions=_submissions(manifests),
+        curated_rows={h: by_file[k] for h, k in listings_keys.items() if k is not None},
     )
+
+
+def _submissions(manifests: list[HotkeyManifest]) -> pa.Table:
+    rows = [
+        {"hotkey": m.hotkey, "job_id": job, "ingested_at": run.at, "rows_in": count}
+        for m in manifests
+        for run in m.runs or []
+        for job, count in run.rows_in.items()
+    ]
+    return pa.Table.from_pylist(rows, schema=SUBMISSIONS_SCHEMA)
 
 
 def read_aggregate(store: ObjectStore, name: str) -> ds.Dataset:
@@ -112,18 +145,23 @@ def read_aggregate(store: ObjectStore, name: str) -> ds.Dataset:
         ) from None
 
 
-def _dataset(store: ObjectStore, filesystem, base: str, keys: list[str], schema: pa.Schema) -> ds.Dataset:
+def _dataset(
+    store: ObjectStore, filesystem, base: str, keys: list[str], schema: pa.Schema
+) -> tuple[ds.Dataset, list[int]]:
+    """The files ``keys`` as one dataset of ``schema``, and each file's row count (from its footer)."""
     if not keys:
-        return ds.dataset(schema.empty_table())
+        return ds.dataset(schema.empty_table()), []
     try:
         dataset = ds.dataset([f"{base}/{k}" for k in keys], filesystem=filesystem, format="parquet")
     except FileNotFoundError as exc:
         raise CuratedDataError(
             f"{store.url}: a manifest names a curated file that is missing: {exc}"
         ) from None
+    rows = []
     for key, fragment in zip(keys, dataset.get_fragments(), strict=True):
         _check_schema(store, key, fragment.physical_schema, schema)
-    return ds.dataset(dataset.files, filesystem=filesystem, format="parquet", schema=schema)
+        rows.append(fragment.metadata.num_rows)
+    return ds.dataset(dataset.files, filesystem=filesystem, format="parquet", schema=schema), rows
 
 
 def _check_schema(store: ObjectStore, key: str, actual: pa.Schema, declared: pa.Schema) -> None:
@@ -131,7 +169,8 @@ def _check_schema(store: ObjectStore, key: str, actual: pa.Schema, declared: pa.
     for field in declared:
         index = actual.get_field_index(field.name)
         if index < 0:
-            wrong.append(f"{field.name} missing")
+            if field.name not in _OPTIONAL_COLUMNS:
+                wrong.append(f"{field.name} missing")
         elif not _compatible(actual.field(index).type, field.type):
             wrong.append(f"{field.name} is {actual.field(index).type}, expected {field.type}")
     if wrong:
@@ -140,6 +179,7 @@ def _check_schema(store: ObjectStore, key: str, actual: pa.Schema, declared: pa.
 
 def _compatible(actual: pa.DataType, declared: pa.DataType) -> bool:
     """Same type, allowing plain strings where a dictionary of strings is declared (and back)."""
+
     def plain(t: pa.DataType) -> pa.DataType:
         return t.value_type if pa.types.is_dictionary(t) else t
 

@@ -10,13 +10,15 @@
   aggregate tables under ``aggregates/``.
 
 Both are built by :func:`create_views` from the same SQL, over the same base
-relations: ``curated``, ``ingest_quarantine`` and ``committed`` (the committed
-curated area, :func:`register_curated`) and the four aggregate tables.
+relations: ``curated``, ``ingest_quarantine``, ``submissions`` and
+``committed`` (the committed curated area within the scoring window,
+:func:`register_curated`) and the four aggregate tables.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -69,21 +71,41 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW quarantine AS {QUARANTINE_SQL}")
 
 
-def register_curated(con: duckdb.DuckDBPyConnection, sources: CuratedSources) -> None:
-    """Make the committed curated area scannable as ``curated`` and ``ingest_quarantine``.
+def register_curated(
+    con: duckdb.DuckDBPyConnection, sources: CuratedSources, since: datetime | None = None
+) -> None:
+    """Make the committed curated area scannable as ``curated``, ``ingest_quarantine`` and ``submissions``.
 
-    ``committed`` lists each committed hotkey and the listings file it was read from.
+    With ``since`` (the scoring window's start) each holds only what is
+    current: listings scraped, and rejections and submissions of ingest runs,
+    from then on. ``committed`` lists each committed hotkey, the listings file
+    it was read from and that file's row count.
 
     Files on a local disk are read by DuckDB's own parquet reader (about twice
     as fast as scanning the Arrow dataset, which converts every batch); files
     elsewhere (S3) through the Arrow dataset, which needs no DuckDB extension.
     """
-    for name, dataset in (("curated", sources.listings), ("ingest_quarantine", sources.quarantine)):
+    sets = (("curated_files", sources.listings), ("quarantine_files", sources.quarantine))
+    for name, dataset in sets:
         if isinstance(dataset, ds.FileSystemDataset) and isinstance(dataset.filesystem, fs.LocalFileSystem):
             paths = ", ".join("'" + path.replace("'", "''") + "'" for path in dataset.files)
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{paths}])")
+            query = f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
+            if name == "quarantine_files" and "ingested_at" not in con.sql(f"{query} LIMIT 0").columns:
+                # Only files written before rejections were dated: their entries count as current.
+                query = query.replace("SELECT *", "SELECT *, NULL::TIMESTAMPTZ AS ingested_at", 1)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
         else:
             con.register(name, dataset)
+    con.register("submission_runs", sources.submissions)
+    start = "NULL" if since is None else f"TIMESTAMPTZ '{since.isoformat()}'"
+    windowed = {
+        "curated": f'SELECT * FROM curated_files WHERE {start} IS NULL OR "datetime" >= {start}',
+        "ingest_quarantine": "SELECT * FROM quarantine_files"
+        f" WHERE {start} IS NULL OR ingested_at IS NULL OR ingested_at >= {start}",
+        "submissions": f"SELECT * FROM submission_runs WHERE {start} IS NULL OR ingested_at >= {start}",
+    }
+    for name, query in windowed.items():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
     con.register("committed", sources.committed())
 
 
@@ -93,11 +115,19 @@ def connect_views(store: ObjectStore, **settings) -> duckdb.DuckDBPyConnection:
     ``settings`` go to :func:`duck.connect` (``memory_limit``, ``threads``).
     """
     con = duck.connect(**settings)
-    register_curated(con, curated_sources(store))
     for name in AGGREGATE_TABLES:
         con.register(name, read_aggregate(store, name))
+    register_curated(con, curated_sources(store), _window_start(con))
     create_views(con)
     return con
+
+
+def _window_start(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The scoring window the published aggregates used, so the views show the listings they scored."""
+    if "window_start" not in con.sql("SELECT * FROM miner_scores LIMIT 0").columns:
+        return None  # tables published before the window existed
+    [(start,)] = con.sql("SELECT min(window_start) FROM miner_scores").fetchall()
+    return start
 
 
 def write_views_file(store: ObjectStore, path: str | os.PathLike[str]) -> dict[str, int]:

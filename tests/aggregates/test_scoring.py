@@ -21,10 +21,17 @@ PERFECT = {
 
 
 def score(rules: ScoringRules = ScoringRules(), **changes) -> dict:
-    stats = pa.Table.from_pylist([{**PERFECT, **changes}], schema=pa.schema(
-        [("rows_accepted", pa.int64()), ("rows_submitted", pa.int64())]
-        + [(k, pa.float64()) for k in list(PERFECT)[2:]]
-    ))
+    """``score_sql`` on one miner; in one round every submitted row is accepted or rejected."""
+    row = {**PERFECT, **changes}
+    submitted = row["rows_submitted"]
+    row["acceptance_rate"] = row["rows_accepted"] / submitted if submitted else None
+    stats = pa.Table.from_pylist(
+        [row],
+        schema=pa.schema(
+            [("rows_accepted", pa.int64()), ("rows_submitted", pa.int64())]
+            + [(k, pa.float64()) for k in [*list(PERFECT)[2:], "acceptance_rate"]]
+        ),
+    )
     con = duck.connect()
     con.register("stats", stats)
     (row,) = con.sql(score_sql(rules, "stats")).to_arrow_table().to_pylist()
@@ -54,8 +61,15 @@ def test_copying_scores_lower_than_submitting_nothing_extra():
 
 
 def test_no_rows_scores_zero_and_fails():
-    result = score(rows_accepted=0, rows_submitted=0, completeness=None, copy_rate=None, duplicate_rate=None,
-                   plausibility_rate=None, zip_match_rate=None)
+    result = score(
+        rows_accepted=0,
+        rows_submitted=0,
+        completeness=None,
+        copy_rate=None,
+        duplicate_rate=None,
+        plausibility_rate=None,
+        zip_match_rate=None,
+    )
     assert (result["score"], result["passed"]) == (0.0, False)
     assert result["reasons"] == ["too_few_rows", "low_score"]
 
@@ -79,10 +93,16 @@ def test_each_threshold_fails_just_past_it_with_its_reason(changes, reason):
 
 def test_exactly_at_each_threshold_passes():
     rules = ScoringRules()
-    result = score(rows_accepted=rules.min_rows, rows_submitted=rules.min_rows, copy_rate=rules.max_copy_rate,
-                   duplicate_rate=rules.max_duplicate_rate, plausibility_rate=rules.min_plausibility_rate,
-                   zip_match_rate=rules.min_zip_match_rate, completeness=rules.min_completeness,
-                   rules=ScoringRules(min_score=0.0))
+    result = score(
+        rows_accepted=rules.min_rows,
+        rows_submitted=rules.min_rows,
+        copy_rate=rules.max_copy_rate,
+        duplicate_rate=rules.max_duplicate_rate,
+        plausibility_rate=rules.min_plausibility_rate,
+        zip_match_rate=rules.min_zip_match_rate,
+        completeness=rules.min_completeness,
+        rules=ScoringRules(min_score=0.0),
+    )
     assert (result["passed"], result["reasons"]) == (True, [])
 
 

@@ -25,11 +25,12 @@ def test_later_position_wins_a_tie(keys) -> None:
     assert losers_and_winners(keys) == [(0, 4), (2, 4)]
 
 
-def test_newest_scrape_then_newest_upload_wins() -> None:
+def test_newest_scrape_then_first_upload_wins() -> None:
+    """Between rows of one scrape, the first upload keeps its provenance (who uploaded it first)."""
     keys = ["5", "5", "5", "6", "6"]
     scraped = [3, 1, 3, 1, 1]
     uploaded = [1, 9, 2, 5, 4]
-    assert losers_and_winners(keys, scraped=scraped, uploaded=uploaded) == [(0, 2), (1, 2), (4, 3)]
+    assert losers_and_winners(keys, scraped=scraped, uploaded=uploaded) == [(1, 0), (2, 0), (3, 4)]
 
 
 def test_ineligible_and_null_rows_never_compete() -> None:
