@@ -3,6 +3,8 @@
 One JSON document, ``{"netuid": 46, "block": N, "neurons": [{"uid", "hotkey",
 "coldkey", "validator_permit", "stake"}]}``: ``sn46 demo seed`` writes it and
 the upload gateway reads it (``SN46_METAGRAPH_FILE``) when it runs offline.
+In the data store it lives at :data:`METAGRAPH_KEY`, where the pipeline reads
+who is registered (:func:`registered_hotkeys`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .objectstore import ObjectStore
+
+#: Where the data store holds the subnet's current snapshot (an operator's job, or the demo, writes it).
+METAGRAPH_KEY = "metagraph.json"
+
+
+class MetagraphSnapshotError(ValueError):
+    """The data store's metagraph snapshot exists but cannot be read as one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +81,30 @@ class MetagraphSnapshot:
                 for n in sorted(self.neurons.values(), key=lambda n: n.uid)
             ],
         }
+
+
+def read_snapshot(store: ObjectStore) -> MetagraphSnapshot | None:
+    """The data store's snapshot, or None when there is none; :class:`MetagraphSnapshotError` if it is bad."""
+    import json
+
+    from .objectstore import NotFoundError
+
+    try:
+        raw = store.get(METAGRAPH_KEY)
+    except NotFoundError:
+        return None
+    try:
+        return MetagraphSnapshot.from_json(json.loads(raw))
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError too
+        raise MetagraphSnapshotError(f"{store.url}/{METAGRAPH_KEY}: not a metagraph snapshot: {exc}") from None
+
+
+def registered_hotkeys(store: ObjectStore) -> frozenset[str] | None:
+    """Hotkeys registered on the subnet by the data store's snapshot; None (everyone) without one.
+
+    A hotkey that leaves the metagraph is inactive: it gets no score and its
+    partition is retired, while its uploads and curated files stay for audit.
+    Registering again makes it active on its next upload.
+    """
+    snapshot = read_snapshot(store)
+    return None if snapshot is None else frozenset(snapshot.neurons)

@@ -244,6 +244,8 @@ class Aggregates:
 
     hotkeys: list[str]
     tables: dict[str, pa.Table] = field(default_factory=dict)
+    #: Committed hotkeys left out because the metagraph no longer lists them.
+    inactive: list[str] = field(default_factory=list)
 
     def __getitem__(self, name: str) -> pa.Table:
         return self.tables[name]
@@ -253,6 +255,7 @@ class Aggregates:
         scores = self["miner_scores"]
         return {
             "hotkeys": len(self.hotkeys),
+            "hotkeys_inactive": len(self.inactive),
             "passed": sum(scores.column("passed").to_pylist()),
             "rows_accepted": sum(scores.column("rows_accepted").to_pylist()),
             "cross_miner_copies": self["cross_miner_duplicates"].num_rows,
@@ -279,7 +282,7 @@ def compute_aggregates(
             tables = _compute(con, sources, now, rules or ScoringRules())
         finally:
             con.close()
-    return Aggregates(hotkeys=list(sources.hotkeys), tables=tables)
+    return Aggregates(hotkeys=list(sources.hotkeys), tables=tables, inactive=list(sources.inactive))
 
 
 def _compute(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from ..metagraph import registered_hotkeys
 from ..objectstore import ObjectStore
 from .ingest import CURATED_ROOT, HotkeyManifest, read_manifest
 from .schema import CURATED_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
@@ -59,6 +60,8 @@ class CuratedSources:
     submissions: pa.Table
     #: hotkey -> rows in its committed listings file (what ingest committed, whatever their age).
     curated_rows: dict[str, int]
+    #: Committed hotkeys the metagraph snapshot no longer lists: left out of everything above.
+    inactive: tuple[str, ...] = ()
 
     @property
     def hotkeys(self) -> list[str]:
@@ -91,7 +94,11 @@ def _hotkey_folders(store: ObjectStore) -> list[str]:
 
 
 def curated_sources(store: ObjectStore) -> CuratedSources:
-    """The committed curated listings and quarantine of every hotkey with a manifest.
+    """The committed curated listings and quarantine of every registered hotkey with a manifest.
+
+    Registered means listed by the data store's metagraph snapshot (every
+    hotkey, when there is none): a miner that left the subnet gets no score
+    and its rows serve no one, but its files stay where they are for audit.
 
     Each file's footer is checked against the declared schema up front: a
     dataset with an explicit schema would otherwise fill a missing column
@@ -101,7 +108,12 @@ def curated_sources(store: ObjectStore) -> CuratedSources:
     listings: list[str] = []
     quarantine: list[str] = []
     manifests: list[HotkeyManifest] = []
+    registered = registered_hotkeys(store)
+    inactive: list[str] = []
     for hotkey in _hotkey_folders(store):
+        if registered is not None and hotkey not in registered:
+            inactive.append(hotkey)
+            continue
         manifest = read_manifest(store, hotkey)
         if manifest.etag is None:  # a folder with leftovers but no commit yet
             continue
@@ -120,6 +132,7 @@ def curated_sources(store: ObjectStore) -> CuratedSources:
         quarantine=_dataset(store, filesystem, base, quarantine, QUARANTINE_SCHEMA)[0],
         submissions=_submissions(manifests),
         curated_rows={h: by_file[k] for h, k in listings_keys.items() if k is not None},
+        inactive=tuple(inactive),
     )
 
 

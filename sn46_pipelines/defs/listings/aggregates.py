@@ -5,7 +5,6 @@ Thin on purpose: the computing, checking and view building live in
 the data store and to the instance (known partitions, ingest metadata).
 """
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from ...listings.aggregate_checks import (
 )
 from ...listings.aggregates import Aggregates, aggregate_store, write_aggregates
 from ...listings.views import VIEWS_FILE_KEY, write_views_file
-from ...metagraph import MetagraphSnapshot
-from ...objectstore import NotFoundError, ObjectStore
+from ...metagraph import MetagraphSnapshotError, read_snapshot
+from ...objectstore import ObjectStore
 from ..metadata import markdown_table, table_metadata, ui_metadata
 from ..resources import DataStoreResource
 from .ingest import OWNERS, miner_hotkeys, miner_listings
@@ -41,8 +40,6 @@ CHECKS: dict[str, str] = {
 PASSING_COLLAPSE = "passing_miners_stable"
 #: A materialization with fewer than this share of the previous one's passing miners is flagged.
 MIN_PASSING_SHARE = 0.5
-#: Where ``sn46 demo seed`` (and an operator's job) writes the metagraph snapshot in the data store.
-METAGRAPH_KEY = "metagraph.json"
 #: Rows of the per-miner table shown in the UI (the full table is in the views file).
 MINERS_SHOWN = 256
 #: ``validator_views`` counts as stale this long after the aggregates it follows last changed.
@@ -129,10 +126,10 @@ def _miner_table(scores: Any, uids: dict[str, int]) -> dg.MetadataValue:
 def _uids(store: ObjectStore) -> dict[str, int]:
     """Hotkey -> uid from the data store's metagraph snapshot; nothing when it is missing or bad."""
     try:
-        snapshot = MetagraphSnapshot.from_json(json.loads(store.get(METAGRAPH_KEY)))
-    except (NotFoundError, ValueError):
+        snapshot = read_snapshot(store)
+    except MetagraphSnapshotError:
         return {}
-    return {hotkey: neuron.uid for hotkey, neuron in snapshot.neurons.items()}
+    return {} if snapshot is None else {hotkey: neuron.uid for hotkey, neuron in snapshot.neurons.items()}
 
 
 def _passing_check(instance: dg.DagsterInstance, passed: int) -> dg.AssetCheckResult:

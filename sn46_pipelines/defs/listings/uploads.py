@@ -4,6 +4,13 @@ Listing mode (default) scans job folders with per-folder cursors; event mode
 (an SQS queue of the bucket's notifications is configured) reads the queue.
 Either way one run is requested per hotkey with new files, keyed by those
 files, so a repeated request is a no-op.
+
+The sensor also keeps ``miner_hotkeys`` to the registered miners: a
+partition whose hotkey the data store's metagraph snapshot no longer lists
+(and that uploaded nothing new this tick) is retired, so the partitions do
+not grow with every hotkey that ever registered. Its materializations and
+files stay for audit; a hotkey that registers again is added back on its
+next upload.
 """
 
 import hashlib
@@ -15,7 +22,8 @@ from ...config import AutomationSettings, ConfigError
 from ...listings.discovery import ScanCursor, scan_uploads
 from ...listings.events import UploadEventQueue
 from ...listings.ingest import processed_files
-from ...objectstore import ObjectStoreError
+from ...metagraph import MetagraphSnapshotError, registered_hotkeys
+from ...objectstore import ObjectStore, ObjectStoreError
 from ..automation import sensor_status
 from ..resources import DataStoreResource
 from .ingest import ingest_job, miner_hotkeys
@@ -51,7 +59,7 @@ def upload_tick(context: dg.SensorEvaluationContext, data_store: DataStoreResour
     """One tick: event mode when the environment names an upload queue, else listing mode."""
     queue_url = data_store.events_queue_url()
     if queue_url:
-        return _event_tick(context, UploadEventQueue(queue_url))
+        return _event_tick(context, UploadEventQueue(queue_url), data_store)
     return _listing_tick(context, data_store)
 
 
@@ -79,15 +87,32 @@ def _listing_tick(context: dg.SensorEvaluationContext, data_store: DataStoreReso
         f"{len(scan.deferred)} deferred, {scan.requests} store requests"
     )
     new = {hk: [(f.key, f.etag) for f in files] for hk, files in scan.new_files.items()}
-    return _result(context, new, cursor=scan.cursor.to_json())
+    return _result(context, new, _registered(context, store), cursor=scan.cursor.to_json())
 
 
-def _event_tick(context: dg.SensorEvaluationContext, queue: UploadEventQueue) -> dg.SensorResult:
+def _registered(context: dg.SensorEvaluationContext, store: ObjectStore) -> frozenset[str] | None:
+    """The registered hotkeys, or None (retire nothing this tick) without a readable snapshot."""
+    try:
+        return registered_hotkeys(store)
+    except (MetagraphSnapshotError, ObjectStoreError) as exc:
+        context.log.warning(f"no partition retired this tick: {exc}")
+        return None
+
+
+def _event_tick(
+    context: dg.SensorEvaluationContext, queue: UploadEventQueue, data_store: DataStoreResource
+) -> dg.SensorResult:
     try:
         events = queue.receive(MAX_EVENTS_PER_TICK)
     except Exception as exc:  # botocore raises many types; none may crash the sensor
         return dg.SensorResult(skip_reason=f"upload event queue unavailable: {type(exc).__name__}")
-    result = _result(context, {hk: list(files.items()) for hk, files in events.new_files.items()})
+    try:
+        registered = _registered(context, data_store.open())
+    except (ObjectStoreError, ConfigError) as exc:
+        context.log.warning(f"no partition retired this tick: data store unavailable: {exc}")
+        registered = None
+    new = {hk: list(files.items()) for hk, files in events.new_files.items()}
+    result = _result(context, new, registered)
     queue.acknowledge(events)
     context.log.info(
         f"{len(events.receipts)} notifications: {len(events.new_files)} hotkeys with new files, "
@@ -97,10 +122,22 @@ def _event_tick(context: dg.SensorEvaluationContext, queue: UploadEventQueue) ->
 
 
 def _result(
-    context: dg.SensorEvaluationContext, new: dict[str, list[tuple[str, str]]], cursor: str | None = None
+    context: dg.SensorEvaluationContext,
+    new: dict[str, list[tuple[str, str]]],
+    registered: frozenset[str] | None,
+    cursor: str | None = None,
 ) -> dg.SensorResult:
     known = set(context.instance.get_dynamic_partitions(miner_hotkeys.name))
     unseen = sorted(set(new) - known)
+    # New files are ingested even from a hotkey that just left: nothing uploaded is lost.
+    retired = [] if registered is None else sorted(known - registered - set(new))
+    if retired:
+        context.log.info(f"retiring {len(retired)} partitions the metagraph no longer lists: {retired[:5]}")
+    changes: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if unseen:
+        changes.append(miner_hotkeys.build_add_request(unseen))
+    if retired:
+        changes.append(miner_hotkeys.build_delete_request(retired))
     run_requests = [
         dg.RunRequest(
             partition_key=hotkey,
@@ -111,7 +148,7 @@ def _result(
     ]
     return dg.SensorResult(
         run_requests=run_requests,
-        dynamic_partitions_requests=[miner_hotkeys.build_add_request(unseen)] if unseen else [],
+        dynamic_partitions_requests=changes,
         cursor=cursor,
         skip_reason=None if run_requests else NO_NEW_UPLOADS,
     )
