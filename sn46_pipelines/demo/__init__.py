@@ -3,6 +3,9 @@
 >>> report = seed_demo(open_store("file:///tmp/sn46-demo"), miners=12, seed=0)
 >>> report.miners[1].defects, report.miners[1].expected
 (['duplicates'], {'duplicate': 18})
+>>> six = seed_demo(open_store("file:///tmp/sn46-rounds"), rounds=6, interval=timedelta(hours=2))
+>>> [len(r.uploaded) for r in six.rounds], six.miners[1].expected_in(5)
+([10, 10, 10, 10, 11, 11], {'duplicate': 18})
 """
 
 import importlib
@@ -17,6 +20,7 @@ _EXPORTS = {
     "validator_uri": ".identities",
     "SeededFile": ".seed",
     "SeededMiner": ".seed",
+    "SeededRound": ".seed",
     "SeedReport": ".seed",
     "default_now": ".seed",
     "seed_demo": ".seed",
@@ -35,6 +39,7 @@ __all__ = [
     "SeedReport",
     "SeededFile",
     "SeededMiner",
+    "SeededRound",
     "default_now",
     "miner_uri",
     "seed_demo",

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "seed",
         help="write synthetic miner uploads with planted defects and a metagraph snapshot",
         description="Write deterministic synthetic SN46 miner uploads (some with planted defects) "
-        "and metagraph.json into a data store. The same --seed and --now give byte-identical files.",
+        "and metagraph.json into a data store. With --rounds K the miners upload K times, --interval "
+        "apart and the last at --now: each round re-scrapes about 70%% of the homes of the round "
+        "before, a few miners join late and one or two stop. The same --seed, --now, --rounds and "
+        "--interval give byte-identical files.",
     )
     seed.add_argument("--store", help="data store URL (default: the configured data store)")
     seed.add_argument("--miners", type=_positive, default=12, help="number of demo miners (default 12)")
@@ -36,16 +40,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_utc_datetime,
         help="reference time listings are dated against, ISO 8601 (default: today 00:00 UTC)",
     )
+    seed.add_argument("--rounds", type=_positive, default=1, help="upload rounds (default 1)")
+    seed.add_argument(
+        "--interval",
+        type=_duration,
+        default=timedelta(hours=2),
+        help="time between rounds: minutes, hours or days, like 30m, 2h or 1d (default 2h)",
+    )
+    seed.add_argument(
+        "--only-round",
+        type=int,
+        metavar="R",
+        help="write round R alone (0 is the first), to land rounds one at a time between pipeline runs",
+    )
     seed.add_argument("--json", action="store_true", help="print the full seed report as JSON")
-    seed.set_defaults(handler=run_seed)
+    seed.set_defaults(handler=run_seed, parser=seed)
 
 
 def run_seed(args: argparse.Namespace) -> int:
     """Seed the store and print a summary (or the JSON report); store errors go to the ``sn46`` runner."""
     from .seed import seed_demo
 
+    if args.only_round is not None and not 0 <= args.only_round < args.rounds:
+        args.parser.error(f"--only-round must be 0..{args.rounds - 1} with --rounds {args.rounds}")
     store = _demo_store(args.store)
-    report = seed_demo(store, miners=args.miners, validators=args.validators, seed=args.seed, now=args.now)
+    report = seed_demo(
+        store,
+        miners=args.miners,
+        validators=args.validators,
+        seed=args.seed,
+        now=args.now,
+        rounds=args.rounds,
+        interval=args.interval,
+        only_round=args.only_round,
+    )
     print(json.dumps(report.to_dict(), indent=1) if args.json else report.summary())
     return 0
 
@@ -97,3 +125,21 @@ def _utc_datetime(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time") from None
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+_DURATION = re.compile(r"([1-9][0-9]*)([mhd])")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def _duration(text: str) -> timedelta:
+    """``30m``, ``2h``, ``1d``: a whole number of minutes, hours or days, at least the seeder's minimum."""
+    from .seed import MIN_INTERVAL
+
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 2h or 1d")
+    value = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    if value < MIN_INTERVAL:
+        minimum = int(MIN_INTERVAL.total_seconds() // 60)
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}m, not {text}")
+    return value

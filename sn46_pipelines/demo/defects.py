@@ -1,6 +1,7 @@
 """The defects real miners' uploads show, planted on purpose so curation has something to catch.
 
-Each planter edits one :class:`MinerDraft` and records, on the file it
+Each planter edits one round of one :class:`MinerDraft` (a defect miner gets
+its defect again in every round it uploads) and records, on the file it
 touched, what it planted (``planted``) and which quarantine entries curation
 must produce for it (``expected``, by reason code). Defects that are
 legitimate at this stage (copies from another miner, zpid type drift) expect
@@ -49,7 +50,7 @@ def plant_duplicates(miner: MinerDraft, donor: FileDraft) -> None:
     first.table = pa.concat_tables([first.table, repeated])
     _record(first, "duplicates", 10, duplicate=10)
 
-    later_at = first.written_at + timedelta(minutes=int(miner.rng.integers(10, 50)))
+    later_at = min(first.written_at + timedelta(minutes=int(miner.rng.integers(10, 50))), miner.now)
     later = miner.add_file(first.place, rows=150, written_at=later_at)
     relisted = first.table.take(_pick(miner, first, 8)).to_pylist()
     for record in relisted:
@@ -60,7 +61,7 @@ def plant_duplicates(miner: MinerDraft, donor: FileDraft) -> None:
 
 
 def plant_copied_rows(miner: MinerDraft, donor: FileDraft) -> None:
-    """40 of another miner's rows, copied verbatim into a later upload for the same zip."""
+    """40 of another miner's rows of the same round, copied verbatim into a later upload for that zip."""
     written_at = min(donor.written_at + timedelta(minutes=int(miner.rng.integers(5, 60))), miner.now)
     draft = miner.add_file(donor.place, rows=80, written_at=written_at)
     _append_rows(draft, donor.table.take(_pick(miner, donor, 40)).to_pylist())

@@ -3,6 +3,11 @@
 Price = area price level x living_area^0.9 x home-type factor x small
 bedroom/bathroom premiums x lognormal noise (sigma 0.15): features explain
 most of the variance, noise keeps it honest.
+
+A later upload round scrapes most of the same homes again (:func:`rescrape`):
+same zpid, address and features, a new scrape time, and now and then a
+revised price or a changed status, as a miner re-scraping its zips each epoch
+sees them.
 """
 
 from __future__ import annotations
@@ -69,8 +74,7 @@ def synth_listings(
     price = listing_price(place.price_per_sqft, living_area, bedrooms, bathrooms, factor)
     price = np.round(price * rng.lognormal(0.0, PRICE_NOISE_SIGMA, n), -3)
 
-    age_us = rng.integers(0, int(window.total_seconds() * 1e6), n)
-    newest_us = int(newest.timestamp() * 1e6)
+    scraped_at = scrape_times(rng, n, newest, window)
     numbers = rng.integers(1, 9999, n)
     streets = rng.integers(0, len(STREETS), n)
     suffixes = rng.integers(0, len(STREET_SUFFIXES), n)
@@ -80,7 +84,7 @@ def synth_listings(
     slug_tail = f"{place.city.replace(' ', '-')}-{place.state}-{place.zip_code}"
     columns = {
         "uri": [f"https://www.zillow.com/homedetails/{z}_zpid/" for z in zpid_text],
-        "datetime": pa.array(newest_us - age_us, pa.int64()).cast(LISTING_SCHEMA.field("datetime").type),
+        "datetime": scraped_at,
         "label": [f"zip:{place.zip_code}"] * n,
         "zpid": zpid_text,
         "price": price,
@@ -102,3 +106,44 @@ def synth_listings(
         "longitude": np.round(place.longitude + rng.normal(0, 0.012, n), 6),
     }
     return pa.table(columns, schema=LISTING_SCHEMA)
+
+
+#: Share of re-scraped listings whose price moved since the last scrape, and by how much at most.
+PRICE_REVISED_SHARE = 0.2
+PRICE_REVISION = 0.04
+#: Share of re-scraped listings whose status moved on (Zillow relabels older sales).
+STATUS_CHANGED_SHARE = 0.03
+STATUS_LATER = "SOLD"
+
+
+def scrape_times(rng: np.random.Generator, n: int, newest: datetime, window: timedelta) -> pa.Array:
+    """``n`` scrape times in ``(newest - window, newest]``, to the microsecond."""
+    age_us = rng.integers(0, int(window.total_seconds() * 1e6), n)
+    newest_us = int(newest.timestamp() * 1e6)
+    return pa.array(newest_us - age_us, pa.int64()).cast(LISTING_SCHEMA.field("datetime").type)
+
+
+def rescrape(rng: np.random.Generator, seen: pa.Table, *, newest: datetime, window: timedelta) -> pa.Table:
+    """``seen``'s homes scraped again in ``(newest - window, newest]``.
+
+    Identity and features stay (zpid, address, zip, area, rooms); the scrape
+    time is new, so the row is a newer observation of the same listing, never
+    a verbatim repeat. About :data:`PRICE_REVISED_SHARE` get a price revised by
+    1 % to :data:`PRICE_REVISION` (to the nearest $1,000, as listed prices are)
+    and :data:`STATUS_CHANGED_SHARE` move on to :data:`STATUS_LATER`.
+    """
+    n = seen.num_rows
+    price = seen.column("price").to_numpy()
+    revised = rng.random(n) < PRICE_REVISED_SHARE
+    change = rng.choice([-1.0, 1.0], n) * rng.uniform(0.01, PRICE_REVISION, n)
+    price = np.where(revised, np.round(price * (1 + change), -3), price)
+    status = seen.column("home_status").to_numpy(zero_copy_only=False)
+    status = np.where(rng.random(n) < STATUS_CHANGED_SHARE, STATUS_LATER, status)
+    updates = {
+        "datetime": scrape_times(rng, n, newest, window),
+        "price": pa.array(price, pa.float64()),
+        "home_status": pa.array(status, pa.string()),
+    }
+    for name, values in updates.items():
+        seen = seen.set_column(seen.schema.get_field_index(name), name, values)
+    return seen
