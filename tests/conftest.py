@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
 from postgres_server import PostgresServer, PostgresUnavailable
 from seaweedfs_server import SeaweedFSServer, SeaweedFSUnavailable
 
