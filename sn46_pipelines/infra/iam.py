@@ -297,9 +297,11 @@ def _commits(b: _Builder) -> None:
 
 
 def _training_data(b: _Builder) -> None:
-    """What ``training_listings`` reads: the committed curated files and the published aggregate tables."""
+    """What ``training_listings`` reads: the committed curated files, the published aggregate tables
+    and the metagraph snapshot (only registered miners' listings count)."""
     from ..listings.ingest import CURATED_ROOT
     from ..listings.sources import AGGREGATE_TABLES, aggregate_key
+    from ..metagraph import METAGRAPH_KEY
 
     data = b.stores.data
     b.lists(data, f"{CURATED_ROOT}*")
@@ -309,6 +311,7 @@ def _training_data(b: _Builder) -> None:
         data,
         f"{CURATED_ROOT}*",
         *(aggregate_key(name) for name in AGGREGATE_TABLES),
+        METAGRAPH_KEY,
     )
 
 
@@ -368,14 +371,16 @@ def _gateway(b: _Builder, settings: Settings) -> None:
 
 
 def _pipeline(b: _Builder, settings: Settings) -> None:
-    from ..listings.ingest import CURATED_ROOT
+    from ..listings.ingest import AUDIT_ROOT, CURATED_ROOT
     from ..listings.keys import UPLOAD_PREFIX
     from ..listings.sources import AGGREGATES_PREFIX
     from ..listings.views import VIEWS_FILE_KEY
+    from ..metagraph import METAGRAPH_KEY
 
     data = b.stores.data
     b.lists(data, f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*")
     # The views file is read back once: ObjectStore.upload answers with the stored object's etag.
+    # The metagraph snapshot says who is registered (scored, and kept as a partition).
     b.objects(
         "ReadDataStore",
         ["s3:GetObject"],
@@ -384,11 +389,19 @@ def _pipeline(b: _Builder, settings: Settings) -> None:
         f"{CURATED_ROOT}*",
         f"{AGGREGATES_PREFIX}*",
         VIEWS_FILE_KEY,
+        METAGRAPH_KEY,
     )
-    # Ingest writes new curated and quarantine files and swaps the manifest; aggregates and the
-    # validators' DuckDB file are replaced whole (the DuckDB file as a multipart upload).
+    # Ingest writes new curated and quarantine files and swaps the manifest, and moves rejections
+    # that left the scoring window to the audit area; aggregates and the validators' DuckDB file
+    # are replaced whole (the DuckDB file as a multipart upload).
     b.objects(
-        "WriteCurated", ["s3:PutObject"], data, f"{CURATED_ROOT}*", f"{AGGREGATES_PREFIX}*", VIEWS_FILE_KEY
+        "WriteCurated",
+        ["s3:PutObject"],
+        data,
+        f"{CURATED_ROOT}*",
+        f"{AUDIT_ROOT}*",
+        f"{AGGREGATES_PREFIX}*",
+        VIEWS_FILE_KEY,
     )
     b.objects("RemoveReplacedCurated", ["s3:DeleteObject"], data, f"{CURATED_ROOT}*")
     b.objects("AbortViewsUpload", ["s3:AbortMultipartUpload"], data, VIEWS_FILE_KEY)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -213,7 +213,7 @@ def test_the_gateways_presigned_requests(env, gate):
 
 def test_the_pipeline_discovers_ingests_aggregates_publishes_and_commits(env, gate, tmp_path):
     from sn46_pipelines.listings import parse_upload_key, upload_key
-    from sn46_pipelines.listings.ingest import ingest_hotkey
+    from sn46_pipelines.listings.ingest import audit_prefix, ingest_hotkey
     from sn46_pipelines.listings.views import VIEWS_FILE_KEY, write_views_file
 
     uploads = seed_uploads(env)
@@ -231,11 +231,21 @@ def test_the_pipeline_discovers_ingests_aggregates_publishes_and_commits(env, ga
             Bucket=env.data_bucket, Key=again, CopySource={"Bucket": env.data_bucket, "Key": uploads[0]}
         )
         assert ingest_hotkey(store, first.hotkey).new_files
+        # A month on, the duplicating miner's first rejections leave the scoring window for audit/.
+        last = parse_upload_key(uploads[-1])
+        later = upload_key(last.hotkey, last.job_id, last.timestamp + timedelta(days=31), last.rows)
+        env.s3().copy_object(
+            Bucket=env.data_bucket, Key=later, CopySource={"Bucket": env.data_bucket, "Key": uploads[-1]}
+        )
+        assert ingest_hotkey(store, last.hotkey, now=datetime.now(UTC) + timedelta(days=31)).new_files
         assert_least_privilege(gate, key)
         with pytest.raises(StoreUnavailableError, match="access denied"):
             store.delete(uploads[0])  # uploads are the miners' evidence
         with pytest.raises(StoreUnavailableError, match="access denied"):
             model_store(env).objects.delete("blobs/sha256/00/" + "0" * 64)
+
+    audit = env.s3().list_objects_v2(Bucket=env.data_bucket, Prefix=audit_prefix(last.hotkey))
+    assert audit.get("KeyCount"), "the expired rejections were moved to the audit area"
 
 
 def test_admin_applies_the_bucket_plan_but_cannot_delete_buckets(env, gate):
