@@ -1,10 +1,16 @@
 """Finding new miner uploads without re-listing the whole bucket.
 
-Uploads land under ``data/hotkey={hk}/job_id={job}/``. New files appear at
-many places in key order, so one global ``StartAfter`` cursor cannot work.
-Instead the cursor keeps the last key seen in each job folder, and a scan
-costs one listing of hotkeys, one per hotkey (its job folders) and one per
-job folder, however many objects already exist.
+Uploads land in leaf folders: ``data/hotkey={hk}/job_id={job}/`` and
+``data/hotkey={hk}/epoch={epoch}/zipcode={zip}/`` (also spelled with the
+hotkey's folder twice, ``data/hotkey={hk}/data/hotkey={hk}/epoch=...``, as
+today's resi client writes it). New files appear at many places in key
+order, so one global ``StartAfter`` cursor cannot work. Instead the cursor
+keeps the last key seen in each leaf folder, and a scan costs one listing of
+hotkeys, one per hotkey (its folders), one per leaf folder, and one per epoch
+folder still being uploaded to (its zipcode folders), however many objects
+already exist. Epoch ids sort in time order, so only a hotkey's
+:data:`RECENT_EPOCHS` newest epochs and the epochs the cursor has never seen
+are listed on every tick; a late file in an older epoch is left to the rescan.
 
 Two things keep that honest:
 
@@ -29,6 +35,10 @@ from .keys import UPLOAD_PREFIX as UPLOAD_ROOT
 from .keys import hotkey_prefix
 
 HOTKEY_FOLDER = "hotkey="
+EPOCH_FOLDER = "epoch="
+#: Epoch folders of a hotkey listed on every tick (newest first): the one being uploaded to now and the
+#: one before it, whose last uploads arrive just after the next epoch starts.
+RECENT_EPOCHS = 2
 
 #: Returns the upload keys already processed for a hotkey (its manifest).
 ProcessedFiles = Callable[[str], set[str]]
@@ -39,7 +49,8 @@ class ScanCursor:
     """What the sensor remembers between ticks (serialised as its Dagster cursor)."""
 
     folders: dict[str, str] = field(default_factory=dict)
-    """``hotkey/job_id`` -> last key seen in that job folder."""
+    """Leaf folder below ``data/`` (``hotkey=H/job_id=J``, ``hotkey=H/epoch=E/zipcode=Z``) -> the name
+    of the last file seen in it."""
     rescan_after: str = ""
     """The hotkey the rotating rescan stopped at."""
     requested: dict[str, str] = field(default_factory=dict)
@@ -171,7 +182,7 @@ def _hotkeys(store: ObjectStore) -> tuple[list[str], list[str]]:
 def _new_in_hotkey(store: ObjectStore, hotkey: str, cursor: ScanCursor, processed: ProcessedFiles) -> _Found:
     found = _Found()
     done: set[str] | None = None
-    for folder in store.list_prefixes(hotkey_prefix(hotkey)):
+    for folder in _leaf_folders(store, hotkey, cursor):
         folder_id = folder[len(UPLOAD_ROOT) :].rstrip("/")
         after = cursor.folders.get(folder_id)
         files = list(store.list(folder, start_after=folder + after if after else None, delimiter="/"))
@@ -183,6 +194,34 @@ def _new_in_hotkey(store: ObjectStore, hotkey: str, cursor: ScanCursor, processe
             files = [f for f in files if f.key not in done]
         found.files.extend(files)
     return found
+
+
+def _leaf_folders(store: ObjectStore, hotkey: str, cursor: ScanCursor) -> Iterable[str]:
+    """The folders ``hotkey``'s files land in: job folders, and zipcode folders of its live epochs.
+
+    Of ``data/hotkey=H/data/`` only the hotkey's own doubled folder's epochs
+    are entered. Files anywhere else (no layout puts them there) are found by
+    the rescan, which lists the whole hotkey, and quarantined at ingest with
+    the reason their names give.
+    """
+    home = hotkey_prefix(hotkey)
+    epochs: list[str] = []
+    for folder in store.list_prefixes(home):
+        if folder == home + UPLOAD_ROOT:
+            epochs.extend(f for f in store.list_prefixes(home + hotkey_prefix(hotkey)) if _is_epoch(f))
+        elif _is_epoch(folder):
+            epochs.append(folder)
+        else:
+            yield folder
+    seen = {folder_id.rsplit("/", 1)[0] for folder_id in cursor.folders if "/" + EPOCH_FOLDER in folder_id}
+    recent = set(sorted(epochs, key=lambda f: f.rsplit(EPOCH_FOLDER, 1)[1])[-RECENT_EPOCHS:])
+    for epoch in epochs:
+        if epoch in recent or epoch[len(UPLOAD_ROOT) :].rstrip("/") not in seen:
+            yield from store.list_prefixes(epoch)
+
+
+def _is_epoch(folder: str) -> bool:
+    return folder.rstrip("/").rsplit("/", 1)[-1].startswith(EPOCH_FOLDER)
 
 
 def _unprocessed(store: ObjectStore, hotkey: str, processed: ProcessedFiles) -> list[ObjectInfo]:

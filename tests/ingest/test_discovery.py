@@ -132,3 +132,75 @@ def test_empty_upload_area(store):
 @pytest.mark.parametrize("text", ["", "null", "[]", '{"v":1}', '{"folders": 3}'])
 def test_unreadable_cursors_start_fresh(text):
     assert ScanCursor.from_json(text) == ScanCursor()
+
+
+EPOCHS = ("2026-11-20T08-00-00", "2026-11-20T12-00-00", "2026-11-20T16-00-00", "2026-11-20T20-00-00")
+
+
+def upload_epoch(store, hotkey: str, epoch: str, zipcode: str, stamp: str, *, doubled: bool = False) -> str:
+    home = f"data/hotkey={hotkey}/"
+    key = (home if doubled else "") + f"{home}epoch={epoch}/zipcode={zipcode}/data_{stamp}.json"
+    store.put(key, b"json bytes do not matter to discovery")
+    return key
+
+
+def test_epoch_uploads_of_both_spellings_are_found_once_beside_job_files(store):
+    manifests = Manifests()
+    expected = {
+        upload(store, HOTKEYS[0], "a", "20261120_101500"),
+        upload_epoch(store, HOTKEYS[0], EPOCHS[0], "78701", "20261120_110000"),
+        upload_epoch(store, HOTKEYS[0], EPOCHS[0], "78702", "20261120_110500", doubled=True),
+        upload_epoch(store, HOTKEYS[1], EPOCHS[1], "10001", "20261120_150000", doubled=True),
+    }
+    first = scan_uploads(store, ScanCursor(), manifests)
+    assert keys(first) == expected
+    manifests.mark(first)
+    assert scan_uploads(store, first.cursor, manifests).new_files == {}
+    newer = {
+        upload_epoch(store, HOTKEYS[0], EPOCHS[0], "78701", "20261120_113000"),
+        upload_epoch(store, HOTKEYS[1], EPOCHS[2], "10001", "20261120_190000", doubled=True),
+    }
+    cursor = ScanCursor.from_json(first.cursor.to_json())
+    assert keys(scan_uploads(store, cursor, manifests)) == newer
+    assert "hotkey=" + HOTKEYS[0] + "/epoch=" + EPOCHS[0] + "/zipcode=78701" in first.cursor.folders
+
+
+def test_epoch_request_count_covers_the_live_epochs_only(store):
+    """Old epochs are not listed every tick: hotkeys, their folders, the newest epochs' zip folders."""
+    manifests = Manifests()
+    for epoch in EPOCHS:
+        for zipcode in ("78701", "78702"):
+            upload_epoch(store, HOTKEYS[0], epoch, zipcode, "20261120_230000")
+            upload_epoch(store, HOTKEYS[1], epoch, zipcode, "20261120_230000", doubled=True)
+    first = scan_uploads(store, ScanCursor(), manifests, rescan_budget=0)
+    assert len(keys(first)) == 16
+    manifests.mark(first)
+    fresh = upload_epoch(store, HOTKEYS[0], EPOCHS[-1], "78701", "20261120_235900")
+    store.requests.reset()
+    scan = scan_uploads(store, first.cursor, manifests, rescan_budget=0)
+    assert keys(scan) == {fresh}
+    # hotkeys; per hotkey its folder (+ the doubled folder for HOTKEYS[1]); per hotkey the two
+    # newest epochs' zip folders (2 listings) and their 4 leaf folders
+    assert scan.requests == 1 + (1 + 2 + 4) + (2 + 2 + 4)
+
+
+def test_late_file_in_an_old_epoch_is_found_by_the_rescan(store):
+    manifests = Manifests()
+    for epoch in EPOCHS:
+        upload_epoch(store, HOTKEYS[0], epoch, "78701", "20261120_230000")
+    first = scan_uploads(store, ScanCursor(), manifests)
+    manifests.mark(first)
+    late = upload_epoch(store, HOTKEYS[0], EPOCHS[0], "78799", "20261121_010000")
+    assert scan_uploads(store, first.cursor, manifests, rescan_budget=0).new_files == {}
+    quiet_later = datetime.now(timezone.utc) + timedelta(hours=1)
+    scan = scan_uploads(store, first.cursor, manifests, now=quiet_later)
+    assert keys(scan) == {late} and scan.late_files == 1
+
+
+def test_a_lost_cursor_lists_every_epoch_and_requests_nothing_processed(store):
+    manifests = Manifests()
+    for epoch in EPOCHS:
+        upload_epoch(store, HOTKEYS[0], epoch, "78701", "20261120_230000", doubled=True)
+    manifests.mark(scan_uploads(store, ScanCursor(), manifests))
+    late = upload_epoch(store, HOTKEYS[0], EPOCHS[0], "78701", "20261121_010000", doubled=True)
+    assert keys(scan_uploads(store, ScanCursor(), manifests, rescan_budget=0)) == {late}
