@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import LISTING_SCHEMA
+from .schema import LISTING_SCHEMA, UPLOAD_SCHEMA
 
 #: String columns that miners also write as integers; zip codes get their leading zeros back.
 _INTEGER_TEXT = frozenset({"zpid", "zip_code"})
@@ -48,6 +48,29 @@ def conform(table: pa.Table) -> tuple[pa.Table, list[BadValue]]:
         columns.append(column)
         bad.extend(column_bad)
     return pa.Table.from_arrays(columns, schema=LISTING_SCHEMA), bad
+
+
+def conform_values(name: str, values: list) -> tuple[pa.ChunkedArray, list[BadValue]]:
+    """Python values (one JSON field of every listing) as column ``name`` of :data:`UPLOAD_SCHEMA`.
+
+    JSON types each value on its own, so a value that cannot take the declared
+    type rejects only its row (``implausible_value``), where a parquet column
+    of the wrong type is the whole file's ``schema_mismatch``.
+    """
+    target = UPLOAD_SCHEMA.field(name).type
+    try:
+        return _conform_column(name, target, pa.chunked_array([pa.array(values)]))
+    except (pa.ArrowException, SchemaMismatchError, TypeError, ValueError):
+        pass
+    converted, bad = [], []
+    for row, value in enumerate(values):
+        try:
+            column, [] = _conform_column(name, target, pa.chunked_array([pa.array([value])]))
+            converted.append(column.chunk(0))
+        except (pa.ArrowException, SchemaMismatchError, TypeError, ValueError):
+            converted.append(pa.nulls(1, target))
+            bad.append((row, f"{name} {value!r} is not a {target}"))
+    return pa.chunked_array(converted, target), bad
 
 
 def _conform_column(

@@ -25,7 +25,7 @@ from .files import FileRejectedError, LoadedUpload, load_upload
 from .keys import InvalidUploadKeyError, hotkey_prefix, parse_upload_key
 from .row_checks import RowVerdicts, check_rows
 from .rules import REASONS, Reason, Rules
-from .schema import CURATED_SCHEMA, LISTING_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
+from .schema import CURATED_SCHEMA, EPOCH_SCHEMA, LISTING_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP, UPLOAD_SCHEMA
 
 #: A rejection as curation finds it; the run's time is added as ``ingested_at`` at the end.
 _REJECTION_SCHEMA = pa.schema([f for f in QUARANTINE_SCHEMA if f.name != "ingested_at"])
@@ -183,6 +183,9 @@ def _aware(now: datetime) -> datetime:
 def _existing(existing: pa.Table | None) -> pa.Table:
     if existing is None:
         return CURATED_SCHEMA.empty_table()
+    for column in EPOCH_SCHEMA:  # a set curated before epoch documents were read: none of its rows has them
+        if column.name not in existing.column_names:
+            existing = existing.append_column(column, pa.nulls(existing.num_rows, column.type))
     missing = [name for name in CURATED_SCHEMA.names if name not in existing.column_names]
     if missing:
         raise ValueError(f"existing curated listings lack column(s) {', '.join(missing)}")
@@ -315,7 +318,7 @@ def _provenanced(hotkey: str, loaded: Sequence[LoadedUpload]) -> tuple[pa.Table,
     """The loaded rows with their provenance columns, and the file index of each row."""
     sizes = np.array([u.table.num_rows for u in loaded], dtype=np.int64)
     file_of_row = np.repeat(np.arange(len(loaded), dtype=np.int32), sizes)
-    rows = pa.concat_tables([u.table for u in loaded]) if loaded else LISTING_SCHEMA.empty_table()
+    rows = pa.concat_tables([u.table for u in loaded]) if loaded else UPLOAD_SCHEMA.empty_table()
     jobs = sorted({u.key.job_id for u in loaded})
     job_of_file = np.array([jobs.index(u.key.job_id) for u in loaded], dtype=np.int32)
     mtimes = np.array([int(u.info.mtime.timestamp() * 1e6) for u in loaded], dtype=np.int64)
@@ -327,7 +330,7 @@ def _provenanced(hotkey: str, loaded: Sequence[LoadedUpload]) -> tuple[pa.Table,
         pa.array(np.arange(n, dtype=np.int64) - np.repeat(_offsets(loaded), sizes), pa.int32()),
         pa.array(mtimes[file_of_row], pa.int64()).cast(TIMESTAMP),
     ]
-    columns = [rows.column(name) for name in LISTING_SCHEMA.names] + provenance
+    columns = [rows.column(name) for name in UPLOAD_SCHEMA.names] + provenance
     return pa.Table.from_arrays(columns, schema=CURATED_SCHEMA), file_of_row
 
 

@@ -1,7 +1,8 @@
 """File checks: a file that fails one is quarantined whole, with the first reason found.
 
 Checks run cheapest first (name, then size from the listing, then the
-parquet footer) so a bad upload costs as little as possible. The object is
+parquet footer, or the JSON document's own fields) so a bad upload costs as
+little as possible. The object is
 fetched whole (or, if large, downloaded to a temporary file) before parsing,
 so a network error surfaces as an :class:`ObjectStoreError` and is retried,
 never mistaken for an unreadable file and quarantined. Nothing is ever
@@ -21,9 +22,10 @@ import pyarrow.parquet as pq
 from sn46_pipelines.objectstore import ObjectInfo, ObjectStore
 
 from .conform import BadValue, SchemaMismatchError, conform, missing_columns
-from .keys import InvalidUploadKeyError, UploadKey, parse_upload_key
+from .documents import DocumentRejectedError, read_document
+from .keys import JSON, InvalidUploadKeyError, UploadKey, parse_upload_key
 from .rules import Reason, Rules
-from .schema import COLUMNS
+from .schema import COLUMNS, EPOCH_SCHEMA, UPLOAD_SCHEMA
 
 #: Files up to this size are parsed from memory; larger ones from a temporary local copy.
 IN_MEMORY_LIMIT = 64 * 1024 * 1024
@@ -40,7 +42,7 @@ class FileRejectedError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class LoadedUpload:
-    """A file that passed every file check, its rows in declared types."""
+    """A file that passed every file check, its rows in declared types (:data:`UPLOAD_SCHEMA`)."""
 
     info: ObjectInfo
     key: UploadKey
@@ -68,19 +70,32 @@ def load_upload(store: ObjectStore, info: ObjectInfo, rules: Rules) -> LoadedUpl
     if info.size <= IN_MEMORY_LIMIT:
         data = store.get(info.key)
         digest = hashlib.sha256(data).hexdigest()
-        raw = _read_parquet(pa.BufferReader(data), key)
+        table, bad_values = _read(data, key)
     else:
         with tempfile.TemporaryDirectory(prefix="sn46-upload-") as tmp:
-            local = Path(tmp) / "upload.parquet"
+            local = Path(tmp) / "upload"
             store.download(info.key, local)
             with open(local, "rb") as file:
                 digest = hashlib.file_digest(file, "sha256").hexdigest()
-            raw = _read_parquet(str(local), key)
+            table, bad_values = _read(local, key)
+    return LoadedUpload(info, key, table, bad_values, digest)
+
+
+def _read(source: bytes | Path, key: UploadKey) -> tuple[pa.Table, list[BadValue]]:
+    """The rows of a local copy of an upload, in the format its key names."""
+    if key.format == JSON:
+        try:
+            return read_document(source if isinstance(source, bytes) else source.read_bytes(), key)
+        except DocumentRejectedError as exc:
+            raise FileRejectedError(exc.reason, exc.detail) from None
+    raw = _read_parquet(pa.BufferReader(source) if isinstance(source, bytes) else str(source), key)
     try:
         table, bad_values = conform(raw)
     except SchemaMismatchError as exc:
         raise FileRejectedError(Reason.SCHEMA_MISMATCH, str(exc)) from None
-    return LoadedUpload(info, key, table, bad_values, digest)
+    # Job files carry no epoch columns: null, as in every curated row of a job file.
+    extra = [pa.nulls(table.num_rows, f.type) for f in EPOCH_SCHEMA]
+    return pa.Table.from_arrays(table.columns + extra, schema=UPLOAD_SCHEMA), bad_values
 
 
 def _read_parquet(source: pa.BufferReader | str, key: UploadKey) -> pa.Table:

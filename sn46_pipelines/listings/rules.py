@@ -26,6 +26,12 @@ class Reason(StrEnum):
     STALE = "stale"
     FUTURE_DATE = "future_date"
     DUPLICATE = "duplicate"
+    #: An epoch/zipcode upload that is not JSON, or not the document shape.
+    MALFORMED_JSON = "malformed_json"
+    #: A document whose ``listing_count`` differs from the listings it holds.
+    LISTING_COUNT_MISMATCH = "listing_count_mismatch"
+    #: A document whose ``miner_hotkey`` is not the hotkey whose folder holds it.
+    HOTKEY_MISMATCH = "hotkey_mismatch"
 
 
 #: Every reason code, in a fixed order (the order of the quarantine's dictionary).

@@ -44,6 +44,19 @@ LISTING_SCHEMA = pa.schema(
 #: Column names of :data:`LISTING_SCHEMA`, in upload order.
 COLUMNS: tuple[str, ...] = tuple(LISTING_SCHEMA.names)
 
+#: What epoch/zipcode documents carry beyond the upload columns, kept in the curated rows. Null for
+#: rows of job files, and absent from curated files written before they existed (read as null).
+EPOCH_SCHEMA = pa.schema(
+    [
+        pa.field("epoch_id", pa.string()),
+        pa.field("lot_size", pa.float64()),
+        pa.field("year_built", pa.int32()),
+    ]
+)
+
+#: One loaded upload's rows, whichever layout it came in: the upload columns, then the epoch columns.
+UPLOAD_SCHEMA = pa.schema(list(LISTING_SCHEMA) + list(EPOCH_SCHEMA))
+
 #: Columns a row cannot be used without (null or blank rejects the row as ``missing_required``).
 REQUIRED_VALUES: tuple[str, ...] = ("zpid", "address", "price", "home_type", "home_status", "datetime")
 
@@ -59,8 +72,8 @@ PROVENANCE_SCHEMA = pa.schema(
     ]
 )
 
-#: One hotkey's curated listings: the upload columns in declared types plus provenance.
-CURATED_SCHEMA = pa.schema(list(LISTING_SCHEMA) + list(PROVENANCE_SCHEMA))
+#: One hotkey's curated listings: the upload and epoch columns in declared types plus provenance.
+CURATED_SCHEMA = pa.schema(list(UPLOAD_SCHEMA) + list(PROVENANCE_SCHEMA))
 
 #: One rejected row (or whole file, with a null ``row_index``) and why.
 QUARANTINE_SCHEMA = pa.schema(

@@ -18,7 +18,7 @@ import pyarrow.dataset as ds
 from ..metagraph import registered_hotkeys
 from ..objectstore import ObjectStore
 from .ingest import CURATED_ROOT, HotkeyManifest, read_manifest
-from .schema import CURATED_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
+from .schema import CURATED_SCHEMA, EPOCH_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
 
 #: Where ``listing_aggregates`` publishes its tables, one parquet file each.
 AGGREGATES_PREFIX = "aggregates/"
@@ -40,8 +40,9 @@ SUBMISSIONS_SCHEMA = pa.schema(
         pa.field("rows_in", pa.int64(), nullable=False),
     ]
 )
-#: Columns of quarantine files that may be absent (written before the column existed): read as null.
-_OPTIONAL_COLUMNS = frozenset({"ingested_at"})
+#: Columns of curated and quarantine files that may be absent (written before the column existed):
+#: read as null.
+OPTIONAL_COLUMNS = frozenset({"ingested_at", *EPOCH_SCHEMA.names})
 
 
 class CuratedDataError(ValueError):
@@ -182,7 +183,7 @@ def _check_schema(store: ObjectStore, key: str, actual: pa.Schema, declared: pa.
     for field in declared:
         index = actual.get_field_index(field.name)
         if index < 0:
-            if field.name not in _OPTIONAL_COLUMNS:
+            if field.name not in OPTIONAL_COLUMNS:
                 wrong.append(f"{field.name} missing")
         elif not _compatible(actual.field(index).type, field.type):
             wrong.append(f"{field.name} is {actual.field(index).type}, expected {field.type}")

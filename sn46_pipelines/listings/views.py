@@ -28,8 +28,8 @@ from pyarrow import fs
 
 from ..objectstore import ObjectStore
 from . import duck
-from .schema import COLUMNS
-from .sources import AGGREGATE_TABLES, CuratedSources, curated_sources, read_aggregate
+from .schema import COLUMNS, EPOCH_SCHEMA, TIMESTAMP
+from .sources import AGGREGATE_TABLES, OPTIONAL_COLUMNS, CuratedSources, curated_sources, read_aggregate
 
 #: Reason code of a row that repeats a listing another hotkey uploaded first.
 CROSS_MINER_COPY = "cross_miner_copy"
@@ -40,11 +40,15 @@ VIEW_NAMES: tuple[str, ...] = ("listings", "quarantine", *AGGREGATE_TABLES)
 #: Store key of the DuckDB file validators download.
 VIEWS_FILE_KEY = "views/sn46.duckdb"
 
+#: DuckDB's names of the types of the optional columns.
+_SQL_TYPES = {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int32(): "INTEGER", TIMESTAMP: "TIMESTAMPTZ"}
+
 _LISTING_COLUMNS = ", ".join(f'c."{name}"' for name in COLUMNS)
+_EPOCH_COLUMNS = ", ".join(f'c."{name}"' for name in EPOCH_SCHEMA.names)
 
 #: Accepted listings: curated rows that are not a copy of another miner's earlier upload.
 LISTINGS_SQL = f"""
-    SELECT {_LISTING_COLUMNS}, c.hotkey, c.job_id, c.file_key, c.row_index, c.uploaded_at
+    SELECT {_LISTING_COLUMNS}, c.hotkey, c.job_id, c.file_key, c.row_index, c.uploaded_at, {_EPOCH_COLUMNS}
     FROM curated AS c
     ANTI JOIN cross_miner_duplicates AS d
         ON c.hotkey = d.hotkey AND c.file_key = d.file_key AND c.row_index = d.row_index
@@ -90,9 +94,16 @@ def register_curated(
         if isinstance(dataset, ds.FileSystemDataset) and isinstance(dataset.filesystem, fs.LocalFileSystem):
             paths = ", ".join("'" + path.replace("'", "''") + "'" for path in dataset.files)
             query = f"SELECT * FROM read_parquet([{paths}], union_by_name = true)"
-            if name == "quarantine_files" and "ingested_at" not in con.sql(f"{query} LIMIT 0").columns:
-                # Only files written before rejections were dated: their entries count as current.
-                query = query.replace("SELECT *", "SELECT *, NULL::TIMESTAMPTZ AS ingested_at", 1)
+            present = set(con.sql(f"{query} LIMIT 0").columns)
+            # Only files written before a column existed (undated rejections count as current,
+            # rows of job files have no epoch): the column is null, as the Arrow dataset reads it.
+            absent = [
+                f"NULL::{_SQL_TYPES[field.type]} AS {field.name}"
+                for field in dataset.schema
+                if field.name in OPTIONAL_COLUMNS and field.name not in present
+            ]
+            if absent:
+                query = query.replace("SELECT *", "SELECT *, " + ", ".join(absent), 1)
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {query}")
         else:
             con.register(name, dataset)
