@@ -73,14 +73,18 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture
-def s3_bucket(moto_endpoint: str) -> str:
-    """A fresh, empty bucket on the moto server."""
+def _fresh_bucket(endpoint: str) -> str:
     import boto3
 
     name = f"test-{uuid.uuid4().hex[:20]}"
-    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=name)
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str) -> str:
+    """A fresh, empty bucket on the moto server."""
+    return _fresh_bucket(moto_endpoint)
 
 
 @pytest.fixture(scope="session")
@@ -105,11 +109,7 @@ def seaweedfs_endpoint() -> Iterator[str]:
 @pytest.fixture
 def seaweedfs_bucket(seaweedfs_endpoint: str) -> str:
     """A fresh, empty bucket on the SeaweedFS server."""
-    import boto3
-
-    name = f"test-{uuid.uuid4().hex[:20]}"
-    boto3.client("s3", endpoint_url=seaweedfs_endpoint).create_bucket(Bucket=name)
-    return name
+    return _fresh_bucket(seaweedfs_endpoint)
 
 
 def make_store_url(request: pytest.FixtureRequest, backend: str, tmp_path) -> str:

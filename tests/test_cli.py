@@ -10,10 +10,15 @@ import sys
 import pytest
 
 
-def sn46(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def sn46(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sn46_pipelines.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -59,7 +64,9 @@ def test_missing_bucket_writes_nothing(moto_endpoint):
 def test_folder_that_cannot_be_created(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    one_line_error(sn46("demo", "seed", "--store", f"file://{blocker}/store"), f"file://{blocker}/store", "cannot create")
+    one_line_error(
+        sn46("demo", "seed", "--store", f"file://{blocker}/store"), f"file://{blocker}/store", "cannot create"
+    )
 
 
 def test_bad_environment_configuration():
@@ -75,14 +82,20 @@ def test_config_prints_the_resolved_environment():
     assert settings["data_store"] == "s3://4000-resilabs-prod-bittensor-sn46-datacollection"
 
 
-@pytest.mark.parametrize("target", [["-w", "workspace.yaml"], ["-m", "sn46_pipelines.definitions"]], ids=["w", "m"])
+@pytest.mark.parametrize(
+    "target", [["-w", "workspace.yaml"], ["-m", "sn46_pipelines.definitions"]], ids=["w", "m"]
+)
 def test_dagster_definitions_validate_in_the_project_root_with_no_variable_set(target):
     """What a Dagster user types first: no DAGSTER_HOME, no SN46_* variable, the checkout as working folder."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
     out = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", *target],
-        capture_output=True, text=True, timeout=300, cwd=root, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env=env,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "All code locations passed validation" in out.stdout + out.stderr
@@ -95,9 +108,22 @@ def test_dagster_asset_materialize_in_the_project_root_with_no_dagster_home(tmp_
     env["SN46_HOME"] = str(tmp_path)
     assert sn46("demo", "seed", env=env).returncode == 0
     out = subprocess.run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "--select", "listing_aggregates",
-         "-m", "sn46_pipelines.definitions"],
-        capture_output=True, text=True, timeout=300, cwd=root, env=env,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "--select",
+            "listing_aggregates",
+            "-m",
+            "sn46_pipelines.definitions",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=root,
+        env=env,
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "RUN_SUCCESS" in out.stdout + out.stderr
@@ -118,10 +144,14 @@ def test_the_readme_main_job_runs_on_the_local_default(tmp_path):
     summary = doc["pipeline"]
     assert summary["ok"] and set(summary["hotkeys"]) == set(seeded)
     for hotkey, stats in summary["hotkeys"].items():
-        rejected = {k.removeprefix("rejected_"): v for k, v in stats.items() if k.startswith("rejected_") and v}
+        rejected = {
+            k.removeprefix("rejected_"): v for k, v in stats.items() if k.startswith("rejected_") and v
+        }
         assert rejected == seeded[hotkey]["expected"], hotkey
     # Everything after ingest ran by itself: the automation sensors requested it.
-    assert {"listing_aggregates", "validator_views", "price_model", "inference_pin"} <= set(summary["downstream"])
+    assert {"listing_aggregates", "validator_views", "price_model", "inference_pin"} <= set(
+        summary["downstream"]
+    )
     assert summary["downstream"]["inference_pin"]["moved"] is True
     assert (tmp_path / ".sn46" / "local" / "data" / "metagraph.json").exists()
     assert (tmp_path / ".dagster_home" / "dagster.yaml").is_file()
@@ -164,8 +194,11 @@ def test_pipeline_ui_serves_the_project_and_stops_on_ctrl_c(tmp_path):
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(port)],
-        env={**os.environ, "SN46_HOME": str(tmp_path)}, cwd=tmp_path,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "SN46_HOME": str(tmp_path)},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         info = None
@@ -187,3 +220,24 @@ def test_pipeline_ui_serves_the_project_and_stops_on_ctrl_c(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)  # children that outlived their parent
         except ProcessLookupError:
             pass
+
+
+def test_demo_rounds_reach_a_steady_state(tmp_path):
+    """`sn46 demo --rounds 2`: the same miners upload their homes again; the second pass is as good as the first."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {"SN46_HOME": str(tmp_path), "SN46_CONFIG_DIR": os.path.join(root, "config")}
+    out = sn46("demo", "--rounds", "2", "--miners", "4", "--json", env=env, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    decoder, text, docs = json.JSONDecoder(), out.stdout.strip(), []
+    while text:
+        doc, end = decoder.raw_decode(text)
+        docs.append(doc)
+        text = text[end:].strip()
+    assert [doc["round"] for doc in docs] == [0, 1]
+    first, second = (doc["pipeline"] for doc in docs)
+    assert first["ok"] and second["ok"]
+    assert (
+        second["downstream"]["listing_aggregates"]["passed"]
+        >= first["downstream"]["listing_aggregates"]["passed"]
+    )
+    assert "price_model" in second["downstream"]  # trained again on the re-observed homes, no failure

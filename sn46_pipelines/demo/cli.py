@@ -20,6 +20,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the whole pipeline once on the local Dagster instance (the README's main job).",
     )
     demo.add_argument("--json", action="store_true", help="print seed report and pipeline summary as JSON")
+    demo.add_argument("--miners", type=_positive, default=12, help="number of demo miners (default 12)")
+    demo.add_argument(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="upload rounds, each landed and run through the pipeline in turn: the steady state "
+        "of miners re-uploading their homes (default 1)",
+    )
+    demo.add_argument(
+        "--interval",
+        type=_duration,
+        default=timedelta(hours=2),
+        help="time between the rounds' uploads, like 30m, 2h or 1d (default 2h)",
+    )
     demo.set_defaults(handler=run_demo)
     actions = demo.add_subparsers(dest="demo_command", metavar="{seed}")
     seed = actions.add_parser(
@@ -79,15 +93,28 @@ def run_seed(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """``sn46 demo``: seed the configured data store, then one full pipeline pass."""
+    """``sn46 demo``: seed the configured data store, then one full pipeline pass per upload round.
+
+    With ``--rounds K`` round r lands only after the pass over round r - 1,
+    as a deployment sees miners upload every epoch; the exit status is the
+    worst pass's.
+    """
     from sn46_pipelines.pipeline_cli import run_pass
 
     from .seed import seed_demo
 
-    report = seed_demo(_demo_store(None))
-    if not args.json:
-        print(report.summary(), end="\n\n")
-    return run_pass(timeout=1800, as_json=args.json, before={"seed": report.to_dict()})
+    store = _demo_store(None)
+    status = 0
+    for number in range(args.rounds):
+        report = seed_demo(
+            store, miners=args.miners, rounds=args.rounds, interval=args.interval, only_round=number
+        )
+        if not args.json:
+            heading = f"round {number + 1} of {args.rounds}: " if args.rounds > 1 else ""
+            print(heading + report.summary(), end="\n\n")
+        before = {"round": number, "seed": report.to_dict()}
+        status = max(status, run_pass(timeout=1800, as_json=args.json, before=before))
+    return status
 
 
 #: Environments whose data store holds real miners' uploads: never seeded unless --store says so.

@@ -73,22 +73,21 @@ def metagraph_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def s3_endpoint(moto_endpoint: str) -> str:
-    """The S3 server the gateway signs for: moto here; modules that test the flows override it to
-    run on SeaweedFS too, which enforces the POST policies and signatures as AWS does."""
-    return moto_endpoint
+def s3_server() -> str:
+    """Which S3 server the gateway signs for: moto here; modules that test the flows override it
+    with both, since SeaweedFS enforces the POST policies and signatures as AWS does."""
+    return "moto"
 
 
 @pytest.fixture
-def gateway_bucket(s3_endpoint: str) -> str:
+def s3_endpoint(request: pytest.FixtureRequest, s3_server: str) -> str:
+    return request.getfixturevalue(f"{s3_server}_endpoint")
+
+
+@pytest.fixture
+def gateway_bucket(request: pytest.FixtureRequest, s3_server: str) -> str:
     """A fresh bucket on :func:`s3_endpoint`."""
-    import uuid
-
-    import boto3
-
-    name = f"gw-{uuid.uuid4().hex[:20]}"
-    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
-    return name
+    return request.getfixturevalue("s3_bucket" if s3_server == "moto" else "seaweedfs_bucket")
 
 
 @pytest.fixture

@@ -41,9 +41,9 @@ JOB = "zillow_premium_zip_78701_sold"
 
 
 @pytest.fixture(params=["moto", "seaweedfs"])
-def s3_endpoint(request: pytest.FixtureRequest) -> str:
+def s3_server(request: pytest.FixtureRequest) -> str:
     """Both S3 servers: SeaweedFS enforces the POST policy's conditions and the signatures."""
-    return request.getfixturevalue(f"{request.param}_endpoint")
+    return request.param
 
 
 def parquet_bytes(rows: int) -> bytes:

@@ -42,9 +42,9 @@ COLDKEY = MINER_COLDKEY.ss58_address
 
 
 @pytest.fixture(params=["moto", "seaweedfs"])
-def s3_endpoint(request: pytest.FixtureRequest) -> str:
+def s3_server(request: pytest.FixtureRequest) -> str:
     """Both S3 servers: SeaweedFS enforces the POST policy's conditions and the signatures."""
-    return request.getfixturevalue(f"{request.param}_endpoint")
+    return request.param
 
 
 def miner_grant(client) -> dict:
