@@ -100,11 +100,14 @@ def views_built_after(port: int, moment: float) -> Callable[[], bool]:
 
     def built() -> bool:
         running = graphql(port, RUNS, statuses=["QUEUED", "STARTING", "STARTED"])["runsOrError"]["results"]
-        if running:
-            return False
         ingested, aggregated, views = (
             newest(key) for key in ("miner_listings", "listing_aggregates", "validator_views")
         )
+        # What a failed wait shows (pytest prints a failing test's output): the last state seen.
+        in_flight = [(r["jobName"], r["status"]) for r in running]
+        print(f"in flight {in_flight}; newest ingest {ingested}, aggregates {aggregated}, views {views}")
+        if running:
+            return False
         if ingested is None or aggregated is None or views is None:
             return False  # not built yet, or the webserver has not loaded the code location
         return moment < aggregated and ingested < aggregated < views
