@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from .logs import add_logging_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -24,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--poll-interval", type=float, help="seconds between pin checks (default: the environment's)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads per request (default 1: requests run in parallel instead)")
+    add_logging_arguments(parser)
+    parser.add_argument("--access-log", action="store_true",
+                        help="log every request (off by default: /predict may take thousands a second)")
     parser.set_defaults(handler=serve)
 
 
@@ -32,10 +37,12 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .config import load_settings
+    from .logs import configure_logging
     from .modelstore import InferenceClient, ModelStore
     from .pricemodel.predictor import load_predictor
     from .pricemodel.serve import create_app, serve_target
 
+    log_config = configure_logging(args.log_level, args.log_format)
     settings = load_settings()
     torch.set_num_threads(max(1, args.threads))
     # Through Settings.open_store, so a --store URL signs with the environment's object-store keys too.
@@ -47,5 +54,9 @@ def serve(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval or settings.inference.poll_interval,
     )
     print(f"sn46 serve: {client.target} from {store.url} on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(create_app(client), host=args.host, port=args.port, log_level="warning", server_header=False)
+    uvicorn.run(
+        create_app(client), host=args.host, port=args.port, log_config=log_config,
+        access_log=args.access_log,
+        server_header=False,
+    )
     return 0

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..logs import add_logging_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -23,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    add_logging_arguments(parser)
     parser.set_defaults(handler=serve)
 
 
@@ -30,8 +33,10 @@ def serve(args: argparse.Namespace) -> int:
     """Validate the settings and read the store's secret in this process (one clear error line), then run uvicorn."""
     import uvicorn
 
+    from ..logs import configure_logging
     from .settings import load_gateway_settings
 
+    log_config = configure_logging(args.log_level, args.log_format)
     settings = load_gateway_settings()
     settings.environment.object_store_credentials()  # a missing secret: one line here, not a traceback per worker
     if settings.redis_url is None and args.workers > 1:
@@ -44,6 +49,6 @@ def serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=True,
         server_header=False,
-        log_level="info",
+        log_config=log_config,
     )
     return 0
