@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
+import yaml
 
 from postgres_server import PostgresServer
 
@@ -24,8 +25,18 @@ class ProdHome:
     compute_logs_bucket: str
 
 
-def make_prod_home(postgres: PostgresServer, moto_endpoint: str, folder: Path) -> ProdHome:
-    """A new database, role and bucket, and a home folder whose ``dagster.yaml`` is the production file."""
+def make_prod_home(
+    postgres: PostgresServer,
+    moto_endpoint: str,
+    folder: Path,
+    run_monitoring: dict[str, int] | None = None,
+) -> ProdHome:
+    """A new database, role and bucket, and a home folder whose ``dagster.yaml`` is the production file.
+
+    ``run_monitoring`` overrides fields of that block (and nothing else), for
+    a test that must see a recovery the production timeouts would make wait
+    for ten minutes.
+    """
     name = f"dagster_{uuid.uuid4().hex[:10]}"
     password = uuid.uuid4().hex
     postgres.create_database(name, owner=name, password=password)
@@ -33,7 +44,12 @@ def make_prod_home(postgres: PostgresServer, moto_endpoint: str, folder: Path) -
     boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
     home = folder / "dagster_home"
     home.mkdir(parents=True)
-    shutil.copyfile(PROD_YAML, home / "dagster.yaml")
+    if run_monitoring:
+        instance = yaml.safe_load(PROD_YAML.read_text())
+        instance["run_monitoring"].update(run_monitoring)
+        (home / "dagster.yaml").write_text(yaml.safe_dump(instance, sort_keys=False))
+    else:
+        shutil.copyfile(PROD_YAML, home / "dagster.yaml")
     env = {
         "DAGSTER_HOME": str(home),
         "DAGSTER_PG_HOST": "127.0.0.1",

@@ -44,6 +44,11 @@ BIN = Path(sys.executable).parent
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 #: Seconds the deployment may take to turn one round of uploads into views, on two busy cores.
 ROUND_LIMIT = 420
+#: A daemon killed after it marked a queued run STARTING but before the code server took the
+#: launch leaves that run STARTING: nothing will ever run it. Run monitoring fails it once
+#: ``start_timeout_seconds`` pass and ``run_retries`` launches it again, which in production
+#: takes up to ten minutes; here the same path is given one minute, polled every 10 s.
+RUN_MONITORING = {"start_timeout_seconds": 60, "poll_interval_seconds": 10}
 
 
 class Deployment:
@@ -138,7 +143,7 @@ class Deployment:
 
 @pytest.fixture
 def deployment(postgres, moto_endpoint, tmp_path) -> Iterator[tuple[Deployment, Any]]:
-    prod = make_prod_home(postgres, moto_endpoint, tmp_path)
+    prod = make_prod_home(postgres, moto_endpoint, tmp_path, run_monitoring=RUN_MONITORING)
     s3 = boto3.client("s3", endpoint_url=moto_endpoint)
     bucket = f"sn46-live-{os.urandom(4).hex()}"
     s3.create_bucket(Bucket=bucket)
