@@ -22,6 +22,9 @@ LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 #: uvicorn's loggers: they get our handler instead of their own.
 _UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+#: Libraries that narrate routine work at INFO ("Found credentials in environment variables"):
+#: WARNING and up unless DEBUG is asked for.
+_CHATTY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore")
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,7 +62,10 @@ def logging_config(level: str = "INFO", fmt: LogFormat = "text") -> dict[str, An
             "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
         },
         "root": {"handlers": ["default"], "level": level},
-        "loggers": {name: {"handlers": [], "level": level, "propagate": True} for name in _UVICORN_LOGGERS},
+        "loggers": {
+            **{name: {"handlers": [], "level": level, "propagate": True} for name in _UVICORN_LOGGERS},
+            **{name: {"level": "DEBUG" if level == "DEBUG" else "WARNING"} for name in _CHATTY_LOGGERS},
+        },
     }
 
 

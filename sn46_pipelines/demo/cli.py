@@ -99,7 +99,7 @@ def run_demo(args: argparse.Namespace) -> int:
     as a deployment sees miners upload every epoch; the exit status is the
     worst pass's.
     """
-    from sn46_pipelines.pipeline_cli import run_pass
+    from sn46_pipelines.cli.pipeline import run_pass
 
     from .seed import seed_demo
 

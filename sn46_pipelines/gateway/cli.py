@@ -36,9 +36,9 @@ def serve(args: argparse.Namespace) -> int:
     from ..logs import configure_logging
     from .settings import load_gateway_settings
 
-    log_config = configure_logging(args.log_level, args.log_format)
     settings = load_gateway_settings()
     settings.environment.object_store_credentials()  # a missing secret: one line here, not a traceback per worker
+    log_config = configure_logging(args.log_level, args.log_format)
     if settings.redis_url is None and args.workers > 1:
         print(f"sn46 gateway: {args.workers} workers share the SQLite ledger at {settings.state_db}")
     uvicorn.run(

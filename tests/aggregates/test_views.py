@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from sn46_pipelines import query_cli
+from sn46_pipelines.cli import query as query_cli
 from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
 from sn46_pipelines.listings.schema import COLUMNS
 from sn46_pipelines.listings.views import VIEW_NAMES, training_listings, write_views_file
@@ -56,8 +56,8 @@ def run_query(capsys, store, sql: str, form: str = "json") -> tuple[int, str, st
 def test_the_views_file_opens_alone_in_a_fresh_process(published, tmp_path):
     path = tmp_path / "sn46.duckdb"
     rows = write_views_file(published, path)
-    assert rows == {"listings": 320, "quarantine": 11, "miner_scores": 2, "miner_job_stats": 2,
-                    "zipcode_stats": 1, "cross_miner_duplicates": 10}
+    assert rows == {"listings": 320, "quarantine": 11, "miner_epoch_stats": 0, "miner_scores": 2,
+                    "miner_job_stats": 2, "zipcode_stats": 1, "cross_miner_duplicates": 10}
     assert not (tmp_path / "sn46.duckdb.wal").exists()
 
     reader = f"""

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from sn46_pipelines.infra import ROLES, SETTINGS
-from sn46_pipelines.infra_cli import BUCKET_SETTINGS, ROLE_NAMES
+from sn46_pipelines.cli.infra import BUCKET_SETTINGS, ROLE_NAMES
 
 
 def sn46(*args: str) -> subprocess.CompletedProcess[str]:

@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def run_pass(*, timeout: float, as_json: bool, before: dict | None = None) -> int:
     """One daemon-driven pass with a progress line on stderr; print its summary; 0 when all went well."""
-    from .pipeline import PipelineError, run_pipeline
+    from ..pipeline import PipelineError, run_pipeline
 
     try:
         summary = run_pipeline(timeout=timeout, progress=_progress)
@@ -100,8 +100,8 @@ def _ui(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
-    from .config import SOURCE_ROOT
-    from .pipeline import configure_dagster_home
+    from ..config import SOURCE_ROOT
+    from ..pipeline import configure_dagster_home
 
     env = {**os.environ, "DAGSTER_HOME": str(configure_dagster_home())}
     workspace = SOURCE_ROOT / "workspace.yaml"

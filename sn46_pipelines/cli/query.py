@@ -37,9 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _query(args: argparse.Namespace) -> int:
     import duckdb
 
-    from .config import load_settings
-    from .listings.sources import CuratedDataError
-    from .listings.views import connect_views, stale_hotkeys
+    from ..config import load_settings
+    from ..listings.sources import CuratedDataError
+    from ..listings.views import connect_views, stale_hotkeys
 
     settings = load_settings()
     # A --store URL gets the environment's keys too, never boto3's chain behind the environment's back.

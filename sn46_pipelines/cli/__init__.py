@@ -1,9 +1,9 @@
-"""The ``sn46`` command.
+"""The ``sn46`` command: one module per command group, registered here.
 
-Each subcommand lives beside the code it drives and registers itself here
-through ``register(subparsers)``. Those modules import nothing heavy at load
-time (no dagster, torch or pyarrow), so ``sn46 --help`` answers at once;
-the work happens inside the handlers.
+Each module adds its group through ``register(subparsers)`` and imports
+nothing heavy at load time (no dagster, torch or pyarrow), so ``sn46 --help``
+answers at once; the work happens inside the handlers, which import the
+libraries they drive.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import Sequence
 #: Modules that add a subcommand, in the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
     "sn46_pipelines.demo.cli",
-    "sn46_pipelines.pipeline_cli",
-    "sn46_pipelines.query_cli",
+    "sn46_pipelines.cli.pipeline",
+    "sn46_pipelines.cli.query",
     "sn46_pipelines.modelstore.cli",
     "sn46_pipelines.gateway.cli",
-    "sn46_pipelines.serve_cli",
-    "sn46_pipelines.config_cli",
-    "sn46_pipelines.infra_cli",
+    "sn46_pipelines.cli.serve",
+    "sn46_pipelines.cli.config",
+    "sn46_pipelines.cli.infra",
 )
 
 #: Exit code for "could not run": bad configuration, unusable store, bad arguments.
@@ -61,8 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_handler(handler, args: argparse.Namespace) -> int:
     """Run one handler, turning expected failures into a one-line error and exit code 2."""
-    from .config import ConfigError
-    from .objectstore import ObjectStoreError
+    from ..config import ConfigError
+    from ..objectstore import ObjectStoreError
 
     try:
         return int(handler(args) or 0)
@@ -76,6 +76,3 @@ def run_handler(handler, args: argparse.Namespace) -> int:
         sys.stderr.close()
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

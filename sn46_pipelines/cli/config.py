@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from ..config import Settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from .config import load_settings
-    from .secrets import SECRETS, describe
+    from ..config import load_settings
+    from ..secrets import SECRETS, describe
 
     settings = load_settings()
     sources = {
@@ -65,7 +65,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _check_secrets(settings: Settings) -> dict[str, tuple[bool, str]]:
     """Read every secret the environment takes from Secrets Manager: (ok, what was found or the error)."""
-    from .secrets import SECRETS, SecretError, read_secret
+    from ..secrets import SECRETS, SecretError, read_secret
 
     results = {}
     for spec in SECRETS:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .infra import BucketResult, EnvironmentPlan
+    from ..infra import BucketResult, EnvironmentPlan
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
@@ -128,7 +128,7 @@ def _guarded(handler: Handler) -> Handler:
     """Turn expected failures into one clear line (and a JSON error document) with exit code 2."""
 
     def run(args: argparse.Namespace) -> int:
-        from .objectstore import ObjectStoreError
+        from ..objectstore import ObjectStoreError
 
         try:
             return handler(args)
@@ -146,8 +146,8 @@ def _guarded(handler: Handler) -> Handler:
 
 
 def _bucket(args: argparse.Namespace) -> int:
-    from .config import load_settings
-    from .infra import plan_environment, reconcile
+    from ..config import load_settings
+    from ..infra import plan_environment, reconcile
 
     origins = () if args.no_cors else tuple(args.cors_origins) if args.cors_origins else None
     plan = plan_environment(load_settings(), kms_key=args.kms_key, cors_origins=origins)
@@ -215,8 +215,8 @@ def _print_bucket_plan(plan: EnvironmentPlan, mode: str, results: dict[str, Buck
 
 
 def _iam(args: argparse.Namespace) -> int:
-    from .config import load_settings
-    from .infra import InfraError, Request, build_policies, evaluate
+    from ..config import load_settings
+    from ..infra import InfraError, Request, build_policies, evaluate
 
     if (args.document or args.check) and not args.role:
         raise InfraError("--document and --check need --role")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from .logs import add_logging_arguments
+from ..logs import add_logging_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,11 +36,11 @@ def serve(args: argparse.Namespace) -> int:
     import torch
     import uvicorn
 
-    from .config import load_settings
-    from .logs import configure_logging
-    from .modelstore import InferenceClient, ModelStore
-    from .pricemodel.predictor import load_predictor
-    from .pricemodel.serve import create_app, serve_target
+    from ..config import load_settings
+    from ..logs import configure_logging
+    from ..modelstore import InferenceClient, ModelStore
+    from ..pricemodel.predictor import load_predictor
+    from ..pricemodel.serve import create_app, serve_target
 
     log_config = configure_logging(args.log_level, args.log_format)
     settings = load_settings()
