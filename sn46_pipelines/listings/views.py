@@ -1,7 +1,7 @@
-"""What validators query: six relations, defined once and served two ways.
+"""What validators query: seven relations, defined once and served two ways.
 
-``listings``, ``quarantine``, ``miner_scores``, ``miner_job_stats``,
-``zipcode_stats`` and ``cross_miner_duplicates`` exist
+``listings``, ``quarantine``, ``miner_epoch_stats``, ``miner_scores``,
+``miner_job_stats``, ``zipcode_stats`` and ``cross_miner_duplicates`` exist
 
 * in the DuckDB file ``views/sn46.duckdb`` (``validator_views``), as tables a
   validator queries after downloading that one file, and
@@ -28,6 +28,7 @@ from pyarrow import fs
 
 from ..objectstore import ObjectStore
 from . import duck
+from .rules import Reason
 from .schema import COLUMNS, EPOCH_SCHEMA, TIMESTAMP
 from .sources import AGGREGATE_TABLES, OPTIONAL_COLUMNS, CuratedSources, curated_sources, read_aggregate
 
@@ -35,7 +36,7 @@ from .sources import AGGREGATE_TABLES, OPTIONAL_COLUMNS, CuratedSources, curated
 CROSS_MINER_COPY = "cross_miner_copy"
 
 #: Every relation a validator sees, in the order the DuckDB file lists them.
-VIEW_NAMES: tuple[str, ...] = ("listings", "quarantine", *AGGREGATE_TABLES)
+VIEW_NAMES: tuple[str, ...] = ("listings", "quarantine", "miner_epoch_stats", *AGGREGATE_TABLES)
 
 #: Store key of the DuckDB file validators download.
 VIEWS_FILE_KEY = "views/sn46.duckdb"
@@ -64,15 +65,89 @@ QUARANTINE_SQL = f"""
     FROM cross_miner_duplicates
 """
 
+#: The job an epoch/zipcode document answers (:func:`~.keys.epoch_job_id`), as a DuckDB regex: epoch, zip.
+EPOCH_JOB_PATTERN = r"^epoch_(.+)_zip_([0-9]{5})$"
+#: Columns the SN46 validator requires of a listing (its ``zpid, address, price, property_type,
+#: listing_status``): a row missing one is incomplete. (The row rules also require ``datetime``.)
+VALIDATOR_REQUIRED: tuple[str, ...] = ("zpid", "address", "price", "home_type", "home_status")
+#: How the row rules word a missing value and a listing outside its folder's zip (``row_checks``).
+_INCOMPLETE = ", ".join(f"'{name} is missing or blank'" for name in VALIDATOR_REQUIRED)
+_OTHER_ZIP = r"^zip_code '([0-9]{5})' but the job is for "
+
+#: Per hotkey and epoch, the rates the SN46 validator checks an epoch's upload by, as shares of the
+#: rows submitted for that epoch: complete, plausible (complete and no implausible value) and in
+#: one of the epoch's zip codes (the zip folders the miner uploaded for it). A rejected row counts
+#: under its first reason only, so a row rejected as incomplete or implausible never had its zip
+#: checked: ``in_epoch_zip_rate`` is a share of the rows whose zip was (``zip_checked_rows``).
+#: Rows of job files have no epoch and are left out (``miner_job_stats`` reports them).
+EPOCH_STATS_SQL = f"""
+    WITH jobs AS (
+        SELECT hotkey, job_id, regexp_extract(job_id, '{EPOCH_JOB_PATTERN}', 1) AS epoch_id,
+               regexp_extract(job_id, '{EPOCH_JOB_PATTERN}', 2) AS zipcode
+        FROM (
+            SELECT hotkey::VARCHAR AS hotkey, job_id::VARCHAR AS job_id FROM submissions
+            UNION SELECT hotkey::VARCHAR, job_id::VARCHAR FROM quarantine
+            UNION SELECT hotkey::VARCHAR, job_id::VARCHAR FROM curated
+        )
+        WHERE regexp_matches(job_id, '{EPOCH_JOB_PATTERN}')
+    ),
+    zipcodes AS (SELECT hotkey, epoch_id, list(DISTINCT zipcode ORDER BY zipcode) AS zipcodes
+                 FROM jobs GROUP BY ALL),
+    submitted AS (SELECT hotkey::VARCHAR AS hotkey, job_id::VARCHAR AS job_id, sum(rows_in) AS rows_in
+                  FROM submissions GROUP BY ALL),
+    accepted AS (SELECT hotkey::VARCHAR AS hotkey, job_id::VARCHAR AS job_id, count(*) AS rows_accepted
+                 FROM listings GROUP BY ALL),
+    rejected AS (
+        SELECT q.hotkey::VARCHAR AS hotkey, q.job_id::VARCHAR AS job_id,
+               count(*) FILTER (q.row_index IS NOT NULL) AS rows_rejected,
+               count(*) FILTER (q.row_index IS NULL) AS files_rejected,
+               count(*) FILTER (q.reason = '{Reason.MISSING_REQUIRED}' AND q.detail IN ({_INCOMPLETE}))
+                   AS incomplete,
+               count(*) FILTER (q.reason IN ('{Reason.MISSING_REQUIRED}', '{Reason.IMPLAUSIBLE_VALUE}'))
+                   AS unchecked_zip,
+               count(*) FILTER (q.reason = '{Reason.IMPLAUSIBLE_VALUE}') AS implausible,
+               count(*) FILTER (q.reason = '{Reason.ZIP_MISMATCH}' AND NOT coalesce(list_contains(
+                   z.zipcodes, regexp_extract(q.detail, $${_OTHER_ZIP}$$, 1)), false)) AS outside_epoch
+        FROM quarantine AS q
+        JOIN jobs AS j ON q.hotkey::VARCHAR = j.hotkey AND q.job_id::VARCHAR = j.job_id
+        JOIN zipcodes AS z ON j.hotkey = z.hotkey AND j.epoch_id = z.epoch_id
+        GROUP BY ALL
+    ),
+    per_job AS (
+        -- The rows a job's runs read: at least those accounted for, as in miner_job_stats.
+        SELECT j.hotkey, j.epoch_id, coalesce(a.rows_accepted, 0) AS rows_accepted,
+               coalesce(r.rows_rejected, 0) AS rows_rejected, coalesce(r.files_rejected, 0) AS files_rejected,
+               greatest(coalesce(s.rows_in, 0), coalesce(a.rows_accepted, 0) + coalesce(r.rows_rejected, 0))
+                   AS rows_submitted,
+               coalesce(r.incomplete, 0) AS incomplete, coalesce(r.implausible, 0) AS implausible,
+               coalesce(r.unchecked_zip, 0) AS unchecked_zip, coalesce(r.outside_epoch, 0) AS outside_epoch
+        FROM jobs AS j
+        LEFT JOIN submitted AS s USING (hotkey, job_id)
+        LEFT JOIN accepted AS a USING (hotkey, job_id)
+        LEFT JOIN rejected AS r USING (hotkey, job_id)
+    )
+    SELECT hotkey, epoch_id, any_value(z.zipcodes) AS zipcodes,
+           sum(rows_submitted)::BIGINT AS rows_submitted, sum(rows_accepted)::BIGINT AS rows_accepted,
+           sum(rows_rejected)::BIGINT AS rows_rejected, sum(files_rejected)::BIGINT AS files_rejected,
+           1 - sum(incomplete) / nullif(sum(rows_submitted), 0) AS complete_rate,
+           1 - sum(incomplete + implausible) / nullif(sum(rows_submitted), 0) AS plausible_rate,
+           sum(rows_submitted - unchecked_zip)::BIGINT AS zip_checked_rows,
+           1 - sum(outside_epoch) / nullif(sum(rows_submitted - unchecked_zip), 0) AS in_epoch_zip_rate
+    FROM per_job JOIN zipcodes AS z USING (hotkey, epoch_id)
+    GROUP BY hotkey, epoch_id
+    ORDER BY hotkey, epoch_id
+"""
+
 
 class StaleAggregatesError(RuntimeError):
     """Curated data changed after ``listing_aggregates`` ran: its newest rows were never checked."""
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
-    """Define ``listings`` and ``quarantine`` over the base relations already on ``con``."""
+    """Define ``listings``, ``quarantine`` and ``miner_epoch_stats`` over the base relations on ``con``."""
     con.execute(f"CREATE OR REPLACE TEMP VIEW listings AS {LISTINGS_SQL}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW quarantine AS {QUARANTINE_SQL}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW miner_epoch_stats AS {EPOCH_STATS_SQL}")
 
 
 def register_curated(
@@ -121,7 +196,7 @@ def register_curated(
 
 
 def connect_views(store: ObjectStore, **settings) -> duckdb.DuckDBPyConnection:
-    """A connection where all six views read straight from the store (``sn46 query``).
+    """A connection where all seven views read straight from the store (``sn46 query``).
 
     ``settings`` go to :func:`duck.connect` (``memory_limit``, ``threads``).
     """
@@ -142,7 +217,7 @@ def _window_start(con: duckdb.DuckDBPyConnection) -> datetime | None:
 
 
 def write_views_file(store: ObjectStore, path: str | os.PathLike[str]) -> dict[str, int]:
-    """Write the six views as tables of a fresh DuckDB file at ``path``; return rows per table.
+    """Write the seven views as tables of a fresh DuckDB file at ``path``; return rows per table.
 
     The file is self-contained (checkpointed, no WAL, no reference to the
     store): a validator opens it with nothing else at hand.
