@@ -34,8 +34,8 @@ def document(hotkey: str, rows: pa.Table) -> bytes:
         }
         for row in rows.to_pylist()
     ]
-    body = {"epoch_id": EPOCH, "zipcode": ZIP, "miner_hotkey": hotkey, "submission_timestamp": NOW.isoformat(),
-            "listing_count": len(listings), "listings": listings}
+    body = {"epoch_id": EPOCH, "zipcode": ZIP, "miner_hotkey": hotkey,
+            "submission_timestamp": NOW.isoformat(), "listing_count": len(listings), "listings": listings}
     return json.dumps(body, indent=2).encode()
 
 
