@@ -77,7 +77,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("archive")
     p = add("replication-check", _replication, "compare with a replica (exit 0 in sync, 1 not, 2 error)")
     p.add_argument("--replica", metavar="URL", help="replica store URL (default: the environment's replica)")
-    p.add_argument("--repair", action="store_true", help="copy what is missing, then check again")
+    p.add_argument("--repair", action="store_true", help="copy what is missing or corrupt, then check again")
+    p.add_argument("--deep", action="store_true",
+                   help="compare every record byte for byte and re-hash every replica blob")
     p = add("stats", _stats, "storage, version and GC metrics")
     p.add_argument("--prometheus", action="store_true", help="print them in Prometheus' text format")
     p = add("audit", _audit, "the audit trail: commits, pin changes, GC runs")
@@ -305,10 +307,12 @@ def _replication(args: argparse.Namespace) -> int:
     primary = _open(args)
     settings = _settings()
     replica = ModelStore(settings.open_store(args.replica) if args.replica else settings.open_replica_store())
-    report = check_replication(primary, replica, repair=args.repair)
+    report = check_replication(primary, replica, repair=args.repair, deep=args.deep)
+    corrupt = (f", {len(report.corrupt_records)} records and {len(report.corrupt_blobs)} blobs corrupt"
+               if report.deep else "")
     text = ("in sync" if report.in_sync else
-            f"NOT in sync: {len(report.missing_versions)} versions and {len(report.missing_blobs)} blobs missing, "
-            f"lag {report.lag_versions} versions / {report.lag_seconds:.0f} s")
+            f"NOT in sync: {len(report.missing_versions)} versions and {len(report.missing_blobs)} blobs missing"
+            f"{corrupt}, lag {report.lag_versions} versions / {report.lag_seconds:.0f} s")
     _emit(args, report.to_dict(), text)
     return EXIT_OK if report.in_sync else EXIT_FOUND
 

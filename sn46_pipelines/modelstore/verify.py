@@ -127,21 +127,9 @@ def check_chain(items: Iterable[tuple[int, bytes | None]]) -> tuple[list[Version
     records: list[VersionRecord] = []
     parent: VersionRecord | None = None
     for counter, data in items:
-        key = record_key(counter)
-        if data is None:
-            return records, Problem(counter, MISSING_RECORD, f"{key} is missing")
-        try:
-            record = parse_record(data, where=key)
-        except InvalidRecordError as exc:
-            return records, Problem(counter, BAD_RECORD_HASH, f"record does not parse: {exc}")
-        if record.counter != counter:
-            return records, Problem(
-                counter, NON_SEQUENTIAL_COUNTER, f"{key} holds counter {record.counter}, expected {counter}"
-            )
-        if record.content_hash != content_hash(record.manifest):
-            return records, Problem(counter, BAD_RECORD_HASH, "content_hash does not match the manifest")
-        if record.record_hash != record.computed_record_hash():
-            return records, Problem(counter, BAD_RECORD_HASH, "record_hash does not match the record")
+        record, problem = check_record(counter, data)
+        if record is None:
+            return records, problem
         expected_parent = parent.record_hash if parent else None
         if record.parent != expected_parent:
             return records, Problem(
@@ -150,6 +138,28 @@ def check_chain(items: Iterable[tuple[int, bytes | None]]) -> tuple[list[Version
         records.append(record)
         parent = record
     return records, None
+
+
+def check_record(counter: int, data: bytes | None) -> tuple[VersionRecord | None, Problem | None]:
+    """One stored record on its own: it exists, parses, sits under its counter and its hashes recompute.
+
+    Returns the record, or ``None`` and the problem. Its link to the parent is
+    the chain's business (:func:`check_chain`).
+    """
+    key = record_key(counter)
+    if data is None:
+        return None, Problem(counter, MISSING_RECORD, f"{key} is missing")
+    try:
+        record = parse_record(data, where=key)
+    except InvalidRecordError as exc:
+        return None, Problem(counter, BAD_RECORD_HASH, f"record does not parse: {exc}")
+    if record.counter != counter:
+        return None, Problem(counter, NON_SEQUENTIAL_COUNTER, f"{key} holds counter {record.counter}, expected {counter}")
+    if record.content_hash != content_hash(record.manifest):
+        return None, Problem(counter, BAD_RECORD_HASH, "content_hash does not match the manifest")
+    if record.record_hash != record.computed_record_hash():
+        return None, Problem(counter, BAD_RECORD_HASH, "record_hash does not match the record")
+    return record, None
 
 
 def _check_blobs(store: ModelStore, live: list[VersionRecord], *, deep: bool) -> tuple[Problem | None, int, int]:

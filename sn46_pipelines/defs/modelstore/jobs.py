@@ -52,6 +52,9 @@ RPO_SECONDS = 15 * 60
 #: Hour (UTC) of the nightly deep verification: after the 02:00 GC, so it checks what GC left.
 DEEP_VERIFY_HOUR = 3
 
+#: Hour (UTC) of the nightly deep replica check: after deep verification has vouched for the primary.
+DEEP_REPLICATION_HOUR = 4
+
 #: Retries of transient store failures after about 30 s, 90 s and 210 s (each +-30 s): over five
 #: minutes of outage ridden out, and a GC lease that a failed attempt could not release (60 s TTL)
 #: has expired by the second retry.
@@ -197,7 +200,13 @@ def model_store_verify(
 
 class ReplicationConfig(dg.Config):
     repair: bool = Field(
-        False, description="Copy what the replica lacks (blobs, markers, records), then check again."
+        False,
+        description="Copy what the replica lacks or holds corrupt (blobs, markers, records), then check again.",
+    )
+    deep: bool = Field(
+        False,
+        description="Compare every record byte for byte and re-hash every live replica blob "
+        "(reads the replica's whole live content).",
     )
     rpo_seconds: int = Field(
         RPO_SECONDS, ge=0, description="Fail when the oldest commit the replica lacks is older than this."
@@ -221,11 +230,16 @@ def model_store_replication(
 ) -> Iterator[dg.AssetCheckResult | dg.AssetObservation]:
     with _retry_only_transient():
         primary, replica = model_store.open(), model_store.open_replica()
-        report = check_replication(primary, replica, repair=config.repair)
+        report = check_replication(primary, replica, repair=config.repair, deep=config.deep)
     yield replication_observation(report, replica_url=replica.url, rpo_seconds=config.rpo_seconds)
     problem = None
     if report.diverged_at is not None:
         problem = f"diverges from the primary at {version_id(report.diverged_at)}"
+    elif report.corrupt_records or report.corrupt_blobs:
+        problem = (
+            f"holds {len(report.corrupt_records)} corrupt records and {len(report.corrupt_blobs)} corrupt "
+            "blobs (run it with repair: true)"
+        )
     elif report.lag_seconds > config.rpo_seconds:
         problem = (
             f"is {report.lag_versions} versions and {report.lag_seconds:.0f} s behind, "
@@ -239,6 +253,7 @@ def model_store_replication(
             "replica_lag_versions": report.lag_versions,
             "replica_lag_seconds": round(report.lag_seconds, 1),
             "rpo_seconds": config.rpo_seconds,
+            "verification": "deep" if report.deep else "shallow",
         },
     )
     if problem:
@@ -288,7 +303,7 @@ replication_check_job = dg.define_asset_job(
 
 
 def schedules(settings: Settings, gc: dg.JobDefinition) -> list[dg.ScheduleDefinition]:
-    """Nightly GC, hourly chain verification (deep at 03:00) and the 15-minute replica check."""
+    """Nightly GC, hourly chain verification (deep at 03:00) and the 15-minute replica check (deep at 04:00)."""
     status = schedule_status(settings.automation)
     nightly_gc = dg.ScheduleDefinition(
         name="nightly_gc_schedule",
@@ -313,17 +328,37 @@ def schedules(settings: Settings, gc: dg.JobDefinition) -> list[dg.ScheduleDefin
         job=replication_check_job,
         cron_schedule="*/15 * * * *",
         execution_timezone="UTC",
+        execution_fn=replication_check_request,
         default_status=status,
-        description="Check the replica every 15 minutes, the store's RPO.",
+        description="Check the replica every 15 minutes, the store's RPO; deep (every record compared, "
+        "every replica blob re-hashed) at 04:00 UTC, after deep verification of the primary.",
     )
     return [nightly_gc, chain, replica]
 
 
+def _at(context: dg.ScheduleEvaluationContext, hour: int) -> bool:
+    """True on the tick at ``hour``:00 UTC."""
+    when = context.scheduled_execution_time
+    return when is not None and (when.astimezone(timezone.utc).hour, when.minute) == (hour, 0)
+
+
 def chain_verification_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """Shallow verification every hour; deep at :data:`DEEP_VERIFY_HOUR` UTC."""
-    when = context.scheduled_execution_time
-    deep = when is not None and when.astimezone(timezone.utc).hour == DEEP_VERIFY_HOUR
+    deep = _at(context, DEEP_VERIFY_HOUR)
     return dg.RunRequest(
         run_config=dg.RunConfig(ops={"model_store_verify": VerifyConfig(deep=deep)}),
         tags={"sn46/verify": "deep" if deep else "shallow"},
+    )
+
+
+def replication_check_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    """The quick replica check every 15 minutes; the deep one at :data:`DEEP_REPLICATION_HOUR` UTC.
+
+    Only the deep tick carries run config, so the others run with the job's defaults (RPO included).
+    """
+    if not _at(context, DEEP_REPLICATION_HOUR):
+        return dg.RunRequest(tags={"sn46/replication": "shallow"})
+    return dg.RunRequest(
+        run_config=dg.RunConfig(ops={"model_store_replication": ReplicationConfig(deep=True)}),
+        tags={"sn46/replication": "deep"},
     )
