@@ -75,7 +75,7 @@ class ReplicationReport:
 def check_replication(
     primary: ModelStore, replica: ModelStore, *, repair: bool = False, deep: bool = False
 ) -> ReplicationReport:
-    """Compare ``replica`` with ``primary``; with ``repair``, copy what is missing or corrupt and compare again.
+    """Compare ``replica`` with ``primary``; ``repair`` copies what is missing or corrupt, then compares.
 
     ``deep`` re-reads every record on both sides and re-hashes every replica
     blob that a live version names (it reads the replica's whole live content).
@@ -161,7 +161,7 @@ def _first_divergence(primary: ModelStore, replica: ModelStore, common: int) -> 
 def _compare_records(
     primary: ModelStore, replica: ModelStore, p_counters: list[int], r_counters: set[int]
 ) -> tuple[dict[int, VersionRecord], int | None, list[int]]:
-    """Every record of both sides: the primary's (verified) records, the first divergence, corrupt replica records.
+    """Both sides' records: the primary's (verified), the first divergence and the corrupt replica records.
 
     A replica record that differs from the primary's is *diverged* when it is
     a valid record of its own with another ``record_hash`` (someone wrote
@@ -172,8 +172,9 @@ def _compare_records(
     p_records, problem = check_chain((c, p_raw.get(c)) for c in range(len(p_counters)))
     if problem is not None:
         raise ModelStoreError(
-            f"{primary.url} does not verify at {version_id(problem.counter)} ({problem.kind}: {problem.detail}); "
-            "a replica cannot be judged against it (run `sn46 store verify --deep` on the primary)"
+            f"{primary.url} does not verify at {version_id(problem.counter)} "
+            f"({problem.kind}: {problem.detail}); a replica cannot be judged against it "
+            "(run `sn46 store verify --deep` on the primary)"
         )
     common = sorted(c for c in r_counters if c < len(p_records))
     r_raw = dict(zip(common, (d for _, d in replica.fetch_raw(record_key(c) for c in common))))
@@ -191,7 +192,7 @@ def _compare_records(
 
 
 def _rehash(replica: ModelStore, shas: list[str]) -> tuple[list[str], list[str], int]:
-    """Re-hash replica blobs in parallel: those whose content is not their name, those gone, and bytes read."""
+    """Re-hash replica blobs in parallel: those whose content is not their name, those gone, bytes read."""
 
     def one(sha: str) -> tuple[str, str | None, int]:
         try:
@@ -227,7 +228,9 @@ def _repair(primary: ModelStore, replica: ModelStore, report: ReplicationReport)
             records += 1
         except PreconditionFailedError:
             if replica.objects.get(record_key(counter)) != data:
-                raise ModelStoreError(f"{replica.url}: {version_id(counter)} was written elsewhere meanwhile") from None
+                raise ModelStoreError(
+                    f"{replica.url}: {version_id(counter)} was written elsewhere meanwhile"
+                ) from None
     if report.missing_versions:
         replica.advance_hint(primary.get(report.missing_versions[-1]))
     copied = {"blobs": len(blobs), "markers": len(report.missing_markers), "records": records,
@@ -237,7 +240,7 @@ def _repair(primary: ModelStore, replica: ModelStore, report: ReplicationReport)
 
 
 def _copy_blobs(primary: ModelStore, replica: ModelStore, shas: Iterable[str]) -> None:
-    """Copy blobs through a local file, hashing on the way: a primary blob that is not its name is never written."""
+    """Copy blobs through a local file, hashing on the way: a bad primary blob is never written."""
     with tempfile.TemporaryDirectory(prefix="sn46-repair-") as tmp:
         local = Path(tmp) / "blob"
         for sha in shas:

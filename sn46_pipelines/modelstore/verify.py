@@ -154,7 +154,8 @@ def check_record(counter: int, data: bytes | None) -> tuple[VersionRecord | None
     except InvalidRecordError as exc:
         return None, Problem(counter, BAD_RECORD_HASH, f"record does not parse: {exc}")
     if record.counter != counter:
-        return None, Problem(counter, NON_SEQUENTIAL_COUNTER, f"{key} holds counter {record.counter}, expected {counter}")
+        detail = f"{key} holds counter {record.counter}, expected {counter}"
+        return None, Problem(counter, NON_SEQUENTIAL_COUNTER, detail)
     if record.content_hash != content_hash(record.manifest):
         return None, Problem(counter, BAD_RECORD_HASH, "content_hash does not match the manifest")
     if record.record_hash != record.computed_record_hash():

@@ -201,7 +201,8 @@ def model_store_verify(
 class ReplicationConfig(dg.Config):
     repair: bool = Field(
         False,
-        description="Copy what the replica lacks or holds corrupt (blobs, markers, records), then check again.",
+        description="Copy what the replica lacks or holds corrupt (blobs, markers, records), "
+        "then check again.",
     )
     deep: bool = Field(
         False,
@@ -303,7 +304,7 @@ replication_check_job = dg.define_asset_job(
 
 
 def schedules(settings: Settings, gc: dg.JobDefinition) -> list[dg.ScheduleDefinition]:
-    """Nightly GC, hourly chain verification (deep at 03:00) and the 15-minute replica check (deep at 04:00)."""
+    """Nightly GC, hourly chain verification (deep at 03:00), the 15-minute replica check (deep at 04:00)."""
     status = schedule_status(settings.automation)
     nightly_gc = dg.ScheduleDefinition(
         name="nightly_gc_schedule",
