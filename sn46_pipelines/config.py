@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     from .objectstore import ObjectStore
     from .objectstore.s3 import S3Credentials
@@ -49,10 +51,6 @@ _SECRET_ID = re.compile(
 _CRON = re.compile(r"^\s*([\d*/,\-]+\s+){4}[\d*/,\-]+\s*$")
 #: Field names that can only mean a secret's value was written into a config file.
 _SECRET_LIKE = re.compile(r"password|passwd|secret|token|access_key|credential|redis_url", re.IGNORECASE)
-
-
-class ConfigError(ValueError):
-    """The configuration cannot be used; the message names the field and its source."""
 
 
 class _Strict(BaseModel):

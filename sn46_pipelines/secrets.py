@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
 
-from .config import ConfigError
+from .errors import ConfigError, SN46Error, TransientError
 
 if TYPE_CHECKING:
     from .objectstore.s3 import S3Credentials
@@ -39,28 +39,28 @@ SecretSource = Literal["env", "aws-secrets-manager"]
 AWS_SECRETS_MANAGER: SecretSource = "aws-secrets-manager"
 
 
-class SecretError(ConfigError):
+class SecretError(SN46Error):
     """A secret cannot be read or has the wrong shape; the message names the secret and key, never a value.
 
-    A :class:`~sn46_pipelines.config.ConfigError`: the deployment must be fixed,
-    and ``sn46`` reports it in one line. Only :class:`SecretUnavailableError`
-    may pass by itself.
+    Every kind but :class:`SecretUnavailableError` is also a
+    :class:`~sn46_pipelines.errors.ConfigError`: the deployment must be fixed,
+    and asking again will not help. Only the outage may pass by itself.
     """
 
 
-class SecretNotFoundError(SecretError):
+class SecretNotFoundError(SecretError, ConfigError):
     """No secret with that id exists (in that region)."""
 
 
-class SecretAccessDeniedError(SecretError):
+class SecretAccessDeniedError(SecretError, ConfigError):
     """The caller may not read the secret, or its AWS credentials were rejected."""
 
 
-class MalformedSecretError(SecretError):
+class MalformedSecretError(SecretError, ConfigError):
     """The secret exists but is not the JSON object of string values it should be."""
 
 
-class SecretUnavailableError(SecretError):
+class SecretUnavailableError(SecretError, TransientError):
     """Secrets Manager cannot be reached, or this process has no AWS credentials to ask it with."""
 
 
@@ -193,6 +193,10 @@ def _secret_string(secret_id: str, region: str | None) -> str:
     return response["SecretString"]
 
 
+#: Secrets Manager's answers that mean "not now": asking again later is the fix.
+_OUTAGES = frozenset({"ThrottlingException", "InternalServiceError", "InternalFailure", "ServiceUnavailable"})
+
+
 def _translate(exc: Any, secret_id: str, where: str) -> SecretError:
     """A Secrets Manager error as one of ours. AWS's error messages never contain the value."""
     error = exc.response.get("Error", {})
@@ -209,7 +213,10 @@ def _translate(exc: Any, secret_id: str, where: str) -> SecretError:
             f"access denied reading secret {secret_id!r} from {where} ({code}): the caller needs "
             "secretsmanager:GetSecretValue on it, and kms:Decrypt if a customer-managed key encrypts it"
         )
-    return SecretError(f"cannot read secret {secret_id!r} from {where}: {code}: {error.get('Message', '')}")
+    message = f"cannot read secret {secret_id!r} from {where}: {code}: {error.get('Message', '')}"
+    if code in _OUTAGES or (isinstance(status, int) and status >= 500):
+        return SecretUnavailableError(message)
+    return SecretError(message)
 
 
 def _parse(text: str, secret_id: str, spec: SecretSpec) -> dict[str, SecretStr]:

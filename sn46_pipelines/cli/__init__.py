@@ -60,15 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_handler(handler, args: argparse.Namespace) -> int:
-    """Run one handler, turning expected failures into a one-line error and exit code 2."""
-    from ..config import ConfigError
+    """Run one handler, turning the project's errors into one line and the exit code their class maps to.
+
+    Anything else is a bug and keeps its traceback (:func:`~sn46_pipelines.errors.exit_code`).
+    """
+    from ..errors import EXIT_USAGE, SN46Error, exit_code
     from ..objectstore import ObjectStoreError
 
     try:
         return int(handler(args) or 0)
-    except (ConfigError, ObjectStoreError) as exc:
+    except (SN46Error, ObjectStoreError) as exc:
         print(f"sn46: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return exit_code(exc) or EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

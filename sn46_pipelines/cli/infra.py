@@ -128,11 +128,12 @@ def _guarded(handler: Handler) -> Handler:
     """Turn expected failures into one clear line (and a JSON error document) with exit code 2."""
 
     def run(args: argparse.Namespace) -> int:
+        from ..errors import SN46Error
         from ..objectstore import ObjectStoreError
 
         try:
             return handler(args)
-        except (ObjectStoreError, ValueError) as exc:  # InfraError and ConfigError are ValueErrors
+        except (ObjectStoreError, SN46Error) as exc:
             message = str(exc) or type(exc).__name__
             if args.json:
                 print(json.dumps({"error": message, "type": type(exc).__name__}))

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from ..config import AutomationSettings
+from .tags import GPU_TAG
 
 
 def sensor_status(settings: AutomationSettings) -> dg.DefaultSensorStatus:
@@ -220,8 +221,6 @@ def with_automation(
 
 def automation_sensors(settings: AutomationSettings) -> list[dg.AutomationConditionSensorDefinition]:
     """The sensors that evaluate the conditions (in the code server: two of them are Python)."""
-    from .training import GPU_TAG
-
     def sensor(name: str, target: Sequence[dg.AssetKey], what: str, **run_tags: str):
         return dg.AutomationConditionSensorDefinition(
             name,

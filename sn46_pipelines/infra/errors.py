@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import SN46Error
 
-class InfraError(ValueError):
+
+class InfraError(SN46Error):
     """The plan cannot be built or applied; the message names the bucket, setting or role at fault."""
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from ...config import AutomationSettings, ConfigError
+from ...errors import SN46Error
 from ...listings.discovery import ScanCursor, scan_uploads
 from ...listings.events import UploadEventQueue
 from ...listings.ingest import processed_files
@@ -77,7 +78,7 @@ def _listing_tick(context: dg.SensorEvaluationContext, data_store: DataStoreReso
     except ObjectStoreError as exc:
         # An outage (Secrets Manager's too) is reported on the tick and retried next time; the cursor stays.
         return dg.SensorResult(skip_reason=f"data store unavailable: {exc}")
-    except ConfigError as exc:
+    except SN46Error as exc:
         # A missing, forbidden or malformed secret (SecretError) or a bad environment: named, never a value.
         return dg.SensorResult(skip_reason=f"data store cannot be opened: {exc}")
     for folder in scan.invalid_folders:

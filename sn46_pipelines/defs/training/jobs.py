@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-#: Run tag marking a run that wants a GPU. The production instance's run queue
-#: (``deploy/dagster.prod.yaml``) limits how many such runs are in flight, and
-#: the Kubernetes and ECS launchers give them a GPU.
-GPU_TAG = "sn46/gpu"
+from ..tags import GPU_TAG
 
 train_job = dg.define_asset_job(
     "train_job",
