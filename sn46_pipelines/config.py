@@ -16,17 +16,20 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .secrets import SecretSource
 
 if TYPE_CHECKING:
     from .objectstore import ObjectStore
     from .objectstore.s3 import S3Credentials
 
-ENVIRONMENTS = ("local", "dev", "test", "staging", "prod")
+#: The environments, each a file ``config/{name}.yaml``.
+Environment = Literal["local", "dev", "test", "staging", "prod"]
+ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
 DEFAULT_ENV = "local"
 
 #: Variables that override a field of the environment file.
@@ -138,7 +141,7 @@ class SecretsSettings(_Strict):
     left empty means that secret comes from variables in either case.
     """
 
-    source: Literal["env", "aws-secrets-manager"] = "env"
+    source: SecretSource = "env"
     object_store: str | None = None
     redis: str | None = None
     dagster_postgres: str | None = None
@@ -167,7 +170,7 @@ class SecretsSettings(_Strict):
 class Settings(_Strict):
     """One environment's settings, validated."""
 
-    env: Literal["local", "dev", "test", "staging", "prod"]
+    env: Environment
     data_store: str
     model_store: str
     replica_store: str | None = None
