@@ -22,7 +22,7 @@ import torch
 
 from ..modelstore import ModelStore, VersionRecord
 from .export import export_onnx, verify_onnx
-from .features import FeatureSpec
+from .features import FeatureSpec, encode
 from .model import PriceNet
 from .train import TrainResult
 
@@ -39,14 +39,15 @@ KIND = "sn46-price-model"
 def write_checkpoint(result: TrainResult, folder: str | os.PathLike[str]) -> Path:
     """Write the four checkpoint files of ``result`` into ``folder`` (created if needed).
 
-    The ONNX file is run in onnxruntime against torch first (:func:`verify_onnx`):
-    a checkpoint whose exported graph disagrees with its weights is refused.
+    The ONNX file is run in onnxruntime against torch first (:func:`verify_onnx`,
+    on the validation rows): a checkpoint whose exported graph disagrees with
+    its weights, or whose network prices real listings as inf, is refused.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(result.net.state_dict(), folder / WEIGHTS)
     export_onnx(result.net, folder / ONNX)
-    verify_onnx(result.net, result.spec, folder / ONNX)
+    verify_onnx(result.net, result.spec, folder / ONNX, rows=encode(result.validation, result.spec))
     config = {**result.spec.to_dict(), "model": {"architecture": "mlp-2x-silu", "hidden": result.net.hidden}}
     _write_json(folder / FEATURE_CONFIG, config)
     _write_json(folder / METRICS, metrics_document(result))

@@ -100,6 +100,8 @@ class TrainResult:
     bf16: bool
     seconds: float
     """Wall time of the optimization loop (not data preparation or evaluation)."""
+    validation: pa.Table
+    """The prepared validation rows the metrics were measured on (the export check and the gate reuse them)."""
     losses: list[float] = field(default_factory=list)
     """Mean training loss of each epoch."""
 
@@ -171,6 +173,7 @@ def train(listings: pa.Table, config: TrainConfig = TrainConfig()) -> TrainResul
         device=str(device),
         bf16=device.type == "cuda",
         seconds=seconds,
+        validation=val_rows,
         losses=losses,
     )
 

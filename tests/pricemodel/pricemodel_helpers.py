@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from sn46_pipelines.demo.listings import synth_listings
-from sn46_pipelines.demo.places import PLACES
+from sn46_pipelines.demo.places import PLACES, Place
 
 #: Small settings that still learn the demo prices well on one CPU core in a couple of seconds.
 TINY = {"epochs": 6, "hidden": 32, "batch_size": 128}
@@ -23,3 +23,20 @@ def demo_listings(rows_per_place: int = 120, seed: int = 0) -> pa.Table:
         for i, place in enumerate(PLACES)
     ]
     return pa.concat_tables(tables)
+
+
+#: Two Austin zip codes about 15 km apart: one metro, so coordinates span a tenth of a degree.
+TWO_ZIPS = (
+    Place("78701", "Austin", "TX", 30.2711, -97.7437, 450.0),
+    Place("78759", "Austin", "TX", 30.4036, -97.7526, 300.0),
+)
+
+
+def two_zip_listings(rows_per_zip: int = 300, seed: int = 0) -> pa.Table:
+    """About 600 listings in :data:`TWO_ZIPS`: the data set the old export probe failed on."""
+    rng = np.random.default_rng(seed)
+    newest = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    return pa.concat_tables(
+        synth_listings(rng, place, np.arange(rows_per_zip) + 1 + i * 10_000, newest=newest)
+        for i, place in enumerate(TWO_ZIPS)
+    )

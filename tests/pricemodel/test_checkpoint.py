@@ -81,17 +81,19 @@ def test_onnx_graph_holds_no_dollar_scale_values(checkpoint_dir):
     assert largest < 1_000  # longitude is the largest; a price would be >= 10,000
 
 
-def test_the_onnx_probe_lights_every_slot_and_a_mismatching_export_is_refused(checkpoint_dir, trained, tmp_path):
+def test_the_onnx_probe_is_in_distribution_and_a_mismatching_export_is_refused(checkpoint_dir, trained):
     from sn46_pipelines.pricemodel.export import onnx_probe, verify_onnx
 
-    probe = onnx_probe(trained.spec)
+    rows = encode(trained.validation, trained.spec)
+    probe = onnx_probe(trained.spec, rows)
     assert probe.shape[1] == trained.spec.n_inputs
     n = len(trained.spec.numeric)
     assert (probe[:, n:].max(axis=0) == 1.0).all()  # every one-hot column is exercised
-    assert verify_onnx(trained.net, trained.spec, checkpoint_dir / "model.onnx") <= 1e-4
+    assert (probe[:, :n] >= rows[:, :n].min(axis=0)).all() and (probe[:, :n] <= rows[:, :n].max(axis=0)).all()
+    assert verify_onnx(trained.net, trained.spec, checkpoint_dir / "model.onnx", rows=rows) <= 1e-4
 
     tampered = copy.deepcopy(trained.net)
     with torch.no_grad():
         tampered.layers[-1].bias += 0.01  # about 1 % on every price: far above the tolerance
     with pytest.raises(ValueError, match="disagree"):
-        verify_onnx(tampered, trained.spec, checkpoint_dir / "model.onnx")
+        verify_onnx(tampered, trained.spec, checkpoint_dir / "model.onnx", rows=rows)
