@@ -47,7 +47,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     SN46_ENV=prod \
-    SN46_CONFIG_DIR=/opt/sn46/config \
     SN46_HOME=/var/lib/sn46 \
     DAGSTER_HOME=/opt/dagster/home
 
@@ -59,8 +58,6 @@ RUN groupadd --system --gid 10001 sn46 \
     && install -d -o 10001 -g 10001 /opt/dagster/home
 
 COPY --from=builder /opt/venv /opt/venv
-# The package is installed, not checked out, so its environment files come from SN46_CONFIG_DIR.
-COPY config /opt/sn46/config
 COPY --chmod=0755 deploy/entrypoint.sh /usr/local/bin/sn46-entrypoint
 
 USER 10001:10001

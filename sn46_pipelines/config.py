@@ -1,6 +1,7 @@
 """Environments: local (the default), dev, test, staging and prod.
 
-Each environment is a YAML file in ``config/``; ``SN46_ENV`` picks one. A few
+Each environment is a YAML file in ``sn46_pipelines/environments/`` (package
+data; ``SN46_CONFIG_DIR`` names another folder); ``SN46_ENV`` picks one. A few
 variables override the file so one image can serve any deployment:
 ``SN46_DATA_STORE``, ``SN46_MODEL_STORE``, ``SN46_REPLICA_STORE``,
 ``AWS_ENDPOINT_URL`` and ``SN46_SECRETS_SOURCE``. A bad value is reported with
@@ -263,8 +264,10 @@ class _Source:
         return str(self.file)
 
 
-#: The source checkout: ``config/``, ``dagster.yaml`` and ``workspace.yaml`` live here.
+#: The source checkout: ``dagster.yaml`` and ``workspace.yaml`` live here.
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
+#: The shipped environment files, package data: an installed wheel finds them with no variable set.
+PACKAGED_ENVIRONMENTS = Path(__file__).resolve().parent / "environments"
 
 
 def project_home() -> Path:
@@ -273,8 +276,8 @@ def project_home() -> Path:
 
 
 def config_dir() -> Path:
-    """Where the environment files are: ``SN46_CONFIG_DIR``, else the checkout's ``config/``."""
-    return Path(os.environ.get("SN46_CONFIG_DIR") or SOURCE_ROOT / "config")
+    """Where the environment files are: ``SN46_CONFIG_DIR`` (an operator's own), else the package's."""
+    return Path(os.environ.get("SN46_CONFIG_DIR") or PACKAGED_ENVIRONMENTS)
 
 
 def load_settings(env: str | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -132,11 +132,7 @@ def test_dagster_asset_materialize_in_the_project_root_with_no_dagster_home(tmp_
 
 def test_the_readme_main_job_runs_on_the_local_default(tmp_path):
     """`sn46 demo`: seed the local data store, ingest every miner, all on folders and sqlite."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {
-        "SN46_HOME": str(tmp_path),
-        "SN46_CONFIG_DIR": os.path.join(root, "config"),
-    }
+    env = {"SN46_HOME": str(tmp_path)}
     out = sn46("demo", "--json", env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads(out.stdout)
@@ -224,8 +220,7 @@ def test_pipeline_ui_serves_the_project_and_stops_on_ctrl_c(tmp_path):
 
 def test_demo_rounds_reach_a_steady_state(tmp_path):
     """`sn46 demo --rounds 2`: the same miners upload their homes again; the second pass is as good as the first."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {"SN46_HOME": str(tmp_path), "SN46_CONFIG_DIR": os.path.join(root, "config")}
+    env = {"SN46_HOME": str(tmp_path)}
     out = sn46("demo", "--rounds", "2", "--miners", "4", "--json", env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     decoder, text, docs = json.JSONDecoder(), out.stdout.strip(), []

@@ -1,6 +1,6 @@
 """Per-environment numbers of the bucket plan.
 
-They live here, keyed by environment name, until ``config/*.yaml`` grows an
+They live here, keyed by environment name, until ``environments/*.yaml`` grows an
 ``infra:`` section; the command-line flags of ``sn46 infra bucket`` override
 the origins and the KMS key.
 """

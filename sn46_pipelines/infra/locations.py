@@ -2,7 +2,7 @@
 
 Both the bucket plan and the IAM policies start from the same three store
 URLs of ``load_settings()`` (data store, model store, replica), so a bucket
-or prefix moved in ``config/*.yaml`` or by ``SN46_*_STORE`` moves both.
+or prefix moved in ``environments/*.yaml`` or by ``SN46_*_STORE`` moves both.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
 def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
     """``python -m sn46_pipelines.gateway`` goes through the dispatcher's error handling: exit 2, one line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "S3_"))}
-    env.update(SN46_HOME=str(tmp_path), SN46_CONFIG_DIR=str(ROOT / "config"))
+    env.update(SN46_HOME=str(tmp_path))
     out = subprocess.run([sys.executable, "-m", "sn46_pipelines.gateway"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
