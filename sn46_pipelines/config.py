@@ -4,7 +4,7 @@ Each environment is a YAML file in ``sn46_pipelines/environments/`` (package
 data; ``SN46_CONFIG_DIR`` names another folder); ``SN46_ENV`` picks one. A few
 variables override the file so one image can serve any deployment:
 ``SN46_DATA_STORE``, ``SN46_MODEL_STORE``, ``SN46_REPLICA_STORE``,
-``AWS_ENDPOINT_URL`` and ``SN46_SECRETS_SOURCE``. A bad value is reported with
+``AWS_ENDPOINT_URL``, ``SN46_SECRETS_SOURCE`` and ``SN46_EXECUTOR``. A bad value is reported with
 the field and where it came from (the file or the variable), because "invalid
 config" alone sends an operator hunting. The files name secrets (Secrets
 Manager ids), never hold them, and an error never repeats what was found under
@@ -33,6 +33,10 @@ Environment = Literal["local", "dev", "test", "staging", "prod"]
 ENVIRONMENTS: tuple[Environment, ...] = get_args(Environment)
 DEFAULT_ENV = "local"
 
+#: How a run executes its steps (``Settings.executor``).
+Executor = Literal["multiprocess", "k8s"]
+EXECUTORS: tuple[Executor, ...] = get_args(Executor)
+
 #: Variables that override a field of the environment file.
 ENV_OVERRIDES = {
     "SN46_DATA_STORE": "data_store",
@@ -41,6 +45,7 @@ ENV_OVERRIDES = {
     "AWS_ENDPOINT_URL": "endpoint_url",
     "SN46_UPLOAD_EVENTS_QUEUE": "upload_events_queue",
     "SN46_SECRETS_SOURCE": "secrets.source",
+    "SN46_EXECUTOR": "executor",
 }
 
 #: GC presets of the model-store guide: (keep_versions, keep_min_versions).
@@ -186,6 +191,16 @@ class Settings(_Strict):
     inference: InferencePin = InferencePin()
     automation: AutomationSettings = AutomationSettings()
     secrets: SecretsSettings = SecretsSettings()
+    executor: Executor = "multiprocess"
+    """How a run executes its steps: processes of the run, or one Kubernetes pod per step (``k8s``)."""
+
+    @field_validator("executor", mode="before")
+    @classmethod
+    def _executor(cls, value: object) -> object:
+        choice = value.strip().lower() if isinstance(value, str) else value
+        if choice not in EXECUTORS:
+            raise ValueError(f"expected one of {', '.join(EXECUTORS)}, got {value!r}")
+        return choice
 
     @field_validator("data_store", "model_store", "replica_store")
     @classmethod

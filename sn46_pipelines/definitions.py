@@ -6,35 +6,26 @@ sensors that run everything after ingest (:mod:`sn46_pipelines.defs.automation`)
 the shared resources, source-code links for the UI, and the executor.
 """
 
-import os
-
 import dagster as dg
 
-from .config import ConfigError, Settings, load_settings
+from .config import Settings, load_settings
 from .defs import listings, modelstore, training
 from .defs.automation import automation_sensors, with_automation
 from .defs.resources import DataStoreResource, ModelStoreResource
 
-#: Values of SN46_EXECUTOR: how a run executes its steps.
-EXECUTORS = ("multiprocess", "k8s")
-
-
-def run_executor() -> dg.ExecutorDefinition | None:
+def run_executor(settings: Settings) -> dg.ExecutorDefinition | None:
     """Dagster's default (steps as processes of the run), or one Kubernetes pod per step.
 
-    ``SN46_EXECUTOR=k8s`` selects ``k8s_job_executor`` (with the Helm chart's
-    ``K8sRunLauncher``: deploy/helm/values.yaml). It is read when the code
-    location loads, as an executor must be, and only imports dagster-k8s: no
-    cluster is contacted until a run starts.
+    ``executor: k8s`` (or ``SN46_EXECUTOR=k8s``) selects ``k8s_job_executor``
+    (with the Helm chart's ``K8sRunLauncher``: deploy/helm/values.yaml). It is
+    read when the code location loads, as an executor must be, and only
+    imports dagster-k8s: no cluster is contacted until a run starts.
     """
-    choice = os.environ.get("SN46_EXECUTOR", "multiprocess").strip().lower()
-    if choice == "multiprocess":
-        return None
-    if choice == "k8s":
+    if settings.executor == "k8s":
         from dagster_k8s import k8s_job_executor
 
         return k8s_job_executor
-    raise ConfigError(f"SN46_EXECUTOR: expected one of {', '.join(EXECUTORS)}, got {choice!r}")
+    return None
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -54,7 +45,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "data_store": DataStoreResource(),
             "model_store": ModelStoreResource(),
         },
-        executor=run_executor(),
+        executor=run_executor(settings),
     )
 
 

@@ -41,4 +41,4 @@ def test_an_unknown_executor_stops_the_load_with_the_variable_named(tmp_path):
     result = subprocess.run([sys.executable, "-c", "import sn46_pipelines.definitions"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
-    assert "SN46_EXECUTOR: expected one of multiprocess, k8s, got 'celery'" in result.stderr
+    assert "executor: expected one of multiprocess, k8s, got 'celery' [from variable SN46_EXECUTOR]" in result.stderr
