@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--keep-min-versions", type=int, help="refuse if fewer would stay live (default: config)")
     p.add_argument("--protect", type=_counter_list, help="counters that stay live, e.g. 5,12 (default: config)")
     p.add_argument("--orphan-grace", type=float, default=3600.0, metavar="SECONDS",
-                   help="only delete unreferenced blobs older than this (default 3600)")
+                   help="only delete unreferenced blobs and unfinished writes older than this (default 3600)")
     p.add_argument("--dry-run", action="store_true")
     p = add("pin", _pin, "point a deployment pin at a version, or make it track the head")
     p.add_argument("name")
@@ -251,7 +251,8 @@ def _gc(args: argparse.Namespace) -> int:
     verb = "would collect" if result.dry_run else "collected"
     _emit(args, result.to_dict(),
           f"{verb} {len(result.collected)} versions {result.collected}, {len(result.live)} live, "
-          f"{result.bytes_freed} bytes freed, {result.orphans_deleted} orphan blobs")
+          f"{result.bytes_freed} bytes freed, {result.orphans_deleted} orphan blobs, "
+          f"{result.leftovers} unfinished writes ({result.leftover_bytes} bytes)")
     return EXIT_OK
 
 

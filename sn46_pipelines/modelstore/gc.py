@@ -5,7 +5,10 @@ pinned version and always the head. A collected version keeps its record (so
 the hash chain still verifies) and gains a ``collected/`` marker, written
 *before* its blobs are deleted; a blob still used by a live version stays.
 Blobs no record uses (left by crashed or losing commits) are deleted once
-older than a grace period, so an upload in flight is never hit.
+older than a grace period, so an upload in flight is never hit. So are the
+store's leftovers (:meth:`ObjectStore.leftovers`): staging files of killed
+writers on a folder store, incomplete multipart uploads on S3, which hold
+space without being objects.
 
 Racing commits are safe: a commit announces its blobs in ``inflight/`` and
 waits while a GC holds the lease before trusting blobs that already exist,
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..objectstore import ObjectInfo
+from ..objectstore import AccessDeniedError, Leftover, ObjectInfo
 from . import audit
 from .errors import GCRefusedError, InvalidRecordError
 from .layout import BLOBS, INFLIGHT, collected_key, sha_of_blob_key, version_id
@@ -47,6 +50,11 @@ class GCResult:
     orphans_deleted: int = 0
     stale_intents_deleted: int = 0
     spared: list[int] = field(default_factory=list)
+    #: Unfinished writes past the grace period (removed unless ``dry_run``) and the bytes they held.
+    leftovers: int = 0
+    leftover_bytes: int = 0
+    #: Why leftovers could not be listed (this identity may not), or ``None``.
+    leftovers_error: str | None = None
     #: Wall time of the run, planning and deleting (the seed's gc_run_duration_seconds).
     duration_s: float = 0.0
 
@@ -55,7 +63,8 @@ class GCResult:
             "dry_run": self.dry_run, "collected": self.collected, "live": self.live,
             "bytes_freed": self.bytes_freed, "blobs_deleted": self.blobs_deleted,
             "orphans_deleted": self.orphans_deleted, "stale_intents_deleted": self.stale_intents_deleted,
-            "spared": self.spared, "duration_s": self.duration_s,
+            "spared": self.spared, "leftovers": self.leftovers, "leftover_bytes": self.leftover_bytes,
+            "leftovers_error": self.leftovers_error, "duration_s": self.duration_s,
         }
 
 
@@ -71,7 +80,8 @@ def collect_garbage(
 ) -> GCResult:
     """Collect versions outside the policy; refuse (deleting nothing) below ``keep_min_versions``.
 
-    ``orphan_grace``: unreferenced blobs younger than this stay (an upload may be in flight).
+    ``orphan_grace``: unreferenced blobs and unfinished writes younger than this stay (an upload
+    may be in flight).
     ``intent_ttl``: commit intents older than this are taken as left by dead commits.
     """
     if keep_versions < 1 or keep_min_versions < 0 or orphan_grace < 0 or intent_ttl < 0:
@@ -135,15 +145,31 @@ def _run(
     result.orphans_deleted = len(orphans)
     result.stale_intents_deleted = len(stale_intents)
     result.bytes_freed = sum(i.size for i in doomed + orphans)
+    leftovers, result.leftovers_error = find_leftovers(store, grace)
+    result.leftovers, result.leftover_bytes = len(leftovers), sum(leftover.size for leftover in leftovers)
     if held is None:
         result.duration_s = round(time.monotonic() - started, 6)
         return result
 
     held.renew(force=True)
     store.objects.delete_many([i.key for i in doomed + orphans] + stale_intents)
+    for leftover in leftovers:
+        store.objects.remove_leftover(leftover)
     result.duration_s = round(time.monotonic() - started, 6)
     audit.append_event(store.objects, "gc", result.to_dict())
     return result
+
+
+def find_leftovers(store: ModelStore, grace: float) -> tuple[list[Leftover], str | None]:
+    """Unfinished writes idle past ``grace``; or none, and why, when this identity may not list them.
+
+    Listing multipart uploads is its own S3 permission: an identity without it
+    still collects versions and orphans, and the run says what it could not see.
+    """
+    try:
+        return store.objects.leftovers(older_than=grace), None
+    except AccessDeniedError as exc:
+        return [], str(exc)
 
 
 def _pinned(store: ModelStore, head: int) -> set[int]:

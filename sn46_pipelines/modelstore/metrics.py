@@ -60,6 +60,9 @@ def prometheus_text(stats: StoreStats, *, labels: Mapping[str, str] | None = Non
                 [({}, stats.gc_bytes_freed_total)]),
         _Family("gc_run_duration_seconds", "gauge", "Duration of the newest garbage collection.",
                 [({}, stats.last_gc_duration_s)]),
+        _Family("leftover_bytes", "gauge",
+                "Bytes held by unfinished writes past the grace period (the next GC removes them).",
+                [({}, None if stats.leftovers_error else stats.leftover_bytes)]),
     ]
     lines: list[str] = []
     for family in families:

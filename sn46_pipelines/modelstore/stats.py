@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import audit
+from .gc import DEFAULT_ORPHAN_GRACE, find_leftovers
 from .layout import AUDIT, BLOBS, RECORDS
 from .store import ModelStore
 
@@ -33,13 +34,20 @@ class StoreStats:
     gc_bytes_freed_total: int
     last_gc_duration_s: float | None
     audit_events: int
+    #: Unfinished writes (staging files, incomplete multipart uploads) idle past the grace period.
+    leftovers: int = 0
+    leftover_bytes: int = 0
+    leftovers_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def store_stats(store: ModelStore) -> StoreStats:
-    """Current metrics of ``store`` (one listing of the store plus the last commit and GC events)."""
+def store_stats(store: ModelStore, *, leftover_grace: float = DEFAULT_ORPHAN_GRACE) -> StoreStats:
+    """Current metrics of ``store`` (one listing of the store plus the last commit and GC events).
+
+    Leftovers idle for over ``leftover_grace`` seconds are counted: what the next GC would remove.
+    """
     store.objects.check()
     total = blob_bytes = blob_count = record_bytes = events = 0
     for info in store.objects.list():
@@ -57,6 +65,7 @@ def store_stats(store: ModelStore) -> StoreStats:
     commit_keys = audit.event_keys(store.objects, "commit")
     last_commit = audit.read_event(store.objects, commit_keys[-1]) if commit_keys else None
     gc_runs = list(audit.events(store.objects, "gc"))
+    leftovers, leftovers_error = find_leftovers(store, leftover_grace)
     return StoreStats(
         storage_bytes=total,
         blob_bytes=blob_bytes,
@@ -73,4 +82,7 @@ def store_stats(store: ModelStore) -> StoreStats:
         gc_bytes_freed_total=sum(e.what.get("bytes_freed", 0) for e in gc_runs),
         last_gc_duration_s=gc_runs[-1].what.get("duration_s") if gc_runs else None,
         audit_events=events,
+        leftovers=len(leftovers),
+        leftover_bytes=sum(leftover.size for leftover in leftovers),
+        leftovers_error=leftovers_error,
     )

@@ -11,6 +11,10 @@ from urllib.parse import unquote, urlsplit
 
 from .base import (
     CHUNK_SIZE,
+    MULTIPART_UPLOAD,
+    STAGING_FILE,
+    AccessDeniedError,
+    Leftover,
     NotFoundError,
     ObjectInfo,
     ObjectStore,
@@ -24,6 +28,10 @@ if TYPE_CHECKING:  # boto3 loads with .s3: keep it out of `sn46 --help`
 
 __all__ = [
     "CHUNK_SIZE",
+    "MULTIPART_UPLOAD",
+    "STAGING_FILE",
+    "AccessDeniedError",
+    "Leftover",
     "InvalidStoreURLError",
     "NotFoundError",
     "ObjectInfo",

@@ -55,6 +55,10 @@ class StoreUnavailableError(ObjectStoreError):
     """
 
 
+class AccessDeniedError(StoreUnavailableError):
+    """This identity may not make the request (S3 answered 403), though the store may be fine."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     """What a HEAD or a listing says about one object."""
@@ -63,6 +67,28 @@ class ObjectInfo:
     size: int
     etag: str
     mtime: datetime
+
+
+#: :attr:`Leftover.kind` of a folder store's temporary file.
+STAGING_FILE = "staging_file"
+#: :attr:`Leftover.kind` of an S3 multipart upload never completed nor aborted.
+MULTIPART_UPLOAD = "multipart_upload"
+
+
+@dataclass(frozen=True, slots=True)
+class Leftover:
+    """What a write that never finished left behind (its process was killed mid-write).
+
+    Invisible to listings and reads, but it holds disk or bucket space until
+    :meth:`ObjectStore.remove_leftover` removes it.
+    """
+
+    kind: str
+    #: The staging file's name, or the key the multipart upload was writing.
+    key: str
+    size: int
+    started: datetime
+    upload_id: str | None = None
 
 
 class RequestCounter:
@@ -189,6 +215,19 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def copy(self, source_key: str, dest_key: str) -> str:
         """Server-side copy within this store; return the new etag."""
+
+    @abc.abstractmethod
+    def leftovers(self, *, older_than: float) -> list[Leftover]:
+        """Unfinished writes in this store's key space idle for over ``older_than`` seconds, oldest first.
+
+        A write still running is never listed on a folder store (its staging
+        file is locked); on S3 only its age tells, so ``older_than`` must
+        exceed the longest upload.
+        """
+
+    @abc.abstractmethod
+    def remove_leftover(self, leftover: Leftover) -> None:
+        """Remove one leftover; nothing happens if it is gone already (or, on a folder store, back in use)."""
 
     @abc.abstractmethod
     def check(self) -> None:

@@ -11,6 +11,11 @@ into place, so readers see the old object or the new one, never a mix:
 An etag is the file's inode, size and nanosecond mtime (set explicitly on each
 write), so any replacement changes it without re-reading the content.
 
+A temporary file is held under a shared ``flock`` for as long as its write is
+in use, so the staging files of a killed process (the kernel drops its locks)
+can be told from those of a write still running, whatever their age:
+:meth:`LocalObjectStore.leftovers` lists only unlocked ones.
+
 A write returns once it would survive a power cut, as a PUT to S3 does: the
 temporary file is fsynced before it is moved into place and the folder after.
 That order is what makes a model-store commit durable: its blobs are on disk
@@ -34,7 +39,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .base import (
+    STAGING_FILE,
     Body,
+    Leftover,
     NotFoundError,
     ObjectInfo,
     ObjectStore,
@@ -204,26 +211,38 @@ class LocalObjectStore(ObjectStore):
                     continue
 
     # -- writes ---------------------------------------------------------------
+    @property
+    def _tmp_dir(self) -> Path:
+        return self.root / INTERNAL_DIR / "tmp"
+
     @contextlib.contextmanager
     def _staged(self, data: Body | Path) -> Iterator[Path]:
-        """Write ``data`` to a temporary file inside the store, on disk; remove it unless published."""
-        tmp_dir = self.root / INTERNAL_DIR / "tmp"
+        """Write ``data`` to a temporary file inside the store, on disk; remove it unless published.
+
+        The file is locked (shared) until the context ends, which marks it as in use.
+        """
         try:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
+            self._tmp_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailableError(f"{self.url}: cannot create the folder: {exc.strerror}") from exc
-        tmp = tmp_dir / uuid.uuid4().hex
+        tmp = self._tmp_dir / uuid.uuid4().hex
+        try:
+            out = open(tmp, "xb")  # noqa: SIM115 - held open (and locked) while the write is in use
+        except OSError as exc:
+            if exc.errno in _DISK_FAILURES:
+                raise StoreUnavailableError(f"{self.url}: cannot write: {exc.strerror}") from exc
+            raise
+        fcntl.flock(out.fileno(), fcntl.LOCK_SH)
         try:
             try:
                 if isinstance(data, Path):
-                    shutil.copyfile(data, tmp)  # in the kernel where it can (sendfile)
+                    shutil.copyfile(data, tmp)  # sendfile where it can; the same inode, so still locked
                     _fsync(tmp)
                 else:
-                    with open(tmp, "wb") as out:
-                        for chunk in iter_chunks(data):
-                            out.write(chunk)
-                        out.flush()
-                        os.fsync(out.fileno())
+                    for chunk in iter_chunks(data):
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
             except OSError as exc:
                 if exc.errno in _DISK_FAILURES:
                     raise StoreUnavailableError(f"{self.url}: cannot write: {exc.strerror}") from exc
@@ -233,6 +252,7 @@ class LocalObjectStore(ObjectStore):
             yield tmp
         finally:
             tmp.unlink(missing_ok=True)
+            out.close()  # releases the lock
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
@@ -349,6 +369,55 @@ class LocalObjectStore(ObjectStore):
         except (FileNotFoundError, IsADirectoryError):
             self._require_root()
             raise NotFoundError(self.url, source_key) from None
+
+    def leftovers(self, *, older_than: float) -> list[Leftover]:
+        self.requests.add("list")
+        self._require_root()
+        cutoff = time.time() - older_than
+        found = []
+        try:
+            entries = list(os.scandir(self._tmp_dir))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:  # published or discarded meanwhile
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_mtime >= cutoff:
+                continue
+            with self._unused(Path(entry.path)) as unused:
+                if unused:
+                    started = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
+                    found.append(Leftover(STAGING_FILE, entry.name, st.st_size, started))
+        return sorted(found, key=lambda leftover: leftover.started)
+
+    @contextlib.contextmanager
+    def _unused(self, path: Path) -> Iterator[bool]:
+        """Lock a staging file exclusively unless a live write holds it; yield whether that worked."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        if leftover.kind != STAGING_FILE or "/" in leftover.key or leftover.key.startswith("."):
+            raise ObjectStoreError(f"{self.url}: {leftover.kind} {leftover.key!r} is not a staging file here")
+        self.requests.add("delete")
+        path = self._tmp_dir / leftover.key
+        with self._unused(path) as unused:
+            if unused:
+                path.unlink(missing_ok=True)
 
     def check(self) -> None:
         self.requests.add("check")

@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -25,7 +26,10 @@ from pydantic import SecretStr
 
 from .base import (
     CHUNK_SIZE,
+    MULTIPART_UPLOAD,
+    AccessDeniedError,
     Body,
+    Leftover,
     NotFoundError,
     ObjectInfo,
     ObjectStore,
@@ -51,7 +55,8 @@ _UNAVAILABLE_CODES = {
     "InvalidToken": "wrong credentials (bad session token)",
     "403": "access denied",
 }
-_NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
+_DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "403"}
+_NOT_FOUND_CODES = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
 _PRECONDITION_CODES = {"PreconditionFailed", "412"}
 
 
@@ -158,7 +163,8 @@ class S3ObjectStore(ObjectStore):
         if code in _UNAVAILABLE_CODES:
             credentials = self._credentials_origin and code != "NoSuchBucket"
             origin = f"; credentials from {self._credentials_origin}" if credentials else ""
-            return StoreUnavailableError(f"{self.url}: {_UNAVAILABLE_CODES[code]} ({code}){origin}")
+            error_type = AccessDeniedError if code in _DENIED_CODES else StoreUnavailableError
+            return error_type(f"{self.url}: {_UNAVAILABLE_CODES[code]} ({code}){origin}")
         if code in _NOT_FOUND_CODES and key is not None:
             # A HEAD on a missing bucket also says 404: make sure the bucket is there.
             self._confirm_bucket()
@@ -219,17 +225,17 @@ class S3ObjectStore(ObjectStore):
         return info
 
     def _pages(self, prefix: str, start_after: str | None, delimiter: str | None) -> Iterator[dict]:
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix + prefix}
+        kwargs: dict[str, Any] = {"Prefix": self.prefix + prefix}
         if start_after:
             kwargs["StartAfter"] = self.prefix + start_after
         if delimiter:
             kwargs["Delimiter"] = delimiter
-        pages = self._client.get_paginator("list_objects_v2").paginate(**kwargs)
-        iterator = iter(pages)
-        while True:
-            page = self._call(lambda: next(iterator, None))
-            if page is None:
-                return
+        return self._paginate("list_objects_v2", **kwargs)
+
+    def _paginate(self, operation: str, key: str | None = None, **kwargs: Any) -> Iterator[dict]:
+        """Every page of a paginated call on this bucket, each request's failure mapped by :meth:`_call`."""
+        pages = iter(self._client.get_paginator(operation).paginate(Bucket=self.bucket, **kwargs))
+        while (page := self._call(lambda: next(pages, None), key)) is not None:
             yield page
 
     def list(
@@ -382,6 +388,35 @@ class S3ObjectStore(ObjectStore):
             CopySource={"Bucket": self.bucket, "Key": self._key(source_key)},
         )
         return r["CopyObjectResult"]["ETag"]
+
+    def leftovers(self, *, older_than: float) -> list[Leftover]:
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        found = []
+        for page in self._paginate("list_multipart_uploads", Prefix=self.prefix):
+            for upload in page.get("Uploads", ()):
+                if upload["Initiated"] >= cutoff:
+                    continue
+                key, upload_id = upload["Key"], upload["UploadId"]
+                size = self._uploaded_bytes(key, upload_id)
+                if size is not None:
+                    started = upload["Initiated"]
+                    found.append(Leftover(MULTIPART_UPLOAD, self._unprefix(key), size, started, upload_id))
+        return sorted(found, key=lambda leftover: leftover.started)
+
+    def _uploaded_bytes(self, full_key: str, upload_id: str) -> int | None:
+        """Bytes of the parts an upload holds, or ``None`` if it ended meanwhile."""
+        try:
+            pages = self._paginate("list_parts", full_key, Key=full_key, UploadId=upload_id)
+            return sum(part["Size"] for page in pages for part in page.get("Parts", ()))
+        except NotFoundError:  # NoSuchUpload: completed or aborted since the listing
+            return None
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        if leftover.kind != MULTIPART_UPLOAD or not leftover.upload_id:
+            raise ObjectStoreError(f"{self.url}: {leftover.kind} {leftover.key!r} is not a multipart upload")
+        with contextlib.suppress(NotFoundError):  # NoSuchUpload: completed or aborted meanwhile
+            self._call(self._client.abort_multipart_upload, leftover.key, Bucket=self.bucket,
+                       Key=self._key(leftover.key), UploadId=leftover.upload_id)
 
     def check(self) -> None:
         try:

@@ -3,6 +3,7 @@
     python modelstore_workers.py commit URL FOLDER N WRITER [CYCLE]  # N commits with retries; content
                                                                      # repeats every CYCLE commits
     python modelstore_workers.py commit-loop URL FILE         # commit forever (for kill -9)
+    python modelstore_workers.py commit-once URL FILE         # commit FILE once, print the version
     python modelstore_workers.py genesis URL FILE START       # at START (epoch s), commit FILE believing
                                                               # the store empty; no retries: won or lost
 """
@@ -38,6 +39,9 @@ def main(argv: list[str]) -> int:
             store.commit(path, message=f"loop {i}", retries=5)
             print(i, flush=True)
             i += 1
+    if command == "commit-once":
+        print(store.commit(Path(argv[2]), message="once").version_id, flush=True)
+        return 0
     if command == "genesis":
         store.head = lambda: None  # every racer read an empty store a moment ago
         time.sleep(max(0.0, float(argv[3]) - time.time()))

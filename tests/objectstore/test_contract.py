@@ -544,3 +544,52 @@ def test_a_folder_store_on_a_filesystem_that_cannot_sync_folders_still_writes(tm
     monkeypatch.setattr(os, "fsync", files_only)
     store.put("a/b", b"payload")
     assert store.get("a/b") == b"payload" and synced_files
+
+
+def _leave_unfinished_write(store, tmp_path) -> int:
+    """What a writer killed mid-write leaves: a staging file here, an incomplete multipart upload on S3."""
+    data = os.urandom(5 << 20)
+    if store.url.startswith("file://"):
+        staging = store.root / ".sn46-objectstore" / "tmp"
+        staging.mkdir(parents=True, exist_ok=True)
+        (staging / "0123abcd").write_bytes(data)
+    else:
+        key = store.prefix + "blobs/half-written"
+        upload = store.client.create_multipart_upload(Bucket=store.bucket, Key=key)["UploadId"]
+        store.client.upload_part(Bucket=store.bucket, Key=key, UploadId=upload, PartNumber=1, Body=data)
+    return len(data)
+
+
+def test_unfinished_writes_are_listed_as_leftovers_and_removed(store, tmp_path):
+    store.put("keep", b"good")
+    assert store.leftovers(older_than=0) == []
+    size = _leave_unfinished_write(store, tmp_path)
+    [leftover] = store.leftovers(older_than=-60)  # however young
+    assert leftover.size == size and leftover.kind in ("staging_file", "multipart_upload")
+    assert [o.key for o in store.list()] == ["keep"]  # never an object
+    store.remove_leftover(leftover)
+    assert store.leftovers(older_than=-60) == []
+    store.remove_leftover(leftover)  # gone already: nothing to do
+    assert store.get("keep") == b"good"
+
+
+def test_a_staging_file_in_use_is_never_a_leftover(tmp_path):
+    store = open_store(f"file://{tmp_path}")
+    code = textwrap.dedent(f"""
+        import sys
+        from sn46_pipelines.objectstore import open_store
+        store = open_store("file://{tmp_path}")
+        with store._staged(b"in flight"):
+            print("staged", flush=True)
+            sys.stdin.readline()
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    assert child.stdout.readline() == "staged\n"
+    assert store.leftovers(older_than=-60) == []  # the live writer holds its lock
+    child.kill()  # SIGKILL: the kernel drops the lock, the file stays
+    child.wait()
+    [leftover] = store.leftovers(older_than=-60)
+    assert leftover.size == len(b"in flight")
+    store.remove_leftover(leftover)
+    assert store.leftovers(older_than=-60) == []

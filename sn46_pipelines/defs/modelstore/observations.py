@@ -47,6 +47,8 @@ def gc_observation(
             "gc_bytes_freed": result.bytes_freed,
             "gc_blobs_deleted": result.blobs_deleted,
             "gc_orphans_deleted": result.orphans_deleted,
+            "gc_leftovers": result.leftovers,
+            "gc_leftover_bytes": result.leftover_bytes,
             "gc_duration_s": round(duration_s, 3),
             "keep_versions": policy.keep_versions,
             "keep_min_versions": policy.keep_min_versions,
