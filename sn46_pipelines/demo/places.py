@@ -54,3 +54,51 @@ STREETS: tuple[str, ...] = (
     "Sunset", "Lincoln", "Jefferson", "Highland", "Walnut", "Willow", "River", "Church", "Spring", "Meadow",
 )
 STREET_SUFFIXES: tuple[str, ...] = ("St", "Ave", "Rd", "Dr", "Ln", "Blvd", "Ct", "Way", "Pl")
+
+
+@dataclass(frozen=True, slots=True)
+class MetroZip:
+    """A zip code of the regional set (:mod:`.region`): its place, and what its homes are like."""
+
+    place: Place
+    #: Relative number of sales (the regional set draws its homes in these proportions).
+    homes: float
+    #: Typical lot size over living area, and typical year built.
+    lot_ratio: float
+    typical_year: int
+
+
+#: Downtown Austin: the regional set's prices fall with the distance from here.
+AUSTIN_CENTER = (30.2672, -97.7431)
+
+
+def _austin(zip_code: str, latitude: float, longitude: float, per_sqft: float, homes: float,
+            lot_ratio: float, typical_year: int) -> MetroZip:
+    place = Place(zip_code, "Austin", "TX", latitude, longitude, per_sqft)
+    return MetroZip(place, homes, lot_ratio, typical_year)
+
+
+#: Twenty Austin zip codes, all within about 0.2 degrees of downtown, with rough 2025 price levels:
+#: the regional demo set (:func:`.region.regional_listings`).
+AUSTIN: tuple[MetroZip, ...] = (
+    _austin("78701", 30.2711, -97.7437, 600.0, 0.6, 1.2, 2008),
+    _austin("78702", 30.2636, -97.7166, 450.0, 1.0, 2.8, 1975),
+    _austin("78703", 30.2937, -97.7654, 700.0, 0.8, 4.0, 1965),
+    _austin("78704", 30.2428, -97.7658, 550.0, 1.4, 3.2, 1972),
+    _austin("78705", 30.2947, -97.7389, 450.0, 0.5, 2.0, 1970),
+    _austin("78721", 30.2700, -97.6832, 320.0, 0.7, 3.5, 1985),
+    _austin("78722", 30.2893, -97.7150, 430.0, 0.4, 2.6, 1950),
+    _austin("78723", 30.3045, -97.6861, 330.0, 1.0, 3.2, 1968),
+    _austin("78731", 30.3471, -97.7681, 500.0, 0.9, 4.5, 1982),
+    _austin("78741", 30.2315, -97.7218, 300.0, 0.9, 2.8, 1983),
+    _austin("78744", 30.1760, -97.7390, 230.0, 1.1, 3.4, 1995),
+    _austin("78745", 30.2072, -97.7956, 320.0, 1.5, 3.0, 1980),
+    _austin("78746", 30.2957, -97.8108, 650.0, 0.9, 5.5, 1990),
+    _austin("78748", 30.1630, -97.8225, 260.0, 1.2, 3.0, 2000),
+    _austin("78749", 30.2140, -97.8570, 300.0, 1.1, 3.2, 1992),
+    _austin("78751", 30.3096, -97.7236, 450.0, 0.6, 2.5, 1948),
+    _austin("78752", 30.3318, -97.7004, 300.0, 0.7, 2.8, 1965),
+    _austin("78756", 30.3224, -97.7398, 480.0, 0.5, 2.7, 1952),
+    _austin("78757", 30.3516, -97.7337, 400.0, 0.8, 3.0, 1962),
+    _austin("78727", 30.4256, -97.7194, 280.0, 1.0, 2.9, 1994),
+)
