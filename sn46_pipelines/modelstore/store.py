@@ -32,7 +32,7 @@ from .errors import (
     VersionCollectedError,
     VersionNotFoundError,
 )
-from .hashing import copy_and_hash, hash_file
+from .hashing import copy_and_hash, hash_file, hash_stream
 from .layout import (
     COLLECTED,
     HEAD_HINT,
@@ -278,7 +278,7 @@ class ModelStore:
     ) -> VersionRecord:
         """Commit a file or a folder of files as the next version; return its record.
 
-        Blobs go up first (skipping ones already stored), then the record is
+        Blobs go up first (skipping ones already stored intact), then the record is
         created with one conditional write. If another writer took the
         counter, :class:`ConflictError` names it; with ``retries`` the head is
         re-read and the same snapshot committed on top, up to that many times.
@@ -312,17 +312,31 @@ class ModelStore:
         )
         return record
 
+    def holds_good_blob(self, sha256: str, size: int) -> bool:
+        """True when the blob stored under ``sha256`` has ``size`` bytes that hash to its name.
+
+        Deduplication asks this before trusting a blob it would not upload: a
+        blob of the right size may still hold rotted or tampered bytes, and a
+        commit naming it would be acknowledged and then fail every checkout.
+        It costs one HEAD, plus a read of the blob when the size matches.
+        """
+        key = blob_key(sha256)
+        try:
+            if self.objects.head(key).size != size:
+                return False
+            with self.objects.open(key) as stream:
+                return hash_stream(stream) == (sha256, size)
+        except NotFoundError:
+            return False
+
     def _upload_blobs(self, files: Iterable[StagedFile]) -> None:
+        """Make every blob of the commit known good: uploaded now, or already stored and re-hashed."""
         unique = {f.sha256: f for f in files}
 
         def upload(f: StagedFile) -> None:
-            key = blob_key(f.sha256)
-            try:
-                if self.objects.head(key).size == f.size:
-                    return
-            except NotFoundError:
-                pass
-            f.pending.publish(key)
+            if self.holds_good_blob(f.sha256, f.size):
+                return
+            f.pending.publish(blob_key(f.sha256))
 
         with ThreadPoolExecutor(min(4, max(1, len(unique)))) as pool:
             list(pool.map(upload, unique.values()))

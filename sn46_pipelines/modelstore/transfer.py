@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..objectstore import NotFoundError, PreconditionFailedError
+from ..objectstore import PreconditionFailedError
 from . import audit
 from .errors import ImportRejectedError, IntegrityError, VersionCollectedError
 from .hashing import HashingReader, copy_and_hash
@@ -120,11 +120,8 @@ def import_archive(store: ModelStore, archive: str | os.PathLike[str]) -> Import
         start = _first_new_counter(store, records, archive)
         written_blobs = 0
         for sha in {e.sha256 for c in chosen for e in records[c].manifest.values()}:
-            try:
-                if store.objects.head(blob_key(sha)).size == blobs[sha]:
-                    continue
-            except NotFoundError:
-                pass
+            if store.holds_good_blob(sha, blobs[sha]):
+                continue
             store.objects.upload(blob_key(sha), staging / "blobs" / sha)
             written_blobs += 1
         new = records[start:]
