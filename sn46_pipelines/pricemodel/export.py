@@ -22,7 +22,7 @@ from .model import PriceNet, PriceOutput
 INPUT_NAME = "features"
 OUTPUT_NAME = "price"
 OPSET = 18
-#: Largest difference between onnxruntime's and torch's log prices (about a relative one) a checkpoint may have.
+#: Largest difference of onnxruntime's and torch's log prices (about a relative one) a checkpoint may have.
 TOLERANCE = 1e-4
 
 
@@ -58,7 +58,7 @@ def export_onnx(net: PriceNet, path: str | os.PathLike[str]) -> None:
 
 
 class ModelDefectError(ValueError):
-    """The trained network itself gives no usable price for in-distribution inputs: retrain, do not re-export."""
+    """The trained network gives no usable price for in-distribution inputs: retrain, do not re-export."""
 
 
 def verify_onnx(net: PriceNet, spec: FeatureSpec, path: str | os.PathLike[str], *, rows: np.ndarray) -> float:

@@ -4,10 +4,16 @@ The model's input is a float32 ``(batch, N)`` vector of *raw* values in the
 order of :attr:`FeatureSpec.columns`: the numeric columns as listed (a missing
 value replaced by its training median) followed by one-hot blocks for the
 categorical columns (an unseen or rare category lights the block's
-``<other>`` slot). Scaling (``log1p`` of living area, standardization) happens
-inside the network, so the exported ONNX graph takes listings almost as they
-come and a validator needs nothing but ``feature_config.json`` to build its
-input.
+``<other>`` slot). Bounding, scaling (``log1p`` of areas and days,
+standardization) and the location encoding happen inside the network, so
+the exported ONNX graph takes listings almost as they come and a validator
+needs nothing but ``feature_config.json`` to build its input.
+
+``lot_size`` and ``year_built`` arrive only with epoch/zipcode uploads, and
+``days_on_zillow`` and ``home_status`` are absent from the serving API's
+older clients: a table without them reads them as missing, so the same
+model serves either. N stays within SN46's ``10 <= N <= 76`` (:data:`MAX_INPUTS`):
+a metro with more zip codes than fit keeps the most frequent ones.
 
 Training and serving share :func:`encode`; serving builds a table from JSON
 with :func:`listings_table` first, so there is one encoding code path.
@@ -26,18 +32,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 #: Identifies the layout of ``feature_config.json``; bump it when the encoding changes meaning.
-FORMAT = "sn46-price-model/1"
+FORMAT = "sn46-price-model/2"
 
-#: Numeric inputs, and whether the network takes their ``log1p`` (living area spans two decades).
+#: Numeric inputs, and whether the network takes their ``log1p`` (areas span decades, days on market too).
 NUMERIC: tuple[tuple[str, bool], ...] = (
     ("living_area", True),
     ("bedrooms", False),
     ("bathrooms", False),
     ("latitude", False),
     ("longitude", False),
+    ("lot_size", True),
+    ("year_built", False),
+    ("days_on_zillow", True),
 )
-#: Categorical inputs, one-hot encoded over their training vocabulary.
-CATEGORICAL: tuple[str, ...] = ("home_type", "zip_code")
+#: The coordinate columns: a 1 % move in one is tens of kilometres, so robustness is judged without them too.
+COORDINATES: tuple[str, ...] = ("latitude", "longitude")
+#: Categorical inputs, one-hot encoded over their training vocabulary (zip codes last: they are trimmed).
+CATEGORICAL: tuple[str, ...] = ("home_type", "home_status", "zip_code")
+#: Inputs a table may lack entirely (read as missing): uploads before epoch documents, older API clients.
+OPTIONAL: frozenset[str] = frozenset({"lot_size", "year_built", "days_on_zillow", "home_status"})
+#: SN46 accepts a float32 input of shape ``(batch, N)`` with ``MIN_INPUTS <= N <= MAX_INPUTS``.
+MIN_INPUTS, MAX_INPUTS = 10, 76
 #: The slot of a category the training data did not have (or had too rarely to learn).
 OTHER = "<other>"
 
@@ -53,11 +68,14 @@ INPUT_SCHEMA = pa.schema(
 
 @dataclass(frozen=True, slots=True)
 class NumericFeature:
-    """One numeric input: its training median fills gaps; ``mean``/``std`` are of the (logged) value."""
+    """One numeric input: its training median fills gaps; inputs are clipped to ``[low, high]`` (the
+    training range) in the network; ``mean``/``std`` are of the clipped (logged) value."""
 
     name: str
     log: bool
     fill: float
+    low: float
+    high: float
     mean: float
     std: float
 
@@ -86,6 +104,9 @@ class FeatureSpec:
     categorical: tuple[CategoricalFeature, ...]
     target_mean: float
     target_std: float
+    target_low: float
+    """Smallest and largest training log price: the network's output is bounded to them plus a margin."""
+    target_high: float
 
     @property
     def columns(self) -> list[str]:
@@ -110,6 +131,20 @@ class FeatureSpec:
         std[:n] = [f.std for f in self.numeric]
         return log, mean, std
 
+    def input_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per input column, the range the network clips it to: the training range, 0..1 for one-hots."""
+        n = len(self.numeric)
+        low = np.zeros(self.n_inputs, dtype=np.float32)
+        high = np.ones(self.n_inputs, dtype=np.float32)
+        low[:n] = [f.low for f in self.numeric]
+        high[:n] = [f.high for f in self.numeric]
+        return low, high
+
+    def column_indices(self, names: Iterable[str]) -> list[int]:
+        """Positions of the named numeric columns in the input vector."""
+        wanted = set(names)
+        return [i for i, f in enumerate(self.numeric) if f.name in wanted]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
@@ -117,7 +152,13 @@ class FeatureSpec:
             "numeric": [asdict(f) for f in self.numeric],
             "categorical": [{"name": f.name, "vocabulary": list(f.vocabulary)} for f in self.categorical],
             "other": OTHER,
-            "target": {"name": "log_price", "mean": self.target_mean, "std": self.target_std},
+            "target": {
+                "name": "log_price",
+                "mean": self.target_mean,
+                "std": self.target_std,
+                "low": self.target_low,
+                "high": self.target_high,
+            },
         }
 
     @classmethod
@@ -129,17 +170,22 @@ class FeatureSpec:
             categorical=tuple(CategoricalFeature(f["name"], tuple(f["vocabulary"])) for f in raw["categorical"]),
             target_mean=float(raw["target"]["mean"]),
             target_std=float(raw["target"]["std"]),
+            target_low=float(raw["target"]["low"]),
+            target_high=float(raw["target"]["high"]),
         )
         if spec.columns != list(raw["columns"]):
             raise ValueError("feature config columns disagree with its features; the file was edited or is corrupt")
         return spec
 
 
-def fit_spec(table: pa.Table, *, min_category_count: int = 5) -> FeatureSpec:
-    """Medians, normalization and vocabularies of a (training) table with features and ``price``.
+def fit_spec(table: pa.Table, *, min_category_count: int = 5, max_inputs: int = MAX_INPUTS) -> FeatureSpec:
+    """Medians, ranges, normalization and vocabularies of a (training) table with features and ``price``.
 
     Categories seen fewer than ``min_category_count`` times go to the
     :data:`OTHER` slot: an embedding trained on three rows learns noise.
+    When the vector would be wider than ``max_inputs``, the zip-code block
+    keeps its most frequent zips (the rest share ``<other>``, where the
+    coordinates still place them).
     """
     if table.num_rows == 0:
         raise ValueError("cannot fit features on an empty table")
@@ -150,15 +196,29 @@ def fit_spec(table: pa.Table, *, min_category_count: int = 5) -> FeatureSpec:
         known = values[np.isfinite(values)]
         fill = float(np.median(known)) if known.size else 0.0
         values = np.where(np.isfinite(values), values, fill)
-        scaled = np.log1p(np.maximum(values, 0.0)) if log else values
-        numeric.append(NumericFeature(name, log, fill, float(scaled.mean()), _nonzero(float(scaled.std()))))
+        low = max(float(values.min()), 0.0) if log else float(values.min())  # log1p needs x > -1
+        high = max(float(values.max()), low)
+        scaled = np.log1p(np.clip(values, low, high)) if log else values
+        spread = _nonzero(float(scaled.std()))
+        numeric.append(NumericFeature(name, log, fill, low, high, float(scaled.mean()), spread))
     categorical = []
     for name in CATEGORICAL:
         counts = pc.value_counts(table.column(name).drop_null()).to_pylist()
-        vocabulary = sorted(c["values"] for c in counts if c["counts"] >= min_category_count)
-        categorical.append(CategoricalFeature(name, tuple(vocabulary)))
+        frequent = sorted((-c["counts"], c["values"]) for c in counts if c["counts"] >= min_category_count)
+        categorical.append([value for _, value in frequent])
+    room = max_inputs - len(numeric) - sum(len(v) + 1 for v in categorical[:-1]) - 1
+    if room < 0:
+        raise ValueError(f"max_inputs {max_inputs} leaves no room for the zip-code block")
+    categorical[-1] = categorical[-1][:room]
     target = log_prices(table)
-    return FeatureSpec(tuple(numeric), tuple(categorical), float(target.mean()), _nonzero(float(target.std())))
+    return FeatureSpec(
+        tuple(numeric),
+        tuple(CategoricalFeature(name, tuple(sorted(v))) for name, v in zip(CATEGORICAL, categorical)),
+        float(target.mean()),
+        _nonzero(float(target.std())),
+        float(target.min()),
+        float(target.max()),
+    )
 
 
 def encode(table: pa.Table, spec: FeatureSpec) -> np.ndarray:
@@ -199,6 +259,7 @@ def prepare(table: pa.Table) -> pa.Table:
     row. The result is sorted by zpid, so any source order (DuckDB scans are
     parallel) yields the same table, the same data version and the same model.
     """
+    table = _conform(table)
     columns = [KEY, TARGET, *INPUT_SCHEMA.names] + (["datetime"] if "datetime" in table.column_names else [])
     table = _plain(table.select(columns))
     price = table.column(TARGET)
@@ -257,8 +318,12 @@ def data_version(table: pa.Table) -> str:
 
 def _conform(table: pa.Table) -> pa.Table:
     missing = [name for name in INPUT_SCHEMA.names if name not in table.column_names]
-    if missing:
-        raise ValueError(f"listings lack feature columns {missing}")
+    required = [name for name in missing if name not in OPTIONAL]
+    if required:
+        raise ValueError(f"listings lack feature columns {required}")
+    for name in missing:
+        field = INPUT_SCHEMA.field(name)
+        table = table.append_column(field, pa.nulls(table.num_rows, field.type))
     return _plain(table)
 
 

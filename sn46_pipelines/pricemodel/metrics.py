@@ -30,3 +30,18 @@ def price_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]
         "r2": 1.0 - residual / spread if spread > 0 else 0.0,
         "within_10pct": float((relative <= 0.10).mean()),
     }
+
+
+#: SN46's robustness check: every feature multiplied by a factor drawn uniformly from 1 -/+ this.
+NOISE = 0.01
+
+
+def with_noise(x: np.ndarray, columns: list[int], *, scale: float = NOISE, seed: int = 0) -> np.ndarray:
+    """``x`` with ``columns`` multiplied by uniform ``1 - scale .. 1 + scale`` noise (a fixed draw per seed).
+
+    SN46 perturbs the input vector so; the gate and the benchmark use this one
+    function so a model and its comparison see the very same noise.
+    """
+    factors = np.ones_like(x, dtype=np.float64)
+    factors[:, columns] = np.random.default_rng(seed).uniform(1 - scale, 1 + scale, (len(x), len(columns)))
+    return (x * factors).astype(x.dtype)

@@ -36,6 +36,10 @@ class Listing(BaseModel):
     longitude: float | None = Field(None, ge=-180, le=180)
     home_type: str | None = Field(None, max_length=64, examples=["SINGLE_FAMILY"])
     zip_code: str | None = Field(None, max_length=10, examples=["78701"])
+    lot_size: float | None = Field(None, ge=0, description="square feet")
+    year_built: float | None = Field(None, ge=1000, le=3000)
+    days_on_zillow: float | None = Field(None, ge=0, description="days on market")
+    home_status: str | None = Field(None, max_length=64, examples=["RECENTLY_SOLD"])
 
 
 class PredictRequest(BaseModel):

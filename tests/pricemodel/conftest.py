@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from pricemodel_helpers import TINY, demo_listings
+from pricemodel_helpers import TINY, demo_listings, fit_hgb, regional
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +28,34 @@ def checkpoint_dir(trained, tmp_path_factory) -> Path:
     from sn46_pipelines.pricemodel.checkpoint import write_checkpoint
 
     return write_checkpoint(trained, tmp_path_factory.mktemp("checkpoint"))
+
+
+@pytest.fixture(scope="session")
+def regional_listings() -> pa.Table:
+    return regional()
+
+
+@pytest.fixture(scope="session")
+def regional_model(regional_listings):
+    """The default training config on the regional set (a few seconds on one core)."""
+    from sn46_pipelines.pricemodel.train import train
+
+    return train(regional_listings)
+
+
+@pytest.fixture(scope="session")
+def multi_city_model(listings):
+    """The default training config on the multi-city set."""
+    from sn46_pipelines.pricemodel.train import train
+
+    return train(listings)
+
+
+@pytest.fixture(scope="session")
+def regional_hgb(regional_model, regional_listings):
+    return fit_hgb(regional_model, regional_listings)
+
+
+@pytest.fixture(scope="session")
+def multi_city_hgb(multi_city_model, listings):
+    return fit_hgb(multi_city_model, listings)

@@ -40,3 +40,30 @@ def two_zip_listings(rows_per_zip: int = 300, seed: int = 0) -> pa.Table:
         synth_listings(rng, place, np.arange(rows_per_zip) + 1 + i * 10_000, newest=newest)
         for i, place in enumerate(TWO_ZIPS)
     )
+
+
+def regional(rows: int = 2_500, seed: int = 0) -> pa.Table:
+    """The regional demo set (one metro, coordinates within about 0.2 degrees)."""
+    from sn46_pipelines.demo.region import regional_listings
+
+    return regional_listings(rows, seed=seed, newest=datetime(2026, 11, 20, tzinfo=timezone.utc))
+
+
+def fit_hgb(result, listings: pa.Table):
+    """scikit-learn's HistGradientBoostingRegressor (untuned) fitted on ``result``'s training split, with the
+    same input vector and log-price target: the bar the MLP is held to. Prices: ``exp(model.predict(x))``."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
+
+    from sn46_pipelines.pricemodel.features import encode, log_prices, prepare, validation_mask, zpid_hashes
+
+    table = prepare(listings)
+    in_validation = validation_mask(zpid_hashes(table.column("zpid").to_pylist()), result.config.val_percent)
+    train_rows = table.filter(pa.array(~in_validation))
+    with threadpool_limits(1):  # as the MLP trains; OpenMP's threads on a busy machine are 20x slower
+        return HistGradientBoostingRegressor(random_state=0).fit(encode(train_rows, result.spec),
+                                                                 log_prices(train_rows))
+
+
+def mape(actual: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean(np.abs(predicted - actual) / actual))

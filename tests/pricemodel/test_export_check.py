@@ -37,4 +37,4 @@ def test_a_network_that_prices_listings_as_inf_is_reported_as_a_model_defect(tra
 
 def test_probe_rows_must_match_the_model(trained, checkpoint_dir):
     with pytest.raises(ValueError, match="probe rows"):
-        verify_onnx(trained.net, trained.spec, checkpoint_dir / "model.onnx", rows=np.zeros((3, 2), np.float32))
+        verify_onnx(trained.net, trained.spec, checkpoint_dir / "model.onnx", rows=np.zeros((3, 2), "f4"))

@@ -134,13 +134,13 @@ def test_a_failed_training_process_fails_the_step_with_its_own_cause(tmp_path):
     }
     with dg.instance_for_test() as instance:
         result = dg.materialize([price_model], instance=instance, resources=resources, raise_on_error=False,
-                                run_config={"ops": {"price_model": {"config": {"epochs": 0}}}})
+                                run_config={"ops": {"price_model": {"config": {"epochs": -1}}}})
         assert not result.success
         [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         error = failure.step_failure_data.error
         while error.cause is not None:
             error = error.cause
-        assert "training failed: ValueError: epochs must be at least 1, not 0" in error.message
+        assert "training failed: ValueError: epochs must be 0 or more, not -1" in error.message
 
 
 def test_with_no_listings_training_is_a_skipped_materialization_and_the_pin_stays(tmp_path):

@@ -23,10 +23,16 @@ from .launcher import TrainingLauncher
 class PriceModelConfig(dg.Config):
     """Training settings a trainer sets in the launchpad; the defaults fit the demo in seconds on a CPU."""
 
-    epochs: int = Field(10, description="passes over the training listings")
+    epochs: int = Field(
+        0, description="passes over the training listings; 0: as many as `steps` optimizer steps take"
+    )
+    steps: int = Field(3000, description="optimizer steps to plan for when epochs is 0 (at most 300 epochs)")
+    patience: int = Field(
+        25, description="stop after this many epochs without a better early-stopping MAPE; 0: never"
+    )
     learning_rate: float = Field(3e-3, description="peak of the one-cycle schedule (AdamW)")
-    batch_size: int = Field(256, description="listings per optimizer step")
-    hidden: int = Field(64, description="width of the MLP's two hidden layers")
+    batch_size: int = Field(128, description="listings per optimizer step")
+    hidden: int = Field(128, description="width of the MLP's two hidden layers")
     device: str = Field(
         "auto", description="auto (CUDA with bf16 autocast when present), cpu, cuda or cuda:N"
     )
