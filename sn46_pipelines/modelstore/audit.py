@@ -2,6 +2,11 @@
 
 Each event is its own object, created with create-if-absent under a key that
 sorts by time, so events are never rewritten and listing them is the history.
+
+Every event that makes versions visible (``commit``, ``import``, ``repair``)
+names the newest version it wrote (``version_id``, ``record_hash``), so the
+trail is also a witness of how far the chain once reached, kept apart from the
+records and the ``HEAD`` hint it vouches for (see :func:`newest_version`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..objectstore import ObjectStore
+from ..objectstore import NotFoundError, ObjectStore
 from .layout import AUDIT
 from .record import canonical_json, whoami
 
@@ -44,7 +49,7 @@ def event_keys(objects: ObjectStore, kind: str | None = None) -> list[str]:
     """Keys of the events (of one ``kind``), oldest first."""
     keys = [info.key for info in objects.list(AUDIT)]
     if kind is not None:
-        keys = [k for k in keys if k.rsplit("/", 1)[-1].split("-")[1] == kind]
+        keys = [k for k in keys if _kind_of(k) == kind]
     return keys
 
 
@@ -57,3 +62,30 @@ def events(objects: ObjectStore, kind: str | None = None) -> Iterator[AuditEvent
     """The events (of one ``kind``), oldest first."""
     for key in event_keys(objects, kind):
         yield read_event(objects, key)
+
+
+#: Kinds of event that name the newest version they made visible.
+VERSION_KINDS = ("commit", "import", "repair")
+
+
+def newest_version(objects: ObjectStore) -> AuditEvent | None:
+    """The newest event that names a version it made visible, or ``None`` if there is none.
+
+    Records are never deleted, so the version it names (and its record hash)
+    must still be in the chain: verification uses it to tell a store whose
+    newest versions were cut off from a store that never had them. One
+    listing of ``audit/`` plus a GET or two.
+    """
+    keys = [k for k in event_keys(objects) if _kind_of(k) in VERSION_KINDS]
+    for key in reversed(keys):
+        try:
+            event = read_event(objects, key)
+        except NotFoundError:
+            continue
+        if isinstance(event.what.get("version_id"), str) and isinstance(event.what.get("record_hash"), str):
+            return event
+    return None
+
+
+def _kind_of(key: str) -> str:
+    return key.rsplit("/", 1)[-1].split("-")[1]

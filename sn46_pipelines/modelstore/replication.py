@@ -231,11 +231,14 @@ def _repair(primary: ModelStore, replica: ModelStore, report: ReplicationReport)
                 raise ModelStoreError(
                     f"{replica.url}: {version_id(counter)} was written elsewhere meanwhile"
                 ) from None
+    newest = {}
     if report.missing_versions:
-        replica.advance_hint(primary.get(report.missing_versions[-1]))
+        head = primary.get(report.missing_versions[-1])
+        replica.advance_hint(head)
+        newest = {"version_id": head.version_id, "record_hash": head.record_hash}
     copied = {"blobs": len(blobs), "markers": len(report.missing_markers), "records": records,
               "corrupt_records_replaced": len(report.corrupt_records)}
-    audit.append_event(replica.objects, "repair", {"primary": primary.url, **copied})
+    audit.append_event(replica.objects, "repair", {"primary": primary.url, **copied, **newest})
     return copied
 
 

@@ -141,7 +141,8 @@ def import_archive(store: ModelStore, archive: str | os.PathLike[str]) -> Import
         if new:
             store.advance_hint(new[-1])
         result = ImportResult(chosen, [r.counter for r in new], [r.counter for r in records[:start]], written_blobs)
-        audit.append_event(store.objects, "import", {"archive": str(archive), **result.to_dict()})
+        newest = {"version_id": new[-1].version_id, "record_hash": new[-1].record_hash} if new else {}
+        audit.append_event(store.objects, "import", {"archive": str(archive), **result.to_dict(), **newest})
         return result
 
 

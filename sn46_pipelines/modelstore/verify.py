@@ -5,6 +5,15 @@ Shallow checks cost one LIST page per 1,000 objects plus one GET per record
 ``record_hash`` and ``content_hash`` recomputes, every ``parent`` is the
 previous ``record_hash``, the ``HEAD`` hint agrees, and every live version's
 blobs exist with the right size. Deep checks also re-hash every live blob.
+
+A chain cut short (its newest records deleted, the hint moved back) is still
+a valid chain, so the head is also checked against a witness kept apart from
+the records and the hint: the audit trail's newest version event (see
+:func:`.audit.newest_version`). It is written by every commit, import and
+repair, in the store itself (so it exists wherever the chain does, unlike a
+replica, which may lag or be absent), and never rewritten. A store whose
+records and audit trail were both rolled back together is beyond it; the
+replica check (its newer records) is the witness for that.
 """
 
 from __future__ import annotations
@@ -14,11 +23,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..objectstore import NotFoundError, ObjectInfo
-from . import segments
+from . import audit, segments
 from .errors import InvalidRecordError
 from .hashing import hash_stream
 from .layout import BLOBS, blob_key, record_key, sha_of_blob_key, version_id
-from .record import VersionRecord, content_hash, parse_record
+from .record import VersionRecord, content_hash, parse_record, parse_version
 from .store import ModelStore
 
 MISSING_RECORD = "missing_record"
@@ -27,6 +36,7 @@ BROKEN_LINK = "broken_link"
 NON_SEQUENTIAL_COUNTER = "non_sequential_counter"
 MISSING_BLOB = "missing_blob"
 BLOB_HASH_MISMATCH = "blob_hash_mismatch"
+ROLLED_BACK = "rolled_back"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +116,29 @@ def _check_records(
             )
         if hint.get("record_hash") != records[hint["counter"]].record_hash:
             return records, Problem(hint["counter"], BROKEN_LINK, "HEAD names a different record_hash for this version")
+    if problem is None:
+        problem = _check_witness(store, records)
     return records, problem
+
+
+def _check_witness(store: ModelStore, records: list[VersionRecord]) -> Problem | None:
+    """``rolled_back`` if the audit trail saw a version this chain no longer holds as it was."""
+    event = audit.newest_version(store.objects)
+    if event is None:
+        return None
+    try:
+        counter = parse_version(event.what["version_id"])
+    except InvalidRecordError:
+        return None  # not a version name: nothing it can vouch for
+    seen = f"the audit trail's {event.kind} of {event.when} by {event.who} names {version_id(counter)}"
+    if counter >= len(records):
+        newest = version_id(len(records) - 1) if records else "nothing"
+        return Problem(len(records), ROLLED_BACK,
+                       f"{seen}, but the chain ends at {newest}: its newest versions were removed")
+    if records[counter].record_hash != event.what["record_hash"]:
+        return Problem(counter, ROLLED_BACK, f"{seen} as record {event.what['record_hash'][:12]}, but the "
+                       f"store holds {records[counter].record_hash[:12]}: history from there was replaced")
+    return None
 
 
 def _check_raw(

@@ -22,7 +22,7 @@ def _rot(store: ModelStore, sha: str) -> None:
     store.objects.put(blob_key(sha), bytes(data))
 
 
-def test_a_commit_replaces_a_corrupt_blob_it_would_have_reused(mstore: ModelStore, make_checkpoint, tmp_path):
+def test_a_commit_replaces_a_corrupt_blob_it_would_have_reused(mstore, make_checkpoint, tmp_path):
     first = mstore.commit(make_checkpoint("same"), message="v0")
     sha = first.manifest["model.pt"].sha256
     _rot(mstore, sha)
@@ -38,13 +38,14 @@ def test_a_commit_replaces_a_corrupt_blob_it_would_have_reused(mstore: ModelStor
 
 def test_an_intact_blob_is_reused_not_uploaded_again(mstore: ModelStore, make_checkpoint):
     first = mstore.commit(make_checkpoint("same"))
-    etags = {sha: mstore.objects.head(blob_key(sha)).etag for sha in {e.sha256 for e in first.manifest.values()}}
+    shas = {e.sha256 for e in first.manifest.values()}
+    etags = {sha: mstore.objects.head(blob_key(sha)).etag for sha in shas}
     mstore.commit(make_checkpoint("same"))
     assert {sha: mstore.objects.head(blob_key(sha)).etag for sha in etags} == etags  # re-hashed, kept
     assert verify(mstore, deep=True).valid
 
 
-def test_an_import_replaces_a_corrupt_blob_it_would_have_reused(mstore: ModelStore, make_checkpoint, tmp_path):
+def test_an_import_replaces_a_corrupt_blob_it_would_have_reused(mstore, make_checkpoint, tmp_path):
     record = mstore.commit(make_checkpoint(1))
     archive = tmp_path / "backup.tar.gz"
     export_versions(mstore, [0], archive)
