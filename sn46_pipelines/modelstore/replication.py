@@ -80,6 +80,8 @@ def check_replication(
     ``deep`` re-reads every record on both sides and re-hashes every replica
     blob that a live version names (it reads the replica's whole live content).
     """
+    if repair:
+        replica.objects.create_if_missing()  # a new replica is seeded by its first repair
     report = _compare(primary, replica, deep=deep)
     if not repair or report.in_sync:
         return report

@@ -284,10 +284,11 @@ class ModelStore:
         re-read and the same snapshot committed on top, up to that many times.
         """
         started = time.monotonic()
+        to_commit = files_to_commit(Path(path))  # bad input is refused before anything is created
+        self.objects.create_if_missing()
         with contextlib.ExitStack() as staging:
             files = {
-                name: staging.enter_context(stage_file(self.objects, file))
-                for name, file in files_to_commit(Path(path)).items()
+                name: staging.enter_context(stage_file(self.objects, file)) for name, file in to_commit.items()
             }
             intent = f"{INFLIGHT}{uuid.uuid4().hex}.json"
             self.objects.put_if_absent(

@@ -102,7 +102,8 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def import_archive(store: ModelStore, archive: str | os.PathLike[str]) -> ImportResult:
-    """Verify the archive completely, then make its versions visible in ``store``."""
+    """Verify the archive completely, then make its versions visible in ``store`` (created if missing)."""
+    store.objects.create_if_missing()
     with tempfile.TemporaryDirectory(prefix="sn46-import-") as tmp:
         staging = Path(tmp)
         manifest, raw_records, blobs = _unpack(Path(archive), staging)

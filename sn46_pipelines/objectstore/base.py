@@ -233,6 +233,16 @@ class ObjectStore(abc.ABC):
     def check(self) -> None:
         """Raise :class:`StoreUnavailableError` unless the store can be read and listed."""
 
+    def create_if_missing(self) -> None:
+        """Make the store ready for its first write, as that write itself would; then :meth:`check` it.
+
+        Commands that write call this before they read, so a store that does
+        not exist yet behaves the same for all of them. A folder store creates
+        its folder; an S3 store only checks: a missing bucket stays an error
+        (creating one is an infrastructure decision, not a write).
+        """
+        self.check()
+
     @abc.abstractmethod
     def arrow_filesystem(self) -> tuple[object, str]:
         """A ``pyarrow.fs.FileSystem`` and the base path of this store inside it.

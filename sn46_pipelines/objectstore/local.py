@@ -423,6 +423,13 @@ class LocalObjectStore(ObjectStore):
         self.requests.add("check")
         self._require_root()
 
+    def create_if_missing(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailableError(f"{self.url}: cannot create the folder: {exc.strerror}") from exc
+        self.check()
+
     def arrow_filesystem(self) -> tuple[object, str]:
         from pyarrow import fs
 
