@@ -4,16 +4,23 @@ A lease is an object created with create-if-absent and renewed or taken over
 with replace-if-etag-matches, so it holds across processes and machines. It
 expires (wall-clock, so hosts need roughly synchronised clocks) so that a
 crashed GC never blocks the store for good.
+
+Releasing is conditional too: delete-if-etag-matches, one request, so a GC
+whose lease expired and was taken over meanwhile never deletes the new
+holder's lease. Where the server cannot delete conditionally, the lease is
+instead replaced, if still ours, by one that has already expired, which
+every later GC may take over; the object then stays until the next GC.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from datetime import datetime, timezone
 
-from ..objectstore import NotFoundError, ObjectStore, PreconditionFailedError
+from ..objectstore import NotFoundError, ObjectStore, PreconditionFailedError, UnsupportedOperationError
 from .errors import StoreBusyError
 from .layout import GC_LEASE
 from .record import canonical_json, whoami
@@ -79,12 +86,18 @@ class Lease:
         self._renewed = time.monotonic()
 
     def release(self) -> None:
-        try:
-            current = self.objects.head(GC_LEASE).etag
-        except NotFoundError:
+        """Give the lease up if it is still ours; a lease another GC has taken over is left alone."""
+        if self._etag is None:
             return
-        if current == self._etag:
-            self.objects.delete(GC_LEASE)
+        etag, self._etag = self._etag, None
+        try:
+            self.objects.delete_if_match(GC_LEASE, etag)
+        except PreconditionFailedError:
+            return  # expired and taken over, or gone: not ours to release
+        except UnsupportedOperationError:
+            expired = {"owner": self.owner, "acquired_at": _now(), "expires_at": 0, "released": True}
+            with contextlib.suppress(PreconditionFailedError):
+                self.objects.put_if_match(GC_LEASE, canonical_json(expired), etag)
 
     def __enter__(self) -> Lease:
         return self.acquire()

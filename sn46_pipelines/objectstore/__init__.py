@@ -21,6 +21,7 @@ from .base import (
     ObjectStoreError,
     PreconditionFailedError,
     StoreUnavailableError,
+    UnsupportedOperationError,
 )
 
 if TYPE_CHECKING:  # boto3 loads with .s3: keep it out of `sn46 --help`
@@ -39,6 +40,7 @@ __all__ = [
     "ObjectStoreError",
     "PreconditionFailedError",
     "StoreUnavailableError",
+    "UnsupportedOperationError",
     "open_store",
 ]
 

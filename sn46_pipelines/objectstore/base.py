@@ -47,6 +47,10 @@ class PreconditionFailedError(ObjectStoreError):
         self.key = key
 
 
+class UnsupportedOperationError(ObjectStoreError):
+    """The server does not implement this request (S3 answered 501 NotImplemented)."""
+
+
 class StoreUnavailableError(ObjectStoreError):
     """The store itself cannot be used: missing bucket or folder, denied access, bad credentials.
 
@@ -207,6 +211,16 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def delete(self, key: str) -> None:
         """Delete ``key``; deleting a missing key is not an error."""
+
+    @abc.abstractmethod
+    def delete_if_match(self, key: str, etag: str) -> None:
+        """Delete ``key`` only if its current etag is ``etag``; :class:`PreconditionFailedError` otherwise.
+
+        A missing key also fails the precondition. Check and delete are one
+        step for every process: a writer that replaced the object in between
+        never loses it. :class:`UnsupportedOperationError` where the server
+        cannot do this (AWS S3 can, since 2024).
+        """
 
     @abc.abstractmethod
     def delete_many(self, keys: Iterable[str]) -> int:

@@ -330,9 +330,18 @@ class LocalObjectStore(ObjectStore):
             return self._publish(tmp, key, expect=etag)
 
     def delete(self, key: str) -> None:
+        self._delete(key, None)
+
+    def delete_if_match(self, key: str, etag: str) -> None:
+        self._delete(key, etag)
+
+    def _delete(self, key: str, expect: str | None) -> None:
         self.requests.add("delete")
         path = self._path(key)
         with self._locked(key):
+            if expect is not None and (current := self._current_etag(key)) != expect:
+                detail = f"etag is {current or 'absent'}, expected {expect}"
+                raise PreconditionFailedError(self.url, key, detail)
             try:
                 path.unlink()
             except (FileNotFoundError, NotADirectoryError):

@@ -37,6 +37,7 @@ from .base import (
     PreconditionFailedError,
     RequestCounter,
     StoreUnavailableError,
+    UnsupportedOperationError,
 )
 
 T = TypeVar("T")
@@ -160,6 +161,8 @@ class S3ObjectStore(ObjectStore):
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         if code in _PRECONDITION_CODES or status == "412":
             return PreconditionFailedError(self.url, key or "", "S3 answered 412")
+        if code == "NotImplemented" or status == "501":
+            return UnsupportedOperationError(f"{self.url}: the server does not implement this ({code})")
         if code in _UNAVAILABLE_CODES:
             credentials = self._credentials_origin and code != "NoSuchBucket"
             origin = f"; credentials from {self._credentials_origin}" if credentials else ""
@@ -352,6 +355,12 @@ class S3ObjectStore(ObjectStore):
 
     def delete(self, key: str) -> None:
         self._call(self._client.delete_object, key, Bucket=self.bucket, Key=self._key(key))
+
+    def delete_if_match(self, key: str, etag: str) -> None:
+        try:
+            self._call(self._client.delete_object, key, Bucket=self.bucket, Key=self._key(key), IfMatch=etag)
+        except NotFoundError:  # AWS and moto answer 404 for a missing key, SeaweedFS 412
+            raise PreconditionFailedError(self.url, key, "object does not exist") from None
 
     def delete_many(self, keys: Iterable[str]) -> int:
         count = 0

@@ -11,7 +11,8 @@ WORKERS = Path(__file__).with_name("modelstore_workers.py")
 
 def start_worker(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(WORKERS), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, str(WORKERS), *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 

@@ -4,6 +4,9 @@
                                                                      # repeats every CYCLE commits
     python modelstore_workers.py commit-loop URL FILE         # commit forever (for kill -9)
     python modelstore_workers.py commit-once URL FILE         # commit FILE once, print the version
+    python modelstore_workers.py lease URL TTL                # take the GC lease, print its owner; on a
+                                                              # stdin line release it, pausing (a line
+                                                              # out, a line in) just before the delete
     python modelstore_workers.py genesis URL FILE START       # at START (epoch s), commit FILE believing
                                                               # the store empty; no retries: won or lost
 """
@@ -42,6 +45,8 @@ def main(argv: list[str]) -> int:
     if command == "commit-once":
         print(store.commit(Path(argv[2]), message="once").version_id, flush=True)
         return 0
+    if command == "lease":
+        return _hold_lease(store, float(argv[2]))
     if command == "genesis":
         store.head = lambda: None  # every racer read an empty store a moment ago
         time.sleep(max(0.0, float(argv[3]) - time.time()))
@@ -53,6 +58,29 @@ def main(argv: list[str]) -> int:
         print(json.dumps({"won": True, "counter": record.counter}))
         return 0
     raise SystemExit(f"unknown command {command}")
+
+
+def _hold_lease(store: ModelStore, ttl: float) -> int:
+    from sn46_pipelines.modelstore.lease import Lease
+
+    objects = store.objects
+    lease = Lease(objects, ttl=ttl).acquire()
+    print(lease.owner, flush=True)
+    sys.stdin.readline()
+
+    def paused(delete):
+        def call(*args, **kwargs):
+            print("deleting", flush=True)  # the moment another GC may take the lease over
+            sys.stdin.readline()
+            return delete(*args, **kwargs)
+
+        return call
+
+    objects.delete = paused(objects.delete)
+    objects.delete_if_match = paused(objects.delete_if_match)
+    lease.release()
+    print("released", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -593,3 +593,15 @@ def test_a_staging_file_in_use_is_never_a_leftover(tmp_path):
     assert leftover.size == len(b"in flight")
     store.remove_leftover(leftover)
     assert store.leftovers(older_than=-60) == []
+
+
+def test_delete_if_match(store):
+    etag = store.put("lease", b"mine")
+    store.put("lease", b"taken over")
+    with pytest.raises(PreconditionFailedError):
+        store.delete_if_match("lease", etag)  # stale: the object stays
+    assert store.get("lease") == b"taken over"
+    store.delete_if_match("lease", store.head("lease").etag)
+    assert not store.exists("lease")
+    with pytest.raises(PreconditionFailedError):
+        store.delete_if_match("lease", etag)  # a missing key fails the precondition too
