@@ -6,7 +6,8 @@ Each signed endpoint goes through :meth:`Gateway.serve`, which runs
 1. read the body, at most ``max_body_bytes`` (413), parse it (400/422), and
    refuse unserviceable requests (bad job id, too many file keys) (400/422);
 2. authenticate: ``btauth/1`` or ``X-Tao`` headers if present, else the
-   signed commitment (fresh timestamp, valid signature) (401);
+   signed commitment (fresh timestamp, valid signature) (401; an endpoint
+   with no commitment, ``/get-file-upload-url``, takes headers only);
 3. check the metagraph: registered hotkey, and for validator endpoints the
    validator rule (403; 503 before the first snapshot);
 4. one atomic ledger call: an exact repeat of an admitted request (same
@@ -15,6 +16,11 @@ Each signed endpoint goes through :meth:`Gateway.serve`, which runs
    otherwise the quotas are checked (429 with ``Retry-After``, the replay key
    left free) and the request claims its key and is charged. 503 when the
    ledger is down: without replay and quota checks nothing is granted.
+
+Checks that need the signer or the store (``/get-file-upload-url``'s file
+name in the signer's folder, and whether that file exists: 400, 409) run
+after check 3 and before check 4: only registered callers cause a store
+request, and a refused request charges nothing and leaves its key free.
 
 Only a caller past checks 1-3 gets anything presigned, and a grant leaves
 the gateway only once the ledger admitted it; the answer is kept for the
@@ -34,8 +40,8 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
@@ -43,6 +49,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from ..listings.keys import PARQUET, InvalidUploadKeyError, parse_upload_key
 from .auth import (
     TAO_HEADERS,
     AuthError,
@@ -55,7 +62,13 @@ from .auth import (
 )
 from .ledger import Admission, Claim, Ledger, LedgerUnavailableError, Verdict, seconds_to_midnight
 from .metagraph import MetagraphSyncer
-from .models import FileUrlsRequest, MinerAccessRequest, MinerSpecificRequest, ValidatorAccessRequest
+from .models import (
+    FileUploadRequest,
+    FileUrlsRequest,
+    MinerAccessRequest,
+    MinerSpecificRequest,
+    ValidatorAccessRequest,
+)
 from .presign import EXAMPLE_PATHS, FOLDER_STRUCTURE, Presigner, miner_folder
 from .settings import GatewaySettings
 
@@ -159,12 +172,15 @@ class Gateway:
         ledger: Ledger,
         metagraph: MetagraphSyncer,
         check_store: Callable[[], None],
+        object_exists: Callable[[str], bool],
     ) -> None:
         self.settings = settings
         self.presigner = presigner
         self.ledger = ledger
         self.metagraph = metagraph
         self._check_store = check_store
+        #: Whether a store key (not a bucket key) holds an object.
+        self.object_exists = object_exists
         self._s3_health: tuple[float, bool, float] = (0.0, False, 0.0)
 
     async def read_body(self, request: Request) -> bytes:
@@ -198,9 +214,17 @@ class Gateway:
             raise GatewayError(422, "Invalid request fields", errors=problems) from None
 
     def authenticate(
-        self, request: Request, target: str, body: bytes, fields: BaseModel, commitment: Callable[[Any], str]
+        self,
+        request: Request,
+        target: str,
+        body: bytes,
+        fields: BaseModel,
+        commitment: Callable[[Any], str] | None,
     ) -> Caller:
-        """btauth/1 or X-Tao when their headers are present, else the signed commitment in the body."""
+        """btauth/1 or X-Tao when their headers are present, else the signed commitment in the body.
+
+        ``commitment`` None: the endpoint has no commitment string, so it takes headers only.
+        """
         settings = self.settings
         btauth, tao = has_btauth_headers(request.headers), has_tao_headers(request.headers)
         if btauth and tao:
@@ -219,6 +243,8 @@ class Gateway:
             if fields.hotkey is not None and fields.hotkey != caller.hotkey:
                 raise AuthError("Body hotkey differs from the signing hotkey")
             return caller
+        if commitment is None:
+            raise AuthError("This endpoint takes X-Tao or btauth/1 headers, not signature fields")
         missing = [name for name in ("hotkey", "signature", "timestamp") if getattr(fields, name) is None]
         missing += ["coldkey"] if isinstance(fields, MinerAccessRequest) and fields.coldkey is None else []
         if missing:
@@ -241,7 +267,7 @@ class Gateway:
         model: type[M],
         *,
         validator: bool,
-        commitment: Callable[[M], str],
+        commitment: Callable[[M], str] | None,
         check: Callable[[M], None] | None = None,
     ) -> Authorized[M]:
         """Run checks 1-3 of the module docstring in order; raise :class:`GatewayError` on the first failure.
@@ -311,7 +337,7 @@ class Gateway:
         build: Callable[[M, Caller], Awaitable[dict[str, Any]]],
         *,
         validator: bool,
-        commitment: Callable[[M], str],
+        commitment: Callable[[M], str] | None,
         check: Callable[[M], None] | None = None,
         answer_first: bool = True,
     ) -> Response:
@@ -456,6 +482,38 @@ def create_app(gateway: Gateway) -> FastAPI:
             request, MinerAccessRequest, build, validator=False,
             commitment=lambda f: f"s3:data:access:{f.coldkey}:{f.hotkey}:{f.timestamp}",
         )
+
+    @app.post("/get-file-upload-url", openapi_extra=body_doc(FileUploadRequest), tags=["miners"])
+    async def get_file_upload_url(request: Request) -> Response:
+        """A presigned POST for one named parquet file of one job in the caller's folder (SN13's uploader).
+
+        Signed with X-Tao (or btauth/1) headers. 400 for a name ingest would not read, 409 when the
+        file is already there (uploaded files are never replaced); neither charges anything.
+        """
+
+        async def build(fields: FileUploadRequest, caller: Caller) -> dict[str, Any]:
+            key = f"{miner_folder(caller.hotkey)}job_id={fields.job_id}/{fields.filename}"
+            try:
+                parsed = parse_upload_key(key)
+            except InvalidUploadKeyError:
+                parsed = None
+            if parsed is None or parsed.format != PARQUET:
+                raise GatewayError(
+                    400, "filename must be data_{YYYYmmdd_HHMMSS}_{rows}[_{16 hex}].parquet"
+                )
+            if await run_in_threadpool(gateway.object_exists, key):
+                raise GatewayError(409, f"File already exists: {p.key(key)}")
+            expires_in = settings.upload_expiry_s
+            post = p.file_post(p.key(key), expires_in)
+            return {
+                "s3_key": p.key(key),
+                "url": post["url"],
+                "fields": post["fields"],
+                "expires_in_seconds": expires_in,
+                "method": "POST",
+            }
+
+        return await gateway.serve(request, FileUploadRequest, build, validator=False, commitment=None)
 
     @app.post("/get-validator-access", openapi_extra=body_doc(ValidatorAccessRequest), tags=["validators"])
     async def get_validator_access(request: Request) -> Response:

@@ -71,3 +71,19 @@ class FileUrlsRequest(_Signed):
     miner_hotkey: Hotkey
     file_keys: list[Annotated[str, Field(min_length=1, max_length=1024)]]
     expiry_hours: int | None = Field(None, ge=1, le=168)
+
+
+class FileUploadRequest(_Signed):
+    """``POST /get-file-upload-url`` (SN13's uploader): one parquet file of one job, header-signed only.
+
+    ``filename`` is checked with the job folder once the signer is known: it must be a name ingest reads
+    (``data_{YYYYmmdd_HHMMSS}_{rows}[_{16 hex}].parquet``).
+    """
+
+    job_id: str = Field(max_length=128)
+    filename: str = Field(min_length=1, max_length=200)
+
+    @field_validator("job_id")
+    @classmethod
+    def _safe_job_id(cls, value: str) -> str:
+        return check_job_id(value)

@@ -80,10 +80,16 @@ class Presigner:
         Returns boto3's ``{"url": ..., "fields": {...}}``; ``fields["key"]`` ends
         in ``${filename}`` and clients replace it with their full key.
         """
-        allowed = self.upload_prefix(hotkey, job_id)
         # A key ending in ${filename} becomes the condition ["starts-with", "$key", allowed].
+        return self._post(self.upload_prefix(hotkey, job_id) + "${filename}", expires_in)
+
+    def file_post(self, key: str, expires_in: int) -> dict[str, Any]:
+        """A presigned POST for exactly one bucket key (``fields["key"]`` is that key, ready to send)."""
+        return self._post(key, expires_in)
+
+    def _post(self, key: str, expires_in: int) -> dict[str, Any]:
         return self.signer.post(
-            allowed + "${filename}",
+            key,
             dict(_UPLOAD_FIELDS),
             [
                 *({name: value} for name, value in _UPLOAD_FIELDS.items()),

@@ -54,7 +54,7 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
         name = f"chain:{settings.network}"
     metagraph = MetagraphSyncer(source, settings.metagraph_refresh_s, name)
     ledger = open_ledger(settings.redis_url, settings.state_db)
-    return Gateway(settings, presigner, ledger, metagraph, store.check)
+    return Gateway(settings, presigner, ledger, metagraph, store.check, store.exists)
 
 
 def app_from_env() -> FastAPI:

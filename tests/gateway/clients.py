@@ -16,6 +16,13 @@ Written from reading the clients, not copied from them:
 - SN13's current validator (data-universe): ``TaoSigner`` headers over the exact body bytes, sent to
   ``/get-miner-list`` (``{miner_hotkey[, continuation_token]}``) and ``/get-file-presigned-urls``
   (``{miner_hotkey, file_keys, expiry_hours: 3}``), body ``json.dumps(payload).encode()``.
+- SN13's current miner uploader (``S3PartitionedUploader`` through ``miner_upload_parquet_file``): one
+  ``/get-file-upload-url`` request per file, body pydantic's ``model_dump_json()`` of
+  ``{job_id, filename}`` (compact JSON), ``TaoSigner`` headers plus ``Content-Type: application/json``,
+  a fresh nonce per call; names ``data_{YYYYmmdd_HHMMSS}_{rows}_{token_hex(8)}.parquet``. The answer's
+  ``fields`` are POSTed as they are (the client adds no ``key``) with the file part typed
+  ``application/octet-stream``; any 2xx is success, and an error whose text holds ``409`` means
+  "already uploaded" and is skipped.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -131,6 +139,23 @@ def tao_headers(
 def tao_post(client: Any, path: str, keypair: Keypair, payload: dict) -> Any:
     body = json.dumps(payload).encode()
     return client.post(path, content=body, headers=tao_headers(keypair, body))
+
+
+def sn13_file_name(rows: int, moment: datetime | None = None) -> str:
+    """The name SN13's uploader gives one job snapshot."""
+    return f"data_{stamp(moment)}_{rows}_{secrets.token_hex(8)}.parquet"
+
+
+def sn13_file_upload_body(job_id: str, filename: str) -> bytes:
+    """``MinerFileUploadRequest(job_id=..., filename=...).model_dump_json()``: compact JSON in field order."""
+    return json.dumps({"job_id": job_id, "filename": filename}, separators=(",", ":")).encode()
+
+
+def sn13_upload(http: Any, answer: dict, filename: str, data: bytes) -> Any:
+    """``miner_upload_parquet_file``'s second step: the answer's fields as they are, the file part."""
+    assert answer["method"] == "POST"  # the client PUTs only when told to
+    return http.post(answer["url"], data=dict(answer["fields"]),
+                     files={"file": (filename, data, "application/octet-stream")})
 
 
 class ValidatorGrantCache:
