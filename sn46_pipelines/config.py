@@ -136,6 +136,19 @@ class AutomationSettings(_Strict):
         return value
 
 
+class ModelGate(_Strict):
+    """The deployment gate's limits: the SN46 rules a price model must pass (docs/training.md)."""
+
+    max_mape: float = Field(0.15, gt=0)
+    """Validation MAPE (in onnxruntime) must be below this: SN46's target."""
+    min_r2: float = Field(0.70, lt=1)
+    """Validation R^2 must be above this: SN46's target."""
+    max_noise_rise: float = Field(0.01, ge=0)
+    """+-1 % noise on every input but the coordinates may raise MAPE by at most this."""
+    max_onnx_mb: float = Field(200.0, gt=0)
+    """Largest ONNX file SN46 accepts."""
+
+
 class SecretsSettings(_Strict):
     """Where the environment's secrets live: Secrets Manager ids, never values (see docs/secrets.md).
 
@@ -190,6 +203,7 @@ class Settings(_Strict):
     gc: GCPolicy = GCPolicy()
     inference: InferencePin = InferencePin()
     automation: AutomationSettings = AutomationSettings()
+    model_gate: ModelGate = ModelGate()
     secrets: SecretsSettings = SecretsSettings()
     executor: Executor = "multiprocess"
     """How a run executes its steps: processes of the run, or one Kubernetes pod per step (``k8s``)."""

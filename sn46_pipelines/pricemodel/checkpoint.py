@@ -24,6 +24,7 @@ from ..modelstore import ModelStore, VersionRecord
 from .export import export_onnx, verify_onnx
 from .features import FeatureSpec, encode
 from .model import PriceNet
+from .gate import GateReport, GateThresholds, evaluate_gate
 from .train import TrainResult
 
 WEIGHTS = "model.pt"
@@ -66,8 +67,14 @@ def metrics_document(result: TrainResult) -> dict[str, Any]:
     }
 
 
-def commit_metadata(result: TrainResult) -> dict[str, Any]:
-    """What the model-store record says about the version (and the Dagster materialization shows)."""
+def commit_metadata(
+    result: TrainResult, gate: GateReport | None = None, compared_with: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """What the model-store record says about the version (and the Dagster materialization shows).
+
+    ``gate`` is the deployment gate's verdict and ``compared_with`` the pinned
+    model's score on this model's validation rows: what :func:`.deploy.promote` decides by.
+    """
     return {
         "kind": KIND,
         "data_version": result.data_version,
@@ -82,16 +89,41 @@ def commit_metadata(result: TrainResult) -> dict[str, Any]:
             "bf16": result.bf16,
             "seconds": round(result.seconds, 4),
             "samples_per_second": round(result.samples_per_second, 1),
+            "epochs": len(result.losses),
+            "best_epoch": result.best_epoch,
         },
+        **({"gate": gate.to_dict()} if gate is not None else {}),
+        **({"compared_with": compared_with} if compared_with is not None else {}),
     }
 
 
 def commit_checkpoint(
-    store: ModelStore, result: TrainResult, folder: str | os.PathLike[str], *, message: str = "", retries: int = 5
+    store: ModelStore,
+    result: TrainResult,
+    folder: str | os.PathLike[str],
+    *,
+    thresholds: GateThresholds = GateThresholds(),
+    pin: str | None = None,
+    message: str = "",
+    retries: int = 5,
 ) -> VersionRecord:
-    """Write the checkpoint into ``folder`` and commit it; ``retries`` re-tries a lost race for the counter."""
+    """Write the checkpoint into ``folder``, run the deployment gate on it, score the model ``pin``
+    points at on the same validation rows (if ``pin`` is given and pinned), and commit it all: the
+    record's metadata holds the verdicts under ``gate`` and ``compared_with``.
+
+    Every trained model is committed, passing or not, so any verdict can be
+    audited later; only :func:`.deploy.promote` decides what is served.
+    ``retries`` re-tries a lost race for the counter.
+    """
+    from .deploy import compare_with_pin  # deploy reads this module's KIND
+
     write_checkpoint(result, folder)
-    return store.commit(folder, message=message or _message(result), metadata=commit_metadata(result), retries=retries)
+    gate = evaluate_gate(result, Path(folder) / ONNX, thresholds)
+    compared = compare_with_pin(store, pin, result.validation) if pin else None
+    return store.commit(
+        folder, message=message or _message(result), metadata=commit_metadata(result, gate, compared),
+        retries=retries,
+    )
 
 
 def load_net(weights: str | os.PathLike[str], feature_config: str | os.PathLike[str]) -> tuple[PriceNet, FeatureSpec]:

@@ -13,7 +13,7 @@ import dagster as dg
 from pydantic import Field
 
 from ...config import load_settings
-from ...pricemodel.pipes_train import CHECK_NAME
+from ...pricemodel.rules import RULES
 from ..listings import listing_aggregates
 from ..metadata import rounded, ui_metadata
 from ..resources import DataStoreResource, ModelStoreResource
@@ -63,13 +63,8 @@ OWNERS = ["team:ml"]
     owners=OWNERS,
     kinds={"pytorch", "onnx"},
     check_specs=[
-        dg.AssetCheckSpec(
-            CHECK_NAME,
-            asset="price_model",
-            blocking=True,
-            description="Validation MAPE below the per-zipcode median-price baseline's, on the same rows: "
-            "a model that does not beat the local median is never deployed.",
-        )
+        dg.AssetCheckSpec(name, asset="price_model", blocking=True, description=description)
+        for name, description in RULES.items()
     ],
     description="A torch price regressor on log price, trained on the accepted listings of passing miners "
     "in a Pipes child (a local process, a GPU pod or an ECS task) and committed to the model store "
@@ -111,8 +106,9 @@ def _latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, name: str) 
     kinds={"python"},
     pool="sn46_inference_pin",
     description="The environment's inference pin (inference.pin, e.g. prod): moved to the newest price model "
-    "only if it passed the baseline check and its validation MAPE is no worse than the pinned model's; "
-    "in tracking mode (inference.mode) the pin follows the head.",
+    "only if it passed every deployment-gate check and, scored on its own validation rows, is no worse than "
+    "the pinned model on those same rows; an empty pin moves only through the gate too. In tracking mode "
+    "(inference.mode) the pin follows the head.",
 )
 def inference_pin(
     context: dg.AssetExecutionContext, config: InferencePinConfig, model_store: ModelStoreResource
