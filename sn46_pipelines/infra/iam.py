@@ -331,6 +331,12 @@ def _gc(b: _Builder, settings: Settings) -> None:
     b.objects(
         "DeleteGarbage", ["s3:DeleteObject"], model, f"{BLOBS}*", f"{INFLIGHT}*", f"{COLLECTED}*", GC_LEASE
     )
+    # Crash leftovers: incomplete multipart uploads of blobs, found by listing, sized, then aborted.
+    under_model = {"StringLike": {"s3:prefix": [f"{model.key('')}*"]}}
+    b.allow("FindLeftoverUploads", ["s3:ListBucketMultipartUploads"], [b.bucket_arn(model.bucket)], under_model)
+    b.objects(
+        "AbortLeftoverUploads", ["s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], model, f"{BLOBS}*"
+    )
     b.kms(write=True)
 
 

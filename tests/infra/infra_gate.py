@@ -161,6 +161,8 @@ def authorisations(r: S3Request) -> tuple[str, list[Request]]:
     if r.method == "POST" and subresources in ({"uploads"}, {"uploadId"}):
         operation = "CreateMultipartUpload" if "uploads" in subresources else "CompleteMultipartUpload"
         return operation, [Request("s3:PutObject", object_arn)]
+    if r.method == "GET" and subresources == {"uploadId"}:
+        return "ListParts", [Request("s3:ListMultipartUploadParts", object_arn)]
     if r.method == "DELETE" and subresources == {"uploadId"}:
         return "AbortMultipartUpload", [Request("s3:AbortMultipartUpload", object_arn)]
     if r.method == "DELETE" and not subresources:

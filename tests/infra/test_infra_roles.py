@@ -161,9 +161,15 @@ def test_gc_collects_old_versions(env, gate, tmp_path):
     for seed in range(3):
         store.commit(checkpoint(tmp_path / str(seed), seed))
     store.objects.put("inflight/stale-intent.json", b'{"blobs": []}')  # a crashed commit's intent
+    # A crashed commit's multipart blob upload (moto dates every upload 2010: past any grace period).
+    s3, blob = env.s3(), f"models/blobs/sha256/ab/{'ab' * 32}"
+    upload = s3.create_multipart_upload(Bucket=env.data_bucket, Key=blob)["UploadId"]
+    s3.upload_part(Bucket=env.data_bucket, Key=blob, UploadId=upload, PartNumber=1, Body=b"x" * 1024)
     with acting_as(gate, env, "gc") as key:
         result = collect_garbage(model_store(env), keep_versions=1, keep_min_versions=1, intent_ttl=0)
         assert result.collected == [0, 1] and result.blobs_deleted > 0 and result.stale_intents_deleted == 1
+        assert (result.leftovers, result.leftover_bytes, result.leftovers_error) == (1, 1024, None)
+        assert not s3.list_multipart_uploads(Bucket=env.data_bucket).get("Uploads")
         assert_least_privilege(gate, key)
         with pytest.raises(StoreUnavailableError, match="access denied"):
             model_store(env).objects.delete("records/v0000000000.json")
