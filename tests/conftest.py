@@ -37,6 +37,25 @@ os.environ["SN46_HOME"] = tempfile.mkdtemp(prefix="sn46-tests-home-")
 atexit.register(shutil.rmtree, os.environ["SN46_HOME"], ignore_errors=True)
 
 
+#: Fixtures that start or use a real server on loopback: a test using one is marked ``integration``
+#: (and ``postgres`` for PostgreSQL), so ``-m "not integration and not slow"`` is the fast tier.
+SERVER_FIXTURES = frozenset({"moto_endpoint", "seaweedfs_endpoint", "redis_server", "postgres"})
+#: The store fixtures parametrized by backend, and the backends that are servers.
+STORE_FIXTURES = ("store_url", "every_store_url", "s3_server")
+S3_BACKENDS = frozenset({"s3", "moto", "seaweedfs"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        backends = {callspec.params.get(name) for name in STORE_FIXTURES} if callspec else set()
+        if used & SERVER_FIXTURES or backends & S3_BACKENDS:
+            item.add_marker(pytest.mark.integration)
+        if "postgres" in used:
+            item.add_marker(pytest.mark.postgres)
+
+
 def _serialise_moto_puts() -> None:
     """Make moto's conditional PUT atomic, as it is on real S3.
 
@@ -44,17 +63,22 @@ def _serialise_moto_puts() -> None:
     no lock in between, so under ThreadedMotoServer two racing writers can both
     "win" (seen: 8 model-store committers, one commit silently overwritten).
     Every race test here is only meaningful against a server that gets this
-    right, so PUTs are serialised inside this process's moto server.
+    right, so PUTs and DELETEs are serialised inside this process's moto server.
     """
     from moto.s3.responses import S3Response
 
-    original, lock = S3Response.put_object, threading.Lock()
+    lock = threading.Lock()
 
-    def put_object(self):
-        with lock:
-            return original(self)
+    def serialised(method):
+        def locked(self):
+            with lock:
+                return method(self)
 
-    S3Response.put_object = put_object
+        return locked
+
+    # A conditional DELETE (If-Match, the GC lease's release) races the same way as a PUT.
+    S3Response.put_object = serialised(S3Response.put_object)
+    S3Response.delete_object = serialised(S3Response.delete_object)
 
 
 @pytest.fixture(scope="session")
