@@ -1,7 +1,10 @@
 """``miner_upload_sensor``: turns new uploads into per-hotkey ingest runs.
 
 Listing mode (default) scans job folders with per-folder cursors; event mode
-(an SQS queue of the bucket's notifications is configured) reads the queue.
+(an SQS queue of the bucket's notifications is configured) reads the queue,
+deletes a tick's messages only on the next tick (their handles travel in the
+cursor Dagster stores with the tick's run requests), and reconciles against
+a listing every :data:`RECONCILE_INTERVAL`, so a lost notification is found too.
 Either way one run is requested per hotkey with new files, keyed by those
 files, so a repeated request is a no-op.
 
@@ -15,16 +18,19 @@ next upload.
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+from botocore.exceptions import BotoCoreError, ClientError
 
-from ...config import AutomationSettings, ConfigError
+from ...config import AutomationSettings
 from ...errors import SN46Error
 from ...listings.discovery import ScanCursor, scan_uploads
-from ...listings.events import UploadEventQueue
-from ...listings.ingest import processed_files
+from ...listings.events import EventCursor, UploadEventQueue, unprocessed
+from ...listings.ingest import processed_files, read_manifest
 from ...metagraph import MetagraphSnapshotError, registered_hotkeys
 from ...objectstore import ObjectStore, ObjectStoreError
+from ...objectstore.s3 import S3ObjectStore
 from ..automation import sensor_status
 from ..resources import DataStoreResource
 from .ingest import ingest_job, miner_hotkeys
@@ -35,6 +41,9 @@ MAX_RUNS_PER_TICK = 64
 RESCAN_BUDGET = 40
 #: Notifications read per tick in event mode.
 MAX_EVENTS_PER_TICK = 500
+#: How often event mode also lists the upload area (one listing-mode scan, within its caps): the
+#: backstop for a notification that never came or expired in the queue.
+RECONCILE_INTERVAL = timedelta(minutes=15)
 #: The skip reason of a healthy tick that found nothing; any other skip is a problem.
 NO_NEW_UPLOADS = "no new uploads"
 
@@ -60,7 +69,7 @@ def upload_tick(context: dg.SensorEvaluationContext, data_store: DataStoreResour
     """One tick: event mode when the environment names an upload queue, else listing mode."""
     queue_url = data_store.events_queue_url()
     if queue_url:
-        return _event_tick(context, UploadEventQueue(queue_url), data_store)
+        return _event_tick(context, queue_url, data_store)
     return _listing_tick(context, data_store)
 
 
@@ -101,25 +110,89 @@ def _registered(context: dg.SensorEvaluationContext, store: ObjectStore) -> froz
 
 
 def _event_tick(
-    context: dg.SensorEvaluationContext, queue: UploadEventQueue, data_store: DataStoreResource
+    context: dg.SensorEvaluationContext, queue_url: str, data_store: DataStoreResource
 ) -> dg.SensorResult:
+    """Delete the messages the last recorded tick turned into runs, read new ones, reconcile when due.
+
+    Every early return keeps the stored cursor (``cursor=None``), or writes one
+    whose ``pending`` is empty once those messages are deleted: no message is
+    deleted before the tick that requested its runs was recorded.
+    """
+    cursor = EventCursor.from_json(context.cursor)
+    try:
+        store = data_store.open()
+    except (ObjectStoreError, SN46Error) as exc:
+        return dg.SensorResult(skip_reason=f"data store unavailable: {exc}")
+    bucket, prefix = (store.bucket, store.prefix) if isinstance(store, S3ObjectStore) else (None, "")
+    queue = UploadEventQueue(queue_url, bucket=bucket, key_prefix=prefix)
+    try:
+        refused, deletes = queue.delete(cursor.pending)
+    except (BotoCoreError, ClientError) as exc:  # an SQS outage or refusal skips the tick, never crashes it
+        return dg.SensorResult(skip_reason=f"upload event queue unavailable: {type(exc).__name__}")
+    if refused:
+        context.log.info(f"{len(refused)} acknowledged messages were already back in the queue")
+    cursor.pending = []
     try:
         events = queue.receive(MAX_EVENTS_PER_TICK)
-    except Exception as exc:  # botocore raises many types; none may crash the sensor
-        return dg.SensorResult(skip_reason=f"upload event queue unavailable: {type(exc).__name__}")
+    except (BotoCoreError, ClientError) as exc:  # as above; the deleted messages leave the cursor
+        return dg.SensorResult(
+            skip_reason=f"upload event queue unavailable: {type(exc).__name__}", cursor=cursor.to_json()
+        )
+    cursor.pending = events.receipts
     try:
-        registered = _registered(context, data_store.open())
-    except (ObjectStoreError, ConfigError) as exc:
-        context.log.warning(f"no partition retired this tick: data store unavailable: {exc}")
-        registered = None
+        ingested = unprocessed(events, lambda hotkey: read_manifest(store, hotkey).processed)
+    except ObjectStoreError as exc:  # each run compares with its manifest anyway
+        context.log.warning(f"manifests unreadable, every notified file is requested: {exc}")
+        ingested = 0
     new = {hk: list(files.items()) for hk, files in events.new_files.items()}
-    result = _result(context, new, registered)
-    queue.acknowledge(events)
+    now = datetime.now(UTC)
+    reconciled = _reconcile(context, store, cursor, new, now)
+    for hotkey in new:
+        cursor.scan.requested[hotkey] = now.isoformat()
     context.log.info(
         f"{len(events.receipts)} notifications: {len(events.new_files)} hotkeys with new files, "
-        f"{events.ignored} ignored, {events.malformed} malformed, {events.requests} SQS requests"
+        f"{ingested} already ingested, {events.ignored} ignored, {events.malformed} malformed, "
+        f"{events.requests + deletes} SQS requests; reconcile: {reconciled}"
     )
-    return result
+    return _result(context, new, _registered(context, store), cursor=cursor.to_json())
+
+
+def _reconcile(
+    context: dg.SensorEvaluationContext,
+    store: ObjectStore,
+    cursor: EventCursor,
+    new: dict[str, list[tuple[str, str]]],
+    now: datetime,
+) -> str:
+    """Every :data:`RECONCILE_INTERVAL`, add to ``new`` what one capped listing scan finds.
+
+    Hotkeys requested within the interval are left out: any run of a hotkey
+    ingests all of its unprocessed files, so theirs are taken care of.
+    """
+    last = datetime.fromisoformat(cursor.reconciled_at) if cursor.reconciled_at else None
+    if last is not None and now - last < RECONCILE_INTERVAL:
+        return "not due"
+    since = now - RECONCILE_INTERVAL
+    recent = {hk for hk, at in cursor.scan.requested.items() if datetime.fromisoformat(at) > since}
+    try:
+        scan = scan_uploads(
+            store,
+            cursor.scan,
+            lambda hotkey: processed_files(store, hotkey),
+            max_hotkeys=MAX_RUNS_PER_TICK,
+            rescan_budget=RESCAN_BUDGET,
+            now=now,
+        )
+    except ObjectStoreError as exc:  # tried again next tick
+        context.log.warning(f"reconcile skipped: data store unavailable: {exc}")
+        return "failed"
+    found = {hk: files for hk, files in scan.new_files.items() if hk not in recent}
+    for hotkey, files in found.items():
+        known = dict(new.get(hotkey, []))
+        new[hotkey] = sorted({**known, **{f.key: f.etag for f in files}}.items())
+    cursor.scan, cursor.reconciled_at = scan.cursor, now.isoformat()
+    files = sum(len(f) for f in found.values())
+    return f"{files} files of {len(found)} hotkeys, {scan.requests} store requests"
 
 
 def _result(
