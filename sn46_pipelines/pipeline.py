@@ -213,7 +213,7 @@ def _wait_until_settled(
             raise PipelineError(f"dagster-daemon exited with code {daemon.returncode}; see {log}")
         runs = _runs_since(instance, started)
         pending = [r for r in runs if r.dagster_run.status.value not in FINISHED]
-        line = _state_line(runs, pending)
+        line = _state_line(runs, pending) + _training_line(instance, pending)
         if progress is not None and line != shown:
             progress(line)
             shown = line
@@ -234,6 +234,24 @@ def _state_line(runs: Sequence[Any], pending: Sequence[Any]) -> str:
         by_status[status] = by_status.get(status, 0) + 1
     counts = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "no runs yet"
     return f"{len(runs)} runs ({counts}); {len(pending)} to go"
+
+
+def _training_line(instance: dg.DagsterInstance, pending: Sequence[Any]) -> str:
+    """``; training: epoch 12/40: loss ...`` while a pending run trains the price model, else empty.
+
+    A run with no asset selection (a whole job) is read too: its log
+    holds epoch lines only if it trains.
+    """
+    for record in pending:
+        selection = record.dagster_run.asset_selection or ()
+        trains = any(key.path == ["price_model"] for key in selection)
+        if trains or not selection:
+            from .defs.training.progress import training_progress  # only while runs are in flight
+
+            epoch = training_progress(instance, record.dagster_run.run_id)
+            if epoch or trains:
+                return f"; training: {epoch}" if epoch else "; training started"
+    return ""
 
 
 def _sensors_quiet_since(instance: dg.DagsterInstance, sensors: Sequence[str], moment: float) -> bool:

@@ -19,6 +19,8 @@ from sn46_pipelines.pricemodel.checkpoint import FILES
 from sn46_pipelines.pricemodel.pipes_train import CHECK_NAMES
 from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
 from sn46_pipelines.defs.training import TrainingLauncher
+from sn46_pipelines.defs.training.progress import training_progress
+from sn46_pipelines.pipeline import _training_line
 
 #: Half the default step budget: still well inside SN46's targets on the demo data.
 QUICK = {"steps": 1500, "hidden": 64}
@@ -107,6 +109,13 @@ def test_train_then_deploy_and_a_worse_model_is_blocked(pinned_env, tmp_path):
         assert checks["sn46_mape"].metadata["limit"].value == 0.15  # the environment's threshold, in the UI
         assert record.metadata["gate"]["passed"] and meta["gate_passed"]
         assert read_pin(models, "prod").counter == record.counter
+        # Each epoch's loss and early-stopping MAPE reached the run's log through Pipes while it trained.
+        epochs = [r.user_message for r in instance.all_logs(good.run_id) if "early-stopping MAPE" in r.user_message]
+        assert len(epochs) == record.metadata["training"]["epochs"] >= 2
+        assert training_progress(instance, good.run_id) == epochs[-1][epochs[-1].index("epoch "):]
+        # ...and `sn46 pipeline run`'s progress line shows the newest while the run is in flight.
+        records = instance.get_run_records(dg.RunsFilter(run_ids=[good.run_id]))
+        assert _training_line(instance, records) == f"; training: {training_progress(instance, good.run_id)}"
 
         bad = run(assets, data=flat)
         assert not bad.success  # the blocking checks failed the step...
