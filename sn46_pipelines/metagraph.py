@@ -3,7 +3,7 @@
 One JSON document, ``{"netuid": 46, "block": N, "neurons": [{"uid", "hotkey",
 "coldkey", "validator_permit", "stake"}]}``: ``sn46 demo seed`` writes it and
 the upload gateway reads it (``SN46_METAGRAPH_FILE``) when it runs offline.
-In the data store it lives at :data:`METAGRAPH_KEY`, where the pipeline reads
+In the data store it lives at :data:`METAGRAPH_KEY` (:mod:`.listings.layout`), where the pipeline reads
 who is registered (:func:`registered_hotkeys`).
 """
 
@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .listings.layout import METAGRAPH_KEY
+
 if TYPE_CHECKING:
     from .objectstore import ObjectStore
-
-#: Where the data store holds the subnet's current snapshot (an operator's job, or the demo, writes it).
-METAGRAPH_KEY = "metagraph.json"
 
 
 class MetagraphSnapshotError(ValueError):

@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+# METAGRAPH_KEY (where the seeder writes the snapshot) is part of this package's public names.
+from ..listings.layout import METAGRAPH_KEY  # noqa: F401
 from ..metagraph import MetagraphSnapshot, Neuron
 
 NETUID = 46
-#: Where the seeder writes the snapshot in the data store.
-METAGRAPH_KEY = "metagraph.json"
 #: Validators hold a permit and more stake than this (TAO): the gateway's default admission rule.
 #: Miners hold far less.
 VALIDATOR_MIN_STAKE = 20_000.0

@@ -50,6 +50,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from ..listings.keys import PARQUET, InvalidUploadKeyError, parse_upload_key
+from ..listings.layout import (
+    EPOCH_FOLDER_STRUCTURE,
+    FOLDER_STRUCTURE,
+    MINERS_PREFIX,
+    job_folder,
+    miner_folder,
+)
 from .auth import (
     TAO_HEADERS,
     AuthError,
@@ -69,7 +76,7 @@ from .models import (
     MinerSpecificRequest,
     ValidatorAccessRequest,
 )
-from .presign import EXAMPLE_PATHS, FOLDER_STRUCTURE, Presigner, miner_folder
+from .presign import EXAMPLE_PATHS, Presigner
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -492,7 +499,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         """
 
         async def build(fields: FileUploadRequest, caller: Caller) -> dict[str, Any]:
-            key = f"{miner_folder(caller.hotkey)}job_id={fields.job_id}/{fields.filename}"
+            key = job_folder(caller.hotkey, fields.job_id) + fields.filename
             try:
                 parsed = parse_upload_key(key)
             except InvalidUploadKeyError:
@@ -530,10 +537,10 @@ def create_app(gateway: Gateway) -> FastAPI:
                 "urls": {
                     "global": {
                         "list_all_data": p.list_url(
-                            "data/hotkey=", expires_in, continuation_token=fields.continuation_token
+                            MINERS_PREFIX, expires_in, continuation_token=fields.continuation_token
                         ),
                     },
-                    "miners": {"list_all_miners": p.list_url("data/hotkey=", expires_in, delimiter="/")},
+                    "miners": {"list_all_miners": p.list_url(MINERS_PREFIX, expires_in, delimiter="/")},
                 },
                 "structure_info": _structure_info(
                     "Job-based folder structure with explicit hotkey and job_id labels under data/ prefix"
@@ -685,12 +692,13 @@ def create_app(gateway: Gateway) -> FastAPI:
             "upload_flow": [
                 "1. Get job IDs from Gravity, or zipcode assignments for the epoch",
                 "2. Request an upload policy via POST /get-folder-access",
-                "3. POST files to {url} with {fields} and a key in your folder: "
-                "data/hotkey={hotkey}/job_id={job_id}/{file} or "
-                "data/hotkey={hotkey}/epoch={epoch_id}/zipcode={zipcode}/{file}",
+                (
+                    "3. POST files to {url} with {fields} and a key in your folder: "
+                    f"{job_folder('{hotkey}', '{job_id}')}{{file}} or {EPOCH_FOLDER_STRUCTURE}{{file}}"
+                ),
             ],
             "upload_rules": {
-                "key_prefix": "data/hotkey={hotkey}/",
+                "key_prefix": miner_folder("{hotkey}"),
                 "min_bytes": p.min_bytes,
                 "max_bytes": p.max_bytes,
                 "policy_expiry_s": settings.upload_expiry_s,

@@ -5,9 +5,10 @@ gateway's credentials, for the configured endpoint (AWS, MinIO, SeaweedFS
 or moto), never a hard-coded host. The POST policy is the only thing that
 stops a miner writing outside its folder, so it binds the key to the miner's
 own folder, ``data/hotkey={hotkey}/`` (``starts-with``; or one validated job
-folder when the miner asks for it), with a content-length range, an exact
-storage class and an expiry. Which layout a key follows inside the folder
-(``job_id=...`` parquet, ``epoch=.../zipcode=...`` JSON) is checked at ingest,
+folder when the miner asks for it; both named in :mod:`..listings.layout`),
+with a content-length range, an exact storage class and an expiry. Which
+layout a key follows inside the folder (``job_id=...`` parquet,
+``epoch=.../zipcode=...`` JSON) is checked at ingest,
 where a bad key is quarantined with a reason, not here, where refusing it
 would lose today's miners' uploads. No ACL field: new S3 buckets have ACLs
 disabled (an ACL other than the owner's is refused) and objects are private
@@ -21,23 +22,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..listings.layout import epoch_folder, job_folder, miner_folder
 from .sigv4 import SigV4Presigner
 
-#: The job layout of miner uploads, ``data/hotkey={hotkey}/job_id={job_id}/{file}``, as today's clients
-#: show it (``structure_info``); grants cover the whole folder (:func:`miner_folder`).
-FOLDER_STRUCTURE = "data/hotkey={hotkey_id}/job_id={job_id}/"
 #: The two layouts today's miners write inside their folder.
 EXAMPLE_PATHS = (
-    "data/hotkey=5F3...xyz/job_id=default_0/data_20250620_143052_150.parquet",
-    "data/hotkey=5F3...xyz/epoch=2026-12-03T08-00-00/zipcode=78701/data_20261203_091502.json",
+    job_folder("5F3...xyz", "default_0") + "data_20250620_143052_150.parquet",
+    epoch_folder("5F3...xyz", "2026-12-03T08-00-00", "78701") + "data_20261203_091502.json",
 )
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _UPLOAD_FIELDS = {"x-amz-storage-class": "STANDARD"}
-
-
-def miner_folder(hotkey: str) -> str:
-    """``data/hotkey={hotkey}/``: the only folder a miner may write to."""
-    return f"data/hotkey={hotkey}/"
 
 
 def check_job_id(job_id: str) -> str:
@@ -71,8 +65,7 @@ class Presigner:
 
     def upload_prefix(self, hotkey: str, job_id: str | None = None) -> str:
         """The bucket keys a grant lets ``hotkey`` write: its folder, or that one job's folder."""
-        job_folder = f"job_id={check_job_id(job_id)}/" if job_id else ""
-        return self.key(miner_folder(hotkey)) + job_folder
+        return self.key(job_folder(hotkey, check_job_id(job_id)) if job_id else miner_folder(hotkey))
 
     def upload_post(self, hotkey: str, job_id: str | None, expires_in: int) -> dict[str, Any]:
         """A presigned POST for keys under :meth:`upload_prefix`.

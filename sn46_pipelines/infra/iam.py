@@ -29,6 +29,18 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from ..deploy.run_roles import RUN_ROLES
+from ..listings.layout import (
+    AGGREGATE_TABLES,
+    AGGREGATES_PREFIX,
+    AUDIT_ROOT,
+    CURATED_ROOT,
+    METAGRAPH_KEY,
+    MINERS_PREFIX,
+    UPLOAD_PREFIX,
+    VIEWS_FILE_KEY,
+    aggregate_key,
+    miner_folder,
+)
 from .bucket import check_kms_key
 from .errors import InfraError
 from .locations import EnvironmentStores, StoreLocation, environment_stores, partition
@@ -299,10 +311,6 @@ def _commits(b: _Builder) -> None:
 def _training_data(b: _Builder) -> None:
     """What ``training_listings`` reads: the committed curated files, the published aggregate tables
     and the metagraph snapshot (only registered miners' listings count)."""
-    from ..listings.ingest import CURATED_ROOT
-    from ..listings.sources import AGGREGATE_TABLES, aggregate_key
-    from ..metagraph import METAGRAPH_KEY
-
     data = b.stores.data
     b.lists(data, f"{CURATED_ROOT}*")
     b.objects(
@@ -361,13 +369,10 @@ def _replication(b: _Builder, settings: Settings) -> None:
 
 
 def _gateway(b: _Builder, settings: Settings) -> None:
-    from ..gateway.presign import FOLDER_STRUCTURE
-
     data = b.stores.data
-    job_folders = re.sub(r"\{[^}]+\}", "*", FOLDER_STRUCTURE)  # data/hotkey=*/job_id=*/
-    miner_folders = job_folders.split("job_id=", 1)[0]  # data/hotkey=*/
+    miner_folders = miner_folder("*")  # data/hotkey=*/
     # Validators' listing URLs: all miners (prefix "data/hotkey=") and one miner's folder.
-    b.lists(data, job_folders.split("*", 1)[0] + "*")
+    b.lists(data, f"{MINERS_PREFIX}*")
     # Miners' presigned POST: anything in a miner's own folder (the POST policy binds the hotkey; the
     # layout, job_id or epoch/zipcode, is checked at ingest).
     b.objects("PresignUploads", ["s3:PutObject"], data, f"{miner_folders}*")
@@ -377,12 +382,6 @@ def _gateway(b: _Builder, settings: Settings) -> None:
 
 
 def _pipeline(b: _Builder, settings: Settings) -> None:
-    from ..listings.ingest import AUDIT_ROOT, CURATED_ROOT
-    from ..listings.keys import UPLOAD_PREFIX
-    from ..listings.sources import AGGREGATES_PREFIX
-    from ..listings.views import VIEWS_FILE_KEY
-    from ..metagraph import METAGRAPH_KEY
-
     data = b.stores.data
     b.lists(data, f"{UPLOAD_PREFIX}*", f"{CURATED_ROOT}*")
     # The views file is read back once: ObjectStore.upload answers with the stored object's etag.

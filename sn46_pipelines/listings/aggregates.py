@@ -39,16 +39,11 @@ import pyarrow.parquet as pq
 
 from ..objectstore import ObjectStore
 from . import duck
+from .layout import AGGREGATES_PREFIX, REJECTED_AGGREGATES_PREFIX, aggregate_key
 from .rules import REASONS
 from .schema import COLUMNS
 from .scoring import ScoringRules, score_sql
-from .sources import (
-    AGGREGATES_PREFIX,
-    REJECTED_AGGREGATES_PREFIX,
-    CuratedSources,
-    aggregate_key,
-    curated_sources,
-)
+from .sources import CuratedSources, curated_sources
 from .views import CROSS_MINER_COPY, create_views, register_curated
 
 #: Reason codes counted per miner: ingest's and the cross-miner copy.

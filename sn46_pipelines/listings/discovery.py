@@ -31,11 +31,8 @@ from datetime import UTC, datetime, timedelta
 
 from ..objectstore import ObjectInfo, ObjectStore
 from ..ss58 import is_ss58_address
-from .keys import UPLOAD_PREFIX as UPLOAD_ROOT
-from .keys import hotkey_prefix
+from .layout import EPOCH_FOLDER, HOTKEY_FOLDER, UPLOAD_PREFIX, miner_folder
 
-HOTKEY_FOLDER = "hotkey="
-EPOCH_FOLDER = "epoch="
 #: Epoch folders of a hotkey listed on every tick (newest first): the one being uploaded to now and the
 #: one before it, whose last uploads arrive just after the next epoch starts.
 RECENT_EPOCHS = 2
@@ -163,14 +160,14 @@ def scan_uploads(
 
 def list_hotkey_uploads(store: ObjectStore, hotkey: str) -> list[ObjectInfo]:
     """Every upload of one miner, in key order."""
-    return list(store.list(hotkey_prefix(hotkey)))
+    return list(store.list(miner_folder(hotkey)))
 
 
 def _hotkeys(store: ObjectStore) -> tuple[list[str], list[str]]:
     """Valid hotkeys under ``data/``, and the folder names that are not hotkeys."""
     valid, invalid = [], []
-    for prefix in store.list_prefixes(UPLOAD_ROOT):
-        name = prefix[len(UPLOAD_ROOT) : -1]
+    for prefix in store.list_prefixes(UPLOAD_PREFIX):
+        name = prefix[len(UPLOAD_PREFIX) : -1]
         hotkey = name.removeprefix(HOTKEY_FOLDER)
         if name.startswith(HOTKEY_FOLDER) and is_ss58_address(hotkey):
             valid.append(hotkey)
@@ -183,7 +180,7 @@ def _new_in_hotkey(store: ObjectStore, hotkey: str, cursor: ScanCursor, processe
     found = _Found()
     done: set[str] | None = None
     for folder in _leaf_folders(store, hotkey, cursor):
-        folder_id = folder[len(UPLOAD_ROOT) :].rstrip("/")
+        folder_id = folder[len(UPLOAD_PREFIX) :].rstrip("/")
         after = cursor.folders.get(folder_id)
         files = list(store.list(folder, start_after=folder + after if after else None, delimiter="/"))
         if not files:
@@ -204,11 +201,11 @@ def _leaf_folders(store: ObjectStore, hotkey: str, cursor: ScanCursor) -> Iterab
     the rescan, which lists the whole hotkey, and quarantined at ingest with
     the reason their names give.
     """
-    home = hotkey_prefix(hotkey)
+    home = miner_folder(hotkey)
     epochs: list[str] = []
     for folder in store.list_prefixes(home):
-        if folder == home + UPLOAD_ROOT:
-            epochs.extend(f for f in store.list_prefixes(home + hotkey_prefix(hotkey)) if _is_epoch(f))
+        if folder == home + UPLOAD_PREFIX:
+            epochs.extend(f for f in store.list_prefixes(home + miner_folder(hotkey)) if _is_epoch(f))
         elif _is_epoch(folder):
             epochs.append(folder)
         else:
@@ -216,7 +213,7 @@ def _leaf_folders(store: ObjectStore, hotkey: str, cursor: ScanCursor) -> Iterab
     seen = {folder_id.rsplit("/", 1)[0] for folder_id in cursor.folders if "/" + EPOCH_FOLDER in folder_id}
     recent = set(sorted(epochs, key=lambda f: f.rsplit(EPOCH_FOLDER, 1)[1])[-RECENT_EPOCHS:])
     for epoch in epochs:
-        if epoch in recent or epoch[len(UPLOAD_ROOT) :].rstrip("/") not in seen:
+        if epoch in recent or epoch[len(UPLOAD_PREFIX) :].rstrip("/") not in seen:
             yield from store.list_prefixes(epoch)
 
 

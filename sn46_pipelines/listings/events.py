@@ -31,7 +31,7 @@ from urllib.parse import unquote_plus
 
 from ..ss58 import is_ss58_address
 from .discovery import ScanCursor
-from .keys import UPLOAD_PREFIX
+from .layout import HOTKEY_FOLDER, UPLOAD_PREFIX
 
 #: SQS returns at most ten messages per receive and deletes at most ten per batch.
 SQS_BATCH = 10
@@ -237,7 +237,7 @@ def _created_objects(body: str) -> list[tuple[str, str, str]] | None:
 
 def _hotkey_of(key: str) -> str | None:
     parts = key.split("/")
-    if len(parts) < 4 or f"{parts[0]}/" != UPLOAD_PREFIX or not parts[1].startswith("hotkey="):
+    if len(parts) < 4 or f"{parts[0]}/" != UPLOAD_PREFIX or not parts[1].startswith(HOTKEY_FOLDER):
         return None
-    hotkey = parts[1].removeprefix("hotkey=")
+    hotkey = parts[1].removeprefix(HOTKEY_FOLDER)
     return hotkey if is_ss58_address(hotkey) else None

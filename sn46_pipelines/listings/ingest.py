@@ -12,7 +12,7 @@ deep however long the miner uploads: the curated set is its current listings,
 the quarantine file the rejections of the window's runs, and the manifest's
 ``runs`` what each of those runs read. Rejections older than the window move
 to ``audit/hotkey={hk}/``, which nothing but a person reads; the uploads
-themselves stay in ``data/``.
+themselves stay in ``data/``. All these keys are named in :mod:`.layout`.
 """
 
 from __future__ import annotations
@@ -32,30 +32,23 @@ import pyarrow.parquet as pq
 from ..objectstore import NotFoundError, ObjectInfo, ObjectStore, PreconditionFailedError
 from .curate import CurationResult, curate_hotkey
 from .discovery import list_hotkey_uploads
+
+# Also imported from here: CURATED_ROOT by infra.bucket, the key functions by tests and benchmarks.
+from .layout import (
+    CURATED_ROOT,  # noqa: F401
+    audit_prefix,
+    curated_prefix,
+    manifest_key,
+)
 from .rules import REASONS, Rules
 from .schema import QUARANTINE_SCHEMA, TIMESTAMP
 
-CURATED_ROOT = "curated/"
-#: Rejections that left the freshness window, kept for people to read; no job reads them.
-AUDIT_ROOT = "audit/"
 #: Uncommitted curated files younger than this may belong to a run in progress.
 UNCOMMITTED_GRACE = timedelta(hours=1)
 
 
 class ConcurrentIngestError(RuntimeError):
     """Another run committed this hotkey while this one was working; nothing was changed."""
-
-
-def curated_prefix(hotkey: str) -> str:
-    return f"{CURATED_ROOT}hotkey={hotkey}/"
-
-
-def manifest_key(hotkey: str) -> str:
-    return curated_prefix(hotkey) + "manifest.json"
-
-
-def audit_prefix(hotkey: str) -> str:
-    return f"{AUDIT_ROOT}hotkey={hotkey}/"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,18 +18,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-#: Prefix of the miners' upload area; nothing under it is ever modified by the pipeline.
-UPLOAD_PREFIX = "data/"
+from .layout import EPOCH_UPLOAD_KEY, JOB_UPLOAD_KEY, epoch_folder, job_folder, miner_folder
 
-_KEY = re.compile(
-    r"data/hotkey=(?P<hotkey>[^/=]+)/job_id=(?P<job_id>[^/]+)/"
-    r"data_(?P<stamp>\d{8}_\d{6})_(?P<rows>\d+)(?:_(?P<suffix>[0-9a-f]{16}))?\.parquet"
-)
-#: ``epoch=`` ids are times like ``2026-12-03T08-00-00``: no ``/`` and no ``_`` (the job id joins with ``_``).
-_EPOCH_KEY = re.compile(
-    r"data/hotkey=(?P<hotkey>[^/=]+)/(?:data/hotkey=(?P=hotkey)/)?"
-    r"epoch=(?P<epoch>[0-9A-Za-z:.+-]+)/zipcode=(?P<zip>\d{5})/data_(?P<stamp>\d{8}_\d{6})\.json"
-)
 #: The two upload formats: a job's parquet file, or an epoch/zipcode JSON document.
 PARQUET = "parquet"
 JSON = "json"
@@ -79,7 +69,7 @@ def epoch_job_id(epoch_id: str, zipcode: str) -> str:
 
 def parse_upload_key(key: str) -> UploadKey:
     """Parse an upload key of either layout; :class:`InvalidUploadKeyError` says what is wrong with it."""
-    if match := _KEY.fullmatch(key):
+    if match := JOB_UPLOAD_KEY.fullmatch(key):
         return UploadKey(
             key=key,
             hotkey=match["hotkey"],
@@ -88,7 +78,7 @@ def parse_upload_key(key: str) -> UploadKey:
             rows=int(match["rows"]),
             suffix=match["suffix"],
         )
-    if match := _EPOCH_KEY.fullmatch(key):
+    if match := EPOCH_UPLOAD_KEY.fullmatch(key):
         return UploadKey(
             key=key,
             hotkey=match["hotkey"],
@@ -117,7 +107,7 @@ def upload_key(hotkey: str, job_id: str, timestamp: datetime, rows: int, suffix:
     if timestamp.tzinfo is not None:
         timestamp = timestamp.astimezone(UTC)
     name = f"data_{timestamp.strftime(_STAMP)}_{rows}" + (f"_{suffix}" if suffix else "")
-    return f"{UPLOAD_PREFIX}hotkey={hotkey}/job_id={job_id}/{name}.parquet"
+    return f"{job_folder(hotkey, job_id)}{name}.parquet"
 
 
 def epoch_upload_key(
@@ -126,10 +116,9 @@ def epoch_upload_key(
     """Build the key of an epoch/zipcode document; ``doubled`` spells it as today's resi client does."""
     if timestamp.tzinfo is not None:
         timestamp = timestamp.astimezone(UTC)
-    path = f"hotkey={hotkey}/epoch={epoch_id}/zipcode={zipcode}/data_{timestamp.strftime(_STAMP)}.json"
-    return f"{UPLOAD_PREFIX}hotkey={hotkey}/{UPLOAD_PREFIX}{path}" if doubled else UPLOAD_PREFIX + path
+    return f"{epoch_folder(hotkey, epoch_id, zipcode, doubled=doubled)}data_{timestamp.strftime(_STAMP)}.json"
 
 
-def hotkey_prefix(hotkey: str) -> str:
-    """The folder holding every upload of ``hotkey``."""
-    return f"{UPLOAD_PREFIX}hotkey={hotkey}/"
+#: The folder holding every upload of a hotkey (:func:`.layout.miner_folder`), under the name this package
+#: exports.
+hotkey_prefix = miner_folder

@@ -17,20 +17,17 @@ import pyarrow.dataset as ds
 
 from ..metagraph import registered_hotkeys
 from ..objectstore import ObjectStore
-from .ingest import CURATED_ROOT, HotkeyManifest, read_manifest
+from .ingest import HotkeyManifest, read_manifest
+
+# REJECTED_AGGREGATES_PREFIX is imported from here by infra.bucket.
+from .layout import (
+    CURATED_ROOT,
+    HOTKEY_FOLDER,
+    REJECTED_AGGREGATES_PREFIX,  # noqa: F401
+    aggregate_key,
+)
 from .schema import CURATED_SCHEMA, EPOCH_SCHEMA, QUARANTINE_SCHEMA, TIMESTAMP
 
-#: Where ``listing_aggregates`` publishes its tables, one parquet file each.
-AGGREGATES_PREFIX = "aggregates/"
-#: Where it writes them instead when a blocking check failed: kept for inspection, never read as current.
-REJECTED_AGGREGATES_PREFIX = "aggregates/rejected/"
-#: The tables ``listing_aggregates`` computes, each written to :func:`aggregate_key`.
-AGGREGATE_TABLES: tuple[str, ...] = (
-    "miner_scores",
-    "miner_job_stats",
-    "zipcode_stats",
-    "cross_miner_duplicates",
-)
 #: Rows read per hotkey, job and ingest run (the manifests' ``runs``): what a miner submitted.
 SUBMISSIONS_SCHEMA = pa.schema(
     [
@@ -80,17 +77,12 @@ class CuratedSources:
         )
 
 
-def aggregate_key(name: str, prefix: str = AGGREGATES_PREFIX) -> str:
-    """Store key of one aggregate table (``aggregates/{name}.parquet``)."""
-    return f"{prefix}{name}.parquet"
-
-
 def _hotkey_folders(store: ObjectStore) -> list[str]:
     """Hotkeys with a curated folder, sorted; a folder may hold no manifest (nothing committed yet)."""
     return sorted(
-        prefix.removeprefix(f"{CURATED_ROOT}hotkey=").rstrip("/")
+        prefix.removeprefix(CURATED_ROOT + HOTKEY_FOLDER).rstrip("/")
         for prefix in store.list_prefixes(CURATED_ROOT)
-        if prefix.startswith(f"{CURATED_ROOT}hotkey=")
+        if prefix.startswith(CURATED_ROOT + HOTKEY_FOLDER)
     )
 
 

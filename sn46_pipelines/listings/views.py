@@ -28,18 +28,21 @@ from pyarrow import fs
 
 from ..objectstore import ObjectStore
 from . import duck
+
+# VIEWS_FILE_KEY is also imported from here by the views asset (defs.listings.aggregates) and tests.
+from .layout import (
+    AGGREGATE_TABLES,
+    VIEWS_FILE_KEY,  # noqa: F401
+)
 from .rules import Reason
 from .schema import COLUMNS, EPOCH_SCHEMA, TIMESTAMP
-from .sources import AGGREGATE_TABLES, OPTIONAL_COLUMNS, CuratedSources, curated_sources, read_aggregate
+from .sources import OPTIONAL_COLUMNS, CuratedSources, curated_sources, read_aggregate
 
 #: Reason code of a row that repeats a listing another hotkey uploaded first.
 CROSS_MINER_COPY = "cross_miner_copy"
 
 #: Every relation a validator sees, in the order the DuckDB file lists them.
 VIEW_NAMES: tuple[str, ...] = ("listings", "quarantine", "miner_epoch_stats", *AGGREGATE_TABLES)
-
-#: Store key of the DuckDB file validators download.
-VIEWS_FILE_KEY = "views/sn46.duckdb"
 
 #: DuckDB's names of the types of the optional columns.
 _SQL_TYPES = {pa.string(): "VARCHAR", pa.float64(): "DOUBLE", pa.int32(): "INTEGER", TIMESTAMP: "TIMESTAMPTZ"}
