@@ -23,6 +23,9 @@ from __future__ import annotations
 
 #: ``sn46`` exit codes, by class: the first entry the error is an instance of wins.
 #: 75 is ``EX_TEMPFAIL`` from sysexits.h: a supervisor (cron, systemd, a CI step) may try again.
+EXIT_OK = 0
+#: A check ran and found a problem (an invalid chain, a replica out of sync, a denied request).
+EXIT_FOUND = 1
 EXIT_USAGE = 2
 EXIT_TEMPORARY = 75
 
@@ -42,6 +45,10 @@ class ConfigError(SN46Error, ValueError):
     validators and callers treat it as one); commands catch it as an
     :class:`SN46Error`, never as a bare ``ValueError``.
     """
+
+
+class UsageError(SN46Error):
+    """The command line asks for something that cannot be done as written (the message says how)."""
 
 
 def exit_code(error: BaseException) -> int | None:

@@ -14,21 +14,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..infra import BucketResult, EnvironmentPlan
 
-EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+from ..errors import EXIT_FOUND, EXIT_OK, UsageError
+from . import guarded
 
 #: Mirrors ``infra.bucket.SETTINGS`` (kept here so ``--help`` imports nothing).
 BUCKET_SETTINGS = ("encryption", "public-access-block", "lifecycle", "cors", "versioning")
 #: Mirrors ``infra.iam.ROLES``.
 ROLE_NAMES = ("training", "inference", "gc", "replication", "gateway", "pipeline", "admin", "execution")
 
-Handler = Callable[[argparse.Namespace], int]
 
 
 def register(subparsers: Any) -> None:
@@ -85,7 +83,7 @@ def register(subparsers: Any) -> None:
         metavar="SETTING",
         help=f"leave one setting alone, e.g. on a server without it ({', '.join(BUCKET_SETTINGS)})",
     )
-    p.set_defaults(handler=_guarded(_bucket))
+    p.set_defaults(handler=guarded("infra", _bucket))
 
     p = commands.add_parser(
         "iam",
@@ -121,26 +119,7 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="a condition key of the --check request, e.g. s3:prefix=models/ (repeatable)",
     )
-    p.set_defaults(handler=_guarded(_iam))
-
-
-def _guarded(handler: Handler) -> Handler:
-    """Turn expected failures into one clear line (and a JSON error document) with exit code 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        from ..errors import SN46Error
-        from ..objectstore import ObjectStoreError
-
-        try:
-            return handler(args)
-        except (ObjectStoreError, SN46Error) as exc:
-            message = str(exc) or type(exc).__name__
-            if args.json:
-                print(json.dumps({"error": message, "type": type(exc).__name__}))
-            print(f"sn46 infra: error: {message}", file=sys.stderr)
-            return EXIT_ERROR
-
-    return run
+    p.set_defaults(handler=guarded("infra", _iam))
 
 
 # -- sn46 infra bucket ---------------------------------------------------------------------------
@@ -264,5 +243,5 @@ def _iam(args: argparse.Namespace) -> int:
 def _pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--context {text!r}: expected KEY=VALUE, e.g. s3:prefix=models/")
+        raise UsageError(f"--context {text!r}: expected KEY=VALUE, e.g. s3:prefix=models/")
     return key, value

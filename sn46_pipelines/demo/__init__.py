@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 #: Public names and the module that defines each. Loaded on first use, so that
-#: ``sn46 --help`` (which imports ``demo.cli``) does not pay for pyarrow and bittensor.
+#: ``sn46 --help`` (which imports ``cli.demo``) does not pay for pyarrow and bittensor.
 _EXPORTS = {
     "DEFECTS": ".defects",
     "METAGRAPH_KEY": ".identities",

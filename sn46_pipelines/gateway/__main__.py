@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..cli import run_handler
-from .cli import add_arguments
+from ..cli.gateway import add_arguments
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,15 +19,38 @@ from .errors import (
     VersionNotFoundError,
 )
 from .gc import GCResult, collect_garbage
-from .pins import Pin, pin_history, read_pin, read_pins, set_pin
 from .inference import Checkpoint, Health, InferenceClient, ServedModel
+from .pins import Pin, pin_history, read_pin, read_pins, set_pin
 from .record import ManifestEntry, VersionRecord, build_record, parse_record
 from .store import ModelStore
 from .verify import VerifyReport, verify
 
 __all__ = [
-    "Checkpoint", "ConflictError", "Health", "InferenceClient", "ServedModel", "GCRefusedError", "GCResult", "ImportRejectedError", "IntegrityError",
-    "InvalidRecordError", "ManifestEntry", "ModelStore", "ModelStoreError", "Pin", "StoreBusyError",
-    "VerifyReport", "VersionCollectedError", "VersionNotFoundError", "VersionRecord", "build_record",
-    "collect_garbage", "parse_record", "pin_history", "read_pin", "read_pins", "set_pin", "verify",
+    "Checkpoint",
+    "ConflictError",
+    "GCRefusedError",
+    "GCResult",
+    "Health",
+    "ImportRejectedError",
+    "InferenceClient",
+    "IntegrityError",
+    "InvalidRecordError",
+    "ManifestEntry",
+    "ModelStore",
+    "ModelStoreError",
+    "Pin",
+    "ServedModel",
+    "StoreBusyError",
+    "VerifyReport",
+    "VersionCollectedError",
+    "VersionNotFoundError",
+    "VersionRecord",
+    "build_record",
+    "collect_garbage",
+    "parse_record",
+    "pin_history",
+    "read_pin",
+    "read_pins",
+    "set_pin",
+    "verify",
 ]

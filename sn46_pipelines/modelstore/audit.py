@@ -15,7 +15,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..objectstore import NotFoundError, ObjectStore
@@ -38,7 +38,7 @@ class AuditEvent:
 
 def append_event(objects: ObjectStore, kind: str, what: dict[str, Any]) -> AuditEvent:
     """Record one event; its key carries the time and kind so readers can filter by listing alone."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     event = AuditEvent(kind=kind, who=whoami(), when=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), what=what)
     key = f"{AUDIT}{now.strftime('%Y%m%dT%H%M%S%fZ')}-{kind}-{uuid.uuid4().hex[:12]}.json"
     objects.put_if_absent(key, canonical_json(event.to_dict()))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ..objectstore import ObjectStoreError
+from ..errors import SN46Error, TransientError
 
 
-class ModelStoreError(ObjectStoreError):
-    """Base class of model-store failures (also an object-store error, so the CLI maps both to exit 2)."""
+class ModelStoreError(SN46Error):
+    """Base class of model-store failures: answers about the chain or the request, not about the
+    object store under it (whose errors pass through as :class:`~..objectstore.ObjectStoreError`)."""
 
 
 class ConflictError(ModelStoreError):
@@ -46,8 +47,8 @@ class GCRefusedError(ModelStoreError):
     """GC would leave fewer live versions than ``keep_min_versions``; nothing was deleted."""
 
 
-class StoreBusyError(ModelStoreError):
-    """Another GC holds the store's lease."""
+class StoreBusyError(ModelStoreError, TransientError):
+    """Another GC holds the store's lease: a later attempt may find it free."""
 
 
 class ImportRejectedError(ModelStoreError):

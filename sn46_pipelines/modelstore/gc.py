@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..objectstore import AccessDeniedError, Leftover, ObjectInfo
@@ -112,7 +112,7 @@ def _run(
     live_blobs = set().union(*(manifests[c] for c in live))
     if held is not None:
         held.renew()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     intents, stale_intents = _intents(store, now - timedelta(seconds=intent_ttl))
     blobs = {sha: info for info in store.objects.list(BLOBS) if (sha := sha_of_blob_key(info.key))}
     result = GCResult(dry_run=held is None, collected=candidates, live=live)

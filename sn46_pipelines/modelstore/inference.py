@@ -18,7 +18,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,7 @@ class InferenceClient:
             log.warning("model poll for %s failed (%d in a row): %s", self.target, self._failures, exc)
             return False
         finally:
-            self._last_poll_at = datetime.now(timezone.utc)
+            self._last_poll_at = datetime.now(UTC)
         self._failures, self._last_ok, self._last_error = 0, True, None
         return True
 
@@ -202,7 +202,7 @@ class InferenceClient:
                 raise VersionCollectedError(f"{record.version_id} was garbage-collected; cannot load it")
             checkpoint = self._materialise(record)
             model = self.loader(checkpoint)
-            self._served = ServedModel(model=model, record=record, loaded_at=datetime.now(timezone.utc))
+            self._served = ServedModel(model=model, record=record, loaded_at=datetime.now(UTC))
             log.info("now serving %s for %s", record.version_id, self.target)
             self._prune(keep=[record] + ([served.record] if served else []))
 

@@ -18,7 +18,7 @@ import contextlib
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..objectstore import NotFoundError, ObjectStore, PreconditionFailedError, UnsupportedOperationError
 from .errors import StoreBusyError
@@ -29,7 +29,7 @@ DEFAULT_TTL = 60.0
 
 
 def _now() -> float:
-    return datetime.now(timezone.utc).timestamp()
+    return datetime.now(UTC).timestamp()
 
 
 def read_lease(objects: ObjectStore) -> tuple[dict, str] | None:

@@ -85,5 +85,5 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _number(value: float | int) -> str:
+def _number(value: float) -> str:
     return str(value) if isinstance(value, int) else repr(float(value))

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from ..objectstore import NotFoundError, PreconditionFailedError
 from . import audit
 from .errors import InvalidRecordError, ModelStoreError, VersionCollectedError, VersionNotFoundError
 from .layout import PINS, pin_key, version_id
 from .record import canonical_json, whoami
-from .store import ModelStore
+
+if TYPE_CHECKING:  # pins are read through a store, and the store resolves ``pin:NAME`` through them
+    from .store import ModelStore
 
 PINNED = "pinned"
 TRACKING = "tracking"
@@ -128,7 +130,7 @@ def _swap(store: ModelStore, name: str, mode: str, counter: int | None) -> tuple
             etag, previous = None, None
         pin = Pin(
             name=name, mode=mode, counter=counter, revision=previous.revision + 1 if previous else 1,
-            updated_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), updated_by=whoami(),
+            updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), updated_by=whoami(),
         )
         body = canonical_json({k: v for k, v in asdict(pin).items() if k != "name"})
         try:

@@ -13,7 +13,7 @@ import json
 import re
 import socket
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import InvalidRecordError
@@ -143,7 +143,7 @@ def build_record(
         check_file_path(path)
     metadata = dict(metadata or {})
     canonical_json(metadata)  # fail now on values JSON cannot hold
-    when = (timestamp or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (timestamp or datetime.now(UTC)).astimezone(UTC)
     draft = VersionRecord(
         counter=counter,
         parent=parent.record_hash if parent else None,

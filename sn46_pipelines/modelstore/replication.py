@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +127,7 @@ def _compare(primary: ModelStore, replica: ModelStore, *, deep: bool) -> Replica
     lag_seconds = 0.0
     if missing_versions:
         oldest = primary.get(missing_versions[0])
-        lag_seconds = max(0.0, (datetime.now(timezone.utc) - oldest.created_at).total_seconds())
+        lag_seconds = max(0.0, (datetime.now(UTC) - oldest.created_at).total_seconds())
     problems = missing_versions or missing_blobs or missing_markers or corrupt_records or corrupt_blobs
     return ReplicationReport(
         in_sync=not problems and diverged is None,

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..objectstore import ObjectInfo, ObjectStoreError, PreconditionFailedError, StoreUnavailableError
+from .errors import ModelStoreError
 from .layout import RECORDS, SEGMENTS, counter_of_record_key, record_key, segment_key
 from .record import canonical_json
 
@@ -109,5 +110,5 @@ def seal_segment(store: ModelStore, first: int) -> bool:
         if any(data is None for data in raw.values()):
             return False
         return seal(store, raw, infos, skip=()) == 1  # type: ignore[arg-type]
-    except ObjectStoreError:
+    except (ObjectStoreError, ModelStoreError):
         return False

@@ -44,6 +44,7 @@ from .layout import (
     counter_of_record_key,
     record_key,
 )
+from .pins import resolve_pin
 from .record import (
     ManifestEntry,
     VersionRecord,
@@ -109,8 +110,6 @@ class ModelStore:
                 raise VersionNotFoundError(f"{self.url}: the store has no versions yet")
             return counter
         if isinstance(version, str) and version.startswith("pin:"):
-            from .pins import resolve_pin
-
             return resolve_pin(self, version[4:])
         return parse_version(version)
 

@@ -17,7 +17,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ def export_versions(store: ModelStore, versions: Iterable[int | str], output: st
     partial = output.with_name(f".{output.name}.partial")
     manifest = {
         "format": 1, "source": store.url, "versions": counters, "records": len(records), "blobs": blobs,
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
     }
     try:
         with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
@@ -129,7 +129,7 @@ def import_archive(store: ModelStore, archive: str | os.PathLike[str]) -> Import
         markers = [r.counter for r in new if r.counter not in chosen]
         for counter in markers:
             store.objects.put(collected_key(counter), canonical_json(
-                {"version_id": version_id(counter), "collected_at": datetime.now(timezone.utc).isoformat(),
+                {"version_id": version_id(counter), "collected_at": datetime.now(UTC).isoformat(),
                  "reason": "imported without files"}))
         for record in new:
             try:

@@ -18,13 +18,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import SN46Error, TransientError
+
 #: Default part size for streamed copies and multipart uploads.
 CHUNK_SIZE = 8 * 1024 * 1024
 
 Body = bytes | BinaryIO
 
 
-class ObjectStoreError(Exception):
+class ObjectStoreError(SN46Error):
     """Base class of every object-store failure."""
 
 
@@ -55,8 +57,14 @@ class StoreUnavailableError(ObjectStoreError):
     """The store itself cannot be used: missing bucket or folder, denied access, bad credentials.
 
     Distinct from :class:`NotFoundError` so callers never mistake an outage or a
-    misconfiguration for an empty store.
+    misconfiguration for an empty store. Not retried: a person must fix these;
+    an outage is the subclass :class:`StoreOutageError`.
     """
+
+
+class StoreOutageError(StoreUnavailableError, TransientError):
+    """The store is out of reach for now: no connection, a timeout, or 5xx/throttling after
+    botocore's own retries. The one object-store error a retry policy retries."""
 
 
 class AccessDeniedError(StoreUnavailableError):

@@ -34,7 +34,7 @@ import stat
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -92,7 +92,7 @@ class LocalObjectStore(ObjectStore):
             key=key,
             size=st.st_size,
             etag=f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}",
-            mtime=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=timezone.utc),
+            mtime=datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC),
         )
 
     def _stat(self, key: str) -> os.stat_result:
@@ -239,8 +239,7 @@ class LocalObjectStore(ObjectStore):
                     shutil.copyfile(data, tmp)  # sendfile where it can; the same inode, so still locked
                     _fsync(tmp)
                 else:
-                    for chunk in iter_chunks(data):
-                        out.write(chunk)
+                    out.writelines(iter_chunks(data))
                     out.flush()
                     os.fsync(out.fileno())
             except OSError as exc:
@@ -397,7 +396,7 @@ class LocalObjectStore(ObjectStore):
                 continue
             with self._unused(Path(entry.path)) as unused:
                 if unused:
-                    started = datetime.fromtimestamp(st.st_mtime, tz=timezone.utc)
+                    started = datetime.fromtimestamp(st.st_mtime, tz=UTC)
                     found.append(Leftover(STAGING_FILE, entry.name, st.st_size, started))
         return sorted(found, key=lambda leftover: leftover.started)
 

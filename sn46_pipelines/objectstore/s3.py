@@ -14,14 +14,15 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from pydantic import SecretStr
 
 from .base import (
@@ -36,6 +37,7 @@ from .base import (
     ObjectStoreError,
     PreconditionFailedError,
     RequestCounter,
+    StoreOutageError,
     StoreUnavailableError,
     UnsupportedOperationError,
 )
@@ -57,6 +59,8 @@ _UNAVAILABLE_CODES = {
     "403": "access denied",
 }
 _DENIED_CODES = {"AccessDenied", "AllAccessDisabled", "403"}
+#: Answers that say "try again later" (botocore has retried them already).
+_OUTAGE_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
 _NOT_FOUND_CODES = {"NoSuchKey", "NoSuchUpload", "404", "NotFound"}
 _PRECONDITION_CODES = {"PreconditionFailed", "412"}
 
@@ -153,7 +157,12 @@ class S3ObjectStore(ObjectStore):
         except NoCredentialsError as exc:
             raise StoreUnavailableError(f"{self.url}: no AWS credentials found") from exc
         except BotoCoreError as exc:
-            raise StoreUnavailableError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+            raise self._unreachable(exc) from exc
+
+    def _unreachable(self, exc: BotoCoreError) -> StoreUnavailableError:
+        """A connection failure or timeout is an outage; any other botocore error a misconfiguration."""
+        outage = isinstance(exc, (BotoConnectionError, HTTPClientError))
+        return (StoreOutageError if outage else StoreUnavailableError)(f"{self.url}: {type(exc).__name__}: {exc}")
 
     def _translate(self, exc: ClientError, key: str | None) -> ObjectStoreError:
         error = exc.response.get("Error", {})
@@ -172,6 +181,8 @@ class S3ObjectStore(ObjectStore):
             # A HEAD on a missing bucket also says 404: make sure the bucket is there.
             self._confirm_bucket()
             return NotFoundError(self.url, key)
+        if code in _OUTAGE_CODES or status.startswith("5"):
+            return StoreOutageError(f"{self.url}: S3 answered {code or status}, try again later")
         if code in ("InvalidRange", "416"):
             return ObjectStoreError(f"{self.url}: byte range outside {key!r}")
         return ObjectStoreError(f"{self.url}: S3 error {code or status}: {error.get('Message', exc)}")
@@ -399,7 +410,7 @@ class S3ObjectStore(ObjectStore):
         return r["CopyObjectResult"]["ETag"]
 
     def leftovers(self, *, older_than: float) -> list[Leftover]:
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         found = []
         for page in self._paginate("list_multipart_uploads", Prefix=self.prefix):
             for upload in page.get("Uploads", ()):
@@ -438,7 +449,7 @@ class S3ObjectStore(ObjectStore):
         except NoCredentialsError as exc:
             raise StoreUnavailableError(f"{self.url}: no AWS credentials found") from exc
         except BotoCoreError as exc:
-            raise StoreUnavailableError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         self._bucket_confirmed = True
 
     def arrow_filesystem(self) -> tuple[object, str]:

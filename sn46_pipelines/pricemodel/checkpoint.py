@@ -21,20 +21,12 @@ from typing import Any
 import torch
 
 from ..modelstore import ModelStore, VersionRecord
+from .deploy import compare_with_pin
 from .export import export_onnx, verify_onnx
-from .features import FeatureSpec, encode
-from .model import PriceNet
+from .features import encode
 from .gate import GateReport, GateThresholds, evaluate_gate
+from .layout import FEATURE_CONFIG, KIND, METRICS, ONNX, WEIGHTS
 from .train import TrainResult
-
-WEIGHTS = "model.pt"
-ONNX = "model.onnx"
-FEATURE_CONFIG = "feature_config.json"
-METRICS = "metrics.json"
-FILES = (WEIGHTS, ONNX, FEATURE_CONFIG, METRICS)
-
-#: ``metadata["kind"]`` of price-model versions, so tools can tell them from other commits.
-KIND = "sn46-price-model"
 
 
 def write_checkpoint(result: TrainResult, folder: str | os.PathLike[str]) -> Path:
@@ -115,8 +107,6 @@ def commit_checkpoint(
     audited later; only :func:`.deploy.promote` decides what is served.
     ``retries`` re-tries a lost race for the counter.
     """
-    from .deploy import compare_with_pin  # deploy reads this module's KIND
-
     write_checkpoint(result, folder)
     gate = evaluate_gate(result, Path(folder) / ONNX, thresholds)
     compared = compare_with_pin(store, pin, result.validation) if pin else None
@@ -124,15 +114,6 @@ def commit_checkpoint(
         folder, message=message or _message(result), metadata=commit_metadata(result, gate, compared),
         retries=retries,
     )
-
-
-def load_net(weights: str | os.PathLike[str], feature_config: str | os.PathLike[str]) -> tuple[PriceNet, FeatureSpec]:
-    """Rebuild a checkpoint's network on the CPU, in eval mode, from its ``model.pt`` and feature config."""
-    config = json.loads(Path(feature_config).read_text())
-    spec = FeatureSpec.from_dict(config)
-    net = PriceNet(spec, hidden=int(config["model"]["hidden"]))
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return net.eval(), spec
 
 
 def code_version() -> str:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..modelstore import ModelStore, VersionNotFoundError, read_pin, set_pin
 from ..modelstore.pins import PINNED, TRACKING
-from .checkpoint import KIND
+from .layout import KIND
 from .metrics import price_metrics
 
 

@@ -29,7 +29,6 @@ from .metrics import NOISE, price_metrics, with_noise
 from .train import TrainResult
 
 
-
 @dataclass(frozen=True, slots=True)
 class GateThresholds:
     """Per-environment limits (``model_gate`` in the environment's config file)."""

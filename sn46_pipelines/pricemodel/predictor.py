@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from ..modelstore import Checkpoint
-from .checkpoint import FEATURE_CONFIG, WEIGHTS, load_net
 from .features import FeatureSpec, encode, listings_table
+from .layout import FEATURE_CONFIG, WEIGHTS
 from .model import PriceNet, predict_prices
 
+
+def load_net(weights: str | os.PathLike[str], feature_config: str | os.PathLike[str]) -> tuple[PriceNet, FeatureSpec]:
+    """Rebuild a checkpoint's network on the CPU, in eval mode, from its ``model.pt`` and feature config."""
+    config = json.loads(Path(feature_config).read_text())
+    spec = FeatureSpec.from_dict(config)
+    net = PriceNet(spec, hidden=int(config["model"]["hidden"]))
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return net.eval(), spec
 
 @dataclass(frozen=True, slots=True)
 class Predictor:

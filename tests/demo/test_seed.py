@@ -14,7 +14,7 @@ from bittensor.sp_core import Keypair
 from demo_helpers import assert_planted, read
 
 from sn46_pipelines.demo import DEFECTS, METAGRAPH_KEY, SeedReport, seed_demo
-from sn46_pipelines.demo.cli import register
+from sn46_pipelines.cli.demo import register
 from sn46_pipelines.listings.keys import parse_upload_key
 from sn46_pipelines.listings.schema import COLUMNS, LISTING_SCHEMA
 from sn46_pipelines.objectstore import open_store

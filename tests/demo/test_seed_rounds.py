@@ -12,7 +12,7 @@ import pytest
 from demo_helpers import assert_planted, files_in, read
 
 from sn46_pipelines.demo import SeededMiner, SeedReport, seed_demo
-from sn46_pipelines.demo.cli import register
+from sn46_pipelines.cli.demo import register
 from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.listings.keys import parse_upload_key
 from sn46_pipelines.objectstore import ObjectStore, open_store

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from sn46_pipelines.config import ConfigError
-from sn46_pipelines.gateway.cli import register
+from sn46_pipelines.cli.gateway import register
 from sn46_pipelines.gateway.settings import GATEWAY_VARIABLES, load_gateway_settings
 
 from .conftest import free_port
@@ -104,7 +104,7 @@ def test_cli_registers_the_gateway_subcommand():
 
 def test_cli_module_imports_nothing_heavy():
     code = (
-        "import sys, sn46_pipelines.gateway.cli;"
+        "import sys, sn46_pipelines.cli.gateway;"
         "print(sorted({'fastapi', 'uvicorn', 'bittensor', 'boto3'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
@@ -115,7 +115,7 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
     """The real command, two uvicorn workers sharing Redis: the app answers and a replay is refused."""
     port = free_port()
     code = (
-        "import argparse, sys; from sn46_pipelines.gateway.cli import register;"
+        "import argparse, sys; from sn46_pipelines.cli.gateway import register;"
         "p = argparse.ArgumentParser(); register(p.add_subparsers());"
         "a = p.parse_args(sys.argv[1:]); sys.exit(a.handler(a))"
     )

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from sn46_pipelines.modelstore.cli import main
+from sn46_pipelines.cli.store import main
 from sn46_pipelines.modelstore.layout import blob_key, record_key
 
 
@@ -141,7 +141,7 @@ def test_bad_arguments_exit_2(cli, make_checkpoint):
 def test_store_help_is_fast_and_imports_nothing_heavy():
     code = (
         "import sys, contextlib, io\n"
-        "from sn46_pipelines.modelstore.cli import main\n"
+        "from sn46_pipelines.cli.store import main\n"
         "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['--help'])\n"
         "heavy = [m for m in ('torch', 'onnx', 'dagster', 'boto3', 'pyarrow') if m in sys.modules]\n"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sn46_pipelines.modelstore import ModelStore, build_record, verify
-from sn46_pipelines.modelstore.cli import main
+from sn46_pipelines.cli.store import main
 from sn46_pipelines.modelstore.layout import HEAD_HINT, record_key
 from sn46_pipelines.modelstore.record import canonical_json
 

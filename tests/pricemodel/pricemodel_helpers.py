@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +17,7 @@ TINY = {"epochs": 6, "hidden": 32, "batch_size": 128}
 def demo_listings(rows_per_place: int = 120, seed: int = 0) -> pa.Table:
     """Demo listings (the same generator ``sn46 demo`` uses) for every demo zip code."""
     rng = np.random.default_rng(seed)
-    newest = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    newest = datetime(2026, 11, 20, tzinfo=UTC)
     tables = [
         synth_listings(rng, place, np.arange(i * 10_000, i * 10_000 + rows_per_place) + 1, newest=newest)
         for i, place in enumerate(PLACES)
@@ -35,7 +35,7 @@ TWO_ZIPS = (
 def two_zip_listings(rows_per_zip: int = 300, seed: int = 0) -> pa.Table:
     """About 600 listings in :data:`TWO_ZIPS`: the data set the old export probe failed on."""
     rng = np.random.default_rng(seed)
-    newest = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    newest = datetime(2026, 11, 20, tzinfo=UTC)
     return pa.concat_tables(
         synth_listings(rng, place, np.arange(rows_per_zip) + 1 + i * 10_000, newest=newest)
         for i, place in enumerate(TWO_ZIPS)
@@ -46,7 +46,7 @@ def regional(rows: int = 2_500, seed: int = 0) -> pa.Table:
     """The regional demo set (one metro, coordinates within about 0.2 degrees)."""
     from sn46_pipelines.demo.region import regional_listings
 
-    return regional_listings(rows, seed=seed, newest=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    return regional_listings(rows, seed=seed, newest=datetime(2026, 11, 20, tzinfo=UTC))
 
 
 def fit_hgb(result, listings: pa.Table):

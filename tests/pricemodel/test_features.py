@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -69,7 +69,7 @@ def test_rare_categories_are_not_in_the_vocabulary(listings):
 
 def test_prepare_keeps_each_zpid_once_newest_first_and_drops_unusable_prices():
     def row(zpid, price, day):
-        return {"zpid": zpid, "price": price, "datetime": datetime(2026, 11, day, tzinfo=timezone.utc),
+        return {"zpid": zpid, "price": price, "datetime": datetime(2026, 11, day, tzinfo=UTC),
                 "living_area": 1000.0, "home_type": "CONDO", "zip_code": "78701"}
 
     table = pa.Table.from_pylist(

@@ -7,8 +7,9 @@ import dataclasses
 import onnx
 import pytest
 
-from sn46_pipelines.pricemodel.checkpoint import ONNX, write_checkpoint
+from sn46_pipelines.pricemodel.checkpoint import write_checkpoint
 from sn46_pipelines.pricemodel.gate import GateThresholds, evaluate_gate
+from sn46_pipelines.pricemodel.layout import ONNX
 from sn46_pipelines.pricemodel.rules import RULES
 
 

@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from pricemodel_helpers import TINY
 
 from sn46_pipelines.config import InferencePin
 from sn46_pipelines.modelstore import InferenceClient, ModelStore, set_pin
@@ -19,8 +20,6 @@ from sn46_pipelines.pricemodel.checkpoint import commit_checkpoint
 from sn46_pipelines.pricemodel.predictor import load_predictor
 from sn46_pipelines.pricemodel.serve import create_app, serve_target
 from sn46_pipelines.pricemodel.train import TrainConfig, train
-
-from pricemodel_helpers import TINY
 
 HOME = {"living_area": 1800, "bedrooms": 3, "bathrooms": 2, "latitude": 30.27, "longitude": -97.74,
         "home_type": "SINGLE_FAMILY", "zip_code": "78701"}

@@ -9,18 +9,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sn46_pipelines.defs.training import inference_pin, price_model
+from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
+from sn46_pipelines.defs.training import TrainingLauncher, inference_pin, price_model
+from sn46_pipelines.defs.training.progress import training_progress
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
 from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.modelstore import ModelStore, read_pin
 from sn46_pipelines.objectstore import open_store
-from sn46_pipelines.pricemodel.checkpoint import FILES
-from sn46_pipelines.pricemodel.pipes_train import CHECK_NAMES
-from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
-from sn46_pipelines.defs.training import TrainingLauncher
-from sn46_pipelines.defs.training.progress import training_progress
 from sn46_pipelines.pipeline import _training_line
+from sn46_pipelines.pricemodel.layout import FILES
+from sn46_pipelines.pricemodel.pipes_train import CHECK_NAMES
 
 #: Half the default step budget: still well inside SN46's targets on the demo data.
 QUICK = {"steps": 1500, "hidden": 64}

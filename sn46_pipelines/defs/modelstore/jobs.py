@@ -24,18 +24,18 @@ which may not delete blobs or write the replica: see
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timezone
+from datetime import UTC
 
 import dagster as dg
 from pydantic import Field
 
 from ...config import GC_PRESETS, GCPolicy, Settings, load_settings
 from ...deploy.run_roles import k8s_step_role_tags, run_role_tags
-from ...modelstore import ModelStoreError, StoreBusyError, collect_garbage, verify
+from ...errors import is_transient
+from ...modelstore import collect_garbage, verify
 from ...modelstore.layout import version_id
 from ...modelstore.replication import check_replication
 from ...modelstore.stats import store_stats
-from ...objectstore import InvalidStoreURLError, ObjectStoreError
 from ..automation import schedule_status
 from ..resources import ModelStoreResource
 from .observations import gc_observation, model_store, replication_observation, verify_observation
@@ -46,7 +46,7 @@ GC_POOL = "modelstore_gc"
 #: Run tag on GC runs whose value is the model store's URL; the run queue allows one run per value.
 GC_STORE_TAG = "sn46/gc-store"
 
-#: Recovery point objective of the model store's replica (the storage guide's 15 minutes).
+#: Recovery point objective of the model store's replica: a replica more than 15 minutes behind is reported.
 RPO_SECONDS = 15 * 60
 
 #: Hour (UTC) of the nightly deep verification: after the 02:00 GC, so it checks what GC left.
@@ -65,25 +65,18 @@ STORE_RETRY_POLICY = dg.RetryPolicy(
 _PRESETS = ", ".join(f"{name} ({keep}/{keep_min})" for name, (keep, keep_min) in GC_PRESETS.items())
 
 
-def _is_transient(exc: BaseException) -> bool:
-    """Worth another attempt: the object store failed, or another GC holds the lease.
-
-    Object-store errors (an outage, 5xx after botocore's retries, a key that
-    vanished in a race) may pass; model-store errors are answers about the
-    chain or the request, and asking again will not change them.
-    """
-    if isinstance(exc, StoreBusyError):
-        return True
-    return isinstance(exc, ObjectStoreError) and not isinstance(exc, (ModelStoreError, InvalidStoreURLError))
-
-
 @contextmanager
 def _retry_only_transient() -> Iterator[None]:
-    """Let transient failures reach the retry policy; turn any other error into a final failure."""
+    """Let outages reach the retry policy; turn any other error into a final failure.
+
+    Retrying is decided by inclusion (:func:`~sn46_pipelines.errors.is_transient`):
+    a store out of reach, or another GC holding the lease. Access denied, a
+    missing bucket or a corrupt chain fail at once: asking again changes nothing.
+    """
     try:
         yield
     except Exception as exc:
-        if _is_transient(exc):
+        if is_transient(exc):
             raise
         raise dg.Failure(description=f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
 
@@ -340,7 +333,7 @@ def schedules(settings: Settings, gc: dg.JobDefinition) -> list[dg.ScheduleDefin
 def _at(context: dg.ScheduleEvaluationContext, hour: int) -> bool:
     """True on the tick at ``hour``:00 UTC."""
     when = context.scheduled_execution_time
-    return when is not None and (when.astimezone(timezone.utc).hour, when.minute) == (hour, 0)
+    return when is not None and (when.astimezone(UTC).hour, when.minute) == (hour, 0)
 
 
 def chain_verification_request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:

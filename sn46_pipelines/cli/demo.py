@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_seed(args: argparse.Namespace) -> int:
     """Seed the store and print a summary (or the JSON report); store errors go to the ``sn46`` runner."""
-    from .seed import seed_demo
+    from ..demo.seed import seed_demo
 
     if args.only_round is not None and not 0 <= args.only_round < args.rounds:
         args.parser.error(f"--only-round must be 0..{args.rounds - 1} with --rounds {args.rounds}")
@@ -101,7 +101,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """
     from sn46_pipelines.cli.pipeline import run_pass
 
-    from .seed import seed_demo
+    from ..demo.seed import seed_demo
 
     store = _demo_store(None)
     status = 0
@@ -151,7 +151,7 @@ def _utc_datetime(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date or time") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 _DURATION = re.compile(r"([1-9][0-9]*)([mhd])")
@@ -160,7 +160,7 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 def _duration(text: str) -> timedelta:
     """``30m``, ``2h``, ``1d``: a whole number of minutes, hours or days, at least the seeder's minimum."""
-    from .seed import MIN_INTERVAL
+    from ..demo.seed import MIN_INTERVAL
 
     match = _DURATION.fullmatch(text.strip().lower())
     if match is None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
-
-Handler = Callable[[argparse.Namespace], int]
+from ..errors import EXIT_FOUND, EXIT_OK, EXIT_USAGE, UsageError
+from . import Handler, guarded
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +35,7 @@ def register(subparsers: Any) -> None:
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
-        sub.set_defaults(handler=_guarded(handler))
+        sub.set_defaults(handler=guarded("store", handler))
         return sub
 
     p = add("commit", _commit, "commit a file or a folder as the next version")
@@ -93,27 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(["store", *(sys.argv[1:] if argv is None else argv)])
     if args.handler is None:
         args.group_parser.print_help(sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE
     return args.handler(args)
 
 
 # -- plumbing -----------------------------------------------------------------
-def _guarded(handler: Handler) -> Handler:
-    """Turn expected failures into one clear line (and a JSON error document) with exit code 2."""
-
-    def run(args: argparse.Namespace) -> int:
-        from ..objectstore import ObjectStoreError
-
-        try:
-            return handler(args)
-        except (ObjectStoreError, ValueError, OSError) as exc:
-            message = str(exc) or type(exc).__name__
-            if args.json:
-                _emit(args, {"error": message, "type": type(exc).__name__})
-            print(f"sn46 store: error: {message}", file=sys.stderr)
-            return EXIT_ERROR
-
-    return run
 
 
 def _settings():
@@ -124,7 +107,7 @@ def _settings():
 
 def _open(args: argparse.Namespace):
     """``--store`` or the environment's model store; either way with the environment's endpoint and keys."""
-    from .store import ModelStore
+    from ..modelstore.store import ModelStore
 
     settings = _settings()
     return ModelStore(settings.open_store(args.store) if args.store else settings.open_model_store())
@@ -139,7 +122,7 @@ def _emit(args: argparse.Namespace, document: Any, text: str | None = None) -> N
 
 
 def _counter_list(text: str) -> list[int]:
-    from .record import parse_version
+    from ..modelstore.record import parse_version
 
     try:
         return sorted({parse_version(part) for part in text.split(",") if part.strip()})
@@ -152,7 +135,7 @@ def _meta(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"--meta {item!r}: use KEY=VALUE")
+            raise UsageError(f"--meta {item!r}: use KEY=VALUE")
         try:
             meta[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -214,7 +197,7 @@ def _checkout(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .verify import verify
+    from ..modelstore.verify import verify
 
     report = verify(_open(args), deep=args.deep)
     doc = {k: report.to_dict()[k] for k in ("valid", "versions", "first_bad", "kind", "detail")}
@@ -226,7 +209,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _find_corruption(args: argparse.Namespace) -> int:
-    from .verify import verify
+    from ..modelstore.verify import verify
 
     report = verify(_open(args), deep=not args.shallow)
     doc = {"corrupted": not report.valid, "version_id": report.first_bad, "counter": report.counter,
@@ -236,7 +219,7 @@ def _find_corruption(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from .gc import collect_garbage
+    from ..modelstore.gc import collect_garbage
 
     keep, keep_min, protect = args.keep_versions, args.keep_min_versions, args.protect
     if keep is None or keep_min is None or protect is None:
@@ -257,10 +240,10 @@ def _gc(args: argparse.Namespace) -> int:
 
 
 def _pin(args: argparse.Namespace) -> int:
-    from .pins import set_pin
+    from ..modelstore.pins import set_pin
 
     if args.track == (args.version is not None):
-        raise ValueError("give a VERSION or --track (not both)")
+        raise UsageError("give a VERSION or --track (not both)")
     pin = set_pin(_open(args), args.name, args.version, track=args.track)
     target = "the head" if pin.mode == "tracking" else pin.version_id
     _emit(args, pin.to_dict(), f"pin {pin.name} -> {target} (revision {pin.revision})")
@@ -268,7 +251,7 @@ def _pin(args: argparse.Namespace) -> int:
 
 
 def _pins(args: argparse.Namespace) -> int:
-    from .pins import read_pins
+    from ..modelstore.pins import read_pins
 
     pins = read_pins(_open(args))
     doc = {name: pin.to_dict() for name, pin in sorted(pins.items())}
@@ -278,7 +261,7 @@ def _pins(args: argparse.Namespace) -> int:
 
 
 def _pin_history(args: argparse.Namespace) -> int:
-    from .pins import pin_history
+    from ..modelstore.pins import pin_history
 
     history = [e.to_dict() for e in pin_history(_open(args), args.name)]
     _emit(args, history)
@@ -286,7 +269,7 @@ def _pin_history(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .transfer import export_versions
+    from ..modelstore.transfer import export_versions
 
     result = export_versions(_open(args), args.versions, args.output)
     _emit(args, result.to_dict(), f"exported {len(result.versions)} versions to {args.output}")
@@ -294,7 +277,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from .transfer import import_archive
+    from ..modelstore.transfer import import_archive
 
     result = import_archive(_open(args), args.archive)
     _emit(args, result.to_dict(), f"imported {len(result.records_written)} records, {result.blobs_written} blobs")
@@ -302,8 +285,8 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _replication(args: argparse.Namespace) -> int:
-    from .replication import check_replication
-    from .store import ModelStore
+    from ..modelstore.replication import check_replication
+    from ..modelstore.store import ModelStore
 
     primary = _open(args)
     settings = _settings()
@@ -319,12 +302,12 @@ def _replication(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    from .stats import store_stats
+    from ..modelstore.stats import store_stats
 
     store = _open(args)
     stats = store_stats(store)
     if args.prometheus:
-        from .metrics import prometheus_text
+        from ..modelstore.metrics import prometheus_text
 
         sys.stdout.write(prometheus_text(stats, labels={"store": store.url}))
         return EXIT_OK
@@ -333,7 +316,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit import events
+    from ..modelstore.audit import events
 
     _emit(args, [e.to_dict() for e in events(_open(args).objects, args.kind)])
     return EXIT_OK

@@ -33,8 +33,8 @@ def serve(args: argparse.Namespace) -> int:
     """Validate the settings and read the store's secret in this process (one clear error line), then run uvicorn."""
     import uvicorn
 
+    from ..gateway.settings import load_gateway_settings
     from ..logs import configure_logging
-    from .settings import load_gateway_settings
 
     settings = load_gateway_settings()
     settings.environment.object_store_credentials()  # a missing secret: one line here, not a traceback per worker
