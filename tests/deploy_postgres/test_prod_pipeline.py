@@ -125,11 +125,17 @@ def test_every_run_succeeded(pipeline_pass: PipelinePass) -> None:
     assert all(stats["rows_accepted"] > 0 for stats in p.summary.hotkeys.values())
     assert set(p.summary.downstream) == set(DOWNSTREAM)
     assert sorted(r.dagster_run.tags["dagster/partition"] for r in p.ingest_runs) == p.hotkeys
-    # One run per hotkey (the upload sensor), then one per automation sensor: aggregates with the views,
-    # and training with the pin move. (The views' freshness check may add a run of its own when its
-    # 15-minute tick falls inside the pass: it materializes nothing.)
+    # One run per hotkey (the upload sensor), then per automation sensor one run, or two when the round's
+    # ingests straddle a tick of the deadline cron (the second picks up the rest): aggregates with the
+    # views, and training with the pin move. (The views' freshness check may add a run of its own when
+    # its 15-minute tick falls inside the pass: it materializes nothing.)
     assert len(p.ingest_runs) == MINERS
-    assert len({run for runs in p.materialized_by.values() for run in runs}) == 2
+    by_asset = p.materialized_by
+    assert 1 <= len(set(by_asset["listing_aggregates"])) <= 2
+    assert 1 <= len(set(by_asset["price_model"])) <= 2
+    assert {run for runs in by_asset.values() for run in runs} == {
+        *by_asset["listing_aggregates"], *by_asset["price_model"]
+    }
     assert {r.dagster_run.status for r in p.runs} == {dg.DagsterRunStatus.SUCCESS}
 
 
@@ -143,12 +149,18 @@ def test_the_pass_wrote_to_the_stores_of_its_own_environment(pipeline_pass: Pipe
 def test_automation_runs_carry_their_sensor_and_training_the_gpu_tag(pipeline_pass: PipelinePass) -> None:
     by_asset = pipeline_pass.materialized_by
     runs = {r.dagster_run.run_id: r.dagster_run for r in pipeline_pass.runs}
-    [aggregates_run] = by_asset["listing_aggregates"]
-    [training_run] = by_asset["price_model"]
-    assert by_asset["validator_views"] == [aggregates_run] and by_asset["inference_pin"] == [training_run]
-    assert runs[aggregates_run].tags["dagster/sensor_name"] == "sn46_listings_automation"
-    assert runs[training_run].tags["dagster/sensor_name"] == "sn46_training_automation"
-    assert runs[training_run].tags["sn46/gpu"] == "true"
+    aggregates_runs, training_runs = by_asset["listing_aggregates"], by_asset["price_model"]
+    # The views follow the aggregates in the same run, the pin the model; the newest of each is there.
+    assert set(by_asset["validator_views"]) <= set(aggregates_runs)
+    assert set(by_asset["inference_pin"]) <= set(training_runs)
+    created = {r.dagster_run.run_id: r.create_timestamp for r in pipeline_pass.runs}
+    newest = max(aggregates_runs, key=created.__getitem__)
+    assert newest in by_asset["validator_views"]
+    for run_id in aggregates_runs:
+        assert runs[run_id].tags["dagster/sensor_name"] == "sn46_listings_automation"
+    for run_id in training_runs:
+        assert runs[run_id].tags["dagster/sensor_name"] == "sn46_training_automation"
+        assert runs[run_id].tags["sn46/gpu"] == "true"
     for record in pipeline_pass.ingest_runs:
         assert record.dagster_run.tags["dagster/sensor_name"] == "miner_upload_sensor"
         assert record.dagster_run.tags["dagster/run_key"].startswith(record.dagster_run.tags["dagster/partition"])
