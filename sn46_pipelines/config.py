@@ -315,7 +315,9 @@ def load_settings(env: str | None = None, environ: dict[str, str] | None = None)
     name = env or environ.get("SN46_ENV") or DEFAULT_ENV
     if name not in ENVIRONMENTS:
         source = "argument" if env else "variable SN46_ENV"
-        raise ConfigError(f"env: unknown environment {name!r} ({source}); choose one of {', '.join(ENVIRONMENTS)}")
+        raise ConfigError(
+            f"env: unknown environment {name!r} ({source}); choose one of {', '.join(ENVIRONMENTS)}"
+        )
     path = config_dir() / f"{name}.yaml"
     raw = _read_yaml(path)
     home = str(Path(environ.get("SN46_HOME") or project_home()).resolve())

@@ -13,6 +13,7 @@ from .defs import listings, modelstore, training
 from .defs.automation import automation_sensors, with_automation
 from .defs.resources import DataStoreResource, ModelStoreResource
 
+
 def run_executor(settings: Settings) -> dg.ExecutorDefinition | None:
     """Dagster's default (steps as processes of the run), or one Kubernetes pod per step.
 

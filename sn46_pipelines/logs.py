@@ -59,7 +59,11 @@ def logging_config(level: str = "INFO", fmt: LogFormat = "text") -> dict[str, An
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
         "handlers": {
-            "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "stream": "ext://sys.stderr",
+            }
         },
         "root": {"handlers": ["default"], "level": level},
         "loggers": {
@@ -86,5 +90,8 @@ def add_logging_arguments(parser: argparse.ArgumentParser) -> None:
         help="DEBUG, INFO (default), WARNING or ERROR",
     )
     parser.add_argument(
-        "--log-format", choices=LOG_FORMATS, default="text", help="text (default) or json, one object per line"
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="text (default) or json, one object per line",
     )

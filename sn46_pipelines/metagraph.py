@@ -75,8 +75,13 @@ class MetagraphSnapshot:
             "netuid": self.netuid,
             "block": self.block,
             "neurons": [
-                {"uid": n.uid, "hotkey": n.hotkey, "coldkey": n.coldkey,
-                 "validator_permit": n.validator_permit, "stake": n.stake}
+                {
+                    "uid": n.uid,
+                    "hotkey": n.hotkey,
+                    "coldkey": n.coldkey,
+                    "validator_permit": n.validator_permit,
+                    "stake": n.stake,
+                }
                 for n in sorted(self.neurons.values(), key=lambda n: n.uid)
             ],
         }
@@ -95,7 +100,9 @@ def read_snapshot(store: ObjectStore) -> MetagraphSnapshot | None:
     try:
         return MetagraphSnapshot.from_json(json.loads(raw))
     except ValueError as exc:  # json.JSONDecodeError is a ValueError too
-        raise MetagraphSnapshotError(f"{store.url}/{METAGRAPH_KEY}: not a metagraph snapshot: {exc}") from None
+        raise MetagraphSnapshotError(
+            f"{store.url}/{METAGRAPH_KEY}: not a metagraph snapshot: {exc}"
+        ) from None
 
 
 def registered_hotkeys(store: ObjectStore) -> frozenset[str] | None:

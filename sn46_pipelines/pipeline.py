@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,14 +169,11 @@ def _start_daemon() -> subprocess.Popen[bytes]:
     """``dagster-daemon run`` on this project's workspace, from the checkout (as ``sn46 pipeline ui``)."""
     from .config import SOURCE_ROOT
 
-    log = open(Path(os.environ["DAGSTER_HOME"]) / DAEMON_LOG, "ab")
     command = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"]
-    try:
+    with open(Path(os.environ["DAGSTER_HOME"]) / DAEMON_LOG, "ab") as log:  # the child keeps its own copy
         return subprocess.Popen(
             command, cwd=SOURCE_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    finally:
-        log.close()
 
 
 def _stop(daemon: subprocess.Popen[bytes]) -> None:
@@ -276,7 +273,7 @@ def _sensors_quiet_since(instance: dg.DagsterInstance, sensors: Sequence[str], m
 def _runs_since(instance: dg.DagsterInstance, started: float) -> list[Any]:
     import dagster as dg
 
-    after = datetime.fromtimestamp(started, tz=timezone.utc)
+    after = datetime.fromtimestamp(started, tz=UTC)
     return list(instance.get_run_records(filters=dg.RunsFilter(created_after=after), ascending=True))
 
 

@@ -103,4 +103,3 @@ def run_handler(handler, args: argparse.Namespace) -> int:
         # The reader went away (``sn46 ... | head``): stop quietly, as Unix tools do.
         sys.stderr.close()
         return 0
-

@@ -30,14 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Validate the settings and read the store's secret in this process (one clear error line), then run uvicorn."""
+    """Validate the settings and read the store's secret here (one clear error line), then run uvicorn."""
     import uvicorn
 
     from ..gateway.settings import load_gateway_settings
     from ..logs import configure_logging
 
     settings = load_gateway_settings()
-    settings.environment.object_store_credentials()  # a missing secret: one line here, not a traceback per worker
+    # A missing secret: one line here, not a traceback per worker.
+    settings.environment.object_store_credentials()
     log_config = configure_logging(args.log_level, args.log_format)
     if settings.redis_url is None and args.workers > 1:
         print(f"sn46 gateway: {args.workers} workers share the SQLite ledger at {settings.state_db}")

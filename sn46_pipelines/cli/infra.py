@@ -28,7 +28,6 @@ BUCKET_SETTINGS = ("encryption", "public-access-block", "lifecycle", "cors", "ve
 ROLE_NAMES = ("training", "inference", "gc", "replication", "gateway", "pipeline", "admin", "execution")
 
 
-
 def register(subparsers: Any) -> None:
     """Add the ``infra`` command group to the ``sn46`` parser."""
     parser = subparsers.add_parser(

@@ -28,8 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "zipcode_stats and cross_miner_duplicates, read straight from the configured data store.",
     )
     parser.add_argument("sql", help='for example: "select * from miner_scores order by score desc"')
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                        help="table (default), csv with a header, or one JSON array of row objects")
+    parser.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (default), csv with a header, or one JSON array of row objects",
+    )
     parser.add_argument("--store", help="data store URL (default: the environment's data_store)")
     parser.set_defaults(handler=_query)
 
@@ -53,7 +57,8 @@ def _query(args: argparse.Namespace) -> int:
         stale = stale_hotkeys(con)
         if stale:
             print(
-                f"sn46: note: {len(stale)} hotkeys committed curated data after the aggregates were computed; "
+                f"sn46: note: {len(stale)} hotkeys committed curated data after the aggregates were "
+                "computed; "
                 "their newest listings are unchecked for copies (run: sn46 pipeline run)",
                 file=sys.stderr,
             )

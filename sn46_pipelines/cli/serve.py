@@ -18,17 +18,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "model store and swapping to a new version without failing requests in flight.",
     )
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--pin", help="serve what this pin points at (default: the environment's inference.pin)")
+    target.add_argument(
+        "--pin", help="serve what this pin points at (default: the environment's inference.pin)"
+    )
     target.add_argument("--version", help="serve one fixed version (v0000000012, 12 or head)")
     parser.add_argument("--store", help="model store URL (default: the environment's model_store)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    parser.add_argument("--poll-interval", type=float, help="seconds between pin checks (default: the environment's)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per request (default 1: requests run in parallel instead)")
+    parser.add_argument(
+        "--poll-interval", type=float, help="seconds between pin checks (default: the environment's)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per request (default 1: requests run in parallel instead)",
+    )
     add_logging_arguments(parser)
-    parser.add_argument("--access-log", action="store_true",
-                        help="log every request (off by default: /predict may take thousands a second)")
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request (off by default: /predict may take thousands a second)",
+    )
     parser.set_defaults(handler=serve)
 
 
@@ -55,7 +66,10 @@ def serve(args: argparse.Namespace) -> int:
     )
     print(f"sn46 serve: {client.target} from {store.url} on http://{args.host}:{args.port}", flush=True)
     uvicorn.run(
-        create_app(client), host=args.host, port=args.port, log_config=log_config,
+        create_app(client),
+        host=args.host,
+        port=args.port,
+        log_config=log_config,
         access_log=args.access_log,
         server_header=False,
     )

@@ -23,11 +23,15 @@ from . import Handler, guarded
 def register(subparsers: Any) -> None:
     """Add the ``store`` command group to the ``sn46`` parser."""
     parser = subparsers.add_parser(
-        "store", help="hash-chained model store: commit, verify, gc, pins, export, replication",
+        "store",
+        help="hash-chained model store: commit, verify, gc, pins, export, replication",
         description="Hash-chained model checkpoints on file:// or s3:// (see docs/modelstore-format.md).",
     )
-    parser.add_argument("--store", metavar="URL", help="model store URL (default: the environment's model store; "
-                        "SN46_MODEL_STORE overrides)")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="model store URL (default: the environment's model store; SN46_MODEL_STORE overrides)",
+    )
     parser.set_defaults(group_parser=parser, handler=None)
     commands = parser.add_subparsers(dest="store_command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
@@ -41,8 +45,13 @@ def register(subparsers: Any) -> None:
     p = add("commit", _commit, "commit a file or a folder as the next version")
     p.add_argument("path")
     p.add_argument("--message", "-m", default="")
-    p.add_argument("--meta", action="append", default=[], metavar="K=V",
-                   help="metadata entry; V is parsed as JSON when it can be (repeatable)")
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="metadata entry; V is parsed as JSON when it can be (repeatable)",
+    )
     p.add_argument("--retries", type=int, default=0, help="re-read the head and retry on a conflict N times")
     add("head", _head, "show the newest version")
     p = add("inspect", _inspect, "show one version's record")
@@ -53,14 +62,23 @@ def register(subparsers: Any) -> None:
     p.add_argument("dest")
     p = add("verify", _verify, "verify the chain (exit 0 valid, 1 corrupt, 2 error)")
     p.add_argument("--deep", action="store_true", help="also re-hash every live blob")
-    p = add("find-corruption", _find_corruption, "name the first bad version (exit 0 clean, 1 found, 2 error)")
+    p = add(
+        "find-corruption", _find_corruption, "name the first bad version (exit 0 clean, 1 found, 2 error)"
+    )
     p.add_argument("--shallow", action="store_true", help="skip re-hashing blobs")
     p = add("gc", _gc, "delete the files of versions outside the retention policy")
     p.add_argument("--keep-versions", type=int, help="newest N versions stay live (default: config)")
     p.add_argument("--keep-min-versions", type=int, help="refuse if fewer would stay live (default: config)")
-    p.add_argument("--protect", type=_counter_list, help="counters that stay live, e.g. 5,12 (default: config)")
-    p.add_argument("--orphan-grace", type=float, default=3600.0, metavar="SECONDS",
-                   help="only delete unreferenced blobs and unfinished writes older than this (default 3600)")
+    p.add_argument(
+        "--protect", type=_counter_list, help="counters that stay live, e.g. 5,12 (default: config)"
+    )
+    p.add_argument(
+        "--orphan-grace",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="only delete unreferenced blobs and unfinished writes older than this (default 3600)",
+    )
     p.add_argument("--dry-run", action="store_true")
     p = add("pin", _pin, "point a deployment pin at a version, or make it track the head")
     p.add_argument("name")
@@ -77,8 +95,11 @@ def register(subparsers: Any) -> None:
     p = add("replication-check", _replication, "compare with a replica (exit 0 in sync, 1 not, 2 error)")
     p.add_argument("--replica", metavar="URL", help="replica store URL (default: the environment's replica)")
     p.add_argument("--repair", action="store_true", help="copy what is missing or corrupt, then check again")
-    p.add_argument("--deep", action="store_true",
-                   help="compare every record byte for byte and re-hash every replica blob")
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="compare every record byte for byte and re-hash every replica blob",
+    )
     p = add("stats", _stats, "storage, version and GC metrics")
     p.add_argument("--prometheus", action="store_true", help="print them in Prometheus' text format")
     p = add("audit", _audit, "the audit trail: commits, pin changes, GC runs")
@@ -192,7 +213,9 @@ def _checkout(args: argparse.Namespace) -> int:
     store = _open(args)
     record = store.checkout(args.version, args.dest)
     doc = {"version_id": record.version_id, "dest": args.dest, "files": sorted(record.manifest)}
-    _emit(args, doc, f"checked out {record.version_id} into {args.dest} ({len(record.manifest)} files verified)")
+    _emit(
+        args, doc, f"checked out {record.version_id} into {args.dest} ({len(record.manifest)} files verified)"
+    )
     return EXIT_OK
 
 
@@ -202,8 +225,11 @@ def _verify(args: argparse.Namespace) -> int:
     report = verify(_open(args), deep=args.deep)
     doc = {k: report.to_dict()[k] for k in ("valid", "versions", "first_bad", "kind", "detail")}
     doc.update({k: v for k, v in report.to_dict().items() if k not in doc})
-    text = (f"valid: {report.versions} versions ({report.live} live, {report.collected} collected)"
-            if report.valid else f"CORRUPT at {report.first_bad}: {report.kind}: {report.detail}")
+    text = (
+        f"valid: {report.versions} versions ({report.live} live, {report.collected} collected)"
+        if report.valid
+        else f"CORRUPT at {report.first_bad}: {report.kind}: {report.detail}"
+    )
     _emit(args, doc, text)
     return EXIT_OK if report.valid else EXIT_FOUND
 
@@ -212,8 +238,13 @@ def _find_corruption(args: argparse.Namespace) -> int:
     from ..modelstore.verify import verify
 
     report = verify(_open(args), deep=not args.shallow)
-    doc = {"corrupted": not report.valid, "version_id": report.first_bad, "counter": report.counter,
-           "kind": report.kind, "detail": report.detail}
+    doc = {
+        "corrupted": not report.valid,
+        "version_id": report.first_bad,
+        "counter": report.counter,
+        "kind": report.kind,
+        "detail": report.detail,
+    }
     _emit(args, doc, "clean" if report.valid else f"{report.first_bad}: {report.kind}: {report.detail}")
     return EXIT_OK if report.valid else EXIT_FOUND
 
@@ -228,14 +259,21 @@ def _gc(args: argparse.Namespace) -> int:
         keep_min = policy.keep_min_versions if keep_min is None else keep_min
         protect = list(policy.protect_tags) if protect is None else protect
     result = collect_garbage(
-        _open(args), keep_versions=keep, keep_min_versions=keep_min, protect=protect,
-        dry_run=args.dry_run, orphan_grace=args.orphan_grace,
+        _open(args),
+        keep_versions=keep,
+        keep_min_versions=keep_min,
+        protect=protect,
+        dry_run=args.dry_run,
+        orphan_grace=args.orphan_grace,
     )
     verb = "would collect" if result.dry_run else "collected"
-    _emit(args, result.to_dict(),
-          f"{verb} {len(result.collected)} versions {result.collected}, {len(result.live)} live, "
-          f"{result.bytes_freed} bytes freed, {result.orphans_deleted} orphan blobs, "
-          f"{result.leftovers} unfinished writes ({result.leftover_bytes} bytes)")
+    _emit(
+        args,
+        result.to_dict(),
+        f"{verb} {len(result.collected)} versions {result.collected}, {len(result.live)} live, "
+        f"{result.bytes_freed} bytes freed, {result.orphans_deleted} orphan blobs, "
+        f"{result.leftovers} unfinished writes ({result.leftover_bytes} bytes)",
+    )
     return EXIT_OK
 
 
@@ -280,7 +318,11 @@ def _import(args: argparse.Namespace) -> int:
     from ..modelstore.transfer import import_archive
 
     result = import_archive(_open(args), args.archive)
-    _emit(args, result.to_dict(), f"imported {len(result.records_written)} records, {result.blobs_written} blobs")
+    _emit(
+        args,
+        result.to_dict(),
+        f"imported {len(result.records_written)} records, {result.blobs_written} blobs",
+    )
     return EXIT_OK
 
 
@@ -292,11 +334,18 @@ def _replication(args: argparse.Namespace) -> int:
     settings = _settings()
     replica = ModelStore(settings.open_store(args.replica) if args.replica else settings.open_replica_store())
     report = check_replication(primary, replica, repair=args.repair, deep=args.deep)
-    corrupt = (f", {len(report.corrupt_records)} records and {len(report.corrupt_blobs)} blobs corrupt"
-               if report.deep else "")
-    text = ("in sync" if report.in_sync else
-            f"NOT in sync: {len(report.missing_versions)} versions and {len(report.missing_blobs)} blobs missing"
-            f"{corrupt}, lag {report.lag_versions} versions / {report.lag_seconds:.0f} s")
+    corrupt = (
+        f", {len(report.corrupt_records)} records and {len(report.corrupt_blobs)} blobs corrupt"
+        if report.deep
+        else ""
+    )
+    text = (
+        "in sync"
+        if report.in_sync
+        else f"NOT in sync: {len(report.missing_versions)} versions and "
+        f"{len(report.missing_blobs)} blobs missing"
+        f"{corrupt}, lag {report.lag_versions} versions / {report.lag_seconds:.0f} s"
+    )
     _emit(args, report.to_dict(), text)
     return EXIT_OK if report.in_sync else EXIT_FOUND
 

@@ -221,6 +221,7 @@ def with_automation(
 
 def automation_sensors(settings: AutomationSettings) -> list[dg.AutomationConditionSensorDefinition]:
     """The sensors that evaluate the conditions (in the code server: two of them are Python)."""
+
     def sensor(name: str, target: Sequence[dg.AssetKey], what: str, **run_tags: str):
         return dg.AutomationConditionSensorDefinition(
             name,

@@ -27,7 +27,7 @@ def ui_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _value(name: str, value: Any) -> Any:
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return round(value, DECIMALS)

@@ -8,7 +8,7 @@ signed with them.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -21,7 +21,7 @@ NETUID = 46
 #: Miners hold far less.
 VALIDATOR_MIN_STAKE = 20_000.0
 _BLOCK_TIME_S = 12
-_GENESIS = datetime(2023, 3, 20, tzinfo=timezone.utc)  # anchors block numbers to dates
+_GENESIS = datetime(2023, 3, 20, tzinfo=UTC)  # anchors block numbers to dates
 
 
 def miner_uri(index: int) -> str:

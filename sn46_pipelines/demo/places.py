@@ -50,8 +50,26 @@ PLACES: tuple[Place, ...] = (
 )
 
 STREETS: tuple[str, ...] = (
-    "Oak", "Maple", "Cedar", "Pine", "Elm", "Washington", "Lake", "Hill", "Park", "Main",
-    "Sunset", "Lincoln", "Jefferson", "Highland", "Walnut", "Willow", "River", "Church", "Spring", "Meadow",
+    "Oak",
+    "Maple",
+    "Cedar",
+    "Pine",
+    "Elm",
+    "Washington",
+    "Lake",
+    "Hill",
+    "Park",
+    "Main",
+    "Sunset",
+    "Lincoln",
+    "Jefferson",
+    "Highland",
+    "Walnut",
+    "Willow",
+    "River",
+    "Church",
+    "Spring",
+    "Meadow",
 )
 STREET_SUFFIXES: tuple[str, ...] = ("St", "Ave", "Rd", "Dr", "Ln", "Blvd", "Ct", "Way", "Pl")
 
@@ -72,8 +90,15 @@ class MetroZip:
 AUSTIN_CENTER = (30.2672, -97.7431)
 
 
-def _austin(zip_code: str, latitude: float, longitude: float, per_sqft: float, homes: float,
-            lot_ratio: float, typical_year: int) -> MetroZip:
+def _austin(
+    zip_code: str,
+    latitude: float,
+    longitude: float,
+    per_sqft: float,
+    homes: float,
+    lot_ratio: float,
+    typical_year: int,
+) -> MetroZip:
     place = Place(zip_code, "Austin", "TX", latitude, longitude, per_sqft)
     return MetroZip(place, homes, lot_ratio, typical_year)
 

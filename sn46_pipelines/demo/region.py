@@ -87,9 +87,11 @@ def _homes(
         place.place.price_per_sqft
         * location_factor(latitude, longitude)
         / location_factor(np.array(place.place.latitude), np.array(place.place.longitude))
-        * area**0.85 * 1900.0**0.15
+        * area**0.85
+        * 1900.0**0.15
         * type_factor
-        * (1 + 0.02 * bedrooms) * (1 + 0.04 * bathrooms)
+        * (1 + 0.02 * bedrooms)
+        * (1 + 0.04 * bathrooms)
         * np.where(np.isfinite(lot), (np.nan_to_num(lot, nan=1.0) / (2.5 * area)) ** 0.08, 1.0)
         * _age_factor(newest.year - year)
         * np.exp(-0.0008 * days)

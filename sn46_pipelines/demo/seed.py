@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -155,7 +155,7 @@ class SeedReport:
 
 def default_now() -> datetime:
     """Today's UTC midnight: the demo's reference time unless one is given."""
-    return datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def seed_demo(
@@ -192,7 +192,7 @@ def seed_demo(
         raise ValueError(f"only_round must be a round of 0..{rounds - 1}, not {only_round}")
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC), not a naive datetime")
-    now = (now or default_now()).astimezone(timezone.utc)
+    now = (now or default_now()).astimezone(UTC)
     neurons = demo_neurons(np.random.default_rng([seed, 0xBEEF]), miners, validators)
     miner_neurons = [n for n in neurons if not n.validator_permit]
     hotkeys = [n.hotkey for n in miner_neurons]

@@ -45,13 +45,18 @@ def training_task_definition(
         "environment": [{"name": name, "value": value} for name, value in sorted(environment.items())],
         "logConfiguration": {
             "logDriver": "awslogs",
-            "options": {"awslogs-group": settings.ecs_log_group, "awslogs-region": region,
-                        "awslogs-stream-prefix": LOG_STREAM_PREFIX},
+            "options": {
+                "awslogs-group": settings.ecs_log_group,
+                "awslogs-region": region,
+                "awslogs-stream-prefix": LOG_STREAM_PREFIX,
+            },
         },
     }
     if secret_arn:
-        container["secrets"] = [{"name": variable, "valueFrom": f"{secret_arn}:{key}::"}
-                                for variable, key in CREDENTIAL_KEYS.items()]
+        container["secrets"] = [
+            {"name": variable, "valueFrom": f"{secret_arn}:{key}::"}
+            for variable, key in CREDENTIAL_KEYS.items()
+        ]
     if settings.gpu_count:
         container["resourceRequirements"] = [{"type": "GPU", "value": str(settings.gpu_count)}]
     definition: dict[str, Any] = {
@@ -68,7 +73,9 @@ def training_task_definition(
     return definition
 
 
-def training_run_task_params(settings: LaunchSettings, task_definition_arn: str, *, env: str) -> dict[str, Any]:
+def training_run_task_params(
+    settings: LaunchSettings, task_definition_arn: str, *, env: str
+) -> dict[str, Any]:
     """``run_task`` arguments for one training task (``PipesECSClient`` adds its variables and tags)."""
     network: dict[str, Any] = {"subnets": list(settings.ecs_subnets)}
     if settings.ecs_security_groups:
@@ -82,7 +89,9 @@ def training_run_task_params(settings: LaunchSettings, task_definition_arn: str,
         "tags": [{"key": "sn46/env", "value": env}],
     }
     if settings.ecs_capacity_provider:
-        params["capacityProviderStrategy"] = [{"capacityProvider": settings.ecs_capacity_provider, "weight": 1}]
+        params["capacityProviderStrategy"] = [
+            {"capacityProvider": settings.ecs_capacity_provider, "weight": 1}
+        ]
     elif settings.gpu_count:
         params["launchType"] = "EC2"
     else:
@@ -99,8 +108,9 @@ def secret_arn(secretsmanager: Any, secret_id: str) -> str:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
         raise ConfigError(
-            f"Secrets Manager has no secret {secret_id!r} ({VARIABLES['ecs_secret']}): create it with the keys "
-            f"{', '.join(CREDENTIAL_KEYS.values())}, or set {VARIABLES['ecs_secret']} empty to use the task role"
+            f"Secrets Manager has no secret {secret_id!r} ({VARIABLES['ecs_secret']}): create it with "
+            f"the keys {', '.join(CREDENTIAL_KEYS.values())}, or set {VARIABLES['ecs_secret']} empty "
+            "to use the task role"
         ) from None
 
 
@@ -122,12 +132,15 @@ def ensure_task_definition(ecs: Any, definition: Mapping[str, Any]) -> str:
 
 
 def _says(registered: Any, wanted: Any) -> bool:
-    """Whether ``registered`` (as ECS describes it, with its defaults filled in) has every value of ``wanted``."""
+    """Whether ``registered`` (as ECS describes it, defaults filled in) has every value of ``wanted``."""
     if isinstance(wanted, Mapping):
         return isinstance(registered, Mapping) and all(
             key in registered and _says(registered[key], value) for key, value in wanted.items()
         )
     if isinstance(wanted, list):
-        return (isinstance(registered, list) and len(registered) == len(wanted)
-                and all(_says(r, w) for r, w in zip(registered, wanted)))
+        return (
+            isinstance(registered, list)
+            and len(registered) == len(wanted)
+            and all(_says(r, w) for r, w in zip(registered, wanted))
+        )
     return registered == wanted

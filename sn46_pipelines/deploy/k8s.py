@@ -20,8 +20,13 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 def training_pod_metadata(env: str) -> dict[str, Any]:
     """Labels that find training pods (``kubectl get pods -l app.kubernetes.io/name=sn46-train``)."""
-    return {"labels": {"app.kubernetes.io/name": CONTAINER_NAME, "app.kubernetes.io/part-of": "sn46-pipelines",
-                       "sn46/env": env}}
+    return {
+        "labels": {
+            "app.kubernetes.io/name": CONTAINER_NAME,
+            "app.kubernetes.io/part-of": "sn46-pipelines",
+            "sn46/env": env,
+        }
+    }
 
 
 def training_pod_spec(settings: LaunchSettings, environment: Mapping[str, str]) -> dict[str, Any]:
@@ -54,8 +59,10 @@ def training_pod_spec(settings: LaunchSettings, environment: Mapping[str, str]) 
 def _secret_env(secret: str) -> list[dict[str, Any]]:
     if not secret:
         return []
-    return [{"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
-            for variable, key in CREDENTIAL_KEYS.items()]
+    return [
+        {"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+        for variable, key in CREDENTIAL_KEYS.items()
+    ]
 
 
 def _resources(settings: LaunchSettings) -> dict[str, dict[str, str]]:

@@ -56,7 +56,9 @@ def run_role_tags(role: str, environ: Mapping[str, str] | None = None) -> dict[s
     """Job tags that start the job's runs as ``role`` (ECS task role, Kubernetes run pod); empty if unset."""
     environ = os.environ if environ is None else environ
     tags = k8s_step_role_tags(role, environ)
-    arn = _value(environ, ecs_role_variable(role), _ROLE_ARN, "an IAM role ARN, arn:aws:iam::123456789012:role/NAME")
+    arn = _value(
+        environ, ecs_role_variable(role), _ROLE_ARN, "an IAM role ARN, arn:aws:iam::123456789012:role/NAME"
+    )
     if arn:
         tags[ECS_TASK_OVERRIDES_TAG] = json.dumps({"taskRoleArn": arn})
     return tags
@@ -65,8 +67,12 @@ def run_role_tags(role: str, environ: Mapping[str, str] | None = None) -> dict[s
 def k8s_step_role_tags(role: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Op tags that give the op's step pods (``k8s_job_executor``) the role's service account."""
     environ = os.environ if environ is None else environ
-    account = _value(environ, k8s_service_account_variable(role), _SERVICE_ACCOUNT,
-                     "a Kubernetes service account name (lowercase letters, digits, '-' and '.')")
+    account = _value(
+        environ,
+        k8s_service_account_variable(role),
+        _SERVICE_ACCOUNT,
+        "a Kubernetes service account name (lowercase letters, digits, '-' and '.')",
+    )
     if not account:
         return {}
     return {K8S_CONFIG_TAG: json.dumps({"pod_spec_config": {"service_account_name": account}})}

@@ -75,8 +75,10 @@ def _tolerations(value: str) -> tuple[dict[str, Any], ...]:
     try:
         parsed = json.loads(value) if value.strip() else []
     except json.JSONDecodeError:
-        raise ValueError('expected a JSON list of tolerations, e.g. [{"key": "nvidia.com/gpu", '
-                         '"operator": "Exists", "effect": "NoSchedule"}]') from None
+        raise ValueError(
+            'expected a JSON list of tolerations, e.g. [{"key": "nvidia.com/gpu", '
+            '"operator": "Exists", "effect": "NoSchedule"}]'
+        ) from None
     if not isinstance(parsed, list) or not all(isinstance(item, dict) for item in parsed):
         raise ValueError("expected a JSON list of toleration objects")
     return tuple(parsed)
@@ -104,7 +106,9 @@ class LaunchSettings:
 
     k8s_namespace: str = _setting("SN46_K8S_NAMESPACE", "", _text)
     """Namespace of the training pod; empty: the namespace Dagster runs in."""
-    k8s_node_selector: dict[str, str] | None = _setting("SN46_K8S_NODE_SELECTOR", None, _labels)
+    k8s_node_selector: dict[str, str] | None = _setting(  # noqa: RUF009 - it returns a field()
+        "SN46_K8S_NODE_SELECTOR", None, _labels
+    )
     """Node labels (``key=value,...``); unset: ``nvidia.com/gpu.present=true`` when GPUs are requested."""
     k8s_tolerations: tuple[dict[str, Any], ...] | None = _setting("SN46_K8S_TOLERATIONS", None, _tolerations)
     """JSON list of tolerations; unset: tolerate the ``nvidia.com/gpu`` taint when GPUs are requested."""
@@ -156,8 +160,9 @@ class LaunchSettings:
         """Fail with the variables that the chosen launcher needs and that are unset."""
         missing = [VARIABLES[name] for name in names if not getattr(self, name)]
         if missing:
-            raise ConfigError(f"training launcher {self.launcher!r} needs {', '.join(missing)} "
-                              f"(see docs/scale-out.md)")
+            raise ConfigError(
+                f"training launcher {self.launcher!r} needs {', '.join(missing)} (see docs/scale-out.md)"
+            )
 
 
 #: Each setting's variable, e.g. ``VARIABLES["gpu_count"] == "SN46_GPU_COUNT"``.
@@ -172,8 +177,9 @@ def resolve_launch_settings(given: Mapping[str, str], environ: Mapping[str, str]
     """
     unknown = sorted(set(given) - set(VARIABLES))
     if unknown:
-        raise ConfigError(f"unknown training launcher setting(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(VARIABLES)}")
+        raise ConfigError(
+            f"unknown training launcher setting(s) {', '.join(unknown)}; known: {', '.join(VARIABLES)}"
+        )
     values = {}
     for spec in fields(LaunchSettings):
         variable = spec.metadata["variable"]

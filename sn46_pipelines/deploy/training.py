@@ -52,5 +52,7 @@ def require_remote_stores(launcher: str, stores: Mapping[str, str]) -> None:
     local = {name: url for name, url in stores.items() if url.startswith("file://")}
     if local:
         named = ", ".join(f"{name} {url}" for name, url in local.items())
-        raise ConfigError(f"the {launcher} training launcher runs the training container on another machine, "
-                          f"which cannot read {named}: use s3:// stores (SN46_DATA_STORE, SN46_MODEL_STORE)")
+        raise ConfigError(
+            f"the {launcher} training launcher runs the training container on another machine, "
+            f"which cannot read {named}: use s3:// stores (SN46_DATA_STORE, SN46_MODEL_STORE)"
+        )

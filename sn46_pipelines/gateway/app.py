@@ -41,7 +41,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
@@ -118,7 +118,7 @@ class GatewayError(Exception):
 
 
 def _iso(unix: float) -> str:
-    return datetime.fromtimestamp(unix, timezone.utc).isoformat()
+    return datetime.fromtimestamp(unix, UTC).isoformat()
 
 
 class RequestStats:
@@ -239,7 +239,10 @@ class Gateway:
         if btauth or tao:
             caller = (
                 verify_btauth(
-                    request.headers, body, method=request.method, path=target,
+                    request.headers,
+                    body,
+                    method=request.method,
+                    path=target,
                     gateway_hotkey=settings.gateway_hotkey,
                 )
                 if btauth
@@ -255,9 +258,11 @@ class Gateway:
         missing = [name for name in ("hotkey", "signature", "timestamp") if getattr(fields, name) is None]
         missing += ["coldkey"] if isinstance(fields, MinerAccessRequest) and fields.coldkey is None else []
         if missing:
-            raise GatewayError(422, "Invalid request fields", errors=[
-                {"field": name, "problem": "Field required"} for name in missing
-            ])
+            raise GatewayError(
+                422,
+                "Invalid request fields",
+                errors=[{"field": name, "problem": "Field required"} for name in missing],
+            )
         return verify_commitment(
             commitment(fields),
             hotkey=fields.hotkey,
@@ -328,12 +333,17 @@ class Gateway:
         if admission.verdict not in (Verdict.ADMITTED, Verdict.REPEATED):
             retry = seconds_to_midnight()
             detail = (
-                "Global request limit reached." if admission.verdict is Verdict.OVER_TOTAL
+                "Global request limit reached."
+                if admission.verdict is Verdict.OVER_TOTAL
                 else f"Daily limit of {admission.limit} exceeded."
             )
             raise GatewayError(
-                429, detail, {**_limit_headers(admission), "Retry-After": str(retry)},
-                limit=admission.limit, remaining=0, retry_after_s=retry,
+                429,
+                detail,
+                {**_limit_headers(admission), "Retry-After": str(retry)},
+                limit=admission.limit,
+                remaining=0,
+                retry_after_s=retry,
             )
         return admission
 
@@ -388,7 +398,7 @@ class Gateway:
         try:
             await asyncio.wait_for(run_in_threadpool(self._check_store), timeout=5)
             ok = True
-        except Exception as exc:  # any failure is "not ok"; the reason goes to the log only
+        except Exception as exc:  # noqa: BLE001 - any failure is "not ok"; the reason goes to the log only
             log.warning("S3 health check failed: %s: %s", type(exc).__name__, exc)
             ok = False
         latency = round((time.perf_counter() - start) * 1000, 2)
@@ -436,9 +446,16 @@ def create_app(gateway: Gateway) -> FastAPI:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-Bittensor-Version", "X-Bittensor-Hotkey", "X-Bittensor-Nonce",
-                           "X-Bittensor-Signature", "X-Bittensor-Receiver", "X-Bittensor-Crypto",
-                           *TAO_HEADERS],
+            allow_headers=[
+                "Content-Type",
+                "X-Bittensor-Version",
+                "X-Bittensor-Hotkey",
+                "X-Bittensor-Nonce",
+                "X-Bittensor-Signature",
+                "X-Bittensor-Receiver",
+                "X-Bittensor-Crypto",
+                *TAO_HEADERS,
+            ],
         )
     app.add_middleware(CountRequests, stats=stats)
 
@@ -486,7 +503,10 @@ def create_app(gateway: Gateway) -> FastAPI:
             }
 
         return await gateway.serve(
-            request, MinerAccessRequest, build, validator=False,
+            request,
+            MinerAccessRequest,
+            build,
+            validator=False,
             commitment=lambda f: f"s3:data:access:{f.coldkey}:{f.hotkey}:{f.timestamp}",
         )
 
@@ -505,9 +525,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             except InvalidUploadKeyError:
                 parsed = None
             if parsed is None or parsed.format != PARQUET:
-                raise GatewayError(
-                    400, "filename must be data_{YYYYmmdd_HHMMSS}_{rows}[_{16 hex}].parquet"
-                )
+                raise GatewayError(400, "filename must be data_{YYYYmmdd_HHMMSS}_{rows}[_{16 hex}].parquet")
             if await run_in_threadpool(gateway.object_exists, key):
                 raise GatewayError(409, f"File already exists: {p.key(key)}")
             expires_in = settings.upload_expiry_s
@@ -548,7 +566,10 @@ def create_app(gateway: Gateway) -> FastAPI:
             }
 
         return await gateway.serve(
-            request, ValidatorAccessRequest, build, validator=True,
+            request,
+            ValidatorAccessRequest,
+            build,
+            validator=True,
             commitment=lambda f: f"s3:validator:access:{f.timestamp}",
         )
 
@@ -576,13 +597,17 @@ def create_app(gateway: Gateway) -> FastAPI:
             }
 
         return await gateway.serve(
-            request, MinerSpecificRequest, build, validator=True,
+            request,
+            MinerSpecificRequest,
+            build,
+            validator=True,
             commitment=lambda f: f"s3:validator:miner:{f.miner_hotkey}:{f.timestamp}",
         )
 
     @app.post("/get-file-presigned-urls", openapi_extra=body_doc(FileUrlsRequest), tags=["validators"])
     async def get_file_presigned_urls(request: Request) -> Response:
         """Presigned GETs for files inside one miner's folder; keys elsewhere are listed as invalid."""
+
         def in_folder(f: FileUrlsRequest) -> list[str]:
             folder = p.key(miner_folder(f.miner_hotkey))
             return [k for k in dict.fromkeys(f.file_keys) if k.startswith(folder) and k.isprintable()]
@@ -627,7 +652,12 @@ def create_app(gateway: Gateway) -> FastAPI:
             }
 
         return await gateway.serve(
-            request, FileUrlsRequest, build, validator=True, check=check, answer_first=False,
+            request,
+            FileUrlsRequest,
+            build,
+            validator=True,
+            check=check,
+            answer_first=False,
             commitment=lambda f: f"s3:validator:files:{f.miner_hotkey}:{f.hotkey}:{f.timestamp}",
         )
 
@@ -637,19 +667,21 @@ def create_app(gateway: Gateway) -> FastAPI:
         (s3_ok, s3_latency), ledger_ok = await asyncio.gather(gateway.s3_health(), gateway.ledger.ping())
         metagraph = gateway.metagraph.status()
         healthy = s3_ok and ledger_ok and metagraph["loaded"]
-        return JSONResponse({
-            "status": "ok" if healthy else "degraded",
-            "timestamp": time.time(),
-            "bucket": p.bucket,
-            "region": settings.region,
-            "folder_structure": FOLDER_STRUCTURE,
-            "s3_ok": s3_ok,
-            "s3_latency_ms": s3_latency,
-            "redis_ok": ledger_ok if gateway.ledger.name == "redis" else None,
-            "ledger": {"backend": gateway.ledger.name, "ok": ledger_ok},
-            "metagraph": metagraph,
-            "stats": stats.summary(),
-        })
+        return JSONResponse(
+            {
+                "status": "ok" if healthy else "degraded",
+                "timestamp": time.time(),
+                "bucket": p.bucket,
+                "region": settings.region,
+                "folder_structure": FOLDER_STRUCTURE,
+                "s3_ok": s3_ok,
+                "s3_latency_ms": s3_latency,
+                "redis_ok": ledger_ok if gateway.ledger.name == "redis" else None,
+                "ledger": {"backend": gateway.ledger.name, "ok": ledger_ok},
+                "metagraph": metagraph,
+                "stats": stats.summary(),
+            }
+        )
 
     @app.get("/commitment-formats", tags=["service"])
     async def commitment_formats() -> dict[str, Any]:
@@ -662,8 +694,8 @@ def create_app(gateway: Gateway) -> FastAPI:
             "signature": "sr25519 signature of the UTF-8 commitment by the hotkey, hex (0x optional)",
             "timestamp_window": {"max_age_s": settings.max_age_s, "max_future_s": settings.max_skew_s},
             "replay": "each signed request is granted once; sent again unchanged within its timestamp window "
-                      f"it gets the first answer back (header {REPEAT_HEADER}: true), uncharged; "
-                      "sent again with anything changed it is refused",
+            f"it gets the first answer back (header {REPEAT_HEADER}: true), uncharged; "
+            "sent again with anything changed it is refused",
             "validator_rule": settings.validator_rule.describe(),
             "x_tao": {
                 "headers": list(TAO_HEADERS),
@@ -677,8 +709,8 @@ def create_app(gateway: Gateway) -> FastAPI:
                 "enabled": settings.gateway_hotkey is not None,
                 "receiver_hotkey": settings.gateway_hotkey,
                 "how": "bittensor.http_auth.sign(wallet, method='POST', path=<path>, "
-                       "body=<exact JSON bytes>, receiver_ss58=<receiver_hotkey>); "
-                       "send the headers with the same body, no signature fields",
+                "body=<exact JSON bytes>, receiver_ss58=<receiver_hotkey>); "
+                "send the headers with the same body, no signature fields",
             },
             "folder_structure": {"new_structure": FOLDER_STRUCTURE, "example_paths": list(EXAMPLE_PATHS)},
         }

@@ -36,7 +36,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 #: Counter of the global quota.
@@ -98,12 +98,12 @@ class Admission:
 
 
 def utc_day(now: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if now is None else now, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(time.time() if now is None else now, UTC).strftime("%Y-%m-%d")
 
 
 def seconds_to_midnight(now: float | None = None) -> int:
     """Seconds until the quotas reset (the next UTC midnight), at least 1."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     midnight = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(1, int((midnight - moment).total_seconds()) + 1)
 
@@ -148,7 +148,7 @@ class Ledger(abc.ABC):
     async def ping(self) -> bool:
         """True when the backing store answers."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional: a ledger without connections keeps it
         """Release connections."""
 
     name: str
@@ -181,9 +181,9 @@ if ttl <= 0 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1] .. ARGV[2], 'PX', ttl)
 return 1
 """
-_VERDICTS = dict(enumerate(
-    (Verdict.ADMITTED, Verdict.REPLAYED, Verdict.OVER_QUOTA, Verdict.OVER_TOTAL, Verdict.REPEATED)
-))
+_VERDICTS = dict(
+    enumerate((Verdict.ADMITTED, Verdict.REPLAYED, Verdict.OVER_QUOTA, Verdict.OVER_TOTAL, Verdict.REPEATED))
+)
 
 
 class RedisLedger(Ledger):
@@ -225,7 +225,7 @@ class RedisLedger(Ledger):
     async def ping(self) -> bool:
         try:
             return bool(await asyncio.wait_for(self._redis.ping(), timeout=2))
-        except Exception:  # any failure means "not ok" on the healthcheck
+        except Exception:  # noqa: BLE001 - any failure means "not ok" on the healthcheck
             return False
 
     async def close(self) -> None:
@@ -322,9 +322,11 @@ class SqliteLedger(Ledger):
 
     @staticmethod
     def _counts(conn: sqlite3.Connection, day: str, counter: str) -> tuple[int, int]:
-        rows = dict(conn.execute(
-            "SELECT name, count FROM counter WHERE day = ? AND name IN (?, ?)", (day, counter, TOTAL)
-        ).fetchall())
+        rows = dict(
+            conn.execute(
+                "SELECT name, count FROM counter WHERE day = ? AND name IN (?, ?)", (day, counter, TOTAL)
+            ).fetchall()
+        )
         return rows.get(counter, 0), rows.get(TOTAL, 0)
 
     async def admit(

@@ -77,9 +77,7 @@ def file_source(path: Path, netuid: int) -> Callable[[], MetagraphSnapshot]:
     return fetch
 
 
-def chain_source(
-    network: str, netuid: int, stake: StakeMeasure = "alpha"
-) -> Callable[[], MetagraphSnapshot]:
+def chain_source(network: str, netuid: int, stake: StakeMeasure = "alpha") -> Callable[[], MetagraphSnapshot]:
     """Read the metagraph from the chain (one runtime-API call, commitments skipped).
 
     Each neuron's ``stake`` is the measure the validator rule compares: its
@@ -128,7 +126,7 @@ class MetagraphSyncer:
         self.last_attempt = time.time()
         try:
             self._snapshot = self._source()
-        except Exception as exc:  # any source failure: keep serving the last good snapshot
+        except Exception as exc:  # noqa: BLE001 - any source failure: keep serving the last good snapshot
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("metagraph refresh from %s failed: %s", self.name, self.last_error)
             return False

@@ -50,9 +50,7 @@ def check_job_id(job_id: str) -> str:
 class Presigner:
     """Presigns for one bucket (and the store's key prefix, if any) with a boto3 client's settings."""
 
-    def __init__(
-        self, client: Any, bucket: str, key_prefix: str, *, min_bytes: int, max_bytes: int
-    ) -> None:
+    def __init__(self, client: Any, bucket: str, key_prefix: str, *, min_bytes: int, max_bytes: int) -> None:
         self.signer = SigV4Presigner(client, bucket)
         self.bucket = bucket
         self.key_prefix = key_prefix

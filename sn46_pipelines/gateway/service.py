@@ -30,8 +30,12 @@ def build_gateway(settings: GatewaySettings) -> Gateway:
     :class:`~sn46_pipelines.secrets.SecretError` and the worker does not start.
     """
     credentials = settings.environment.object_store_credentials()
-    store = open_store(settings.data_store, endpoint_url=settings.endpoint_url, region=settings.region,
-                       credentials=credentials)
+    store = open_store(
+        settings.data_store,
+        endpoint_url=settings.endpoint_url,
+        region=settings.region,
+        credentials=credentials,
+    )
     assert isinstance(store, S3ObjectStore)  # load_gateway_settings only accepts s3:// stores
     try:
         presigner = Presigner(

@@ -156,7 +156,9 @@ GATEWAY_VARIABLES: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     # Only empty objects are refused: a one-listing zipcode document can be under 1 KiB.
     "SN46_GATEWAY_UPLOAD_MIN_BYTES": ("upload_min_bytes", _int(0), 1),
     "SN46_GATEWAY_UPLOAD_MAX_BYTES": (
-        "upload_max_bytes", _int(1, _S3_MAX_SINGLE_UPLOAD), _S3_MAX_SINGLE_UPLOAD
+        "upload_max_bytes",
+        _int(1, _S3_MAX_SINGLE_UPLOAD),
+        _S3_MAX_SINGLE_UPLOAD,
     ),
     "SN46_GATEWAY_MAX_BODY_BYTES": ("max_body_bytes", _int(1024, 64 * 1024**2), 1024**2),
     "SN46_GATEWAY_MAX_FILE_KEYS": ("max_file_keys", _int(1, 10_000), 1000),

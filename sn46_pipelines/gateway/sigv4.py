@@ -120,7 +120,10 @@ class SigV4Presigner:
         policy = {
             "expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment + expires_in)),
             "conditions": [
-                *conditions, {"bucket": self._bucket}, key_condition, *({k: v} for k, v in auth.items())
+                *conditions,
+                {"bucket": self._bucket},
+                key_condition,
+                *({k: v} for k, v in auth.items()),
             ],
         }
         encoded = base64.b64encode(json.dumps(policy).encode()).decode()

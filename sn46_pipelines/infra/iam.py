@@ -143,7 +143,7 @@ class _Builder:
         self.allow("BucketEncryptionKey", actions, [self.kms_key], via)
 
     def step_logs(self, bucket: str) -> None:
-        """Dagster's step logs (deploy/dagster.prod.yaml's S3 compute logs): run workers write, the UI reads."""
+        """Dagster's step logs (deploy/dagster.prod.yaml's S3 compute logs): runs write, the UI reads."""
         arn = self.bucket_arn(bucket)
         prefix = {"StringLike": {"s3:prefix": [f"{COMPUTE_LOGS_PREFIX}*"]}}
         self.allow("ListStepLogs", ["s3:ListBucket"], [arn], prefix)
@@ -341,7 +341,9 @@ def _gc(b: _Builder, settings: Settings) -> None:
     )
     # Crash leftovers: incomplete multipart uploads of blobs, found by listing, sized, then aborted.
     under_model = {"StringLike": {"s3:prefix": [f"{model.key('')}*"]}}
-    b.allow("FindLeftoverUploads", ["s3:ListBucketMultipartUploads"], [b.bucket_arn(model.bucket)], under_model)
+    b.allow(
+        "FindLeftoverUploads", ["s3:ListBucketMultipartUploads"], [b.bucket_arn(model.bucket)], under_model
+    )
     b.objects(
         "AbortLeftoverUploads", ["s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"], model, f"{BLOBS}*"
     )

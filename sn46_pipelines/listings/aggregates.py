@@ -292,7 +292,8 @@ def _compute(
     con.execute(f"CREATE TEMP TABLE stats AS {_STATS_SQL}", {"now": now})
     miners = f"""
         SELECT *, TIMESTAMPTZ '{since.isoformat()}' AS window_start
-        FROM committed LEFT JOIN (SELECT * EXCLUDE (job_id, all_jobs) FROM stats WHERE all_jobs) USING (hotkey)
+        FROM committed
+        LEFT JOIN (SELECT * EXCLUDE (job_id, all_jobs) FROM stats WHERE all_jobs) USING (hotkey)
     """
     zero_filled = _zero_filled(con, miners)
     scores = score_sql(rules, f"({zero_filled})")

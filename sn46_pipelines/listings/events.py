@@ -65,8 +65,13 @@ class EventCursor:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"v": 1, "mode": "events", "pending": self.pending, "reconciled_at": self.reconciled_at,
-             "scan": json.loads(self.scan.to_json())},
+            {
+                "v": 1,
+                "mode": "events",
+                "pending": self.pending,
+                "reconciled_at": self.reconciled_at,
+                "scan": json.loads(self.scan.to_json()),
+            },
             separators=(",", ":"),
             sort_keys=True,
         )
@@ -217,8 +222,13 @@ def _created_objects(body: str) -> list[tuple[str, str, str]] | None:
             return []
         try:
             detail = message["detail"]
-            return [(str(detail["bucket"]["name"]), str(detail["object"]["key"]),
-                     str(detail["object"].get("etag", "")))]
+            return [
+                (
+                    str(detail["bucket"]["name"]),
+                    str(detail["object"]["key"]),
+                    str(detail["object"].get("etag", "")),
+                )
+            ]
         except (KeyError, TypeError):
             return None
     records = message.get("Records")

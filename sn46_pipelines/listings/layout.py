@@ -5,9 +5,9 @@ pipeline, the upload gateway and the IAM policies agree on them. This module
 imports nothing (no pyarrow, nothing else of the project), so any of those
 may import it.
 
-===================================================  ==========================================================
+===================================================  ========================================================
 Key                                                  What lives there, and who writes it
-===================================================  ==========================================================
+===================================================  ========================================================
 ``data/hotkey={hk}/``                                A miner's folder (:func:`miner_folder`): the only place
                                                      its presigned POST lets it write. Never modified by the
                                                      pipeline, only read.
@@ -25,11 +25,12 @@ Key                                                  What lives there, and who w
                                                      :data:`AGGREGATE_TABLES`).
 ``aggregates/rejected/{table}.parquet``              Aggregates that failed a blocking check: kept for
                                                      inspection, never read as current.
-``views/sn46.duckdb``                                The DuckDB file validators download (:data:`VIEWS_FILE_KEY`).
+``views/sn46.duckdb``                                The DuckDB file validators download
+                                                     (:data:`VIEWS_FILE_KEY`).
 ``metagraph.json``                                   The subnet's metagraph snapshot (:data:`METAGRAPH_KEY`),
                                                      written by an operator's job or the demo; says who is
                                                      registered.
-===================================================  ==========================================================
+===================================================  ========================================================
 
 The upload file names inside the leaf folders (``data_{YYYYmmdd_HHMMSS}_{rows}.parquet``,
 ``data_{YYYYmmdd_HHMMSS}.json``) and what they declare are parsed in :mod:`.keys`, with the

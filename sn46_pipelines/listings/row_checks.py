@@ -199,11 +199,8 @@ def _as_text(values: np.ndarray) -> pa.Array:
 def _span(span: timedelta) -> str:
     """``30 days``, ``36 hours``: a window in its largest whole unit."""
     seconds = int(span.total_seconds())
-    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
-        if seconds % size == 0:
-            break
-    else:
-        unit, size = "second", 1
+    units = (("day", 86_400), ("hour", 3_600), ("minute", 60))
+    unit, size = next(((unit, size) for unit, size in units if seconds % size == 0), ("second", 1))
     count = seconds // size
     return f"{count} {unit}{'' if count == 1 else 's'}"
 

@@ -10,9 +10,10 @@ uploads of the window held in a readable file, ``rows_rejected`` the
 row-level rejections among them plus the copies, and ``copy_rate`` is the
 share of current listings another miner uploaded first. Copies therefore
 count twice, once as rejected rows (in ``acceptance``) and once as their own
-factor, so uploading someone else's listings never raises a score. Every factor is in [0, 1], so the score is too; a miner with no
-rows scores 0. A miner passes when it fails none of the thresholds below;
-``reasons`` lists the ones it failed, by name, so a miner can be told why.
+factor, so uploading someone else's listings never raises a score. Every
+factor is in [0, 1], so the score is too; a miner with no rows scores 0. A
+miner passes when it fails none of the thresholds below; ``reasons`` lists
+the ones it failed, by name, so a miner can be told why.
 
 The score is a SQL expression over the per-miner statistics, evaluated in
 DuckDB together with the aggregates; thresholds are data (like

@@ -60,11 +60,18 @@ class GCResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "dry_run": self.dry_run, "collected": self.collected, "live": self.live,
-            "bytes_freed": self.bytes_freed, "blobs_deleted": self.blobs_deleted,
-            "orphans_deleted": self.orphans_deleted, "stale_intents_deleted": self.stale_intents_deleted,
-            "spared": self.spared, "leftovers": self.leftovers, "leftover_bytes": self.leftover_bytes,
-            "leftovers_error": self.leftovers_error, "duration_s": self.duration_s,
+            "dry_run": self.dry_run,
+            "collected": self.collected,
+            "live": self.live,
+            "bytes_freed": self.bytes_freed,
+            "blobs_deleted": self.blobs_deleted,
+            "orphans_deleted": self.orphans_deleted,
+            "stale_intents_deleted": self.stale_intents_deleted,
+            "spared": self.spared,
+            "leftovers": self.leftovers,
+            "leftover_bytes": self.leftover_bytes,
+            "leftovers_error": self.leftovers_error,
+            "duration_s": self.duration_s,
         }
 
 
@@ -85,7 +92,9 @@ def collect_garbage(
     ``intent_ttl``: commit intents older than this are taken as left by dead commits.
     """
     if keep_versions < 1 or keep_min_versions < 0 or orphan_grace < 0 or intent_ttl < 0:
-        raise InvalidRecordError("keep_versions must be >= 1; keep_min_versions, orphan_grace, intent_ttl >= 0")
+        raise InvalidRecordError(
+            "keep_versions must be >= 1; keep_min_versions, orphan_grace, intent_ttl >= 0"
+        )
     policy = (keep_versions, keep_min_versions, set(protect), orphan_grace, intent_ttl)
     if dry_run:
         return _run(store, *policy, None)
@@ -94,7 +103,12 @@ def collect_garbage(
 
 
 def _run(
-    store: ModelStore, keep: int, keep_min: int, protect: set[int], grace: float, intent_ttl: float,
+    store: ModelStore,
+    keep: int,
+    keep_min: int,
+    protect: set[int],
+    grace: float,
+    intent_ttl: float,
     held: Lease | None,
 ) -> GCResult:
     started = time.monotonic()
@@ -106,7 +120,8 @@ def _run(
     live = [c for c in counters if c not in already and c not in candidates]
     if candidates and len(live) < keep_min:
         raise GCRefusedError(
-            f"GC would leave {len(live)} live versions, fewer than keep_min_versions={keep_min}; nothing deleted"
+            f"GC would leave {len(live)} live versions, fewer than keep_min_versions={keep_min}; "
+            "nothing deleted"
         )
     manifests = {r.counter: {e.sha256 for e in r.manifest.values()} for r in store.records(live + candidates)}
     live_blobs = set().union(*(manifests[c] for c in live))
@@ -190,4 +205,3 @@ def _intents(store: ModelStore, stale_before: datetime) -> tuple[set[str], list[
 
 def _older(info: ObjectInfo, now: datetime, grace: float) -> bool:
     return (now - info.mtime).total_seconds() > grace
-

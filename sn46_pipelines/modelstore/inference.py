@@ -43,7 +43,9 @@ class Checkpoint:
     def path(self, name: str) -> Path:
         """Local path of the checkpoint file ``name`` (e.g. ``model.pt``)."""
         if name not in self.record.manifest:
-            raise ModelStoreError(f"{self.record.version_id} has no file {name!r} (has {sorted(self.record.manifest)})")
+            raise ModelStoreError(
+                f"{self.record.version_id} has no file {name!r} (has {sorted(self.record.manifest)})"
+            )
         return self.root / name
 
 
@@ -158,7 +160,7 @@ class InferenceClient:
         return min(self.max_backoff, self.poll_interval * 2 ** min(self._failures, 30))
 
     def start(self) -> InferenceClient:
-        """Load once now (a failure is reported by :meth:`health`, not raised), then poll in the background."""
+        """Load once now (a failure is reported by :meth:`health`, not raised), then keep polling."""
         if self._thread is not None:
             return self
         self.poll()

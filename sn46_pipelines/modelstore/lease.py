@@ -69,7 +69,9 @@ class Lease:
                     raise StoreBusyError(f"another GC holds the lease ({raw.get('owner')}); try again later")
                 self._etag = self.objects.put_if_match(GC_LEASE, self._body(), etag)
             except (NotFoundError, PreconditionFailedError):
-                raise StoreBusyError("another GC took the lease at the same moment; try again later") from None
+                raise StoreBusyError(
+                    "another GC took the lease at the same moment; try again later"
+                ) from None
         self._renewed = time.monotonic()
         return self
 

@@ -13,7 +13,9 @@ from typing import Any
 from .inference import Checkpoint, Loader
 
 
-def torch_loader(filename: str = "model.pt", *, torchscript: bool = False, map_location: str = "cpu") -> Loader:
+def torch_loader(
+    filename: str = "model.pt", *, torchscript: bool = False, map_location: str = "cpu"
+) -> Loader:
     """Load ``filename`` with ``torch.load`` (weights only: no pickle code runs) or ``torch.jit.load``."""
 
     def load(checkpoint: Checkpoint) -> Any:

@@ -40,29 +40,61 @@ def prometheus_text(stats: StoreStats, *, labels: Mapping[str, str] | None = Non
             raise ValueError(f"invalid Prometheus label name {name!r}")
     last_commit = datetime.fromisoformat(stats.last_commit_at).timestamp() if stats.last_commit_at else None
     families = [
-        _Family("storage_size_bytes", "gauge", "Bytes stored: blobs, records, pins and audit events.",
-                [({}, stats.storage_bytes)]),
+        _Family(
+            "storage_size_bytes",
+            "gauge",
+            "Bytes stored: blobs, records, pins and audit events.",
+            [({}, stats.storage_bytes)],
+        ),
         _Family("blob_count", "gauge", "Content-addressed blobs stored.", [({}, stats.blob_count)]),
-        _Family("version_count", "gauge", "Versions by state: live (files kept) or collected (record only).",
-                [({"state": "live"}, stats.live_versions),
-                 ({"state": "collected"}, stats.collected_versions)]),
-        _Family("commits_total", "counter", "Commits ever made (records are never deleted).",
-                [({}, stats.versions)]),
-        _Family("commit_latency_seconds", "gauge", "Duration of the newest commit.",
-                [({}, stats.last_commit_latency_s)]),
-        _Family("last_commit_timestamp_seconds", "gauge", "Unix time of the newest commit.",
-                [({}, last_commit)]),
-        _Family("gc_runs_total", "counter", "Garbage collections run (dry runs excluded).",
-                [({}, stats.gc_runs)]),
-        _Family("gc_versions_deleted_total", "counter", "Versions whose files garbage collection deleted.",
-                [({}, stats.gc_versions_deleted_total)]),
-        _Family("gc_bytes_freed_total", "counter", "Bytes garbage collection freed.",
-                [({}, stats.gc_bytes_freed_total)]),
-        _Family("gc_run_duration_seconds", "gauge", "Duration of the newest garbage collection.",
-                [({}, stats.last_gc_duration_s)]),
-        _Family("leftover_bytes", "gauge",
-                "Bytes held by unfinished writes past the grace period (the next GC removes them).",
-                [({}, None if stats.leftovers_error else stats.leftover_bytes)]),
+        _Family(
+            "version_count",
+            "gauge",
+            "Versions by state: live (files kept) or collected (record only).",
+            [({"state": "live"}, stats.live_versions), ({"state": "collected"}, stats.collected_versions)],
+        ),
+        _Family(
+            "commits_total",
+            "counter",
+            "Commits ever made (records are never deleted).",
+            [({}, stats.versions)],
+        ),
+        _Family(
+            "commit_latency_seconds",
+            "gauge",
+            "Duration of the newest commit.",
+            [({}, stats.last_commit_latency_s)],
+        ),
+        _Family(
+            "last_commit_timestamp_seconds", "gauge", "Unix time of the newest commit.", [({}, last_commit)]
+        ),
+        _Family(
+            "gc_runs_total", "counter", "Garbage collections run (dry runs excluded).", [({}, stats.gc_runs)]
+        ),
+        _Family(
+            "gc_versions_deleted_total",
+            "counter",
+            "Versions whose files garbage collection deleted.",
+            [({}, stats.gc_versions_deleted_total)],
+        ),
+        _Family(
+            "gc_bytes_freed_total",
+            "counter",
+            "Bytes garbage collection freed.",
+            [({}, stats.gc_bytes_freed_total)],
+        ),
+        _Family(
+            "gc_run_duration_seconds",
+            "gauge",
+            "Duration of the newest garbage collection.",
+            [({}, stats.last_gc_duration_s)],
+        ),
+        _Family(
+            "leftover_bytes",
+            "gauge",
+            "Bytes held by unfinished writes past the grace period (the next GC removes them).",
+            [({}, None if stats.leftovers_error else stats.leftover_bytes)],
+        ),
     ]
     lines: list[str] = []
     for family in families:

@@ -58,8 +58,12 @@ def check_pin_name(name: str) -> str:
 def _parse(data: bytes, name: str) -> Pin:
     raw = json.loads(data)
     return Pin(
-        name=name, mode=raw["mode"], counter=raw["counter"], revision=raw["revision"],
-        updated_at=raw["updated_at"], updated_by=raw["updated_by"],
+        name=name,
+        mode=raw["mode"],
+        counter=raw["counter"],
+        revision=raw["revision"],
+        updated_at=raw["updated_at"],
+        updated_by=raw["updated_by"],
     )
 
 
@@ -106,9 +110,12 @@ def set_pin(store: ModelStore, name: str, version: int | str | None = None, *, t
             store.objects.delete(pin_key(name))
         else:
             _swap(store, name, previous.mode, previous.counter)
-        raise VersionCollectedError(f"{version_id(counter)} was garbage-collected while pinning; pin unchanged")
+        raise VersionCollectedError(
+            f"{version_id(counter)} was garbage-collected while pinning; pin unchanged"
+        )
     audit.append_event(
-        store.objects, "pin",
+        store.objects,
+        "pin",
         {"name": name, "old": previous.to_dict() if previous else None, "new": pin.to_dict()},
     )
     return pin
@@ -129,8 +136,12 @@ def _swap(store: ModelStore, name: str, mode: str, counter: int | None) -> tuple
         except NotFoundError:
             etag, previous = None, None
         pin = Pin(
-            name=name, mode=mode, counter=counter, revision=previous.revision + 1 if previous else 1,
-            updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), updated_by=whoami(),
+            name=name,
+            mode=mode,
+            counter=counter,
+            revision=previous.revision + 1 if previous else 1,
+            updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            updated_by=whoami(),
         )
         body = canonical_json({k: v for k, v in asdict(pin).items() if k != "name"})
         try:

@@ -21,15 +21,24 @@ from .layout import version_id
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = (
-    "counter", "version_id", "parent", "manifest", "content_hash",
-    "message", "metadata", "timestamp", "record_hash",
+    "counter",
+    "version_id",
+    "parent",
+    "manifest",
+    "content_hash",
+    "message",
+    "metadata",
+    "timestamp",
+    "record_hash",
 )
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def canonical_json(value: Any) -> bytes:
     """The one byte form hashes are taken over: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def sha256_hex(data: bytes) -> str:
@@ -59,7 +68,9 @@ def check_file_path(path: str) -> str:
     """Reject manifest paths that could escape a checkout folder or mean two things."""
     parts = path.split("/")
     if not path or path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in parts):
-        raise InvalidRecordError(f"invalid checkpoint file path {path!r}: use a relative path like 'model.pt'")
+        raise InvalidRecordError(
+            f"invalid checkpoint file path {path!r}: use a relative path like 'model.pt'"
+        )
     return path
 
 
@@ -138,7 +149,9 @@ def build_record(
 ) -> VersionRecord:
     """A new record chained onto ``parent`` (``None`` only for the genesis, counter 0)."""
     if (parent is None) != (counter == 0) or (parent is not None and parent.counter != counter - 1):
-        raise InvalidRecordError(f"record {counter} cannot follow {parent.version_id if parent else 'nothing'}")
+        raise InvalidRecordError(
+            f"record {counter} cannot follow {parent.version_id if parent else 'nothing'}"
+        )
     for path in manifest:
         check_file_path(path)
     metadata = dict(metadata or {})

@@ -238,8 +238,12 @@ def _repair(primary: ModelStore, replica: ModelStore, report: ReplicationReport)
         head = primary.get(report.missing_versions[-1])
         replica.advance_hint(head)
         newest = {"version_id": head.version_id, "record_hash": head.record_hash}
-    copied = {"blobs": len(blobs), "markers": len(report.missing_markers), "records": records,
-              "corrupt_records_replaced": len(report.corrupt_records)}
+    copied = {
+        "blobs": len(blobs),
+        "markers": len(report.missing_markers),
+        "records": records,
+        "corrupt_records_replaced": len(report.corrupt_records),
+    }
     audit.append_event(replica.objects, "repair", {"primary": primary.url, **copied, **newest})
     return copied
 

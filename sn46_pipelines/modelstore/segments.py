@@ -68,7 +68,9 @@ def _usable(data: bytes | None, first: int, infos: dict[int, ObjectInfo]) -> dic
         return {}
 
 
-def seal(store: ModelStore, verified: dict[int, bytes], infos: dict[int, ObjectInfo], skip: Iterable[int]) -> int:
+def seal(
+    store: ModelStore, verified: dict[int, bytes], infos: dict[int, ObjectInfo], skip: Iterable[int]
+) -> int:
     """Write a segment for each complete run of ``verified`` records not already usable; return how many.
 
     Best effort: a read-only identity (an inference node) or a racing sealer is not an error.
@@ -79,11 +81,14 @@ def seal(store: ModelStore, verified: dict[int, bytes], infos: dict[int, ObjectI
         counters = range(start, start + SEGMENT_SIZE)
         if start in done or any(c not in verified or c not in infos for c in counters):
             continue
-        body = canonical_json({
-            "format": 1, "first": start,
-            "records": [verified[c].decode() for c in counters],
-            "fingerprints": [[infos[c].size, infos[c].etag] for c in counters],
-        })
+        body = canonical_json(
+            {
+                "format": 1,
+                "first": start,
+                "records": [verified[c].decode() for c in counters],
+                "fingerprints": [[infos[c].size, infos[c].etag] for c in counters],
+            }
+        )
         try:
             store.objects.put(segment_key(start), body)
             written += 1

@@ -149,7 +149,7 @@ class ModelStore:
         return low
 
     def head_hint(self) -> dict[str, Any] | None:
-        """The ``HEAD`` hint (``counter``, ``version_id``, ``record_hash``), or ``None`` if absent or unreadable."""
+        """The ``HEAD`` hint (``counter``, ``version_id``, ``record_hash``); ``None`` if unreadable."""
         try:
             raw = json.loads(self.objects.get(HEAD_HINT))
         except NotFoundError:
@@ -188,7 +188,11 @@ class ModelStore:
 
     def record_infos(self) -> dict[int, ObjectInfo]:
         """Listing of every stored record by counter, ascending (one LIST page per 1,000)."""
-        return {c: info for info in self.objects.list(RECORDS) if (c := counter_of_record_key(info.key)) is not None}
+        return {
+            c: info
+            for info in self.objects.list(RECORDS)
+            if (c := counter_of_record_key(info.key)) is not None
+        }
 
     def record_counters(self) -> list[int]:
         """Counters of every stored record, ascending."""
@@ -196,7 +200,11 @@ class ModelStore:
 
     def collected_counters(self) -> set[int]:
         """Counters whose files GC has deleted (their records stay)."""
-        return {c for info in self.objects.list(COLLECTED) if (c := counter_of_collected_key(info.key)) is not None}
+        return {
+            c
+            for info in self.objects.list(COLLECTED)
+            if (c := counter_of_collected_key(info.key)) is not None
+        }
 
     def is_collected(self, counter: int) -> bool:
         return self.objects.exists(collected_key(counter))
@@ -287,7 +295,8 @@ class ModelStore:
         self.objects.create_if_missing()
         with contextlib.ExitStack() as staging:
             files = {
-                name: staging.enter_context(stage_file(self.objects, file)) for name, file in to_commit.items()
+                name: staging.enter_context(stage_file(self.objects, file))
+                for name, file in to_commit.items()
             }
             intent = f"{INFLIGHT}{uuid.uuid4().hex}.json"
             self.objects.put_if_absent(
@@ -307,8 +316,13 @@ class ModelStore:
         audit.append_event(
             self.objects,
             "commit",
-            {"version_id": record.version_id, "record_hash": record.record_hash, "bytes": record.size,
-             "latency_s": round(latency, 6), "message": message},
+            {
+                "version_id": record.version_id,
+                "record_hash": record.record_hash,
+                "bytes": record.size,
+                "latency_s": round(latency, 6),
+                "message": message,
+            },
         )
         return record
 
@@ -342,7 +356,12 @@ class ModelStore:
             list(pool.map(upload, unique.values()))
 
     def _append_record(
-        self, manifest: dict[str, ManifestEntry], *, message: str, metadata: dict[str, Any] | None, retries: int
+        self,
+        manifest: dict[str, ManifestEntry],
+        *,
+        message: str,
+        metadata: dict[str, Any] | None,
+        retries: int,
     ) -> VersionRecord:
         if retries < 0:
             raise InvalidRecordError("retries must be 0 or more")
@@ -398,6 +417,9 @@ def stage_file(objects: ObjectStore, path: Path) -> Iterator[StagedFile]:
     with transfer.result() as pending:
         sha, size = hashed.result()
         after = path.stat()
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or size != after.st_size:
+        if (after.st_size, after.st_mtime_ns) != (
+            before.st_size,
+            before.st_mtime_ns,
+        ) or size != after.st_size:
             raise InvalidRecordError(f"{path} changed while it was being committed; commit it again")
         yield StagedFile(path, sha, size, pending)

@@ -56,7 +56,9 @@ class ImportResult:
         return asdict(self)
 
 
-def export_versions(store: ModelStore, versions: Iterable[int | str], output: str | os.PathLike[str]) -> ExportResult:
+def export_versions(
+    store: ModelStore, versions: Iterable[int | str], output: str | os.PathLike[str]
+) -> ExportResult:
     """Write ``versions`` (with every record up to the newest of them) to the tar.gz ``output``."""
     counters = sorted({store.resolve(v) for v in versions})
     if not counters:
@@ -68,12 +70,18 @@ def export_versions(store: ModelStore, versions: Iterable[int | str], output: st
     raw_records = list(store.fetch_raw(record_key(c) for c in range(counters[-1] + 1)))
     records, problem = check_chain((counter_of_record_key(k), d) for k, d in raw_records)
     if problem:
-        raise IntegrityError(f"the chain is damaged at {version_id(problem.counter)} ({problem.kind}); not exporting")
+        raise IntegrityError(
+            f"the chain is damaged at {version_id(problem.counter)} ({problem.kind}); not exporting"
+        )
     blobs = {e.sha256: e.size for c in counters for e in records[c].manifest.values()}
     output = Path(output)
     partial = output.with_name(f".{output.name}.partial")
     manifest = {
-        "format": 1, "source": store.url, "versions": counters, "records": len(records), "blobs": blobs,
+        "format": 1,
+        "source": store.url,
+        "versions": counters,
+        "records": len(records),
+        "blobs": blobs,
         "created_at": datetime.now(UTC).isoformat(),
     }
     try:
@@ -109,15 +117,23 @@ def import_archive(store: ModelStore, archive: str | os.PathLike[str]) -> Import
         manifest, raw_records, blobs = _unpack(Path(archive), staging)
         records, problem = check_chain(enumerate(raw_records.get(c) for c in range(len(raw_records))))
         if problem or len(records) != manifest.get("records"):
-            what = f"{version_id(problem.counter)}: {problem.kind}: {problem.detail}" if problem else "record count"
-            raise ImportRejectedError(f"{archive}: the archive's chain does not verify ({what}); nothing imported")
+            what = (
+                f"{version_id(problem.counter)}: {problem.kind}: {problem.detail}"
+                if problem
+                else "record count"
+            )
+            raise ImportRejectedError(
+                f"{archive}: the archive's chain does not verify ({what}); nothing imported"
+            )
         chosen = [c for c in manifest.get("versions", []) if isinstance(c, int)]
         for counter in chosen:
             if counter >= len(records):
                 raise ImportRejectedError(f"{archive}: exported version {counter} has no record")
             for path, entry in records[counter].manifest.items():
                 if entry.sha256 not in blobs:
-                    raise ImportRejectedError(f"{archive}: the blob of {version_id(counter)}:{path} is missing")
+                    raise ImportRejectedError(
+                        f"{archive}: the blob of {version_id(counter)}:{path} is missing"
+                    )
         start = _first_new_counter(store, records, archive)
         written_blobs = 0
         for sha in {e.sha256 for c in chosen for e in records[c].manifest.values()}:
@@ -128,9 +144,16 @@ def import_archive(store: ModelStore, archive: str | os.PathLike[str]) -> Import
         new = records[start:]
         markers = [r.counter for r in new if r.counter not in chosen]
         for counter in markers:
-            store.objects.put(collected_key(counter), canonical_json(
-                {"version_id": version_id(counter), "collected_at": datetime.now(UTC).isoformat(),
-                 "reason": "imported without files"}))
+            store.objects.put(
+                collected_key(counter),
+                canonical_json(
+                    {
+                        "version_id": version_id(counter),
+                        "collected_at": datetime.now(UTC).isoformat(),
+                        "reason": "imported without files",
+                    }
+                ),
+            )
         for record in new:
             try:
                 store.objects.put_if_absent(record_key(record.counter), raw_records[record.counter])
@@ -141,7 +164,9 @@ def import_archive(store: ModelStore, archive: str | os.PathLike[str]) -> Import
                 ) from None
         if new:
             store.advance_hint(new[-1])
-        result = ImportResult(chosen, [r.counter for r in new], [r.counter for r in records[:start]], written_blobs)
+        result = ImportResult(
+            chosen, [r.counter for r in new], [r.counter for r in records[:start]], written_blobs
+        )
         newest = {"version_id": new[-1].version_id, "record_hash": new[-1].record_hash} if new else {}
         audit.append_event(store.objects, "import", {"archive": str(archive), **result.to_dict(), **newest})
         return result
@@ -154,7 +179,7 @@ def _unpack(archive: Path, staging: Path) -> tuple[dict[str, Any], dict[int, byt
     blobs: dict[str, int] = {}
     (staging / "blobs").mkdir()
     try:
-        tar = tarfile.open(archive, "r|gz")
+        tar = tarfile.open(archive, "r|gz")  # noqa: SIM115 - closed by the `with tar:` below
     except (OSError, tarfile.TarError) as exc:
         raise ImportRejectedError(f"{archive}: not a readable tar.gz ({exc})") from exc
     with tar:
@@ -170,7 +195,9 @@ def _unpack(archive: Path, staging: Path) -> tuple[dict[str, Any], dict[int, byt
                 with open(staging / "blobs" / sha, "wb") as out:
                     actual, size = copy_and_hash(stream, out)  # type: ignore[arg-type]
                 if actual != sha:
-                    raise ImportRejectedError(f"{archive}: blob {sha} is corrupt (hashes to {actual}); nothing imported")
+                    raise ImportRejectedError(
+                        f"{archive}: blob {sha} is corrupt (hashes to {actual}); nothing imported"
+                    )
                 blobs[sha] = size
             else:
                 raise ImportRejectedError(f"{archive}: unexpected entry {member.name!r}")
@@ -185,7 +212,8 @@ def _first_new_counter(store: ModelStore, records: list[VersionRecord], archive:
     overlap = min(head, len(records) - 1)
     if overlap >= 0 and store.get(overlap).record_hash != records[overlap].record_hash:
         raise ImportRejectedError(
-            f"{archive}: {store.url} holds a different {version_id(overlap)}; the chains diverge, nothing imported"
+            f"{archive}: {store.url} holds a different {version_id(overlap)}; the chains diverge, "
+            "nothing imported"
         )
     if head >= len(records) - 1:
         return len(records)

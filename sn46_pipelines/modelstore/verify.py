@@ -106,16 +106,24 @@ def _check_records(
         sealed = {}
         records, problem, raw = _check_raw(store, expected, infos, sealed)
     if use_segments:
-        segments.seal(store, {r.counter: raw[r.counter] for r in records}, infos,
-                      skip={c - c % segments.SEGMENT_SIZE for c in sealed})
+        segments.seal(
+            store,
+            {r.counter: raw[r.counter] for r in records},
+            infos,
+            skip={c - c % segments.SEGMENT_SIZE for c in sealed},
+        )
     hint = store.head_hint()
     if problem is None and hint is not None:
         if hint["counter"] > len(records) - 1:
             return records, Problem(
-                len(records), MISSING_RECORD, f"HEAD names {version_id(hint['counter'])} but the chain ends before it"
+                len(records),
+                MISSING_RECORD,
+                f"HEAD names {version_id(hint['counter'])} but the chain ends before it",
             )
         if hint.get("record_hash") != records[hint["counter"]].record_hash:
-            return records, Problem(hint["counter"], BROKEN_LINK, "HEAD names a different record_hash for this version")
+            return records, Problem(
+                hint["counter"], BROKEN_LINK, "HEAD names a different record_hash for this version"
+            )
     if problem is None:
         problem = _check_witness(store, records)
     return records, problem
@@ -133,11 +141,18 @@ def _check_witness(store: ModelStore, records: list[VersionRecord]) -> Problem |
     seen = f"the audit trail's {event.kind} of {event.when} by {event.who} names {version_id(counter)}"
     if counter >= len(records):
         newest = version_id(len(records) - 1) if records else "nothing"
-        return Problem(len(records), ROLLED_BACK,
-                       f"{seen}, but the chain ends at {newest}: its newest versions were removed")
+        return Problem(
+            len(records),
+            ROLLED_BACK,
+            f"{seen}, but the chain ends at {newest}: its newest versions were removed",
+        )
     if records[counter].record_hash != event.what["record_hash"]:
-        return Problem(counter, ROLLED_BACK, f"{seen} as record {event.what['record_hash'][:12]}, but the "
-                       f"store holds {records[counter].record_hash[:12]}: history from there was replaced")
+        return Problem(
+            counter,
+            ROLLED_BACK,
+            f"{seen} as record {event.what['record_hash'][:12]}, but the "
+            f"store holds {records[counter].record_hash[:12]}: history from there was replaced",
+        )
     return None
 
 
@@ -195,7 +210,9 @@ def check_record(counter: int, data: bytes | None) -> tuple[VersionRecord | None
     return record, None
 
 
-def _check_blobs(store: ModelStore, live: list[VersionRecord], *, deep: bool) -> tuple[Problem | None, int, int]:
+def _check_blobs(
+    store: ModelStore, live: list[VersionRecord], *, deep: bool
+) -> tuple[Problem | None, int, int]:
     """Existence and size of every live blob (from one listing); with ``deep``, re-hash each once.
 
     Returns the first problem (in version order), blobs checked and bytes hashed.
@@ -213,8 +230,11 @@ def _check_blobs(store: ModelStore, live: list[VersionRecord], *, deep: bool) ->
             if entry.sha256 not in sizes:
                 problem = Problem(record.counter, MISSING_BLOB, f"{where} is missing")
             elif sizes[entry.sha256] != entry.size:
-                problem = Problem(record.counter, BLOB_HASH_MISMATCH,
-                                  f"{where} has {sizes[entry.sha256]} bytes, the manifest says {entry.size}")
+                problem = Problem(
+                    record.counter,
+                    BLOB_HASH_MISMATCH,
+                    f"{where} has {sizes[entry.sha256]} bytes, the manifest says {entry.size}",
+                )
             elif deep:
                 try:
                     with store.objects.open(blob_key(entry.sha256)) as stream:

@@ -162,7 +162,9 @@ class S3ObjectStore(ObjectStore):
     def _unreachable(self, exc: BotoCoreError) -> StoreUnavailableError:
         """A connection failure or timeout is an outage; any other botocore error a misconfiguration."""
         outage = isinstance(exc, (BotoConnectionError, HTTPClientError))
-        return (StoreOutageError if outage else StoreUnavailableError)(f"{self.url}: {type(exc).__name__}: {exc}")
+        return (StoreOutageError if outage else StoreUnavailableError)(
+            f"{self.url}: {type(exc).__name__}: {exc}"
+        )
 
     def _translate(self, exc: ClientError, key: str | None) -> ObjectStoreError:
         error = exc.response.get("Error", {})
@@ -286,9 +288,9 @@ class S3ObjectStore(ObjectStore):
     def _multipart(self, key: str, first: bytes, rest: BinaryIO) -> str:
         """Upload a stream part by part: one part in memory at a time."""
         full_key = self._key(key)
-        upload_id = self._call(
-            self._client.create_multipart_upload, key, Bucket=self.bucket, Key=full_key
-        )["UploadId"]
+        upload_id = self._call(self._client.create_multipart_upload, key, Bucket=self.bucket, Key=full_key)[
+            "UploadId"
+        ]
         parts = []
         try:
             chunk, number = first, 1
@@ -435,8 +437,13 @@ class S3ObjectStore(ObjectStore):
         if leftover.kind != MULTIPART_UPLOAD or not leftover.upload_id:
             raise ObjectStoreError(f"{self.url}: {leftover.kind} {leftover.key!r} is not a multipart upload")
         with contextlib.suppress(NotFoundError):  # NoSuchUpload: completed or aborted meanwhile
-            self._call(self._client.abort_multipart_upload, leftover.key, Bucket=self.bucket,
-                       Key=self._key(leftover.key), UploadId=leftover.upload_id)
+            self._call(
+                self._client.abort_multipart_upload,
+                leftover.key,
+                Bucket=self.bucket,
+                Key=self._key(leftover.key),
+                UploadId=leftover.upload_id,
+            )
 
     def check(self) -> None:
         try:

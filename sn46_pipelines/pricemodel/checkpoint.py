@@ -48,7 +48,7 @@ def write_checkpoint(result: TrainResult, folder: str | os.PathLike[str]) -> Pat
 
 
 def metrics_document(result: TrainResult) -> dict[str, Any]:
-    """``metrics.json``: deterministic for a seed (no timings), so two identical runs write identical files."""
+    """``metrics.json``: deterministic for a seed (no timings), so identical runs write identical files."""
     return {
         "validation": result.metrics,
         "baseline": {"name": "zip_median", **result.baseline},
@@ -111,7 +111,9 @@ def commit_checkpoint(
     gate = evaluate_gate(result, Path(folder) / ONNX, thresholds)
     compared = compare_with_pin(store, pin, result.validation) if pin else None
     return store.commit(
-        folder, message=message or _message(result), metadata=commit_metadata(result, gate, compared),
+        folder,
+        message=message or _message(result),
+        metadata=commit_metadata(result, gate, compared),
         retries=retries,
     )
 

@@ -110,8 +110,13 @@ def promote(
 
     def decided(moved: bool, reason: str) -> PinDecision:
         return PinDecision(
-            pin=pin, mode=mode, moved=moved, reason=reason, candidate=record.version_id,
-            candidate_mape=candidate_mape, previous=previous.version_id if previous else None,
+            pin=pin,
+            mode=mode,
+            moved=moved,
+            reason=reason,
+            candidate=record.version_id,
+            candidate_mape=candidate_mape,
+            previous=previous.version_id if previous else None,
             previous_mape=previous_mape,
         )
 
@@ -160,11 +165,15 @@ def _refusal(
     if previous_mape is None:
         other = compared.get("version_id")
         why = compared.get("error") or (f"it was compared with {other}" if other else "no comparison")
-        return (f"{version} was not scored against the pinned {previous.version_id} on its validation rows "
-                f"({why}); train again, or force")
+        return (
+            f"{version} was not scored against the pinned {previous.version_id} on its validation rows "
+            f"({why}); train again, or force"
+        )
     if candidate_mape > previous_mape:
-        return (f"validation MAPE {candidate_mape:.4f} is worse than the pinned {previous.version_id}'s "
-                f"{previous_mape:.4f} on the same rows")
+        return (
+            f"validation MAPE {candidate_mape:.4f} is worse than the pinned {previous.version_id}'s "
+            f"{previous_mape:.4f} on the same rows"
+        )
     return None
 
 

@@ -62,7 +62,8 @@ KEY = "zpid"
 
 #: Types the encoder reads columns as; dictionary-encoded or integer inputs are cast to these.
 INPUT_SCHEMA = pa.schema(
-    [pa.field(name, pa.float64()) for name, _ in NUMERIC] + [pa.field(name, pa.string()) for name in CATEGORICAL]
+    [pa.field(name, pa.float64()) for name, _ in NUMERIC]
+    + [pa.field(name, pa.string()) for name in CATEGORICAL]
 )
 
 
@@ -167,14 +168,18 @@ class FeatureSpec:
             raise ValueError(f"unsupported feature config format {raw.get('format')!r} (expected {FORMAT!r})")
         spec = cls(
             numeric=tuple(NumericFeature(**f) for f in raw["numeric"]),
-            categorical=tuple(CategoricalFeature(f["name"], tuple(f["vocabulary"])) for f in raw["categorical"]),
+            categorical=tuple(
+                CategoricalFeature(f["name"], tuple(f["vocabulary"])) for f in raw["categorical"]
+            ),
             target_mean=float(raw["target"]["mean"]),
             target_std=float(raw["target"]["std"]),
             target_low=float(raw["target"]["low"]),
             target_high=float(raw["target"]["high"]),
         )
         if spec.columns != list(raw["columns"]):
-            raise ValueError("feature config columns disagree with its features; the file was edited or is corrupt")
+            raise ValueError(
+                "feature config columns disagree with its features; the file was edited or is corrupt"
+            )
         return spec
 
 
@@ -266,7 +271,7 @@ def prepare(table: pa.Table) -> pa.Table:
     keep = pc.and_(pc.is_finite(price), pc.greater(price, 0.0))
     table = table.filter(pc.and_(pc.fill_null(keep, False), pc.is_valid(table.column(KEY))))
     newest_first = [(KEY, "ascending")] + ([("datetime", "descending")] if "datetime" in columns else [])
-    table = table.take(pc.sort_indices(table, sort_keys=newest_first + [(TARGET, "descending")]))
+    table = table.take(pc.sort_indices(table, sort_keys=[*newest_first, (TARGET, "descending")]))
     zpids = table.column(KEY).to_numpy(zero_copy_only=False)
     first = np.ones(len(zpids), dtype=bool)
     first[1:] = zpids[1:] != zpids[:-1]

@@ -91,7 +91,7 @@ def evaluate_gate(
         """MAPE and metrics of the ONNX prices; infinite when the file cannot price the rows."""
         try:
             (prices,) = session.run([OUTPUT_NAME], {INPUT_NAME: inputs})
-        except Exception as exc:  # onnxruntime's pybind errors (InvalidArgument, Fail...) share no other base
+        except Exception as exc:  # noqa: BLE001 - onnxruntime's pybind errors (InvalidArgument, Fail...) share no other base
             failures.append(f"onnxruntime cannot run it on the validation rows: {exc}".splitlines()[0])
             prices = np.full(len(inputs), np.nan)
         prices = prices.astype(np.float64).reshape(-1)
@@ -108,21 +108,39 @@ def evaluate_gate(
     baseline = result.baseline["mape"]
     rise = noisy - mape
     rules = [
-        Rule("sn46_mape", mape < thresholds.max_mape,
-             f"MAPE {mape:.4f} (limit {thresholds.max_mape})", {"mape": mape, "limit": thresholds.max_mape}),
-        Rule("sn46_r2", metrics["r2"] > thresholds.min_r2,
-             f"R^2 {metrics['r2']:.4f} (floor {thresholds.min_r2})",
-             {"r2": metrics["r2"], "floor": thresholds.min_r2}),
-        Rule("robust_to_feature_noise", rise <= thresholds.max_noise_rise and noisy_all < baseline,
-             f"+-{NOISE:.0%} noise: MAPE {mape:.4f} -> {noisy:.4f} without the coordinates (rise limit "
-             f"{thresholds.max_noise_rise}), {noisy_all:.4f} with them (zip median {baseline:.4f})",
-             {"mape_noisy": noisy, "rise": rise, "rise_limit": thresholds.max_noise_rise,
-              "mape_noisy_with_coordinates": noisy_all, "baseline_mape": baseline}),
+        Rule(
+            "sn46_mape",
+            mape < thresholds.max_mape,
+            f"MAPE {mape:.4f} (limit {thresholds.max_mape})",
+            {"mape": mape, "limit": thresholds.max_mape},
+        ),
+        Rule(
+            "sn46_r2",
+            metrics["r2"] > thresholds.min_r2,
+            f"R^2 {metrics['r2']:.4f} (floor {thresholds.min_r2})",
+            {"r2": metrics["r2"], "floor": thresholds.min_r2},
+        ),
+        Rule(
+            "robust_to_feature_noise",
+            rise <= thresholds.max_noise_rise and noisy_all < baseline,
+            f"+-{NOISE:.0%} noise: MAPE {mape:.4f} -> {noisy:.4f} without the coordinates (rise limit "
+            f"{thresholds.max_noise_rise}), {noisy_all:.4f} with them (zip median {baseline:.4f})",
+            {
+                "mape_noisy": noisy,
+                "rise": rise,
+                "rise_limit": thresholds.max_noise_rise,
+                "mape_noisy_with_coordinates": noisy_all,
+                "baseline_mape": baseline,
+            },
+        ),
         _onnx_constraints(onnx.load(os.fspath(onnx_path)), os.path.getsize(onnx_path), thresholds, failures),
         _matches_torch(result, onnx_path, x),
-        Rule("beats_zip_median_baseline", mape < baseline,
-             f"MAPE {mape:.4f} against the zip median's {baseline:.4f}",
-             {"mape": mape, "baseline_mape": baseline}),
+        Rule(
+            "beats_zip_median_baseline",
+            mape < baseline,
+            f"MAPE {mape:.4f} against the zip median's {baseline:.4f}",
+            {"mape": mape, "baseline_mape": baseline},
+        ),
     ]
     return GateReport(tuple(rules), thresholds)
 
@@ -160,7 +178,11 @@ def _onnx_constraints(model: Any, size: int, thresholds: GateThresholds, failure
 def _matches_torch(result: TrainResult, onnx_path: str | os.PathLike[str], x: np.ndarray) -> Rule:
     try:
         error = verify_onnx(result.net, result.spec, onnx_path, rows=x)
-    except Exception as exc:  # a disagreement (ValueError), or onnxruntime's own error types
+    except Exception as exc:  # noqa: BLE001 - a disagreement (ValueError), or onnxruntime's own error types
         return Rule("onnxruntime_matches_torch", False, str(exc).splitlines()[0], {})
-    return Rule("onnxruntime_matches_torch", True, f"largest log-price difference {error:.2e}",
-                {"log_difference": error})
+    return Rule(
+        "onnxruntime_matches_torch",
+        True,
+        f"largest log-price difference {error:.2e}",
+        {"log_difference": error},
+    )

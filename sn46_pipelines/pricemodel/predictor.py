@@ -19,7 +19,9 @@ from .layout import FEATURE_CONFIG, WEIGHTS
 from .model import PriceNet, predict_prices
 
 
-def load_net(weights: str | os.PathLike[str], feature_config: str | os.PathLike[str]) -> tuple[PriceNet, FeatureSpec]:
+def load_net(
+    weights: str | os.PathLike[str], feature_config: str | os.PathLike[str]
+) -> tuple[PriceNet, FeatureSpec]:
     """Rebuild a checkpoint's network on the CPU, in eval mode, from its ``model.pt`` and feature config."""
     config = json.loads(Path(feature_config).read_text())
     spec = FeatureSpec.from_dict(config)
@@ -27,9 +29,10 @@ def load_net(weights: str | os.PathLike[str], feature_config: str | os.PathLike[
     net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     return net.eval(), spec
 
+
 @dataclass(frozen=True, slots=True)
 class Predictor:
-    """A price model ready to serve; immutable, so a hot swap replaces it whole and readers never see a mix."""
+    """A price model ready to serve; immutable, so a hot swap replaces it whole and no reader sees a mix."""
 
     net: PriceNet
     spec: FeatureSpec

@@ -124,8 +124,10 @@ class EpochReport:
     def line(self) -> str:
         """``epoch 12/40: loss 0.1032, early-stopping MAPE 0.1214 (best: epoch 11), 3.2 s``."""
         mape = "" if self.holdout_mape is None else f", early-stopping MAPE {self.holdout_mape:.4f}"
-        return (f"epoch {self.epoch}/{self.epochs}: loss {self.loss:.4f}{mape} "
-                f"(best: epoch {self.best_epoch}), {self.seconds:.1f} s")
+        return (
+            f"epoch {self.epoch}/{self.epochs}: loss {self.loss:.4f}{mape} "
+            f"(best: epoch {self.best_epoch}), {self.seconds:.1f} s"
+        )
 
 
 #: Called after every epoch; a progress bar, a log line, a Pipes message.
@@ -219,8 +221,14 @@ def train(
     with forked, _cpu_threads(config.cpu_threads):
         torch.manual_seed(config.seed)
         net = PriceNet(spec, config.hidden).to(device)
-        fit = _optimize(net, (x_train[~held_out], y_train[~held_out]), (x_train[held_out], y_train[held_out]),
-                        config, device, progress)
+        fit = _optimize(
+            net,
+            (x_train[~held_out], y_train[~held_out]),
+            (x_train[held_out], y_train[held_out]),
+            config,
+            device,
+            progress,
+        )
     net = net.cpu().eval()
 
     baseline = ZipMedianBaseline.fit(train_rows)
@@ -231,11 +239,17 @@ def train(
         config=config,
         metrics=price_metrics(actual, predict_prices(net, encode(val_rows, spec))),
         baseline=price_metrics(actual, baseline.predict(val_rows)),
-        train_metrics=price_metrics(train_rows.column("price").to_numpy(zero_copy_only=False),
-                                    predict_prices(net, x_train)),
+        train_metrics=price_metrics(
+            train_rows.column("price").to_numpy(zero_copy_only=False), predict_prices(net, x_train)
+        ),
         data_version=data_version(table),
-        rows={"input": listings.num_rows, "used": table.num_rows, "train": train_rows.num_rows,
-              "validation": val_rows.num_rows, "early_stopping": int(held_out.sum())},
+        rows={
+            "input": listings.num_rows,
+            "used": table.num_rows,
+            "train": train_rows.num_rows,
+            "validation": val_rows.num_rows,
+            "early_stopping": int(held_out.sum()),
+        },
         device=str(device),
         bf16=device.type == "cuda",
         seconds=fit.seconds,

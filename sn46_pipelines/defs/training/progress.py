@@ -22,5 +22,5 @@ def training_progress(instance: dg.DagsterInstance, run_id: str) -> str | None:
         message = record.user_message or ""
         match = EPOCH_LINE.search(message)
         if match:
-            return message[match.start():].strip()
+            return message[match.start() :].strip()
     return None
