@@ -26,10 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-NOW = datetime(2026, 11, 20, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, tzinfo=UTC)
 HOTKEYS = 200
 JOBS = 3
 ZIPS = 3000
@@ -57,8 +57,10 @@ def main() -> None:
         if not (store / "curated").exists():
             started = time.perf_counter()
             size = write_curated_area(store, args.rows)
-            print(f"setup: {args.rows:,} curated rows, {HOTKEYS} hotkeys, {size / 2**20:,.0f} MiB of parquet "
-                  f"written in {time.perf_counter() - started:.1f} s")
+            print(
+                f"setup: {args.rows:,} curated rows, {HOTKEYS} hotkeys, {size / 2**20:,.0f} MiB of parquet "
+                f"written in {time.perf_counter() - started:.1f} s"
+            )
         rows = curated_rows(store)
         results = {engine: child(engine, store, work / engine) for engine in ("duckdb", "pandas")}
         agree = compare(work / "duckdb", work / "pandas")
@@ -67,11 +69,15 @@ def main() -> None:
     print(f"\n{rows:,} curated rows, {os.cpu_count()} cores, load average {load:.1f} at the end")
     print(f"{'engine':<28}{'wall s':>9}{'CPU s':>9}{'peak RSS MiB':>14}{'rows/s':>14}")
     for label, result in (("pandas (baseline)", pandas), ("DuckDB (2 GiB, 2 threads)", duck)):
-        print(f"{label:<28}{result['seconds']:>9.1f}{result['cpu_seconds']:>9.1f}{result['peak_mib']:>14,.0f}"
-              f"{rows / result['seconds']:>14,.0f}")
-    print(f"\nspeedup {pandas['seconds'] / duck['seconds']:.1f}x wall, "
-          f"{pandas['cpu_seconds'] / duck['cpu_seconds']:.1f}x CPU; "
-          f"{duck['copies']:,} cross-miner copies, {duck['zipcodes']:,} zips; results agree: {agree}")
+        print(
+            f"{label:<28}{result['seconds']:>9.1f}{result['cpu_seconds']:>9.1f}{result['peak_mib']:>14,.0f}"
+            f"{rows / result['seconds']:>14,.0f}"
+        )
+    print(
+        f"\nspeedup {pandas['seconds'] / duck['seconds']:.1f}x wall, "
+        f"{pandas['cpu_seconds'] / duck['cpu_seconds']:.1f}x CPU; "
+        f"{duck['copies']:,} cross-miner copies, {duck['zipcodes']:,} zips; results agree: {agree}"
+    )
 
 
 def curated_rows(store: Path) -> int:
@@ -131,8 +137,10 @@ def pandas_aggregates(sources) -> dict:
 
     def plain(table: pa.Table) -> pd.DataFrame:
         schema = pa.schema(
-            [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
-             for f in table.schema]
+            [
+                pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                for f in table.schema
+            ]
         )
         return table.cast(schema).to_pandas()
 
@@ -154,22 +162,28 @@ def pandas_aggregates(sources) -> dict:
     listings = df.loc[~is_copy.to_numpy(), needed]
     del df
     rejections = pd.concat(
-        [quarantine[["hotkey", "job_id", "row_index", "reason"]],
-         copies[["hotkey", "job_id", "row_index"]].assign(reason="cross_miner_copy")]
+        [
+            quarantine[["hotkey", "job_id", "row_index", "reason"]],
+            copies[["hotkey", "job_id", "row_index"]].assign(reason="cross_miner_copy"),
+        ]
     )
     rejections["job_id"] = rejections["job_id"].fillna("(unknown)")
 
     def stats(keys: list[str]) -> pd.DataFrame:
         accepted = listings.groupby(keys).agg(
-            rows_accepted=("zpid", "size"), unique_zpids=("zpid", "nunique"), completeness=("filled", "mean"),
-            newest_listing=("datetime", "max"), median_listing=("datetime", "median"),
+            rows_accepted=("zpid", "size"),
+            unique_zpids=("zpid", "nunique"),
+            completeness=("filled", "mean"),
+            newest_listing=("datetime", "max"),
+            median_listing=("datetime", "median"),
         )
         rows = rejections[rejections["row_index"].notna()]
         by_reason = rows.groupby([*keys, "reason"]).size().unstack(fill_value=0).add_prefix("rejected_")
         files = rejections[rejections["row_index"].isna()].groupby(keys).size().rename("files_rejected")
         table = accepted.join([by_reason, files], how="outer")
-        counts = [c for c in table.columns
-                  if c.startswith(("rows_", "rejected_", "files_")) or c == "unique_zpids"]
+        counts = [
+            c for c in table.columns if c.startswith(("rows_", "rejected_", "files_")) or c == "unique_zpids"
+        ]
         table[counts] = table[counts].fillna(0).astype("int64")
         for code in ("duplicate", "cross_miner_copy", "implausible_value", "zip_mismatch"):
             if f"rejected_{code}" not in table:
@@ -209,11 +223,17 @@ def pandas_aggregates(sources) -> dict:
     located = listings[listings["zip_code"].notna()].assign(
         price_per_sqft=lambda d: (d["price"] / d["living_area"]).where(d["living_area"] > 0)
     )
-    zips = located.groupby("zip_code").agg(
-        listings=("zpid", "size"), hotkeys=("hotkey", "nunique"),
-        median_price=("price", "median"), median_price_per_sqft=("price_per_sqft", "median"),
-        newest_listing=("datetime", "max"),
-    ).reset_index()
+    zips = (
+        located.groupby("zip_code")
+        .agg(
+            listings=("zpid", "size"),
+            hotkeys=("hotkey", "nunique"),
+            median_price=("price", "median"),
+            median_price_per_sqft=("price_per_sqft", "median"),
+            newest_listing=("datetime", "max"),
+        )
+        .reset_index()
+    )
     return {
         "miner_scores": pa.Table.from_pandas(miners, preserve_index=False),
         "miner_job_stats": pa.Table.from_pandas(per_job, preserve_index=False),
@@ -247,7 +267,8 @@ def write_curated_area(root: Path, rows: int) -> int:
     """Commit ``HOTKEYS`` hotkeys' curated sets as ingest would; return the parquet bytes written."""
     import pyarrow.parquet as pq
 
-    from sn46_pipelines.listings.ingest import HotkeyManifest, curated_prefix, manifest_key
+    from sn46_pipelines.listings.ingest import HotkeyManifest
+    from sn46_pipelines.listings.layout import curated_prefix, manifest_key
     from sn46_pipelines.listings.schema import CURATED_SCHEMA, QUARANTINE_SCHEMA
 
     written = 0
@@ -299,16 +320,20 @@ def _curated_set(index: int, hotkey: str, n: int):
 
     rejected = np.sort(rng.choice(n, int(n * REJECTED_SHARE), replace=False))
     whole_file = index % 20 == 0  # a few hotkeys also have one file rejected whole
-    quarantine = pa.table({
-        "hotkey": np.full(len(rejected) + whole_file, hotkey),
-        "job_id": np.append(job_ids[job[rejected]], job_ids[:whole_file]),
-        "file_key": np.append(file_keys[job[rejected]], np.char.add(file_keys[:whole_file], ".broken")),
-        # rows the curated set does not hold (their own files' positions), then the whole file
-        "row_index": pa.array(list(rejected + n) + [None] * whole_file, pa.int32()),
-        "reason": np.append(np.array(ROW_REASONS)[rng.integers(0, len(ROW_REASONS), len(rejected))],
-                            ["unreadable_file"] * whole_file),
-        "detail": np.full(len(rejected) + whole_file, "benchmark rejection"),
-    })
+    quarantine = pa.table(
+        {
+            "hotkey": np.full(len(rejected) + whole_file, hotkey),
+            "job_id": np.append(job_ids[job[rejected]], job_ids[:whole_file]),
+            "file_key": np.append(file_keys[job[rejected]], np.char.add(file_keys[:whole_file], ".broken")),
+            # rows the curated set does not hold (their own files' positions), then the whole file
+            "row_index": pa.array(list(rejected + n) + [None] * whole_file, pa.int32()),
+            "reason": np.append(
+                np.array(ROW_REASONS)[rng.integers(0, len(ROW_REASONS), len(rejected))],
+                ["unreadable_file"] * whole_file,
+            ),
+            "detail": np.full(len(rejected) + whole_file, "benchmark rejection"),
+        }
+    )
     return curated, quarantine
 
 
@@ -328,26 +353,28 @@ def _hotkey_rows(index: int, n: int):
     url = pc.binary_join_element_wise("https://www.zillow.com/homedetails/", zpid_text, "_zpid/", "")
     stamps = (NOW.timestamp() - rng.uniform(0, 29 * 86400, n)) * 1e6
     living = rng.uniform(600, 4000, n).round()
-    return pa.table({
-        "uri": url,
-        "datetime": pa.array(stamps.astype("int64")).cast(pa.timestamp("us", "UTC")),
-        "label": pa.array(rng.choice(["for_sale", "sold"], n)),
-        "zpid": zpid_text,
-        "price": price,
-        "address": pc.binary_join_element_wise(zpid_text, " Main St", ""),
-        "bedrooms": rng.integers(0, 7, n).astype(np.int32),
-        "bathrooms": rng.integers(1, 9, n) / 2,
-        "living_area": pa.array(living, mask=rng.random(n) < 0.03),
-        "home_type": pa.array(rng.choice(["SINGLE_FAMILY", "CONDO", "TOWNHOUSE"], n)),
-        "home_status": pa.array(rng.choice(["FOR_SALE", "RECENTLY_SOLD"], n)),
-        "days_on_zillow": rng.integers(0, 120, n).astype(np.int32),
-        "url": url,
-        "zip_code": pa.nulls(n, pa.string()),
-        "city": pa.array(np.full(n, "Austin"), mask=rng.random(n) < 0.05),
-        "state": pa.array(np.full(n, "TX")),
-        "latitude": rng.uniform(30.1, 30.5, n),
-        "longitude": rng.uniform(-97.9, -97.6, n),
-    })
+    return pa.table(
+        {
+            "uri": url,
+            "datetime": pa.array(stamps.astype("int64")).cast(pa.timestamp("us", "UTC")),
+            "label": pa.array(rng.choice(["for_sale", "sold"], n)),
+            "zpid": zpid_text,
+            "price": price,
+            "address": pc.binary_join_element_wise(zpid_text, " Main St", ""),
+            "bedrooms": rng.integers(0, 7, n).astype(np.int32),
+            "bathrooms": rng.integers(1, 9, n) / 2,
+            "living_area": pa.array(living, mask=rng.random(n) < 0.03),
+            "home_type": pa.array(rng.choice(["SINGLE_FAMILY", "CONDO", "TOWNHOUSE"], n)),
+            "home_status": pa.array(rng.choice(["FOR_SALE", "RECENTLY_SOLD"], n)),
+            "days_on_zillow": rng.integers(0, 120, n).astype(np.int32),
+            "url": url,
+            "zip_code": pa.nulls(n, pa.string()),
+            "city": pa.array(np.full(n, "Austin"), mask=rng.random(n) < 0.05),
+            "state": pa.array(np.full(n, "TX")),
+            "latitude": rng.uniform(30.1, 30.5, n),
+            "longitude": rng.uniform(-97.9, -97.6, n),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -27,14 +27,14 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
 
 #: A round that has not settled after this long is reported as such.
 ROUND_LIMIT = 1800.0
-START = datetime(2026, 12, 3, tzinfo=timezone.utc)
+START = datetime(2026, 12, 3, tzinfo=UTC)
 
 
 @dataclass
@@ -132,14 +132,14 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="sn46-freshness-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
     env["SN46_HOME"] = str(home)
-    log = open(home / "ui.log", "wb")
-    ui = subprocess.Popen(
-        [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(args.port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with open(home / "ui.log", "wb") as log:  # the UI keeps its own copy of the descriptor
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(args.port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     os.environ.update(SN46_HOME=str(home), DAGSTER_HOME=str(home / ".dagster_home"))
     import dagster as dg
 
@@ -160,7 +160,7 @@ def main() -> None:
                 landed = time.time()
                 ages = sorted(wait_for_round(instance, [m.hotkey for m in report.miners], landed))
                 cpu = tree_cpu(root) - cpu_before
-                after = datetime.fromtimestamp(landed, tz=timezone.utc)
+                after = datetime.fromtimestamp(landed, tz=UTC)
                 runs = list(instance.get_run_records(filters=dg.RunsFilter(created_after=after)))
                 aggregates = {
                     r.run_id
@@ -188,7 +188,6 @@ def main() -> None:
             ui.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(ui.pid, signal.SIGKILL)
-        log.close()
 
     print(
         f"{'miners':>6} {'p50 s':>7} {'p95 s':>7} {'max s':>7} {'runs':>5} {'aggr. runs':>10} "

@@ -87,7 +87,8 @@ def measure_floor(endpoint: str, miner) -> tuple[dict[str, float], dict[str, flo
     import boto3
     from bittensor.sp_core import Keypair
 
-    from sn46_pipelines.gateway.presign import Presigner, miner_folder
+    from sn46_pipelines.gateway.presign import Presigner
+    from sn46_pipelines.listings.layout import miner_folder
 
     client = boto3.session.Session().client("s3", endpoint_url=endpoint, region_name="us-east-2")
     presigner = Presigner(client, BUCKET, "", min_bytes=1, max_bytes=5 * 1024**3)
@@ -99,11 +100,22 @@ def measure_floor(endpoint: str, miner) -> tuple[dict[str, float], dict[str, flo
     conditions = [fields, ["content-length-range", 1, 5 * 1024**3]]
     floor = {
         "sr25519 verify": per_call_us(lambda: Keypair(ss58_address=hotkey).verify(message, signature), 2000),
-        "boto3 presigned POST": per_call_us(lambda: client.generate_presigned_post(
-            Bucket=BUCKET, Key=folder + "${filename}", Fields=fields,
-            Conditions=conditions, ExpiresIn=86400), 500),
-        "boto3 presigned list URL": per_call_us(lambda: client.generate_presigned_url(
-            "list_objects_v2", Params={"Bucket": BUCKET, "Prefix": folder}, ExpiresIn=86400), 500),
+        "boto3 presigned POST": per_call_us(
+            lambda: client.generate_presigned_post(
+                Bucket=BUCKET,
+                Key=folder + "${filename}",
+                Fields=fields,
+                Conditions=conditions,
+                ExpiresIn=86400,
+            ),
+            500,
+        ),
+        "boto3 presigned list URL": per_call_us(
+            lambda: client.generate_presigned_url(
+                "list_objects_v2", Params={"Bucket": BUCKET, "Prefix": folder}, ExpiresIn=86400
+            ),
+            500,
+        ),
     }
     ours = {
         "gateway presigned POST": per_call_us(lambda: presigner.upload_post(hotkey, None, 86400), 500),
@@ -116,10 +128,18 @@ def signed_request(port: int, miner, coldkey: str) -> bytes:
     """One raw HTTP request, signed exactly like today's miners sign it."""
     ts = int(time.time())
     commitment = f"s3:data:access:{coldkey}:{miner.ss58_address}:{ts}"
-    body = json.dumps({"coldkey": coldkey, "hotkey": miner.ss58_address, "timestamp": ts,
-                       "signature": miner.sign(commitment.encode()).hex()}).encode()
-    head = (f"POST /get-folder-access HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    body = json.dumps(
+        {
+            "coldkey": coldkey,
+            "hotkey": miner.ss58_address,
+            "timestamp": ts,
+            "signature": miner.sign(commitment.encode()).hex(),
+        }
+    ).encode()
+    head = (
+        f"POST /get-folder-access HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -186,8 +206,10 @@ def main() -> None:
     redis_binary = shutil.which("redis-server") or sys.exit("gateway_bench: redis-server is not installed")
     work = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     redis_port, gateway_port = free_port(), free_port()
-    redis = subprocess.Popen([redis_binary, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "",
-                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    redis = subprocess.Popen(
+        [redis_binary, "--bind", "127.0.0.1", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
@@ -203,15 +225,34 @@ def main() -> None:
         for i, kp in enumerate(miners)
     ]
     (work / "metagraph.json").write_text(json.dumps({"netuid": 46, "block": 1, "neurons": neurons}))
-    env = {**os.environ, "SN46_ENV": "local", "SN46_DATA_STORE": f"s3://{BUCKET}",
-           "AWS_ENDPOINT_URL": endpoint, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-           "SN46_METAGRAPH_FILE": str(work / "metagraph.json"),
-           "DAILY_LIMIT_PER_MINER": str(10**9), "TOTAL_DAILY_LIMIT": str(10**9)}
+    env = {
+        **os.environ,
+        "SN46_ENV": "local",
+        "SN46_DATA_STORE": f"s3://{BUCKET}",
+        "AWS_ENDPOINT_URL": endpoint,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "SN46_METAGRAPH_FILE": str(work / "metagraph.json"),
+        "DAILY_LIMIT_PER_MINER": str(10**9),
+        "TOTAL_DAILY_LIMIT": str(10**9),
+    }
     profile_path = work / "gateway.prof"
-    command = [sys.executable, *(["-m", "cProfile", "-o", str(profile_path)] if args.profile else []),
-               "-m", "uvicorn", "sn46_pipelines.gateway.service:app_from_env", "--factory",
-               "--host", "127.0.0.1", "--port", str(gateway_port), "--workers", "1",
-               "--log-level", "warning", "--no-access-log"]
+    command = [
+        sys.executable,
+        *(["-m", "cProfile", "-o", str(profile_path)] if args.profile else []),
+        "-m",
+        "uvicorn",
+        "sn46_pipelines.gateway.service:app_from_env",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(gateway_port),
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     gateway = subprocess.Popen(command, cwd=ROOT, env=env)
     try:
         wait_healthy(gateway_port)
@@ -243,9 +284,11 @@ def main() -> None:
     floor_us = sum(floor.values())
     rps = len(latencies) / elapsed
     p50, p99 = (statistics.quantiles(latencies, n=100)[i] * 1000 for i in (49, 98))
-    print(f"\nSigned POST /get-folder-access, 1 uvicorn worker, Redis ledger, {args.concurrency} keep-alive "
-          f"connections, loopback, {os.cpu_count()} cores shared with the load generator; "
-          f"load average {os.getloadavg()[0]:.1f} at the end\n")
+    print(
+        f"\nSigned POST /get-folder-access, 1 uvicorn worker, Redis ledger, {args.concurrency} keep-alive "
+        f"connections, loopback, {os.cpu_count()} cores shared with the load generator; "
+        f"load average {os.getloadavg()[0]:.1f} at the end\n"
+    )
     print(f"{'measure':<36}{'value':>14}")
     print("-" * 50)
     print(f"{'requests answered':<36}{len(latencies):>14,}")

@@ -24,14 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
 ROW_DEFECT_SHARE = 0.01  # of each kind: implausible price, stale date, blank address, zip mismatch
 DUPLICATE_SHARE = 0.02  # rows re-uploaded from the hotkey's previous file
 
@@ -164,7 +164,7 @@ def run_pandas(root: Path) -> dict:
                 continue
             try:
                 df = pd.read_parquet(path)
-            except Exception:
+            except (pa.ArrowException, OSError):  # as _readable: a truncated or corrupt upload
                 reject("unreadable_file")
                 continue
             if len(df) != int(match.group(1)):
@@ -181,7 +181,7 @@ def run_pandas(root: Path) -> dict:
         df = pd.concat(frames, ignore_index=True)
         reason = pd.Series(None, index=df.index, dtype=object)
 
-        def flag(mask: pd.Series, code: str) -> None:
+        def flag(mask: pd.Series, code: str, reason: pd.Series = reason) -> None:
             reason[mask & reason.isna()] = code
 
         for column in ("zpid", "address", "price", "home_type", "home_status", "datetime"):

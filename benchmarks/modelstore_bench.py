@@ -54,12 +54,18 @@ def moto_server():
         f"s = ThreadedMotoServer(ip_address='127.0.0.1', port={port}, verbose=False)\n"
         "s.start()\nprint('ready', flush=True)\ntime.sleep(10**9)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         proc.stdout.readline()
         endpoint = f"http://127.0.0.1:{port}"
-        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                          AWS_DEFAULT_REGION="us-east-1")
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_DEFAULT_REGION="us-east-1",
+        )
         yield endpoint
     finally:
         proc.kill()
@@ -107,6 +113,15 @@ def timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def sha256_speed(size: int, rounds: int = 3) -> float:
+    """Single-core ``hashlib.sha256`` over ``size`` random bytes in memory, bytes/s (best of ``rounds``).
+
+    The block lives only in this call, so its memory is free again before what is measured next.
+    """
+    block = os.urandom(size)
+    return size / min(timed(lambda: hashlib.sha256(block).digest()) for _ in range(rounds))
 
 
 def best_of(rounds: int, baseline, candidate, cleanup=lambda: None) -> tuple[float, float, float]:
@@ -157,19 +172,24 @@ def bench_commit(work: Path, endpoint: str, size: int, rounds: int) -> None:
         durable_times.append(timed(durable_copy))
         (work / "copy.bin").unlink()
     durable = min(durable_times)
-    row("commit 1 checkpoint, file://", f"{gib / took:.2f} GiB/s, peak RSS +{growth:.0f} MiB",
+    row(
+        "commit 1 checkpoint, file://",
+        f"{gib / took:.2f} GiB/s, peak RSS +{growth:.0f} MiB",
         f"file copy {gib / baseline:.2f} GiB/s (copy + fsync {gib / durable:.2f} GiB/s)",
-        f"{baseline / took:.0%} of baseline (target 80%); {durable / took:.0%} of copy + fsync")
+        f"{baseline / took:.0%} of baseline (target 80%); {durable / took:.0%} of copy + fsync",
+    )
 
     # Deep verify hashing speed vs single-core hashlib over the same number of bytes in memory.
     commit_file()
     store = ModelStore.open(f"file://{work}/file-store")
-    block = os.urandom(256 << 20)
-    hash_speed = len(block) / min(timed(lambda: hashlib.sha256(block).digest()) for _ in range(3))
-    del block
+    hash_speed = sha256_speed(256 << 20)
     deep_speed = max(size / timed(lambda: verify(store, deep=True)) for _ in range(rounds))
-    row("deep verify, file://", f"{deep_speed / 2**20:.0f} MiB/s hashed",
-        f"hashlib.sha256 {hash_speed / 2**20:.0f} MiB/s", f"{deep_speed / hash_speed:.0%} (target 70%)")
+    row(
+        "deep verify, file://",
+        f"{deep_speed / 2**20:.0f} MiB/s hashed",
+        f"hashlib.sha256 {hash_speed / 2**20:.0f} MiB/s",
+        f"{deep_speed / hash_speed:.0%} (target 70%)",
+    )
     shutil.rmtree(work / "file-store")
 
     # s3://: baseline is boto3 upload_file of the same bytes with the store's transfer settings, on a
@@ -187,17 +207,24 @@ def bench_commit(work: Path, endpoint: str, size: int, rounds: int) -> None:
         def upload() -> None:
             client.upload_file(str(source), bucket, "baseline/model.pt", Config=config)
             client.delete_object(Bucket=bucket, Key="baseline/model.pt")
+
         return upload
 
     def delete_blobs() -> None:  # so the next commit uploads again, and moto's memory stays flat
         store.objects.delete_many(i.key for i in store.objects.list("blobs/"))
 
     same_settings = upload_with(store.objects.client)
-    baseline, took, growth = best_of(rounds, same_settings, lambda: store.commit(source, message="bench"), delete_blobs)
+    baseline, took, growth = best_of(
+        rounds, same_settings, lambda: store.commit(source, message="bench"), delete_blobs
+    )
     default_client = min(timed(upload_with(boto3.client("s3", endpoint_url=endpoint))) for _ in range(rounds))
-    row("commit 1 checkpoint, s3 (moto)", f"{gib / took * 1024:.0f} MiB/s, peak RSS +{growth:.0f} MiB",
-        f"boto3 upload_file {gib / baseline * 1024:.0f} MiB/s (default client {gib / default_client * 1024:.0f})",
-        f"{baseline / took:.0%} of baseline (target 80%)")
+    row(
+        "commit 1 checkpoint, s3 (moto)",
+        f"{gib / took * 1024:.0f} MiB/s, peak RSS +{growth:.0f} MiB",
+        f"boto3 upload_file {gib / baseline * 1024:.0f} MiB/s "
+        f"(default client {gib / default_client * 1024:.0f})",
+        f"{baseline / took:.0%} of baseline (target 80%)",
+    )
     source.unlink()
 
 
@@ -227,8 +254,12 @@ def bench_long_chain(endpoint: str, n: int) -> None:
     start = time.perf_counter()
     head = store.head()
     took = time.perf_counter() - start
-    row(f"head lookup, {n:,} versions", f"{requests.total} requests, {took * 1000:.1f} ms",
-        "target <= 5 requests", "ok" if head.counter == n - 1 and requests.total <= 5 else "FAIL")
+    row(
+        f"head lookup, {n:,} versions",
+        f"{requests.total} requests, {took * 1000:.1f} ms",
+        "target <= 5 requests",
+        "ok" if head.counter == n - 1 and requests.total <= 5 else "FAIL",
+    )
     store.objects.delete("HEAD")
     requests.reset()
     assert store.head_counter() == n - 1
@@ -241,9 +272,12 @@ def bench_long_chain(endpoint: str, n: int) -> None:
         start = time.perf_counter()
         report = verify(store)
         took = time.perf_counter() - start
-        row(f"shallow verify, {n:,} versions ({label})",
+        row(
+            f"shallow verify, {n:,} versions ({label})",
             f"{took:.1f} s, {requests.total:,} requests ({requests.total / n:.3f}/version)",
-            "target < 20 s, O(n) requests", "ok" if report.valid and took < 20 else "over 20 s")
+            "target < 20 s, O(n) requests",
+            "ok" if report.valid and took < 20 else "over 20 s",
+        )
 
 
 def bench_committers(work: Path, url: str, writers: int, commits: int) -> None:
@@ -255,8 +289,12 @@ def bench_committers(work: Path, url: str, writers: int, commits: int) -> None:
         "    store.commit(folder, metadata={'writer': folder.name, 'i': i}, retries=1000)\n"
     )
     start = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", code, url, str(work / f"w{w}-{time.time_ns()}"), str(commits)])
-             for w in range(writers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url, str(work / f"w{w}-{time.time_ns()}"), str(commits)]
+        )
+        for w in range(writers)
+    ]
     codes = [p.wait() for p in procs]
     took = time.perf_counter() - start
     store = ModelStore.open(url)
@@ -264,13 +302,18 @@ def bench_committers(work: Path, url: str, writers: int, commits: int) -> None:
     seen = {(r.metadata["writer"], r.metadata["i"]) for r in versions}
     lost = writers * commits - len(seen)
     valid = verify(store, deep=True).valid
-    row(f"{writers} concurrent committers, {url.split(':')[0]}",
+    row(
+        f"{writers} concurrent committers, {url.split(':')[0]}",
         f"{len(versions) / took:.1f} commits/s ({len(versions)} in {took:.1f} s incl. interpreter start)",
-        f"{writers * commits} expected", "ok" if lost == 0 and valid and codes == [0] * writers else f"FAIL lost={lost}")
+        f"{writers * commits} expected",
+        "ok" if lost == 0 and valid and codes == [0] * writers else f"FAIL lost={lost}",
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args()
     size = (64 << 20) if args.quick else (1 << 30)
@@ -281,8 +324,12 @@ def main() -> None:
         bench_long_chain(endpoint, versions)
         (work / "c").mkdir()
         bench_committers(work, f"file://{work}/c", 8, 5 if args.quick else 10)
-        bench_committers(work, f"s3://{new_bucket(endpoint, 'bench-writers')}/models", 8, 5 if args.quick else 10)
-    width = [max(len(r[i]) for r in ROWS + [("benchmark", "result", "baseline", "verdict")]) for i in range(4)]
+        bench_committers(
+            work, f"s3://{new_bucket(endpoint, 'bench-writers')}/models", 8, 5 if args.quick else 10
+        )
+    width = [
+        max(len(r[i]) for r in [*ROWS, ("benchmark", "result", "baseline", "verdict")]) for i in range(4)
+    ]
     print()
     for r in [("benchmark", "result", "baseline", "verdict"), tuple("-" * w for w in width), *ROWS]:
         print(" | ".join(c.ljust(w) for c, w in zip(r, width)))

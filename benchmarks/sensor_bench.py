@@ -30,14 +30,19 @@ os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--hotkeys", type=int, default=256)
     parser.add_argument("--jobs", type=int, default=3)
     parser.add_argument("--new", type=int, default=500)
     parser.add_argument("--mode", choices=("listing", "events", "both"), default="both")
-    parser.add_argument("--ordered-index", action="store_true",
-                        help="list from a sorted key index in moto, as S3 does, instead of scanning the bucket")
+    parser.add_argument(
+        "--ordered-index",
+        action="store_true",
+        help="list from a sorted key index in moto, as S3 does, instead of scanning the bucket",
+    )
     args = parser.parse_args()
     if args.ordered_index:
         index_moto_listings()
@@ -66,6 +71,7 @@ def index_moto_listings() -> None:
         def write(self, *args, **kwargs):
             generation[0] += 1
             return method(self, *args, **kwargs)
+
         return write
 
     for name in ("put_object", "delete_object", "delete_objects", "copy_object"):
@@ -85,7 +91,7 @@ def index_moto_listings() -> None:
         end = bisect.bisect_left(names, _successor(prefix)) if prefix else len(names)
         page = []  # one more than asked for, so _truncate_result knows whether to say truncated
         while i < end and len(page) <= max_keys:
-            rest = names[i][len(prefix):]
+            rest = names[i][len(prefix) :]
             if delimiter and delimiter in rest:
                 folder = prefix + rest.split(delimiter)[0] + delimiter
                 if folder > after:
@@ -123,7 +129,11 @@ def listing_mode(args: argparse.Namespace) -> None:
     backend = get_backend("s3")["123456789012"]["global"]
 
     hotkeys = [Keypair.create_from_uri(f"//bench-{i}").ss58_address for i in range(args.hotkeys)]
-    folders = [f"data/hotkey={hk}/job_id=zillow_premium_zip_{10000 + j}_sold/" for hk in hotkeys for j in range(args.jobs)]
+    folders = [
+        f"data/hotkey={hk}/job_id=zillow_premium_zip_{10000 + j}_sold/"
+        for hk in hotkeys
+        for j in range(args.jobs)
+    ]
     rng = random.Random(46)
     processed: dict[str, set[str]] = {hk: set() for hk in hotkeys}
     clock = iter(range(10**9))
@@ -173,13 +183,20 @@ def listing_mode(args: argparse.Namespace) -> None:
 
     budget = args.hotkeys + len(folders) + 50
     server_kind = "moto with an ordered key index" if args.ordered_index else "moto"
-    print(f"\nsensor tick, listing mode, S3 via {server_kind}: {args.hotkeys} hotkeys x {args.jobs} jobs, "
-          f"{args.new} new files")
+    print(
+        f"\nsensor tick, listing mode, S3 via {server_kind}: {args.hotkeys} hotkeys x {args.jobs} jobs, "
+        f"{args.new} new files"
+    )
     print(f"{'existing':>9} {'found':>6} {'requests':>9} {'tick s':>8} | {'naive req':>9} {'naive s':>8}")
     for target, found, requests, elapsed, naive_requests, naive_elapsed, _ in rows:
-        print(f"{target:>9,} {found:>6} {requests:>9} {elapsed:>8.2f} | {naive_requests:>9} {naive_elapsed:>8.2f}")
-    print(f"request budget (hotkeys + job folders + 50): {budget}; "
-          f"requests unchanged when objects double: {rows[0][2] == rows[1][2]}")
+        print(
+            f"{target:>9,} {found:>6} {requests:>9} {elapsed:>8.2f} | "
+            f"{naive_requests:>9} {naive_elapsed:>8.2f}"
+        )
+    print(
+        f"request budget (hotkeys + job folders + 50): {budget}; "
+        f"requests unchanged when objects double: {rows[0][2] == rows[1][2]}"
+    )
     server.stop()
 
 
@@ -203,7 +220,9 @@ def event_mode(args: argparse.Namespace) -> None:
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     store.client.put_bucket_notification_configuration(
         Bucket="sensor-events",
-        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
     )
     sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=1)  # moto's s3:TestEvent
     sqs.purge_queue(QueueUrl=queue_url)
@@ -211,7 +230,9 @@ def event_mode(args: argparse.Namespace) -> None:
     rng = random.Random(7)
     for i in range(args.new):
         hk = rng.choice(hotkeys)
-        store.put(f"data/hotkey={hk}/job_id=zillow_premium_zip_10001_sold/data_20261122_{i:06d}_100.parquet", b"x")
+        store.put(
+            f"data/hotkey={hk}/job_id=zillow_premium_zip_10001_sold/data_20261122_{i:06d}_100.parquet", b"x"
+        )
     queue = UploadEventQueue(queue_url, client=sqs)
     start = time.perf_counter()
     events = queue.receive(args.new)

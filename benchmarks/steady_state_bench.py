@@ -163,7 +163,8 @@ class Market:
             self.next_zpid[i] += int(sold.sum())
 
     def pick(self, i: int, homes: np.ndarray) -> np.ndarray:
-        """``rows`` homes: ``overlap`` of them uploaded last round (if still on the market), the rest others."""
+        """``rows`` homes: ``overlap`` of them uploaded last round (if still on the market), the rest
+        others."""
         last = self.last[i]
         if last is None:
             chosen = self.rng.choice(homes, self.rows, replace=False)
@@ -224,9 +225,13 @@ def print_table(args: argparse.Namespace, rounds: int, baseline: dict[str, float
     print(
         f"\n{args.miners} miners, {rounds} rounds {args.interval_hours:g} h apart over {args.days:g} days "
         f"(days {args.skip} skipped), {args.rows} listings per miner per round, {args.overlap:.0%} overlap, "
-        f"{args.churn:.0%} of homes sold per day; idle child (imports only): {baseline['peak_mib']:,.0f} MiB peak\n"
+        f"{args.churn:.0%} of homes sold per day; "
+        f"idle child (imports only): {baseline['peak_mib']:,.0f} MiB peak\n"
     )
-    print("| day | ingest (1 miner) | ingest peak | aggregates | aggregates peak | curated rows | curated | audit |")
+    print(
+        "| day | ingest (1 miner) | ingest peak | aggregates | aggregates peak "
+        "| curated rows | curated | audit |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for day, ingest, aggregates, curated, audit in results:
         print(

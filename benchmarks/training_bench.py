@@ -109,14 +109,25 @@ def bench_training(table: pa.Table, epochs: int, cpu_threads: list[int]) -> Trai
         thread_counts = cpu_threads if device == "cpu" else [0]
         for hidden, batch in settings:
             for threads in thread_counts:
-                config = TrainConfig(epochs=epochs, hidden=hidden, batch_size=batch, device=device,
-                                     cpu_threads=threads, learning_rate=3e-3)
+                config = TrainConfig(
+                    epochs=epochs,
+                    hidden=hidden,
+                    batch_size=batch,
+                    device=device,
+                    cpu_threads=threads,
+                    learning_rate=3e-3,
+                )
                 result = train(table, config)
                 flops = step_flops(result) * result.samples_per_second
                 limit = f"{flops / H100_BF16_PEAK:.4%} of H100 bf16 peak" if device == "cuda" else "-"
-                row(f"train {name}, hidden {hidden}, batch {batch}" + (f", {threads} threads" if threads else ""),
-                    f"{result.samples_per_second:,.0f} samples/s", f"{flops / 1e9:,.2f} GFLOP/s", limit,
-                    f"val MAPE {result.metrics['mape']:.4f} (baseline {result.baseline['mape']:.4f})")
+                row(
+                    f"train {name}, hidden {hidden}, batch {batch}"
+                    + (f", {threads} threads" if threads else ""),
+                    f"{result.samples_per_second:,.0f} samples/s",
+                    f"{flops / 1e9:,.2f} GFLOP/s",
+                    limit,
+                    f"val MAPE {result.metrics['mape']:.4f} (baseline {result.baseline['mape']:.4f})",
+                )
                 results.append(result)
     return results[0]
 
@@ -131,8 +142,20 @@ def bench_serving(result: TrainResult, listings: pa.Table, seconds: float, clien
         columns = ["living_area", "bedrooms", "bathrooms", "latitude", "longitude", "home_type", "zip_code"]
         port = _free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "sn46_pipelines.cli", "serve", "--store", models.url, "--pin", "bench", "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "sn46_pipelines.cli",
+                "serve",
+                "--store",
+                models.url,
+                "--pin",
+                "bench",
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             _wait_until_up(port)
@@ -141,9 +164,14 @@ def bench_serving(result: TrainResult, listings: pa.Table, seconds: float, clien
                 floor = _median_seconds(lambda rows=rows: predictor.predict(rows), repeats=200)
                 latencies, elapsed = _drive(port, {"listings": rows}, seconds, clients)
                 p50, p99 = np.percentile(latencies, [50, 99]) * 1e3
-                row(f"/predict batch {size}, {clients} clients", f"{len(latencies) / elapsed:,.0f} requests/s "
-                    f"({len(latencies) * size / elapsed:,.0f} listings/s)", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
-                    f"in-process predict {floor * 1e3:.3f} ms", "")
+                row(
+                    f"/predict batch {size}, {clients} clients",
+                    f"{len(latencies) / elapsed:,.0f} requests/s "
+                    f"({len(latencies) * size / elapsed:,.0f} listings/s)",
+                    f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+                    f"in-process predict {floor * 1e3:.3f} ms",
+                    "",
+                )
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -233,8 +261,10 @@ class Comparison:
 def comparison_datasets(rows: int) -> dict[str, pa.Table]:
     """The regional set and the multi-city set, about ``rows`` listings each, the same on every run."""
     newest = datetime(2026, 11, 20, tzinfo=UTC)
-    return {"regional": regional_listings(rows, newest=newest),
-            "multi-city": demo_table(max(1, rows // len(PLACES)))}
+    return {
+        "regional": regional_listings(rows, newest=newest),
+        "multi-city": demo_table(max(1, rows // len(PLACES))),
+    }
 
 
 def split_rows(listings: pa.Table, config: TrainConfig) -> tuple[pa.Table, pa.Table]:
@@ -289,8 +319,11 @@ def compare_models(name: str, listings: pa.Table, config: TrainConfig | None = N
         onnx_prices = _onnx_prices(path)
         timing_rows = x_val[np.arange(TIMING_ROWS) % len(x_val)]
         per_1k = _median_seconds(lambda: onnx_prices(timing_rows), repeats=50) * 1e3 * 1_000 / TIMING_ROWS
-        scores.append(_score(name, "MLP (TrainConfig())", onnx_prices, x_val, actual, result.spec,
-                             result.seconds, per_1k))
+        scores.append(
+            _score(
+                name, "MLP (TrainConfig())", onnx_prices, x_val, actual, result.spec, result.seconds, per_1k
+            )
+        )
     fits = {
         "HistGradientBoosting": HistGradientBoostingRegressor(random_state=0),
         "ridge (scaled inputs)": make_pipeline(FunctionTransformer(network_scaling(result.spec)), Ridge()),
@@ -300,8 +333,18 @@ def compare_models(name: str, listings: pa.Table, config: TrainConfig | None = N
             started = time.perf_counter()
             model.fit(x_train, log_prices(train_rows))
             seconds = time.perf_counter() - started
-            scores.append(_score(name, label, lambda x, m=model: np.exp(m.predict(x)), x_val, actual,
-                                 result.spec, seconds, None))
+            scores.append(
+                _score(
+                    name,
+                    label,
+                    lambda x, m=model: np.exp(m.predict(x)),
+                    x_val,
+                    actual,
+                    result.spec,
+                    seconds,
+                    None,
+                )
+            )
     mape, median, r2 = _accuracy(actual, ZipMedianBaseline.fit(train_rows).predict(val_rows))
     scores.append(Comparison(name, "zip median (baseline)", mape, median, r2, None, None, None, None))
     return scores
@@ -324,8 +367,16 @@ def _accuracy(actual: np.ndarray, predicted: np.ndarray) -> tuple[float, float, 
     return metrics["mape"], float(np.median(np.abs(predicted - actual) / actual)), metrics["r2"]
 
 
-def _score(dataset: str, model: str, prices: Prices, x: np.ndarray, actual: np.ndarray, spec: FeatureSpec,
-           seconds: float, onnx_ms: float | None) -> Comparison:
+def _score(
+    dataset: str,
+    model: str,
+    prices: Prices,
+    x: np.ndarray,
+    actual: np.ndarray,
+    spec: FeatureSpec,
+    seconds: float,
+    onnx_ms: float | None,
+) -> Comparison:
     """Validation accuracy of ``prices``, clean and under the gate's noise (the same draw for every model)."""
     coordinates = spec.column_indices(COORDINATES)
     others = [i for i in range(x.shape[1]) if i not in coordinates]
@@ -336,8 +387,17 @@ def _score(dataset: str, model: str, prices: Prices, x: np.ndarray, actual: np.n
 
 
 #: Column headers of the comparison table, in order.
-COMPARISON_HEADERS = ("data set", "model", "val MAPE", "median APE", "R^2", "MAPE +-1% noise",
-                      "MAPE +-1% all", "train s", "ONNX ms/1k rows")
+COMPARISON_HEADERS = (
+    "data set",
+    "model",
+    "val MAPE",
+    "median APE",
+    "R^2",
+    "MAPE +-1% noise",
+    "MAPE +-1% all",
+    "train s",
+    "ONNX ms/1k rows",
+)
 
 
 def format_comparison(scores: list[Comparison]) -> str:
@@ -346,11 +406,23 @@ def format_comparison(scores: list[Comparison]) -> str:
     def number(value: float | None, digits: int) -> str:
         return "-" if value is None else f"{value:.{digits}f}"
 
-    lines = [(s.dataset, s.model, number(s.mape, 4), number(s.median_ape, 4), number(s.r2, 4),
-              number(s.mape_noise, 4), number(s.mape_noise_all, 4), number(s.train_seconds, 2),
-              number(s.onnx_ms_per_1k, 3)) for s in scores]
-    widths = [max(len(cells[i]) for cells in [COMPARISON_HEADERS, *lines])
-              for i in range(len(COMPARISON_HEADERS))]
+    lines = [
+        (
+            s.dataset,
+            s.model,
+            number(s.mape, 4),
+            number(s.median_ape, 4),
+            number(s.r2, 4),
+            number(s.mape_noise, 4),
+            number(s.mape_noise_all, 4),
+            number(s.train_seconds, 2),
+            number(s.onnx_ms_per_1k, 3),
+        )
+        for s in scores
+    ]
+    widths = [
+        max(len(cells[i]) for cells in [COMPARISON_HEADERS, *lines]) for i in range(len(COMPARISON_HEADERS))
+    ]
 
     def render(cells: tuple[str, ...]) -> str:
         aligned = (c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
@@ -361,19 +433,33 @@ def format_comparison(scores: list[Comparison]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small data, one epoch, short serving runs")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (default 4)")
-    parser.add_argument("--cpu-threads", type=int, nargs="+", default=[1],
-                        help="torch CPU thread counts to train with (default: 1, the training default)")
-    parser.add_argument("--compare", action="store_true",
-                        help="compare the MLP with HistGradientBoosting, ridge regression and the zip median")
-    parser.add_argument("--rows", type=int, default=20_000,
-                        help="listings per data set for --compare (default 20,000)")
+    parser.add_argument(
+        "--cpu-threads",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="torch CPU thread counts to train with (default: 1, the training default)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="compare the MLP with HistGradientBoosting, ridge regression and the zip median",
+    )
+    parser.add_argument(
+        "--rows", type=int, default=20_000, help="listings per data set for --compare (default 20,000)"
+    )
     args = parser.parse_args()
     if args.compare:
-        print(f"--compare: about {args.rows:,} listings per data set; {os.cpu_count()} CPU cores, "
-              "one thread per model", flush=True)
+        print(
+            f"--compare: about {args.rows:,} listings per data set; {os.cpu_count()} CPU cores, "
+            "one thread per model",
+            flush=True,
+        )
         scores = []
         for name, listings in comparison_datasets(args.rows).items():
             print(f"  {name}: {listings.num_rows:,} listings", flush=True)
@@ -382,8 +468,11 @@ def main() -> int:
         return 0
     rows_per_place, epochs, seconds = (1_000, 1, 3.0) if args.quick else (8_000, 3, 10.0)
     table = demo_table(rows_per_place)
-    print(f"{table.num_rows:,} demo listings; torch {torch.__version__}; {os.cpu_count()} CPU cores; "
-          f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}", flush=True)
+    print(
+        f"{table.num_rows:,} demo listings; torch {torch.__version__}; {os.cpu_count()} CPU cores; "
+        f"CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}",
+        flush=True,
+    )
     result = bench_training(table, epochs, args.cpu_threads)
     bench_serving(result, table, seconds, args.clients)
     print("\n| what | throughput | rate / latency | limit / floor | quality |\n|---|---|---|---|---|")

@@ -16,4 +16,9 @@ else
 fi
 "${as_root[@]}" apt-get update -qq
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# Static checks first (seconds): lint and format, types, then the import layering.
+.venv/bin/ruff check sn46_pipelines tests benchmarks scripts
+.venv/bin/ruff format --check --quiet sn46_pipelines tests benchmarks scripts
+.venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest -n 2 "$@"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .modelstore.pins import PinMode
 from .secrets import SecretSource
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ ENV_OVERRIDES = {
     "SN46_EXECUTOR": "executor",
 }
 
-#: GC presets of the model-store guide: (keep_versions, keep_min_versions).
+#: GC presets, from frequent to rare rollbacks: (keep_versions, keep_min_versions).
 GC_PRESETS = {"aggressive": (5, 3), "moderate": (20, 5), "conservative": (50, 10)}
 
 _STORE_URL = re.compile(r"^(file:///\S*|s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/\S*)?)$")
@@ -103,7 +104,7 @@ class InferencePin(_Strict):
     """What inference serves: the version a named pin points at, or always the newest."""
 
     pin: str = Field("prod", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
-    mode: Literal["pinned", "tracking"] = "pinned"
+    mode: PinMode = PinMode.PINNED
     counter: int | None = Field(None, ge=0)
     poll_interval: float = Field(30.0, gt=0)
 

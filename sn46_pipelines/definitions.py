@@ -34,7 +34,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     merged = dg.Definitions.merge(
         listings.build_defs(settings), training.build_defs(), modelstore.build_defs(settings)
     )
-    assets = with_automation(list(merged.assets or []), settings.automation)
+    defined = list(merged.assets or [])
+    assets = [asset for asset in defined if isinstance(asset, dg.AssetsDefinition | dg.AssetSpec)]
+    if len(assets) != len(defined):  # source or cacheable assets would need their own automation wiring
+        raise TypeError("the domains must define assets as AssetsDefinition or AssetSpec")
+    assets = with_automation(assets, settings.automation)
     return dg.Definitions(
         assets=dg.with_source_code_references(assets),
         asset_checks=merged.asset_checks,

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -351,7 +351,7 @@ def _sensor_problems(instance: dg.DagsterInstance, started: float) -> list[str]:
     return problems
 
 
-def _plain(metadata: dict[str, Any]) -> dict[str, Any]:
+def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """Metadata values as plain numbers and strings (for JSON and the printed summary)."""
     values = {k: getattr(v, "value", v) for k, v in metadata.items()}
     return {k: v for k, v in values.items() if isinstance(v, (int, float, str, bool)) or v is None}

@@ -28,8 +28,16 @@ os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
     AWS_REGION="us-east-1",
 )
-for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "SN46_ENV", "SN46_DATA_STORE", "SN46_MODEL_STORE",
-             "SN46_REPLICA_STORE", "SN46_DAGSTER_STORAGE", "DAGSTER_HOME"):
+for _var in (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "SN46_ENV",
+    "SN46_DATA_STORE",
+    "SN46_MODEL_STORE",
+    "SN46_REPLICA_STORE",
+    "SN46_DAGSTER_STORAGE",
+    "DAGSTER_HOME",
+):
     os.environ.pop(_var, None)
 # The local environment's stores and Dagster storage live under SN46_HOME (the checkout by default):
 # a test that leaves a store to the environment writes to a folder of this run, never to the checkout.
@@ -150,7 +158,9 @@ def make_store_url(request: pytest.FixtureRequest, backend: str, tmp_path) -> st
         return f"s3://{request.getfixturevalue('s3_bucket')}/store"
     request.getfixturevalue("moto_endpoint")  # started first, so it cannot take the variable back later
     bucket = request.getfixturevalue("seaweedfs_bucket")
-    request.getfixturevalue("monkeypatch").setenv("AWS_ENDPOINT_URL", request.getfixturevalue("seaweedfs_endpoint"))
+    request.getfixturevalue("monkeypatch").setenv(
+        "AWS_ENDPOINT_URL", request.getfixturevalue("seaweedfs_endpoint")
+    )
     return f"s3://{bucket}/store"
 
 

@@ -116,7 +116,8 @@ def views_built_after(port: int, moment: float) -> Callable[[], bool]:
 
 
 def location_loaded(port: int, name: str) -> Callable[[], bool]:
-    """Whether the webserver has loaded code location ``name``; a load error fails at once, with its message."""
+    """Whether the webserver has loaded code location ``name``; a load error fails at once, with
+    its message."""
 
     def loaded() -> bool:
         data = graphql(port, LOCATIONS)["workspaceOrError"]

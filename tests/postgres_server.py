@@ -91,8 +91,18 @@ class PostgresServer:
                 os.chown(path, account.pw_uid, account.pw_gid)
         server = cls(bindir=bindir, root=root, port=0, superuser_password=password, run_as=run_as)
         server._run(
-            "initdb", "-D", str(server.datadir), "-U", SUPERUSER, f"--pwfile={root / 'pwfile'}",
-            "--auth-host=scram-sha-256", "--auth-local=reject", "-E", "UTF8", "--locale=C", "--no-sync",
+            "initdb",
+            "-D",
+            str(server.datadir),
+            "-U",
+            SUPERUSER,
+            f"--pwfile={root / 'pwfile'}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=reject",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
         )
         return server
 
@@ -111,8 +121,19 @@ class PostgresServer:
             settings = {**SERVER_SETTINGS, "port": self.port}
             options = " ".join(f"-c {name}='{value}'" for name, value in settings.items())
             try:
-                self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.datadir),
-                          "-l", str(self.logfile), "-o", options)
+                self._run(
+                    "pg_ctl",
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    str(self.datadir),
+                    "-l",
+                    str(self.logfile),
+                    "-o",
+                    options,
+                )
                 return
             except subprocess.CalledProcessError:
                 if attempt == attempts - 1:
@@ -135,7 +156,10 @@ class PostgresServer:
     def connect(self, dbname: str = "postgres", user: str = SUPERUSER, password: str | None = None):
         """A psycopg2 connection over TCP, in autocommit mode (CREATE DATABASE needs it)."""
         conn = psycopg2.connect(
-            host="127.0.0.1", port=self.port, dbname=dbname, user=user,
+            host="127.0.0.1",
+            port=self.port,
+            dbname=dbname,
+            user=user,
             password=self.superuser_password if password is None else password,
         )
         conn.autocommit = True

@@ -18,6 +18,7 @@ Readiness is an S3 answer: a signed ``ListBuckets`` that succeeds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -83,7 +84,8 @@ def free_ports(count: int) -> list[int]:
 
 @dataclass
 class SeaweedFSServer:
-    """One ``weed mini``: :meth:`start` runs it until S3 answers, :meth:`stop` ends it and removes its data."""
+    """One ``weed mini``: :meth:`start` runs it until S3 answers, :meth:`stop` ends it and removes
+    its data."""
 
     weed: Path = field(default_factory=find_weed)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sn46-seaweedfs-")))
@@ -193,10 +195,8 @@ class SeaweedFSServer:
         """SIGTERM (weed shuts its parts down cleanly), SIGKILL if it lingers; then remove its folder."""
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # _kill() below ends a lingering one
                 self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
         self._kill()
         self.process = None
         shutil.rmtree(self.root, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -25,7 +26,8 @@ def sn46(
 def test_help_imports_nothing_heavy():
     code = (
         "import sys; from sn46_pipelines.cli import build_parser; build_parser().format_help();"
-        "print(sorted(m for m in ('dagster', 'torch', 'pyarrow', 'duckdb', 'bittensor', 'boto3') if m in sys.modules))"
+        "print(sorted(m for m in ('dagster', 'torch', 'pyarrow', 'duckdb', 'bittensor', 'boto3')"
+        " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -86,7 +88,8 @@ def test_config_prints_the_resolved_environment():
     "target", [["-w", "workspace.yaml"], ["-m", "sn46_pipelines.definitions"]], ids=["w", "m"]
 )
 def test_dagster_definitions_validate_in_the_project_root_with_no_variable_set(target):
-    """What a Dagster user types first: no DAGSTER_HOME, no SN46_* variable, the checkout as working folder."""
+    """What a Dagster user types first: no DAGSTER_HOME, no SN46_* variable, the checkout as working
+    folder."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
     out = subprocess.run(
@@ -102,7 +105,8 @@ def test_dagster_definitions_validate_in_the_project_root_with_no_variable_set(t
 
 
 def test_dagster_asset_materialize_in_the_project_root_with_no_dagster_home(tmp_path):
-    """`dagster asset materialize` on a temporary instance; SN46_HOME only keeps the stores out of the checkout."""
+    """`dagster asset materialize` on a temporary instance; SN46_HOME only keeps the stores out of
+    the checkout."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
     env["SN46_HOME"] = str(tmp_path)
@@ -212,14 +216,13 @@ def test_pipeline_ui_serves_the_project_and_stops_on_ctrl_c(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-        try:
+        with contextlib.suppress(ProcessLookupError):  # none left: the group is gone
             os.killpg(proc.pid, signal.SIGKILL)  # children that outlived their parent
-        except ProcessLookupError:
-            pass
 
 
 def test_demo_rounds_reach_a_steady_state(tmp_path):
-    """`sn46 demo --rounds 2`: the same miners upload their homes again; the second pass is as good as the first."""
+    """`sn46 demo --rounds 2`: the same miners upload their homes again; the second pass is as good
+    as the first."""
     env = {"SN46_HOME": str(tmp_path)}
     out = sn46("demo", "--rounds", "2", "--miners", "4", "--json", env=env, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]

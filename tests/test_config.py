@@ -19,7 +19,11 @@ def test_every_environment_loads(env):
     s = load_settings(env, environ={})
     assert s.env == env
     assert (s.netuid, s.network) == (46, "finney")
-    assert (s.rate_limits.per_miner, s.rate_limits.per_validator, s.rate_limits.total) == (50, 20_000, 500_000)
+    assert (s.rate_limits.per_miner, s.rate_limits.per_validator, s.rate_limits.total) == (
+        50,
+        20_000,
+        500_000,
+    )
     assert 1 <= s.gc.keep_min_versions <= s.gc.keep_versions
     assert s.inference.poll_interval > 0
     if env == "local":
@@ -39,7 +43,10 @@ def test_local_is_the_default_and_sn46_env_selects():
 
 
 def test_gc_presets_follow_the_model_store_guide():
-    assert (load_settings("local", environ={}).gc.keep_versions, load_settings("local", environ={}).gc.keep_min_versions) == (5, 3)
+    assert (
+        load_settings("local", environ={}).gc.keep_versions,
+        load_settings("local", environ={}).gc.keep_min_versions,
+    ) == (5, 3)
     prod = load_settings("prod", environ={}).gc
     assert (prod.keep_versions, prod.keep_min_versions) == (20, 5)
 
@@ -70,9 +77,15 @@ def test_sn46_home_moves_the_local_folders(tmp_path):
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"SN46_DATA_STORE": "ftp://x"}, r"data_store: not a store URL .*'ftp://x' \[from variable SN46_DATA_STORE\]"),
+        (
+            {"SN46_DATA_STORE": "ftp://x"},
+            r"data_store: not a store URL .*'ftp://x' \[from variable SN46_DATA_STORE\]",
+        ),
         ({"SN46_MODEL_STORE": "s3://B"}, r"model_store: .* \[from variable SN46_MODEL_STORE\]"),
-        ({"AWS_ENDPOINT_URL": "minio:9000"}, r"endpoint_url: not an http\(s\) URL .*'minio:9000' \[from variable AWS_ENDPOINT_URL\]"),
+        (
+            {"AWS_ENDPOINT_URL": "minio:9000"},
+            r"endpoint_url: not an http\(s\) URL .*'minio:9000' \[from variable AWS_ENDPOINT_URL\]",
+        ),
         ({"SN46_ENV": "qa"}, r"unknown environment 'qa' \(variable SN46_ENV\)"),
     ],
 )
@@ -96,7 +109,10 @@ BASE = "data_store: file:///d\nmodel_store: file:///m\n"
     [
         (BASE + "netuid: -1\n", r"netuid: .*greater than or equal to 0"),
         (BASE + "rate_limits:\n  per_miner: 0\n", r"rate_limits.per_miner: .*greater than or equal to 1"),
-        (BASE + "gc:\n  keep_versions: 3\n  keep_min_versions: 9\n", r"gc: keep_min_versions \(9\) exceeds keep_versions \(3\)"),
+        (
+            BASE + "gc:\n  keep_versions: 3\n  keep_min_versions: 9\n",
+            r"gc: keep_min_versions \(9\) exceeds keep_versions \(3\)",
+        ),
         (BASE + "gc:\n  preset: reckless\n", r"gc.preset: "),
         (BASE + "inference:\n  mode: sometimes\n", r"inference.mode: "),
         (BASE + "bucket: x\n", r"bucket: Extra inputs are not permitted"),
@@ -151,8 +167,11 @@ def test_secrets_come_from_secrets_manager_only_where_the_source_says_so():
 
 
 def test_a_bad_secrets_source_names_the_variable():
-    with pytest.raises(ConfigError, match=r"secrets.source: Input should be 'env' or 'aws-secrets-manager' "
-                                          r"\[from variable SN46_SECRETS_SOURCE\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"secrets.source: Input should be 'env' or 'aws-secrets-manager' "
+        r"\[from variable SN46_SECRETS_SOURCE\]",
+    ):
         load_settings("prod", environ={"SN46_SECRETS_SOURCE": "vault"})
 
 
@@ -162,14 +181,22 @@ PASTED = "wJalrXUtnFEMI-pasted-by-mistake"
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (BASE + f"secrets:\n  source: aws-secrets-manager\n  redis: 'redis://:{PASTED}@cache:6379/0'\n",
-         r"secrets.redis: not a Secrets Manager name .*; a secret's value never belongs in a config file"),
-        (BASE + f"secrets:\n  object_store:\n    aws_secret_access_key: {PASTED}\n",
-         r"secrets.object_store: Input should be a valid string \[from "),
-        (BASE + f"aws_secret_access_key: {PASTED}\n",
-         r"aws_secret_access_key: Extra inputs are not permitted; a secret never belongs in a config file"),
-        (BASE + f"secrets:\n  password: {PASTED}\n",
-         r"secrets.password: Extra inputs are not permitted; a secret never belongs in a config file"),
+        (
+            BASE + f"secrets:\n  source: aws-secrets-manager\n  redis: 'redis://:{PASTED}@cache:6379/0'\n",
+            r"secrets.redis: not a Secrets Manager name .*; a secret's value never belongs in a config file",
+        ),
+        (
+            BASE + f"secrets:\n  object_store:\n    aws_secret_access_key: {PASTED}\n",
+            r"secrets.object_store: Input should be a valid string \[from ",
+        ),
+        (
+            BASE + f"aws_secret_access_key: {PASTED}\n",
+            r"aws_secret_access_key: Extra inputs are not permitted; a secret never belongs in a config file",
+        ),
+        (
+            BASE + f"secrets:\n  password: {PASTED}\n",
+            r"secrets.password: Extra inputs are not permitted; a secret never belongs in a config file",
+        ),
     ],
 )
 def test_a_secret_pasted_into_a_config_file_is_refused_and_never_repeated(

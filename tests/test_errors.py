@@ -75,10 +75,15 @@ def test_object_and_model_store_errors_are_apart_and_only_outages_are_retried():
 
     assert issubclass(ObjectStoreError, SN46Error) and issubclass(ModelStoreError, SN46Error)
     assert not issubclass(ModelStoreError, ObjectStoreError)  # a corrupt chain is no store failure
-    assert is_transient(StoreOutageError("s3://b: ReadTimeoutError")) and is_transient(StoreBusyError("lease held"))
+    assert is_transient(StoreOutageError("s3://b: ReadTimeoutError")) and is_transient(
+        StoreBusyError("lease held")
+    )
     # Someone must fix these: asking again for five minutes would only delay the page.
-    for error in (AccessDeniedError("access denied"), StoreUnavailableError("bucket does not exist"),
-                  IntegrityError("hash mismatch")):
+    for error in (
+        AccessDeniedError("access denied"),
+        StoreUnavailableError("bucket does not exist"),
+        IntegrityError("hash mismatch"),
+    ):
         assert not is_transient(error) and exit_code(error) == EXIT_USAGE
     assert exit_code(StoreOutageError("down")) == EXIT_TEMPORARY
 

@@ -20,9 +20,22 @@ def wheel(tmp_path_factory) -> Path:
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "sn46_pipelines", source / "sn46_pipelines", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "sn46_pipelines", source / "sn46_pipelines", ignore=shutil.ignore_patterns("__pycache__")
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(source),
+        ],
         check=True,
         capture_output=True,
     )
@@ -37,7 +50,8 @@ def test_the_wheel_ships_every_environment_file_and_the_typing_marker(wheel):
 
 
 def test_an_installed_package_loads_every_environment_with_no_variable_set(wheel, tmp_path):
-    """Unpacked outside the checkout, as site-packages holds it: settings load from the package's own files."""
+    """Unpacked outside the checkout, as site-packages holds it: settings load from the package's
+    own files."""
     zipfile.ZipFile(wheel).extractall(tmp_path)
     code = (
         "import sn46_pipelines.config as c, sys\n"
@@ -47,7 +61,11 @@ def test_an_installed_package_loads_every_environment_with_no_variable_set(wheel
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     out = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)],
-        capture_output=True, text=True, env={**env, "PYTHONPATH": str(tmp_path)}, cwd=tmp_path, check=False,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(tmp_path)},
+        cwd=tmp_path,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == list(ENVIRONMENTS)

@@ -6,6 +6,11 @@ Nothing heavy is imported until the handler runs, so ``sn46 --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from ..logs import add_logging_arguments
 
@@ -42,14 +47,47 @@ def serve(args: argparse.Namespace) -> int:
     log_config = configure_logging(args.log_level, args.log_format)
     if settings.redis_url is None and args.workers > 1:
         print(f"sn46 gateway: {args.workers} workers share the SQLite ledger at {settings.state_db}")
-    uvicorn.run(
-        "sn46_pipelines.gateway.service:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=True,
-        server_header=False,
-        log_config=log_config,
-    )
+    with _metrics_folder(args.workers):
+        uvicorn.run(
+            "sn46_pipelines.gateway.service:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+            server_header=False,
+            log_config=log_config,
+        )
     return 0
+
+
+@contextlib.contextmanager
+def _metrics_folder(workers: int) -> Iterator[None]:
+    """The folder where the workers' metrics meet (``PROMETHEUS_MULTIPROC_DIR``), ready before they start.
+
+    uvicorn's workers are new processes that inherit the environment, so
+    setting the variable here puts every worker in multiprocess mode. A
+    folder the deployment names is created or emptied of the last run's
+    files (kept, they would be added to this run's counts); with several
+    workers and none named, a temporary one is used and removed at exit, so
+    ``/metrics`` sums every worker rather than showing the share of whichever
+    worker answers the scrape.
+    """
+    from ..httpmetrics import MULTIPROC_ENV as variable
+
+    configured = os.environ.get(variable)
+    if configured:
+        folder = Path(configured)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):  # prometheus_client's files: {kind}_{pid}.db
+            stale.unlink()
+        yield
+    elif workers > 1:
+        with tempfile.TemporaryDirectory(prefix="sn46-gateway-metrics-") as folder_name:
+            os.environ[variable] = folder_name
+            try:
+                yield
+            finally:
+                del os.environ[variable]
+    else:
+        yield

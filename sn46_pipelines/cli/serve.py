@@ -44,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Check the target once (a fixed version that cannot be served is refused here, exit 2), then serve."""
     import torch
     import uvicorn
 
@@ -64,7 +65,10 @@ def serve(args: argparse.Namespace) -> int:
         loader=load_predictor,
         poll_interval=args.poll_interval or settings.inference.poll_interval,
     )
+    waiting = client.check_target()
     print(f"sn46 serve: {client.target} from {store.url} on http://{args.host}:{args.port}", flush=True)
+    if waiting:
+        print(f"sn46 serve: {waiting}; /predict answers 503 until then", flush=True)
     uvicorn.run(
         create_app(client),
         host=args.host,

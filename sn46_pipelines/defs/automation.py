@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from ..config import AutomationSettings
+from .metadata import newest_metadata_int
 from .tags import GPU_TAG
 
 
@@ -104,20 +105,12 @@ class EnoughNewRows(dg.AutomationCondition):
 
     def evaluate(self, context: dg.AutomationContext) -> dg.AutomationResult:
         instance = context.asset_graph_view.instance
-        available = _metadata_int(instance, self.source, self.source_key)
-        used = _metadata_int(instance, context.key, self.used_key) or 0
+        available = newest_metadata_int(instance, self.source, self.source_key)
+        used = newest_metadata_int(instance, context.key, self.used_key) or 0
         enough = available is not None and available - used >= self.rows
         return dg.AutomationResult(
             context, true_subset=context.candidate_subset if enough else context.get_empty_subset()
         )
-
-
-def _metadata_int(instance: dg.DagsterInstance, key: dg.AssetKey, name: str) -> int | None:
-    """``name`` from the newest materialization of ``key``, or None (never materialized, or absent)."""
-    event = instance.get_latest_materialization_event(key)
-    materialization = event.asset_materialization if event else None
-    value = materialization.metadata.get(name) if materialization else None
-    return None if value is None else int(value.value)
 
 
 def _updated_since_requested() -> dg.AutomationCondition:

@@ -21,6 +21,23 @@ DECIMALS = 4
 STORE_KEY_NAMES = frozenset({"key", "prefix", "listings_key", "quarantine_key", "views_key"})
 
 
+def metadata_int(value: dg.MetadataValue | None) -> int | None:
+    """An integer metadata value as ``int`` (``None``: absent); any other kind is a wiring bug."""
+    if value is None:
+        return None
+    number = value.value
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise TypeError(f"expected an integer metadata value, got {type(value).__name__} {number!r}")
+    return int(number)
+
+
+def newest_metadata_int(instance: dg.DagsterInstance, key: dg.AssetKey, name: str) -> int | None:
+    """``name`` from the newest materialization of ``key``; ``None``: never materialized, or absent."""
+    event = instance.get_latest_materialization_event(key)
+    materialization = event.asset_materialization if event else None
+    return metadata_int(materialization.metadata.get(name)) if materialization else None
+
+
 def ui_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
     """Each plain value as the metadata type it reads best as; ``None`` values are left out."""
     return {name: _value(name, value) for name, value in values.items() if value is not None}

@@ -15,7 +15,6 @@ from typing import Any
 #: ``sn46 --help`` (which imports ``cli.demo``) does not pay for pyarrow and bittensor.
 _EXPORTS = {
     "DEFECTS": ".defects",
-    "METAGRAPH_KEY": ".identities",
     "miner_uri": ".identities",
     "validator_uri": ".identities",
     "SeededFile": ".seed",
@@ -35,7 +34,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFECTS",
-    "METAGRAPH_KEY",
     "SeedReport",
     "SeededFile",
     "SeededMiner",

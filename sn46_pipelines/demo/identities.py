@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-# METAGRAPH_KEY (where the seeder writes the snapshot) is part of this package's public names.
-from ..listings.layout import METAGRAPH_KEY  # noqa: F401
 from ..metagraph import MetagraphSnapshot, Neuron
 
 NETUID = 46

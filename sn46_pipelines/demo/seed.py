@@ -27,8 +27,9 @@ import numpy as np
 
 from sn46_pipelines.objectstore import ObjectStore
 
+from ..listings.layout import METAGRAPH_KEY
 from .defects import DEFECTS
-from .identities import METAGRAPH_KEY, Neuron, block_at, demo_neurons, metagraph_json
+from .identities import Neuron, block_at, demo_neurons, metagraph_json
 from .places import PLACES
 from .uploads import BACKLOG, FileDraft, MinerDraft, Timing
 

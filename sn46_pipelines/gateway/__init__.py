@@ -9,5 +9,5 @@ every grant is a presigned URL or POST policy that expires.
 Modules: :mod:`.settings` (environment), :mod:`.metagraph` (who is
 registered), :mod:`.auth` (signatures), :mod:`.ledger` (replays, retries and quotas),
 :mod:`.presign` (what a grant allows), :mod:`.app` (the HTTP API),
-:mod:`.cli` (``sn46 gateway``).
+:mod:`.metrics` (grants and refusals for Prometheus), :mod:`.cli` (``sn46 gateway``).
 """

@@ -28,6 +28,9 @@ request's retries, with the claim itself where it is cheap to build first.
 Unauthenticated or unregistered traffic never touches a quota.
 Responses never carry exception text: unexpected errors are logged and
 answered with a plain 500.
+
+``GET /metrics`` counts each grant by kind and each refusal by the reason
+its :class:`GatewayError` names (docs/gateway.md, Metrics).
 """
 
 from __future__ import annotations
@@ -69,18 +72,20 @@ from .auth import (
 )
 from .ledger import Admission, Claim, Ledger, LedgerUnavailableError, Verdict, seconds_to_midnight
 from .metagraph import MetagraphSyncer
+from .metrics import FILE_UPLOAD, FILE_URLS, MINER_FOLDER, MINER_LISTING, VALIDATOR_LISTING, GatewayMetrics
 from .models import (
     FileUploadRequest,
     FileUrlsRequest,
     MinerAccessRequest,
     MinerSpecificRequest,
+    SignedBody,
     ValidatorAccessRequest,
 )
 from .presign import EXAMPLE_PATHS, Presigner
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=SignedBody)
 
 #: Commitment strings, exactly as today's miners and validators sign them.
 COMMITMENTS = {
@@ -109,12 +114,35 @@ def request_fingerprint(method: str, target: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-class GatewayError(Exception):
-    """An answer other than 200: status, a safe message, optional headers and fields."""
+#: The ``reason`` a refusal is counted under (``sn46_gateway_refusals_total``), by status; a check
+#: that shares its status with others names its own (``replay``, ``unregistered``, ``global_quota``).
+REFUSAL_REASONS = {
+    400: "invalid",
+    401: "signature",
+    403: "permission",
+    409: "conflict",
+    413: "invalid",
+    422: "invalid",
+    429: "quota",
+    503: "unavailable",
+}
 
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
+
+class GatewayError(Exception):
+    """An answer other than 200: status, a safe message, optional headers and fields, and the reason."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        *,
+        reason: str | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status, self.detail, self.headers, self.extra = status, detail, headers or {}, extra
+        self.reason = reason or REFUSAL_REASONS.get(status, "other")
 
 
 def _iso(unix: float) -> str:
@@ -170,7 +198,7 @@ class Authorized(Generic[M]):
 
 
 class Gateway:
-    """What the routes share: settings, presigner, ledger, metagraph, store check."""
+    """What the routes share: settings, presigner, ledger, metagraph, store check, metrics."""
 
     def __init__(
         self,
@@ -188,6 +216,7 @@ class Gateway:
         self._check_store = check_store
         #: Whether a store key (not a bucket key) holds an object.
         self.object_exists = object_exists
+        self.metrics = GatewayMetrics()
         self._s3_health: tuple[float, bool, float] = (0.0, False, 0.0)
 
     async def read_body(self, request: Request) -> bytes:
@@ -225,7 +254,7 @@ class Gateway:
         request: Request,
         target: str,
         body: bytes,
-        fields: BaseModel,
+        fields: SignedBody,
         commitment: Callable[[Any], str] | None,
     ) -> Caller:
         """btauth/1 or X-Tao when their headers are present, else the signed commitment in the body.
@@ -255,9 +284,13 @@ class Gateway:
             return caller
         if commitment is None:
             raise AuthError("This endpoint takes X-Tao or btauth/1 headers, not signature fields")
-        missing = [name for name in ("hotkey", "signature", "timestamp") if getattr(fields, name) is None]
-        missing += ["coldkey"] if isinstance(fields, MinerAccessRequest) and fields.coldkey is None else []
-        if missing:
+        hotkey, signature, timestamp = fields.hotkey, fields.signature, fields.timestamp
+        no_coldkey = isinstance(fields, MinerAccessRequest) and fields.coldkey is None
+        if hotkey is None or signature is None or timestamp is None or no_coldkey:
+            given = {"hotkey": hotkey, "signature": signature, "timestamp": timestamp}
+            missing = [name for name, value in given.items() if value is None] + (
+                ["coldkey"] if no_coldkey else []
+            )
             raise GatewayError(
                 422,
                 "Invalid request fields",
@@ -265,9 +298,9 @@ class Gateway:
             )
         return verify_commitment(
             commitment(fields),
-            hotkey=fields.hotkey,
-            signature=fields.signature,
-            timestamp=fields.timestamp,
+            hotkey=hotkey,
+            signature=signature,
+            timestamp=timestamp,
             expiry=fields.expiry,
             max_age_s=settings.max_age_s,
             max_skew_s=settings.max_skew_s,
@@ -300,7 +333,9 @@ class Gateway:
             raise GatewayError(503, "Metagraph not loaded yet, retry shortly", {"Retry-After": "30"})
         neuron = snapshot.get(caller.hotkey)
         if neuron is None:
-            raise GatewayError(403, f"Hotkey not registered on subnet {snapshot.netuid}")
+            raise GatewayError(
+                403, f"Hotkey not registered on subnet {snapshot.netuid}", reason="unregistered"
+            )
         coldkey = getattr(fields, "coldkey", None)
         if coldkey is not None and neuron.coldkey and coldkey != neuron.coldkey:
             raise GatewayError(403, "Coldkey does not own this hotkey")
@@ -329,18 +364,22 @@ class Gateway:
                 503, "Service temporarily unavailable, retry shortly", {"Retry-After": "30"}
             ) from None
         if admission.verdict is Verdict.REPLAYED:
-            raise GatewayError(401, "Request already used (replay): a retry must repeat the request exactly")
+            raise GatewayError(
+                401, "Request already used (replay): a retry must repeat the request exactly", reason="replay"
+            )
         if admission.verdict not in (Verdict.ADMITTED, Verdict.REPEATED):
             retry = seconds_to_midnight()
+            over_total = admission.verdict is Verdict.OVER_TOTAL
             detail = (
                 "Global request limit reached."
-                if admission.verdict is Verdict.OVER_TOTAL
+                if over_total
                 else f"Daily limit of {admission.limit} exceeded."
             )
             raise GatewayError(
                 429,
                 detail,
                 {**_limit_headers(admission), "Retry-After": str(retry)},
+                reason="global_quota" if over_total else "quota",
                 limit=admission.limit,
                 remaining=0,
                 retry_after_s=retry,
@@ -353,6 +392,7 @@ class Gateway:
         model: type[M],
         build: Callable[[M, Caller], Awaitable[dict[str, Any]]],
         *,
+        kind: str,
         validator: bool,
         commitment: Callable[[M], str] | None,
         check: Callable[[M], None] | None = None,
@@ -366,6 +406,7 @@ class Gateway:
         building only once admitted) it is stored right after; a retry that
         finds none stored (still being built, or its worker died after the
         charge) gets one built again, uncharged: the same caller, the same rights.
+        ``kind`` names the grant in the metrics (:mod:`.metrics`).
         """
         authorized = await self.authorize(
             request, model, validator=validator, commitment=commitment, check=check
@@ -377,9 +418,11 @@ class Gateway:
         answer = await render() if answer_first else b""
         admission = await self.admit(authorized, answer)
         headers = _limit_headers(admission)
+        served = self.metrics.repeats if admission.verdict is Verdict.REPEATED else self.metrics.grants
         if admission.verdict is Verdict.REPEATED:
             headers[REPEAT_HEADER] = "true"
             if admission.answer is not None:
+                served.labels(kind).inc()
                 return Response(admission.answer, media_type="application/json", headers=headers)
         if not (answer_first and admission.verdict is Verdict.ADMITTED):  # not kept with the claim yet
             answer = answer or await render()
@@ -387,6 +430,7 @@ class Gateway:
                 await self.ledger.remember(authorized.claim, answer)
             except LedgerUnavailableError as exc:  # the grant stands; a retry would get a new one, uncharged
                 log.warning("could not store the answer for retries: %s", exc)
+        served.labels(kind).inc()
         return Response(answer, media_type="application/json", headers=headers)
 
     async def s3_health(self) -> tuple[bool, float]:
@@ -458,9 +502,11 @@ def create_app(gateway: Gateway) -> FastAPI:
             ],
         )
     app.add_middleware(CountRequests, stats=stats)
+    gateway.metrics.install(app)
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(_: Request, exc: GatewayError) -> JSONResponse:
+        gateway.metrics.refusals.labels(exc.reason).inc()
         return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -506,6 +552,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             request,
             MinerAccessRequest,
             build,
+            kind=MINER_FOLDER,
             validator=False,
             commitment=lambda f: f"s3:data:access:{f.coldkey}:{f.hotkey}:{f.timestamp}",
         )
@@ -538,7 +585,9 @@ def create_app(gateway: Gateway) -> FastAPI:
                 "method": "POST",
             }
 
-        return await gateway.serve(request, FileUploadRequest, build, validator=False, commitment=None)
+        return await gateway.serve(
+            request, FileUploadRequest, build, kind=FILE_UPLOAD, validator=False, commitment=None
+        )
 
     @app.post("/get-validator-access", openapi_extra=body_doc(ValidatorAccessRequest), tags=["validators"])
     async def get_validator_access(request: Request) -> Response:
@@ -569,6 +618,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             request,
             ValidatorAccessRequest,
             build,
+            kind=VALIDATOR_LISTING,
             validator=True,
             commitment=lambda f: f"s3:validator:access:{f.timestamp}",
         )
@@ -600,6 +650,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             request,
             MinerSpecificRequest,
             build,
+            kind=MINER_LISTING,
             validator=True,
             commitment=lambda f: f"s3:validator:miner:{f.miner_hotkey}:{f.timestamp}",
         )
@@ -655,6 +706,7 @@ def create_app(gateway: Gateway) -> FastAPI:
             request,
             FileUrlsRequest,
             build,
+            kind=FILE_URLS,
             validator=True,
             check=check,
             answer_first=False,

@@ -204,7 +204,14 @@ class RedisLedger(Ledger):
     ) -> Admission:
         day = utc_day()
         keys = [_claim_key(claim), f"{_PREFIX}:{day}:{counter}", f"{_PREFIX}:{day}:{TOTAL}"]
-        args = [claim.fingerprint, claim.ttl, limit, total_limit, _counter_ttl(), answer]
+        args: list[str | int | float | bytes] = [
+            claim.fingerprint,
+            claim.ttl,
+            limit,
+            total_limit,
+            _counter_ttl(),
+            answer,
+        ]
         try:
             code, used, total, held = await self._admit(keys=keys, args=args)
         except self._errors as exc:

@@ -18,7 +18,9 @@ from .presign import check_job_id
 Hotkey = Annotated[str, Field(min_length=46, max_length=48)]
 
 
-class _Signed(BaseModel):
+class SignedBody(BaseModel):
+    """The signature fields every signed request body may carry (absent when headers sign it)."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     hotkey: Hotkey | None = None
@@ -34,7 +36,7 @@ class _Signed(BaseModel):
         return value
 
 
-class MinerAccessRequest(_Signed):
+class MinerAccessRequest(SignedBody):
     """``POST /get-folder-access``: commitment ``s3:data:access:{coldkey}:{hotkey}:{timestamp}``."""
 
     coldkey: Hotkey | None = None
@@ -48,7 +50,7 @@ class MinerAccessRequest(_Signed):
         return None if value is None else check_job_id(value)
 
 
-class ValidatorAccessRequest(_Signed):
+class ValidatorAccessRequest(SignedBody):
     """``POST /get-validator-access``: commitment ``s3:validator:access:{timestamp}``."""
 
     continuation_token: str | None = Field(
@@ -62,7 +64,7 @@ class MinerSpecificRequest(ValidatorAccessRequest):
     miner_hotkey: Hotkey
 
 
-class FileUrlsRequest(_Signed):
+class FileUrlsRequest(SignedBody):
     """``POST /get-file-presigned-urls``.
 
     Commitment ``s3:validator:files:{miner_hotkey}:{hotkey}:{timestamp}``.
@@ -73,7 +75,7 @@ class FileUrlsRequest(_Signed):
     expiry_hours: int | None = Field(None, ge=1, le=168)
 
 
-class FileUploadRequest(_Signed):
+class FileUploadRequest(SignedBody):
     """``POST /get-file-upload-url`` (SN13's uploader): one parquet file of one job, header-signed only.
 
     ``filename`` is checked with the job folder once the signer is known: it must be a name ingest reads

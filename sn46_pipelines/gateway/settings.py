@@ -1,10 +1,11 @@
-"""Gateway settings: the environment's config, then the deployment guide's variables, then ours.
+"""Gateway settings: the environment's config, then the gateway's classic variables, then ours.
 
-The deployed gateway is configured with the variables of its deployment guide
+Deployed gateways of SN46 are configured with a classic set of variables
 (``S3_BUCKET``, ``S3_REGION``, ``NET_UID``, ``BT_NETWORK``, ``DAILY_LIMIT_*``,
-``TOTAL_DAILY_LIMIT``, ``REDIS_URL``). Those keep working unchanged and
-override the environment file loaded by :func:`sn46_pipelines.config.load_settings`;
-everything the guide did not have is an ``SN46_GATEWAY_*`` variable. A bad
+``TOTAL_DAILY_LIMIT``, ``REDIS_URL``; docs/gateway.md lists them). Those keep
+working unchanged and override the environment file loaded by
+:func:`sn46_pipelines.config.load_settings`; every other setting is an
+``SN46_GATEWAY_*`` variable. A bad
 value names its variable, so an operator knows what to fix, and never repeats
 ``REDIS_URL``'s value, which may hold the Redis password.
 """
@@ -107,7 +108,7 @@ def _bool(text: str) -> bool:
 def _stake_measure(text: str) -> StakeMeasure:
     if text not in STAKE_MEASURES:
         raise ValueError(f"expected one of {', '.join(STAKE_MEASURES)}")
-    return text  # type: ignore[return-value]  # checked against the literal's values
+    return text
 
 
 def _origins(text: str) -> tuple[str, ...]:
@@ -165,7 +166,7 @@ GATEWAY_VARIABLES: dict[str, tuple[str, Callable[[str], Any], Any]] = {
     "SN46_GATEWAY_CORS_ORIGINS": ("cors_origins", _origins, ()),
 }
 
-#: The deployment guide's variables, which override the environment file.
+#: The classic gateway variables, which override the environment file.
 _GUIDE: dict[str, tuple[str, Callable[[str], Any]]] = {
     "S3_REGION": ("region", str),
     "NET_UID": ("netuid", _int(0, 65535)),

@@ -237,8 +237,7 @@ def _bucket_plan(
 
 
 def _data_rules(data: StoreLocation, defaults: InfraDefaults) -> list[LifecycleRule]:
-    from ..listings.ingest import CURATED_ROOT
-    from ..listings.sources import REJECTED_AGGREGATES_PREFIX
+    from ..listings.layout import CURATED_ROOT, REJECTED_AGGREGATES_PREFIX
 
     return [
         LifecycleRule(

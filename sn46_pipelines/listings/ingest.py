@@ -198,7 +198,7 @@ def ingest_hotkey(
     existing = read_table(store, manifest.listings_key)
     result = curate_hotkey(store, hotkey, new, existing, rules, now, seen=manifest.digests())
     kept, expired = _split_quarantine(read_table(store, manifest.quarantine_key), manifest, oldest)
-    if expired is not None and expired.num_rows:
+    if expired is not None and expired.num_rows and manifest.quarantine_key:
         # Named after the committed file it came from: a retry after a crash rewrites the same audit file.
         _put_table(store, audit_prefix(hotkey) + manifest.quarantine_key.rsplit("/", 1)[-1], expired)
     quarantine = pa.concat_tables([kept, result.quarantine])

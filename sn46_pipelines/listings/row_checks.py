@@ -108,11 +108,11 @@ def check_rows(
     )
 
     # Zip checks run on the distinct zip values (a few hundred), not on every row.
-    codes, values = _encode(table.column("zip_code"))
-    well_formed = np.array([len(z) == 5 and z.isascii() and z.isdigit() for z in values] + [True])
-    shown = np.array([repr(z) for z in values] + ["missing"], dtype=object)
+    codes, zips = _encode(table.column("zip_code"))
+    well_formed = np.array([len(z) == 5 and z.isascii() and z.isdigit() for z in zips] + [True])
+    shown = np.array([repr(z) for z in zips] + ["missing"], dtype=object)
     apply(Reason.ZIP_MISMATCH, ~well_formed[codes], _text("zip_code ", shown[codes], " is not a 5-digit zip"))
-    position = {z: i for i, z in enumerate(values)}
+    position = {z: i for i, z in enumerate(zips)}
     # per file: the code its rows must carry, -1 when the job names no zip, -2 when no row can match
     wanted_by_file = [-1 if z is None else position.get(z, -2) for z in job_zips]
     wanted = np.array(wanted_by_file, dtype=np.int64)[file_of_row]

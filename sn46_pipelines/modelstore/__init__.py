@@ -23,11 +23,12 @@ from .inference import Checkpoint, Health, InferenceClient, ServedModel
 from .pins import Pin, pin_history, read_pin, read_pins, set_pin
 from .record import ManifestEntry, VersionRecord, build_record, parse_record
 from .store import ModelStore
-from .verify import VerifyReport, verify
+from .verify import Corruption, VerifyReport, verify
 
 __all__ = [
     "Checkpoint",
     "ConflictError",
+    "Corruption",
     "GCRefusedError",
     "GCResult",
     "Health",

@@ -29,7 +29,7 @@ from . import audit
 from .errors import GCRefusedError, InvalidRecordError
 from .layout import BLOBS, INFLIGHT, collected_key, sha_of_blob_key, version_id
 from .lease import Lease
-from .pins import TRACKING, read_pins
+from .pins import PinMode, read_pins
 from .record import canonical_json
 from .store import ModelStore
 
@@ -188,12 +188,13 @@ def find_leftovers(store: ModelStore, grace: float) -> tuple[list[Leftover], str
 
 
 def _pinned(store: ModelStore, head: int) -> set[int]:
-    return {head if p.mode == TRACKING else p.counter for p in read_pins(store).values()}  # type: ignore[misc]
+    return {head if p.mode == PinMode.TRACKING else p.counter for p in read_pins(store).values()}  # type: ignore[misc]
 
 
 def _intents(store: ModelStore, stale_before: datetime) -> tuple[set[str], list[str]]:
     """Blobs announced by commits in flight, and the keys of intents left by crashed commits."""
-    fresh, stale = [], []
+    fresh: list[str] = []
+    stale: list[str] = []
     for info in store.objects.list(INFLIGHT):
         (stale if info.mtime < stale_before else fresh).append(info.key)
     blobs: set[str] = set()

@@ -5,13 +5,17 @@ builds a *new* model object through a loader hook and swaps one reference, so
 a caller holding the previous model keeps a working, unchanged object. A
 version that fails to download, verify or load is rejected and the old model
 keeps serving. The poller never dies: errors are counted, reported by
-:meth:`InferenceClient.health` and retried with exponential backoff.
+:meth:`InferenceClient.health` and retried with exponential backoff. Every
+delay is jittered (:meth:`InferenceClient.next_delay`), so a fleet of nodes
+started together, or failing together in one outage, does not poll the
+store in lockstep.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import shutil
 import tempfile
@@ -22,15 +26,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelStoreError, VersionCollectedError
+from ..errors import TransientError
+from ..objectstore import AccessDeniedError, StoreUnavailableError
+from .errors import ModelStoreError, VersionCollectedError, VersionNotFoundError
 from .hashing import hash_file
 from .record import ManifestEntry, VersionRecord, parse_version
 from .store import ModelStore
 
 log = logging.getLogger(__name__)
 
-TRACKING = "head"
+#: The target that follows the newest version (a pin that tracks the head is "pin:NAME").
+HEAD_TARGET = "head"
 _VERSION = re.compile(r"^v?\d+$")
+#: The healthy poll interval varies by this share either way: nodes started together drift apart.
+POLL_SPREAD = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +96,15 @@ class InferenceClient:
     def __init__(
         self,
         store: ModelStore,
-        target: int | str = TRACKING,
+        target: int | str = HEAD_TARGET,
         *,
         loader: Loader,
         poll_interval: float = 60.0,
         max_backoff: float = 600.0,
         cache_dir: str | os.PathLike[str] | None = None,
+        rng: random.Random | None = None,
     ) -> None:
+        """``rng`` draws the jitter of :meth:`next_delay` (a seeded one makes the delays repeatable)."""
         if poll_interval <= 0 or max_backoff < poll_interval:
             raise ValueError("poll_interval must be > 0 and max_backoff >= poll_interval")
         self.store = store
@@ -102,6 +113,7 @@ class InferenceClient:
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
         self.cache_dir = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="sn46-inference-"))
+        self._rng = rng or random.Random()
         self._served: ServedModel | None = None
         self._lock = threading.Lock()  # one load at a time; readers never take it
         self._stop = threading.Event()
@@ -153,11 +165,75 @@ class InferenceClient:
         self._failures, self._last_ok, self._last_error = 0, True, None
         return True
 
+    @property
+    def last_poll_at(self) -> datetime | None:
+        """When the last poll ended, successful or not (None before the first)."""
+        return self._last_poll_at
+
     def next_delay(self) -> float:
-        """``poll_interval`` while healthy; doubling per consecutive failure up to ``max_backoff``."""
+        """Seconds to the next poll: about ``poll_interval`` while healthy, backing off after failures.
+
+        Healthy: ``poll_interval`` times a uniform factor in 1 +- :data:`POLL_SPREAD`,
+        so nodes deployed at the same moment drift apart instead of reading
+        the store in step, while the mean interval stays ``poll_interval``.
+
+        After ``n`` consecutive failures: "equal jitter" on the exponential
+        backoff ``b = min(max_backoff, poll_interval * 2**n)``, a delay uniform
+        in ``[b/2, b]``. Jitter spreads a fleet that failed in the same outage
+        over half the backoff, so the store is not hit by every node at once
+        when it returns. Equal rather than full jitter (uniform in ``[0, b]``):
+        full jitter draws delays near zero, so a node could retry at once,
+        over and over, against a store that is down or a version that fails
+        to load; half the backoff as a floor keeps each node's retry rate
+        bounded, and ``max_backoff`` stays the longest wait.
+        """
         if self._failures == 0:
-            return self.poll_interval
-        return min(self.max_backoff, self.poll_interval * 2 ** min(self._failures, 30))
+            return self.poll_interval * self._rng.uniform(1 - POLL_SPREAD, 1 + POLL_SPREAD)
+        backoff = min(self.max_backoff, self.poll_interval * 2 ** min(self._failures, 30))
+        return backoff / 2 + self._rng.uniform(0, backoff / 2)
+
+    def check_target(self) -> str | None:
+        """Whether the target can be served, asked once before a server starts; None when it resolves now.
+
+        A fixed version that is not committed yet, or whose files were
+        garbage-collected, raises :class:`VersionNotFoundError` or
+        :class:`VersionCollectedError`: the number of a version not yet
+        committed goes to whatever is committed next, a model nobody chose,
+        so serving it is a mistake to name at start, not a wait (``head`` or
+        a pin follow new versions). A pin not set yet or an empty store for
+        ``head`` can be fixed later without restarting, and an outage ends:
+        those return a line saying what the client waits for while it polls.
+        So does a store that does not exist yet: a deployment may start its
+        inference nodes before the first training run creates the model store
+        (a folder store's folder, say). Denied access raises: it never ends by
+        itself.
+        """
+        try:
+            if self.target == HEAD_TARGET or self.target.startswith("pin:"):
+                self.store.resolve(self.target)
+                return None
+            counter = parse_version(self.target)
+            head = self.store.head_counter()
+            collected = counter <= head and self.store.is_collected(counter)
+        except VersionNotFoundError as exc:  # only a pin or head gets here: no such pin, or no version yet
+            return f"waiting for {self.target}: {exc}"
+        except TransientError as exc:
+            return f"waiting for the store: {exc}"
+        except AccessDeniedError:
+            raise
+        except StoreUnavailableError as exc:  # not there yet: the first commit creates it
+            return f"waiting for the store to be created: {exc}"
+        if counter > head:
+            newest = f"the newest is v{head:010d}" if head >= 0 else "it has no versions yet"
+            raise VersionNotFoundError(
+                f"{self.target} is not in {self.store.url} ({newest}); a fixed version must already "
+                "be committed: serve head or a pin to follow new versions"
+            )
+        if collected:
+            raise VersionCollectedError(
+                f"{self.target} in {self.store.url} was garbage-collected: only its record remains"
+            )
+        return None
 
     def start(self) -> InferenceClient:
         """Load once now (a failure is reported by :meth:`health`, not raised), then keep polling."""
@@ -187,7 +263,7 @@ class InferenceClient:
 
     # -- loading ---------------------------------------------------------------
     def _resolve(self) -> int:
-        if self.target == TRACKING:
+        if self.target == HEAD_TARGET:
             return self.store.resolve("head")
         if self.target.startswith("pin:"):
             return self.store.resolve(self.target)
@@ -247,7 +323,7 @@ def _normalise(target: int | str) -> str:
         return f"v{parse_version(target):010d}"
     text = str(target).strip()
     if text in ("head", "tracking"):
-        return TRACKING
+        return HEAD_TARGET
     if _VERSION.match(text):
         return f"v{parse_version(text):010d}"
     name = text.removeprefix("pin:")

@@ -1,10 +1,9 @@
 """Prometheus text exposition of a model store's metrics (``sn46 store stats --prometheus``).
 
-Names follow the storage guide's (``spectralmc_*`` there, ``sn46_modelstore_*``
-here) so its dashboards and alerts carry over. Counters (``*_total``) come from
+Every name starts with ``sn46_modelstore_``. Counters (``*_total``) come from
 the audit trail and never go down; gauges describe the store as listed now.
-The guide's commit rate is ``rate(sn46_modelstore_commits_total[1h])``: records
-are never deleted, so the number of versions is the number of commits ever made.
+The commit rate is ``rate(sn46_modelstore_commits_total[1h])``: records are
+never deleted, so the number of versions is the number of commits ever made.
 """
 
 from __future__ import annotations

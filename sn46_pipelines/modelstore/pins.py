@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from ..objectstore import NotFoundError, PreconditionFailedError
@@ -22,8 +23,16 @@ from .record import canonical_json, whoami
 if TYPE_CHECKING:  # pins are read through a store, and the store resolves ``pin:NAME`` through them
     from .store import ModelStore
 
-PINNED = "pinned"
-TRACKING = "tracking"
+
+class PinMode(StrEnum):
+    """What a pin serves; the value is what the pin object stores (docs/modelstore-format.md)."""
+
+    PINNED = "pinned"
+    """One fixed version, until the pin is moved."""
+    TRACKING = "tracking"
+    """Whatever the head is, at each read."""
+
+
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 _CAS_ATTEMPTS = 20
 
@@ -33,7 +42,7 @@ class Pin:
     """Where a deployment name points: a fixed ``counter`` (pinned) or the head (tracking)."""
 
     name: str
-    mode: str
+    mode: PinMode
     counter: int | None
     revision: int
     updated_at: str
@@ -44,7 +53,8 @@ class Pin:
         return version_id(self.counter) if self.counter is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "version_id": self.version_id}
+        """Plain values only (the mode as its string), for JSON and Dagster metadata."""
+        return {**asdict(self), "mode": self.mode.value, "version_id": self.version_id}
 
 
 def check_pin_name(name: str) -> str:
@@ -59,7 +69,7 @@ def _parse(data: bytes, name: str) -> Pin:
     raw = json.loads(data)
     return Pin(
         name=name,
-        mode=raw["mode"],
+        mode=PinMode(raw["mode"]),
         counter=raw["counter"],
         revision=raw["revision"],
         updated_at=raw["updated_at"],
@@ -88,7 +98,7 @@ def read_pins(store: ModelStore) -> dict[str, Pin]:
 def resolve_pin(store: ModelStore, name: str) -> int:
     """The counter a pin serves right now (the head, for a tracking pin)."""
     pin = read_pin(store, name)
-    return store.resolve("head") if pin.mode == TRACKING else pin.counter  # type: ignore[return-value]
+    return store.resolve("head") if pin.mode == PinMode.TRACKING else pin.counter  # type: ignore[return-value]
 
 
 def set_pin(store: ModelStore, name: str, version: int | str | None = None, *, track: bool = False) -> Pin:
@@ -104,7 +114,7 @@ def set_pin(store: ModelStore, name: str, version: int | str | None = None, *, t
     if not track:
         counter = store.get(version).counter  # type: ignore[arg-type]
         _require_live(store, counter)
-    previous, pin = _swap(store, name, TRACKING if track else PINNED, counter)
+    previous, pin = _swap(store, name, PinMode.TRACKING if track else PinMode.PINNED, counter)
     if counter is not None and store.is_collected(counter):
         if previous is None:
             store.objects.delete(pin_key(name))
@@ -126,7 +136,7 @@ def _require_live(store: ModelStore, counter: int) -> None:
         raise VersionCollectedError(f"cannot pin {version_id(counter)}: it was garbage-collected")
 
 
-def _swap(store: ModelStore, name: str, mode: str, counter: int | None) -> tuple[Pin | None, Pin]:
+def _swap(store: ModelStore, name: str, mode: PinMode, counter: int | None) -> tuple[Pin | None, Pin]:
     """Compare-and-swap the pin object; retried on a lost race since setting a pin is idempotent."""
     key = pin_key(name)
     for _ in range(_CAS_ATTEMPTS):
@@ -143,7 +153,7 @@ def _swap(store: ModelStore, name: str, mode: str, counter: int | None) -> tuple
             updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             updated_by=whoami(),
         )
-        body = canonical_json({k: v for k, v in asdict(pin).items() if k != "name"})
+        body = canonical_json({k: v for k, v in pin.to_dict().items() if k not in ("name", "version_id")})
         try:
             if etag is None:
                 store.objects.put_if_absent(key, body)

@@ -67,8 +67,9 @@ def export_versions(
         store.get(counter)
         if store.is_collected(counter):
             raise VersionCollectedError(f"cannot export {version_id(counter)}: it was garbage-collected")
-    raw_records = list(store.fetch_raw(record_key(c) for c in range(counters[-1] + 1)))
-    records, problem = check_chain((counter_of_record_key(k), d) for k, d in raw_records)
+    chain = range(counters[-1] + 1)
+    raw_records = list(store.fetch_raw(record_key(c) for c in chain))
+    records, problem = check_chain((c, data) for c, (_, data) in zip(chain, raw_records))
     if problem:
         raise IntegrityError(
             f"the chain is damaged at {version_id(problem.counter)} ({problem.kind}); not exporting"
@@ -94,7 +95,7 @@ def export_versions(
                 info.size = size
                 with store.objects.open(blob_key(sha)) as stream:
                     reader = HashingReader(stream)
-                    tar.addfile(info, reader)  # type: ignore[arg-type]
+                    tar.addfile(info, reader)
                 if reader.hexdigest() != sha:
                     raise IntegrityError(f"blob {sha} in {store.url} is corrupt; not exporting")
         os.replace(partial, output)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 from ..objectstore import NotFoundError, ObjectInfo
@@ -30,19 +31,30 @@ from .layout import BLOBS, blob_key, record_key, sha_of_blob_key, version_id
 from .record import VersionRecord, content_hash, parse_record, parse_version
 from .store import ModelStore
 
-MISSING_RECORD = "missing_record"
-BAD_RECORD_HASH = "bad_record_hash"
-BROKEN_LINK = "broken_link"
-NON_SEQUENTIAL_COUNTER = "non_sequential_counter"
-MISSING_BLOB = "missing_blob"
-BLOB_HASH_MISMATCH = "blob_hash_mismatch"
-ROLLED_BACK = "rolled_back"
+
+class Corruption(StrEnum):
+    """The kinds of damage verification tells apart; the value is what reports and metadata carry."""
+
+    MISSING_RECORD = "missing_record"
+    """A counter below the newest has no record."""
+    BAD_RECORD_HASH = "bad_record_hash"
+    """A record's bytes do not hash to its ``record_hash`` (edited, or unreadable)."""
+    BROKEN_LINK = "broken_link"
+    """A record's ``parent`` (or the ``HEAD`` hint) names another record than the one before it."""
+    NON_SEQUENTIAL_COUNTER = "non_sequential_counter"
+    """A record stored under one counter says it is another."""
+    MISSING_BLOB = "missing_blob"
+    """A live version's blob is gone."""
+    BLOB_HASH_MISMATCH = "blob_hash_mismatch"
+    """A live version's blob does not hash to its name (deep verification)."""
+    ROLLED_BACK = "rolled_back"
+    """The audit trail names a version the chain no longer has: newest versions were cut off."""
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
     counter: int
-    kind: str
+    kind: Corruption
     detail: str
 
 
@@ -55,6 +67,7 @@ class VerifyReport:
     first_bad: str | None
     counter: int | None
     kind: str | None
+    """The :class:`Corruption` found, as its plain string (reports go to JSON and Dagster metadata)."""
     detail: str | None
     live: int
     collected: int
@@ -84,7 +97,7 @@ def verify(store: ModelStore, *, deep: bool = False) -> VerifyReport:
         versions=len(counters),
         first_bad=version_id(problem.counter) if problem else None,
         counter=problem.counter if problem else None,
-        kind=problem.kind if problem else None,
+        kind=problem.kind.value if problem else None,
         detail=problem.detail if problem else None,
         live=len(counters) - n_collected,
         collected=n_collected,
@@ -108,7 +121,7 @@ def _check_records(
     if use_segments:
         segments.seal(
             store,
-            {r.counter: raw[r.counter] for r in records},
+            {r.counter: data for r in records if (data := raw[r.counter]) is not None},
             infos,
             skip={c - c % segments.SEGMENT_SIZE for c in sealed},
         )
@@ -117,12 +130,12 @@ def _check_records(
         if hint["counter"] > len(records) - 1:
             return records, Problem(
                 len(records),
-                MISSING_RECORD,
+                Corruption.MISSING_RECORD,
                 f"HEAD names {version_id(hint['counter'])} but the chain ends before it",
             )
         if hint.get("record_hash") != records[hint["counter"]].record_hash:
             return records, Problem(
-                hint["counter"], BROKEN_LINK, "HEAD names a different record_hash for this version"
+                hint["counter"], Corruption.BROKEN_LINK, "HEAD names a different record_hash for this version"
             )
     if problem is None:
         problem = _check_witness(store, records)
@@ -143,13 +156,13 @@ def _check_witness(store: ModelStore, records: list[VersionRecord]) -> Problem |
         newest = version_id(len(records) - 1) if records else "nothing"
         return Problem(
             len(records),
-            ROLLED_BACK,
+            Corruption.ROLLED_BACK,
             f"{seen}, but the chain ends at {newest}: its newest versions were removed",
         )
     if records[counter].record_hash != event.what["record_hash"]:
         return Problem(
             counter,
-            ROLLED_BACK,
+            Corruption.ROLLED_BACK,
             f"{seen} as record {event.what['record_hash'][:12]}, but the "
             f"store holds {records[counter].record_hash[:12]}: history from there was replaced",
         )
@@ -180,7 +193,9 @@ def check_chain(items: Iterable[tuple[int, bytes | None]]) -> tuple[list[Version
         expected_parent = parent.record_hash if parent else None
         if record.parent != expected_parent:
             return records, Problem(
-                counter, BROKEN_LINK, f"parent is {record.parent}, previous record_hash is {expected_parent}"
+                counter,
+                Corruption.BROKEN_LINK,
+                f"parent is {record.parent}, previous record_hash is {expected_parent}",
             )
         records.append(record)
         parent = record
@@ -195,18 +210,18 @@ def check_record(counter: int, data: bytes | None) -> tuple[VersionRecord | None
     """
     key = record_key(counter)
     if data is None:
-        return None, Problem(counter, MISSING_RECORD, f"{key} is missing")
+        return None, Problem(counter, Corruption.MISSING_RECORD, f"{key} is missing")
     try:
         record = parse_record(data, where=key)
     except InvalidRecordError as exc:
-        return None, Problem(counter, BAD_RECORD_HASH, f"record does not parse: {exc}")
+        return None, Problem(counter, Corruption.BAD_RECORD_HASH, f"record does not parse: {exc}")
     if record.counter != counter:
         detail = f"{key} holds counter {record.counter}, expected {counter}"
-        return None, Problem(counter, NON_SEQUENTIAL_COUNTER, detail)
+        return None, Problem(counter, Corruption.NON_SEQUENTIAL_COUNTER, detail)
     if record.content_hash != content_hash(record.manifest):
-        return None, Problem(counter, BAD_RECORD_HASH, "content_hash does not match the manifest")
+        return None, Problem(counter, Corruption.BAD_RECORD_HASH, "content_hash does not match the manifest")
     if record.record_hash != record.computed_record_hash():
-        return None, Problem(counter, BAD_RECORD_HASH, "record_hash does not match the record")
+        return None, Problem(counter, Corruption.BAD_RECORD_HASH, "record_hash does not match the record")
     return record, None
 
 
@@ -228,11 +243,11 @@ def _check_blobs(
             where = f"blob of {path} ({entry.sha256[:12]})"
             problem = None
             if entry.sha256 not in sizes:
-                problem = Problem(record.counter, MISSING_BLOB, f"{where} is missing")
+                problem = Problem(record.counter, Corruption.MISSING_BLOB, f"{where} is missing")
             elif sizes[entry.sha256] != entry.size:
                 problem = Problem(
                     record.counter,
-                    BLOB_HASH_MISMATCH,
+                    Corruption.BLOB_HASH_MISMATCH,
                     f"{where} has {sizes[entry.sha256]} bytes, the manifest says {entry.size}",
                 )
             elif deep:
@@ -243,9 +258,13 @@ def _check_blobs(
                     sha, size = None, 0
                 bytes_hashed += size
                 if sha is None:
-                    problem = Problem(record.counter, MISSING_BLOB, f"{where} vanished while verifying")
+                    problem = Problem(
+                        record.counter, Corruption.MISSING_BLOB, f"{where} vanished while verifying"
+                    )
                 elif sha != entry.sha256:
-                    problem = Problem(record.counter, BLOB_HASH_MISMATCH, f"{where} hashes to {sha}")
+                    problem = Problem(
+                        record.counter, Corruption.BLOB_HASH_MISMATCH, f"{where} hashes to {sha}"
+                    )
             if problem:
                 return problem, len(checked), bytes_hashed
     return None, len(checked), bytes_hashed

@@ -9,6 +9,7 @@ atomic commits: they must hold between processes, not just threads.
 from __future__ import annotations
 
 import abc
+import builtins
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -239,7 +240,7 @@ class ObjectStore(abc.ABC):
         """Server-side copy within this store; return the new etag."""
 
     @abc.abstractmethod
-    def leftovers(self, *, older_than: float) -> list[Leftover]:
+    def leftovers(self, *, older_than: float) -> builtins.list[Leftover]:
         """Unfinished writes in this store's key space idle for over ``older_than`` seconds, oldest first.
 
         A write still running is never listed on a folder store (its staging

@@ -24,6 +24,7 @@ before the record that names them is written.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import fcntl
@@ -378,7 +379,7 @@ class LocalObjectStore(ObjectStore):
             self._require_root()
             raise NotFoundError(self.url, source_key) from None
 
-    def leftovers(self, *, older_than: float) -> list[Leftover]:
+    def leftovers(self, *, older_than: float) -> builtins.list[Leftover]:
         self.requests.add("list")
         self._require_root()
         cutoff = time.time() - older_than

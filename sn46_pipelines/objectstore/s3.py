@@ -8,6 +8,7 @@ Throttling, 5xx and connection errors are retried with backoff by botocore's
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import os
@@ -377,7 +378,7 @@ class S3ObjectStore(ObjectStore):
 
     def delete_many(self, keys: Iterable[str]) -> int:
         count = 0
-        batch: list[str] = []
+        batch: builtins.list[str] = []
         for key in keys:
             batch.append(key)
             if len(batch) == DELETE_BATCH:
@@ -387,7 +388,7 @@ class S3ObjectStore(ObjectStore):
             count += self._delete_batch(batch)
         return count
 
-    def _delete_batch(self, keys: list[str]) -> int:
+    def _delete_batch(self, keys: builtins.list[str]) -> int:
         r = self._call(
             self._client.delete_objects,
             Bucket=self.bucket,
@@ -411,7 +412,7 @@ class S3ObjectStore(ObjectStore):
         )
         return r["CopyObjectResult"]["ETag"]
 
-    def leftovers(self, *, older_than: float) -> list[Leftover]:
+    def leftovers(self, *, older_than: float) -> builtins.list[Leftover]:
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         found = []
         for page in self._paginate("list_multipart_uploads", Prefix=self.prefix):

@@ -21,12 +21,12 @@ from __future__ import annotations
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from ..modelstore import ModelStore, VersionNotFoundError, read_pin, set_pin
-from ..modelstore.pins import PINNED, TRACKING
+from ..modelstore.pins import PinMode
 from .layout import KIND
 from .metrics import price_metrics
 
@@ -36,7 +36,7 @@ class PinDecision:
     """What :func:`promote` did and why."""
 
     pin: str
-    mode: str
+    mode: PinMode
     moved: bool
     reason: str
     candidate: str
@@ -46,7 +46,8 @@ class PinDecision:
     """The pinned model's MAPE on the candidate's validation rows (None when not compared)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values only (the mode as its string), for JSON and Dagster metadata."""
+        return {**asdict(self), "mode": self.mode.value}
 
 
 def compare_with_pin(store: ModelStore, pin: str, validation: Any) -> dict[str, Any] | None:
@@ -63,7 +64,7 @@ def compare_with_pin(store: ModelStore, pin: str, validation: Any) -> dict[str, 
         current = read_pin(store, pin)
     except VersionNotFoundError:
         return None
-    if current.mode != PINNED or current.counter is None:
+    if current.mode != PinMode.PINNED or current.counter is None:
         return None
     record = store.get(current.counter)
     with tempfile.TemporaryDirectory(prefix="sn46-pinned-") as folder:
@@ -84,7 +85,7 @@ def promote(
     candidate: int | str,
     pin: str,
     *,
-    mode: Literal["pinned", "tracking"] = PINNED,
+    mode: PinMode = PinMode.PINNED,
     force: bool = False,
 ) -> PinDecision:
     """Point ``pin`` at ``candidate`` if the rule above allows it (or ``force``); report the decision.
@@ -94,14 +95,17 @@ def promote(
     deployments of one pin should run one at a time (the Dagster asset uses
     a concurrency pool for that).
     """
-    if mode not in (PINNED, TRACKING):
-        raise ValueError(f"mode must be {PINNED!r} or {TRACKING!r}, not {mode!r}")
+    mode = PinMode(mode)  # a plain "pinned" or "tracking" (settings, metadata) is accepted too
     record = store.get(candidate)
     try:
         current = read_pin(store, pin)
     except VersionNotFoundError:
         current = None
-    previous = store.get(current.counter) if current is not None and current.mode == PINNED else None
+    previous = (
+        store.get(current.counter)
+        if current is not None and current.mode == PinMode.PINNED and current.counter is not None
+        else None
+    )
     meta = record.metadata if record.metadata.get("kind") == KIND else {}
     candidate_mape = _number(meta.get("metrics", {}).get("mape"))
     compared = meta.get("compared_with") or {}
@@ -120,8 +124,8 @@ def promote(
             previous_mape=previous_mape,
         )
 
-    if mode == TRACKING:
-        if current is not None and current.mode == TRACKING:
+    if mode == PinMode.TRACKING:
+        if current is not None and current.mode == PinMode.TRACKING:
             return decided(False, "tracking mode: the pin already follows the head")
         set_pin(store, pin, track=True)
         return decided(True, "tracking mode: the pin now follows the head")

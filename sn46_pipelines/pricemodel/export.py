@@ -38,14 +38,14 @@ def export_onnx(net: PriceNet, path: str | os.PathLike[str]) -> None:
     """
     import onnx
 
-    example = torch.zeros(1, net.layers[0].in_features)
+    example = torch.zeros(1, net.n_inputs)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             PriceOutput(net.cpu().eval()),
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the TorchScript exporter writes file objects too
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},

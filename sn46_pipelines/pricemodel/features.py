@@ -235,12 +235,12 @@ def encode(table: pa.Table, spec: FeatureSpec) -> np.ndarray:
         out[:, i] = np.where(np.isfinite(values), values, feature.fill)
     offset = len(spec.numeric)
     rows = np.arange(table.num_rows)
-    for feature in spec.categorical:
-        slots = {value: j for j, value in enumerate(feature.vocabulary)}
-        other = len(feature.vocabulary)
-        index = [slots.get(v, other) for v in table.column(feature.name).to_pylist()]
+    for category in spec.categorical:
+        slots = {value: j for j, value in enumerate(category.vocabulary)}
+        other = len(category.vocabulary)
+        index = [slots.get(v, other) for v in table.column(category.name).to_pylist()]
         out[rows, offset + np.asarray(index, dtype=np.int64)] = 1.0
-        offset += feature.width
+        offset += category.width
     return out
 
 

@@ -30,11 +30,23 @@ PRICE_MARGIN = 0.3
 class PriceNet(nn.Module):
     """A small MLP regressor (two hidden layers of ``hidden`` SiLU units) on clipped, standardized inputs."""
 
+    # The buffers registered in __init__ (constants of the graph, not parameters).
+    log_mask: torch.Tensor
+    input_mean: torch.Tensor
+    input_std: torch.Tensor
+    input_low: torch.Tensor
+    input_high: torch.Tensor
+    target_mean: torch.Tensor
+    target_std: torch.Tensor
+    output_low: torch.Tensor
+    output_high: torch.Tensor
+
     def __init__(self, spec: FeatureSpec, hidden: int = 64) -> None:
         super().__init__()
         if hidden < 1:
             raise ValueError(f"hidden width must be at least 1, not {hidden}")
         self.hidden = hidden
+        self.n_inputs = spec.n_inputs
         log, mean, std = spec.input_normalization()
         low, high = (np.where(log, np.log1p(np.where(log, b, 0.0)), b) for b in spec.input_bounds())
         y_low = (spec.target_low - PRICE_MARGIN - spec.target_mean) / spec.target_std

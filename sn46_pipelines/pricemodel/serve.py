@@ -6,19 +6,30 @@ request cannot mix two models: requests that started on the old version
 finish on it, later ones get the new one, none fail. The predictor is
 immutable and torch inference is read-only, so requests run concurrently in
 the worker thread pool.
+
+``GET /metrics`` is the Prometheus scrape (docs/training.md, Serving): request
+latency by route, listings priced, and the client's served version and poll
+state, read from the client at each scrape.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import InferencePin
-from ..modelstore import InferenceClient
-from ..modelstore.pins import TRACKING
+from ..errors import UsageError
+from ..httpmetrics import HttpMetrics
+from ..modelstore import InferenceClient, InvalidRecordError
+from ..modelstore.pins import PinMode
+from ..modelstore.record import parse_version
 
 #: Listings one request may price: bounds a request's memory and latency.
 MAX_BATCH = 10_000
@@ -56,19 +67,75 @@ def serve_target(inference: InferencePin, *, pin: str | None = None, version: st
     """What to serve: ``--version``, else ``--pin``, else the environment's ``inference`` settings.
 
     The environment's pinned mode serves ``pin:NAME``; tracking mode serves
-    the head; a configured ``counter`` serves that fixed version.
+    the head; a configured ``counter`` serves that fixed version. A
+    ``version`` that names no version is refused here, before anything starts
+    (anything else would be read as a pin name).
     """
     if version:
+        if version != "head":
+            try:
+                parse_version(version)
+            except InvalidRecordError:
+                raise UsageError(
+                    f"--version {version!r}: give a version (v0000000012 or 12) or head; "
+                    "--pin NAME follows a pin"
+                ) from None
         return version
     if pin:
         return f"pin:{pin}"
     if inference.counter is not None:
         return str(inference.counter)
-    return "head" if inference.mode == TRACKING else f"pin:{inference.pin}"
+    return "head" if inference.mode == PinMode.TRACKING else f"pin:{inference.pin}"
+
+
+class ClientCollector(Collector):
+    """The served version and the poll state of an :class:`InferenceClient`, read at each scrape.
+
+    Read live rather than kept in metrics: nothing to update on a swap, no
+    stale version label left behind, and it works the same in multiprocess mode.
+    """
+
+    def __init__(self, client: InferenceClient, namespace: str) -> None:
+        self.client, self.namespace = client, namespace
+
+    def collect(self) -> Iterator[Metric]:
+        ns, client = self.namespace, self.client
+        served, health, last_poll = client.served, client.health(), client.last_poll_at
+        info = GaugeMetricFamily(
+            f"{ns}_model_info",
+            "1 for the version served, labelled by target, version_id and record_hash; none until loaded.",
+            labels=("target", "version_id", "record_hash"),
+        )
+        loaded = GaugeMetricFamily(f"{ns}_model_loaded_timestamp_seconds", "When the served version loaded.")
+        if served is not None:
+            info.add_metric((client.target, served.record.version_id, served.record.record_hash), 1)
+            loaded.add_metric((), served.loaded_at.timestamp())
+        last = GaugeMetricFamily(
+            f"{ns}_poll_last_timestamp_seconds", "When the last poll of the store ended."
+        )
+        last_ok = GaugeMetricFamily(f"{ns}_poll_last_ok", "1 if the last poll succeeded, 0 if it failed.")
+        if last_poll is not None:
+            last.add_metric((), last_poll.timestamp())
+            last_ok.add_metric((), float(bool(health.last_poll_ok)))
+        yield from (info, loaded, last, last_ok)
+        yield GaugeMetricFamily(
+            f"{ns}_poll_consecutive_failures", "Polls failed in a row.", value=health.consecutive_failures
+        )
+        yield GaugeMetricFamily(
+            f"{ns}_polling", "1 while the poller thread runs.", value=float(health.polling)
+        )
+        yield GaugeMetricFamily(
+            f"{ns}_healthy",
+            "1 when a model is served and the last poll succeeded.",
+            value=float(health.healthy),
+        )
 
 
 def create_app(client: InferenceClient) -> FastAPI:
-    """The app; it starts the client's polling on startup and stops it on shutdown."""
+    """The app; it starts the client's polling on startup and stops it on shutdown.
+
+    Each app has its own metrics registry, so several apps in one process do not collide.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -79,6 +146,10 @@ def create_app(client: InferenceClient) -> FastAPI:
             client.stop()
 
     app = FastAPI(title="SN46 price model", lifespan=lifespan)
+    metrics = HttpMetrics("sn46_inference")
+    metrics.add_live(ClientCollector(client, metrics.namespace))
+    predictions = metrics.counter("predictions", "Listings priced by /predict (up to 10,000 per request).")
+    metrics.install(app)
 
     @app.post("/predict", response_model=PredictResponse)
     def predict(request: PredictRequest) -> dict[str, Any]:
@@ -86,6 +157,7 @@ def create_app(client: InferenceClient) -> FastAPI:
         if served is None:
             raise HTTPException(503, detail=f"no model loaded yet: {client.health().last_error}")
         prices = served.model.predict([listing.model_dump() for listing in request.listings])
+        predictions.inc(len(prices))
         return {
             "prices": [round(float(p), 2) for p in prices],
             "version_id": served.record.version_id,

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sn46_pipelines.listings.ingest import HotkeyManifest, curated_prefix, manifest_key
+from sn46_pipelines.listings.ingest import HotkeyManifest
+from sn46_pipelines.listings.layout import curated_prefix, manifest_key
 from sn46_pipelines.listings.schema import CURATED_SCHEMA, LISTING_SCHEMA, QUARANTINE_SCHEMA
 
 #: The fixed "now" of every test: ages are measured from it.
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 #: Default upload time of a file.
 UPLOADED = NOW - timedelta(days=1)
 

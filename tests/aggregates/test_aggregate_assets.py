@@ -6,20 +6,25 @@ flake under many materializations, dagster #18727).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb
 import pytest
+from aggregates_fixtures import commit, listing, rows_of, upload
 
-from sn46_pipelines.defs.listings.aggregates import CHECKS, PASSING_COLLAPSE, listing_aggregates, validator_views
+from sn46_pipelines.defs.listings.aggregates import (
+    CHECKS,
+    PASSING_COLLAPSE,
+    listing_aggregates,
+    validator_views,
+)
 from sn46_pipelines.defs.listings.ingest import miner_hotkeys, miner_listings
+from sn46_pipelines.defs.resources import DataStoreResource
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.ingest import ingest_hotkey
-from sn46_pipelines.listings.views import VIEW_NAMES, VIEWS_FILE_KEY
-from sn46_pipelines.defs.resources import DataStoreResource
-
-from aggregates_fixtures import commit, listing, rows_of, upload
+from sn46_pipelines.listings.layout import VIEWS_FILE_KEY
+from sn46_pipelines.listings.views import VIEW_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +59,7 @@ def materialized(result) -> set[str]:
 
 
 def test_demo_uploads_to_validator_views(instance, folder_store, tmp_path):
-    now = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    now = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     report = seed_demo(folder_store, miners=4, validators=1, seed=3, now=now)
     for miner in report.miners:
         report_ingest(instance, miner.hotkey, ingest_hotkey(folder_store, miner.hotkey, now=now).metadata())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+from aggregates_fixtures import NOW, commit, listing, rows_of, upload
 
 from sn46_pipelines.listings.aggregate_checks import (
     check_keys,
@@ -13,8 +14,6 @@ from sn46_pipelines.listings.aggregate_checks import (
     check_scores,
 )
 from sn46_pipelines.listings.aggregates import Aggregates, aggregate_store
-
-from aggregates_fixtures import NOW, commit, listing, rows_of, upload
 
 
 @pytest.fixture

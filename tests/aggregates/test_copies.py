@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from aggregates_fixtures import NOW, UPLOADED, commit, listing, rows_of, upload
 
 from sn46_pipelines.listings.aggregates import aggregate_store
-
-from aggregates_fixtures import NOW, UPLOADED, commit, listing, rows_of, upload
 
 
 def copies_of(store) -> set[tuple[str, str, str]]:
@@ -42,9 +41,15 @@ def test_the_later_upload_is_the_copy_and_counts_against_the_copier_only(folder_
 
 def test_same_zpid_with_another_price_or_date_is_not_a_copy(folder_store):
     commit(folder_store, "alice", rows_of(upload("alice"), listing("1", price=400_000.0, days_old=2)))
-    commit(folder_store, "bob", rows_of(upload("bob", uploaded_at=UPLOADED + timedelta(hours=1)),
-                                        listing("1", price=410_000.0, days_old=2),
-                                        listing("1", price=400_000.0, days_old=3)))
+    commit(
+        folder_store,
+        "bob",
+        rows_of(
+            upload("bob", uploaded_at=UPLOADED + timedelta(hours=1)),
+            listing("1", price=410_000.0, days_old=2),
+            listing("1", price=400_000.0, days_old=3),
+        ),
+    )
     assert copies_of(folder_store) == set()
 
 
@@ -104,6 +109,9 @@ def test_copies_leave_the_accepted_listings_and_enter_the_quarantine(folder_stor
 @pytest.mark.parametrize("price", [400_000.0, 1234.5])
 def test_copies_match_prices_exactly(folder_store, price):
     commit(folder_store, "alice", rows_of(upload("alice"), listing("1", price=price)))
-    commit(folder_store, "bob", rows_of(upload("bob", uploaded_at=UPLOADED + timedelta(hours=1)),
-                                        listing("1", price=price + 0.01)))
+    commit(
+        folder_store,
+        "bob",
+        rows_of(upload("bob", uploaded_at=UPLOADED + timedelta(hours=1)), listing("1", price=price + 0.01)),
+    )
     assert copies_of(folder_store) == set()

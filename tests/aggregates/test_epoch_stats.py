@@ -28,7 +28,8 @@ FIRST, SECOND = "2026-12-03T08-00-00", "2026-12-03T12-00-00"
 
 
 def document(epoch: str, zipcode: str, n: int, first_zpid: int, **edits: dict) -> dict:
-    """A resi miner's document of ``n`` listings with zpids from ``first_zpid``; ``edits`` by listing index."""
+    """A resi miner's document of ``n`` listings with zpids from ``first_zpid``; ``edits`` by
+    listing index."""
     body = json.loads(zipcode_document(HOTKEY, epoch, zipcode, n))
     for i, listing in enumerate(body["listings"]):
         zpid = str(first_zpid + i)
@@ -45,21 +46,37 @@ def put(store, epoch: str, zipcode: str, body: bytes, second: int) -> None:
 @pytest.fixture
 def published(folder_store):
     """One miner's two epochs (one with a broken document) and a job file, ingested and aggregated."""
-    put(folder_store, FIRST, "78701", json.dumps(document(
-        FIRST, "78701", 10, 50_000_000,
-        l1={"zipcode": "78702"},  # another of the epoch's zips: rejected, but in the epoch
-        l2={"zipcode": "10001"},  # outside the epoch
-        l3={"price": None},  # incomplete
-        l4={"scraped_timestamp": None},  # the row rules need a time; the validator does not
-        l5={"price": 5},  # implausible
-        l6={"bedrooms": "three"},  # not a number: implausible
-    )).encode(), 1)
+    put(
+        folder_store,
+        FIRST,
+        "78701",
+        json.dumps(
+            document(
+                FIRST,
+                "78701",
+                10,
+                50_000_000,
+                l1={"zipcode": "78702"},  # another of the epoch's zips: rejected, but in the epoch
+                l2={"zipcode": "10001"},  # outside the epoch
+                l3={"price": None},  # incomplete
+                l4={"scraped_timestamp": None},  # the row rules need a time; the validator does not
+                l5={"price": 5},  # implausible
+                l6={"bedrooms": "three"},  # not a number: implausible
+            )
+        ).encode(),
+        1,
+    )
     put(folder_store, FIRST, "78702", json.dumps(document(FIRST, "78702", 10, 51_000_000)).encode(), 2)
     put(folder_store, SECOND, "78701", b"{not json", 3)
     put(folder_store, SECOND, "78703", json.dumps(document(SECOND, "78703", 5, 52_000_000)).encode(), 4)
     place = next(p for p in PLACES if p.zip_code == "78701")
-    job_rows = synth_listings(np.random.default_rng(0), place, np.arange(60_000_000, 60_000_040),
-                              newest=datetime.now(UTC) - timedelta(hours=1), window=timedelta(days=1))
+    job_rows = synth_listings(
+        np.random.default_rng(0),
+        place,
+        np.arange(60_000_000, 60_000_040),
+        newest=datetime.now(UTC) - timedelta(hours=1),
+        window=timedelta(days=1),
+    )
     sink = io.BytesIO()
     pq.write_table(job_rows, sink)
     folder_store.put(upload_key(HOTKEY, "zillow_zip_78701", datetime.now(UTC), 40), sink.getvalue())

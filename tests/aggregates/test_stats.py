@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from aggregates_fixtures import NOW, commit, listing, rejection, rows_of, upload
 
 from sn46_pipelines.listings.aggregates import aggregate_store
 from sn46_pipelines.listings.sources import CuratedDataError
-
-from aggregates_fixtures import NOW, commit, listing, rejection, rows_of, upload
 
 
 @pytest.fixture
@@ -23,13 +22,25 @@ def aggregates(folder_store):
     commit(
         folder_store,
         "alice",
-        rows_of(a, listing("1", days_old=1), listing("2", days_old=2), listing("2b", days_old=3, city=None),
-                listing("3", days_old=10, city=None, state=None))
-        + rows_of(b, listing("4", price=300_000.0, living_area=1000.0, zip_code="10001", days_old=5),
-                  listing("5", price=500_000.0, living_area=None, zip_code="10001", days_old=6)),
-        [rejection(a, "duplicate", 4), rejection(a, "implausible_value", 5),
-         rejection(b, "zip_mismatch", 2), rejection(b, "zip_mismatch", 3),
-         rejection(bad, "unreadable_file", None)],
+        rows_of(
+            a,
+            listing("1", days_old=1),
+            listing("2", days_old=2),
+            listing("2b", days_old=3, city=None),
+            listing("3", days_old=10, city=None, state=None),
+        )
+        + rows_of(
+            b,
+            listing("4", price=300_000.0, living_area=1000.0, zip_code="10001", days_old=5),
+            listing("5", price=500_000.0, living_area=None, zip_code="10001", days_old=6),
+        ),
+        [
+            rejection(a, "duplicate", 4),
+            rejection(a, "implausible_value", 5),
+            rejection(b, "zip_mismatch", 2),
+            rejection(b, "zip_mismatch", 3),
+            rejection(bad, "unreadable_file", None),
+        ],
     )
     bob = upload("bob")
     commit(folder_store, "bob", [], [rejection(bob, "stale", 0), rejection(bob, "stale", 1)])
@@ -127,8 +138,12 @@ def test_now_must_be_timezone_aware(folder_store):
 def test_unique_zpids_count_a_zpid_held_twice_once(folder_store):
     """Curation keeps one row per zpid; if a hotkey still holds one twice, unique_zpids says so."""
     a, b = upload("alice", "job_a"), upload("alice", "job_b")
-    commit(folder_store, "alice", rows_of(a, listing("1"), listing("1"), listing("2"), listing("1", price=1.0))
-           + rows_of(b, listing("1"), listing("3")))
+    commit(
+        folder_store,
+        "alice",
+        rows_of(a, listing("1"), listing("1"), listing("2"), listing("1", price=1.0))
+        + rows_of(b, listing("1"), listing("3")),
+    )
     aggregates = aggregate_store(folder_store, now=NOW)
     jobs = by_key(aggregates["miner_job_stats"], "hotkey", "job_id")
     assert (jobs["alice", "job_a"]["rows_accepted"], jobs["alice", "job_a"]["unique_zpids"]) == (4, 2)

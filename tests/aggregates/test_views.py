@@ -9,13 +9,12 @@ import sys
 from datetime import timedelta
 
 import pytest
+from aggregates_fixtures import NOW, UPLOADED, commit, listing, rejection, rows_of, upload
 
 from sn46_pipelines.cli import query as query_cli
 from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
 from sn46_pipelines.listings.schema import COLUMNS
 from sn46_pipelines.listings.views import VIEW_NAMES, training_listings, write_views_file
-
-from aggregates_fixtures import NOW, UPLOADED, commit, listing, rejection, rows_of, upload
 
 SCORES_SQL = "select hotkey, score, passed, reasons from miner_scores order by score desc"
 
@@ -26,8 +25,12 @@ def publish(store):
     alice_rows = [listing(f"a{i}", price=300_000.0 + i) for i in range(300)]
     commit(store, "alice", rows_of(alice, *alice_rows))
     broken = upload("bob", name="broken")
-    commit(store, "bob", rows_of(bob, *[listing(f"b{i}") for i in range(20)], *alice_rows[:10]),
-           [rejection(broken, "schema_mismatch", None)])
+    commit(
+        store,
+        "bob",
+        rows_of(bob, *[listing(f"b{i}") for i in range(20)], *alice_rows[:10]),
+        [rejection(broken, "schema_mismatch", None)],
+    )
     write_aggregates(store, aggregate_store(store, now=NOW))
     return store
 
@@ -56,8 +59,15 @@ def run_query(capsys, store, sql: str, form: str = "json") -> tuple[int, str, st
 def test_the_views_file_opens_alone_in_a_fresh_process(published, tmp_path):
     path = tmp_path / "sn46.duckdb"
     rows = write_views_file(published, path)
-    assert rows == {"listings": 320, "quarantine": 11, "miner_epoch_stats": 0, "miner_scores": 2,
-                    "miner_job_stats": 2, "zipcode_stats": 1, "cross_miner_duplicates": 10}
+    assert rows == {
+        "listings": 320,
+        "quarantine": 11,
+        "miner_epoch_stats": 0,
+        "miner_scores": 2,
+        "miner_job_stats": 2,
+        "zipcode_stats": 1,
+        "cross_miner_duplicates": 10,
+    }
     assert not (tmp_path / "sn46.duckdb.wal").exists()
 
     reader = f"""
@@ -70,8 +80,11 @@ reasons = con.sql("select reason, count(*), count(row_index) from quarantine gro
 reasons = reasons.fetchall()
 print(json.dumps({{"tables": tables, "columns": columns, "scores": scores, "reasons": reasons}}))
 """
-    result = json.loads(subprocess.run([sys.executable, "-c", reader], capture_output=True, text=True,
-                                       check=True, cwd=tmp_path).stdout)
+    result = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", reader], capture_output=True, text=True, check=True, cwd=tmp_path
+        ).stdout
+    )
     assert result["tables"] == sorted(VIEW_NAMES)
     assert result["columns"]["listings"][: len(COLUMNS) + 2] == [*COLUMNS, "hotkey", "job_id"]
     assert result["columns"]["miner_scores"][:4] == ["hotkey", "score", "passed", "reasons"]
@@ -91,8 +104,10 @@ def test_query_over_the_store_agrees_with_the_file(published, tmp_path, capsys):
 
     path = tmp_path / "sn46.duckdb"
     write_views_file(published, path)
-    sql = f"select {', '.join(f'(select count(*) from {name}) as {name}' for name in VIEW_NAMES)}, " \
-          f"(select list(hotkey || ':' || score order by hotkey) from miner_scores) as scores"
+    sql = (
+        f"select {', '.join(f'(select count(*) from {name}) as {name}' for name in VIEW_NAMES)}, "
+        f"(select list(hotkey || ':' || score order by hotkey) from miner_scores) as scores"
+    )
     code, out, err = run_query(capsys, published, sql)
     assert (code, err) == (0, "")
     with duckdb.connect(str(path), read_only=True) as con:

@@ -33,8 +33,11 @@ SCRIPT = textwrap.dedent(
 
     def pages(**kwargs):
         paginator = s3.get_paginator("list_objects_v2")
-        return [([o["Key"] for o in p.get("Contents", [])], [c["Prefix"] for c in p.get("CommonPrefixes", [])])
-                for p in paginator.paginate(Bucket="index-check", PaginationConfig={"PageSize": 2}, **kwargs)]
+        listed = paginator.paginate(Bucket="index-check", PaginationConfig={"PageSize": 2}, **kwargs)
+        return [
+            ([o["Key"] for o in p.get("Contents", [])], [c["Prefix"] for c in p.get("CommonPrefixes", [])])
+            for p in listed
+        ]
 
     cases = [{}, {"Prefix": "data/"}, {"Prefix": "data/", "Delimiter": "/"}, {"Delimiter": "/"},
              {"Prefix": "data/hotkey=h1/", "Delimiter": "/"},

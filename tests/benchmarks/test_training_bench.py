@@ -32,10 +32,15 @@ def _bench() -> ModuleType:
 @pytest.mark.slow
 def test_compare_reports_every_model_on_both_data_sets_with_finite_numbers():
     bench = _bench()
-    scores = [s for name, listings in bench.comparison_datasets(ROWS).items()
-              for s in bench.compare_models(name, listings, CONFIG)]
+    scores = [
+        s
+        for name, listings in bench.comparison_datasets(ROWS).items()
+        for s in bench.compare_models(name, listings, CONFIG)
+    ]
     models = ["MLP (TrainConfig())", "HistGradientBoosting", "ridge (scaled inputs)", "zip median (baseline)"]
-    assert [(s.dataset, s.model) for s in scores] == [(d, m) for d in ("regional", "multi-city") for m in models]
+    assert [(s.dataset, s.model) for s in scores] == [
+        (d, m) for d in ("regional", "multi-city") for m in models
+    ]
     for s in scores:
         measured = [s.mape, s.median_ape, s.r2]
         if s.model != "zip median (baseline)":

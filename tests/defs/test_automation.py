@@ -221,7 +221,8 @@ def test_a_failed_ingest_of_one_miner_does_not_hold_the_others_scores(instance):
 
 
 def report_in_run(instance: dg.DagsterInstance, run: dg.DagsterRun, event=None) -> None:
-    """``event`` (a materialization or a check evaluation) as ``run`` would log it; None: the run succeeded."""
+    """``event`` (a materialization or a check evaluation) as ``run`` would log it; None: the run
+    succeeded."""
     from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
 
     if isinstance(event, dg.AssetMaterialization):

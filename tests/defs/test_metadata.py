@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pyarrow as pa
@@ -12,7 +12,7 @@ from sn46_pipelines.defs.metadata import column_schema, rounded, table_metadata,
 
 
 def test_plain_values_become_the_metadata_types_that_read_best():
-    when = datetime(2026, 12, 3, 8, tzinfo=timezone.utc)
+    when = datetime(2026, 12, 3, 8, tzinfo=UTC)
     shown = ui_metadata(
         {
             "duplicate_rate": 0.123456789,
@@ -61,7 +61,7 @@ def test_the_miner_table_lists_failing_miners_first_with_uid_and_reasons():
         }
     )
     text = _miner_table(scores, {"5Copier": 7}).value
-    header, rule, first, second = text.splitlines()
+    header, _rule, first, second = text.splitlines()
     assert header == "| hotkey | uid | score | passed | reasons |"
     assert first == "| 5Copier | 7 | 0.41 | no | copies, low_score |"
     assert second == "| 5Good |  | 0.93 | yes |  |"

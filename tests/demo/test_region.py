@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow.compute as pc
@@ -11,7 +11,7 @@ from sn46_pipelines.demo.places import AUSTIN, AUSTIN_CENTER
 from sn46_pipelines.demo.region import location_factor, regional_listings
 from sn46_pipelines.listings.schema import UPLOAD_SCHEMA
 
-NEWEST = datetime(2026, 11, 20, tzinfo=timezone.utc)
+NEWEST = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def test_one_metro_in_upload_columns_and_the_same_arguments_give_the_same_table():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -13,13 +13,14 @@ import pytest
 from bittensor.sp_core import Keypair
 from demo_helpers import assert_planted, read
 
-from sn46_pipelines.demo import DEFECTS, METAGRAPH_KEY, SeedReport, seed_demo
 from sn46_pipelines.cli.demo import register
+from sn46_pipelines.demo import DEFECTS, SeedReport, seed_demo
 from sn46_pipelines.listings.keys import parse_upload_key
+from sn46_pipelines.listings.layout import METAGRAPH_KEY
 from sn46_pipelines.listings.schema import COLUMNS, LISTING_SCHEMA
 from sn46_pipelines.objectstore import open_store
 
-NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

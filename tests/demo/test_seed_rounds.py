@@ -4,20 +4,21 @@ and keep their planted defects, all reproducible from the seed's arguments."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
 from demo_helpers import assert_planted, files_in, read
 
-from sn46_pipelines.demo import SeededMiner, SeedReport, seed_demo
 from sn46_pipelines.cli.demo import register
+from sn46_pipelines.demo import SeededMiner, SeedReport, seed_demo
 from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.listings.keys import parse_upload_key
 from sn46_pipelines.objectstore import ObjectStore, open_store
 
-NOW = datetime(2026, 12, 3, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 3, tzinfo=UTC)
 ROUNDS = 6
 INTERVAL = timedelta(hours=2)
 #: What a re-scrape of a home never changes.
@@ -99,7 +100,7 @@ def test_consecutive_rounds_of_a_miner_overlap_by_about_70_percent(seeded) -> No
     revised = status_changed = reobserved = 0
     for miner in report.miners:
         rounds = miner.rounds()
-        for before, after in zip(rounds, rounds[1:], strict=False):
+        for before, after in itertools.pairwise(rounds):
             was, now = clean_rows(store, miner, before), clean_rows(store, miner, after)
             again = was.keys() & now.keys()
             assert 0.6 <= len(again) / len(now) <= 0.8, (miner.uid, after)

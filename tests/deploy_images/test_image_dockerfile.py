@@ -55,7 +55,9 @@ def test_torch_is_installed_first_from_the_cpu_index_unless_a_cuda_variant_is_as
     assert args["TORCH_VARIANT"] == "cpu"
     assert args["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/${TORCH_VARIANT}"
     runs = [ins.args for ins in builder if ins.keyword == "RUN"]
-    torch = next(i for i, run in enumerate(runs) if '--index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"' in run)
+    torch = next(
+        i for i, run in enumerate(runs) if '--index-url "${TORCH_INDEX_URL}" "torch==${TORCH_VERSION}"' in run
+    )
     project = next(i for i, run in enumerate(runs) if "[deploy]" in run)
     assert torch < project, "torch must be installed before the project resolves torch>=2.4"
     assert all("--only-binary=:all:" in run for run in runs if "pip install" in run)
@@ -84,7 +86,9 @@ def test_writable_folders_are_set_up_for_that_user():
 
 
 def test_entrypoint_and_health_check_use_the_role_script():
-    assert any(ins.args.endswith(f"deploy/entrypoint.sh /usr/local/bin/sn46-entrypoint") for ins in final("COPY"))
+    assert any(
+        ins.args.endswith("deploy/entrypoint.sh /usr/local/bin/sn46-entrypoint") for ins in final("COPY")
+    )
     (entry,) = final("ENTRYPOINT")
     assert entry.exec_form() == ["sn46-entrypoint"]
     (cmd,) = final("CMD")
@@ -119,8 +123,16 @@ def test_the_build_context_holds_what_the_image_copies_and_no_local_state():
     for src in sources:
         assert dockerignore_keeps(src.rstrip("/"), patterns), f"{src} is copied but excluded from the context"
     assert dockerignore_keeps("sn46_pipelines/gateway/app.py", patterns)
-    for local in (".env", ".git/config", ".venv/bin/python", ".sn46/local/data/x.parquet", ".dagster_home/runs.db",
-                  "tests/conftest.py", "sn46_pipelines/__pycache__/cli.cpython-311.pyc", "deploy/dagster.prod.yaml"):
+    for local in (
+        ".env",
+        ".git/config",
+        ".venv/bin/python",
+        ".sn46/local/data/x.parquet",
+        ".dagster_home/runs.db",
+        "tests/conftest.py",
+        "sn46_pipelines/__pycache__/cli.cpython-311.pyc",
+        "deploy/dagster.prod.yaml",
+    ):
         assert not dockerignore_keeps(local, patterns), f"{local} would be sent to the builder"
 
 
@@ -134,7 +146,9 @@ def test_hadolint_finds_nothing():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.skipif(_tool("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)")
+@pytest.mark.skipif(
+    _tool("shellcheck") is None, reason="shellcheck not installed (apt-get install shellcheck)"
+)
 def test_shellcheck_finds_nothing_in_the_entrypoint():
     out = subprocess.run([_tool("shellcheck"), str(ENTRYPOINT)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -12,7 +12,7 @@ import json
 import shutil
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -35,12 +35,38 @@ def test_print_shows_each_role_command_with_its_port_and_extra_arguments(tmp_pat
     env = entrypoint_env(tmp_path, SN46_PORT="4100", DAGSTER_HOME="/opt/dagster/home")
     printed = {role: entrypoint("--print", role, "--extra", env=env).stdout.splitlines() for role in ROLES}
     assert printed["code-location"] == [
-        "dagster", "code-server", "start", "-h", "127.0.0.1", "-p", "4100", "-m", "sn46_pipelines.definitions", "--extra"]
+        "dagster",
+        "code-server",
+        "start",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "4100",
+        "-m",
+        "sn46_pipelines.definitions",
+        "--extra",
+    ]
     assert printed["webserver"] == [
-        "dagster-webserver", "-h", "127.0.0.1", "-p", "4100", "-w", "/opt/dagster/home/workspace.yaml", "--extra"]
+        "dagster-webserver",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "4100",
+        "-w",
+        "/opt/dagster/home/workspace.yaml",
+        "--extra",
+    ]
     assert printed["daemon"] == ["dagster-daemon", "run", "-w", "/opt/dagster/home/workspace.yaml", "--extra"]
     assert printed["gateway"] == [
-        "python", "-m", "sn46_pipelines.gateway", "--host", "127.0.0.1", "--port", "4100", "--extra"]
+        "python",
+        "-m",
+        "sn46_pipelines.gateway",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "4100",
+        "--extra",
+    ]
     assert printed["inference"] == ["sn46", "serve", "--host", "127.0.0.1", "--port", "4100", "--extra"]
     for argv in printed.values():
         assert shutil.which(argv[0], path=env["PATH"]), f"{argv[0]} is not installed"
@@ -49,7 +75,9 @@ def test_print_shows_each_role_command_with_its_port_and_extra_arguments(tmp_pat
 
 
 def test_any_other_command_runs_as_given_and_leaves_nothing_to_probe(tmp_path):
-    env = entrypoint_env(tmp_path, SN46_ENV="dev", SN46_SECRETS_SOURCE="env", SN46_DATA_STORE="s3://sn46-data")
+    env = entrypoint_env(
+        tmp_path, SN46_ENV="dev", SN46_SECRETS_SOURCE="env", SN46_DATA_STORE="s3://sn46-data"
+    )
     Path(env["SN46_ROLE_FILE"]).write_text("gateway\n")  # left by an earlier server in the same container
     config = entrypoint("sn46", "config", "--json", env=env)
     assert config.returncode == 0, config.stderr
@@ -69,8 +97,12 @@ def test_code_location_webserver_and_daemon_serve_the_compose_workspace(tmp_path
         f"storage:\n  sqlite:\n    base_dir: {tmp_path / 'storage'}\ntelemetry:\n  enabled: false\n"
     )
     grpc_port, ui_port = free_port(), free_port()
-    shared = {"DAGSTER_HOME": str(home), "DAGSTER_WORKSPACE": str(WORKSPACE),
-              "DAGSTER_CODE_LOCATION_HOST": "127.0.0.1", "DAGSTER_CODE_LOCATION_PORT": str(grpc_port)}
+    shared = {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_WORKSPACE": str(WORKSPACE),
+        "DAGSTER_CODE_LOCATION_HOST": "127.0.0.1",
+        "DAGSTER_CODE_LOCATION_PORT": str(grpc_port),
+    }
     env = {name: entrypoint_env(tmp_path / name, **shared) for name in ("code", "ui", "daemon")}
     for path in env.values():
         Path(path["SN46_ROLE_FILE"]).parent.mkdir()
@@ -81,32 +113,54 @@ def test_code_location_webserver_and_daemon_serve_the_compose_workspace(tmp_path
     with RoleServer("code-location", env["code"], tmp_path / "code.log") as code:
         code.wait_healthy()
         assert Path(env["code"]["SN46_ROLE_FILE"]).read_text().strip() == "code-location"
-        with RoleServer("webserver", env["ui"], tmp_path / "ui.log") as ui, \
-                RoleServer("daemon", env["daemon"], tmp_path / "daemon.log") as daemon:
+        with (
+            RoleServer("webserver", env["ui"], tmp_path / "ui.log") as ui,
+            RoleServer("daemon", env["daemon"], tmp_path / "daemon.log") as daemon,
+        ):
             ui.wait_healthy()
-            locations = _graphql(ui_port, "{ workspaceOrError { ... on Workspace { locationEntries { name "
-                                 "locationOrLoadError { __typename ... on RepositoryLocation { repositories { "
-                                 "jobs { name } } } } } } } }")
+            locations = _graphql(
+                ui_port,
+                "{ workspaceOrError { ... on Workspace { locationEntries { name "
+                "locationOrLoadError { __typename ... on RepositoryLocation { repositories { "
+                "jobs { name } } } } } } } }",
+            )
             (entry,) = locations["workspaceOrError"]["locationEntries"]
             assert entry["name"] == "sn46_pipelines"
             assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
-            jobs = {job["name"] for repo in entry["locationOrLoadError"]["repositories"] for job in repo["jobs"]}
+            jobs = {
+                job["name"] for repo in entry["locationOrLoadError"]["repositories"] for job in repo["jobs"]
+            }
             assert {"ingest_job", "train_job", "gc_job"} <= jobs
             assert daemon.wait_healthy().stdout.strip() == "Daemon live"
             # docs/images.md starts the upload sensor this way, through the entrypoint's pass-through.
-            started = entrypoint("dagster", "sensor", "start", "miner_upload_sensor", "-w", str(WORKSPACE),
-                                 env=env["ui"])
+            started = entrypoint(
+                "dagster", "sensor", "start", "miner_upload_sensor", "-w", str(WORKSPACE), env=env["ui"]
+            )
             assert started.returncode == 0 and "Started sensor miner_upload_sensor" in started.stdout, started
 
 
 def test_gateway_is_healthy_with_s3_a_ledger_and_a_metagraph(tmp_path, s3_bucket, moto_endpoint):
-    seed = entrypoint("sn46", "demo", "seed", "--store", f"file://{tmp_path / 'seed'}", "--miners", "2",
-                      env=entrypoint_env(tmp_path))
+    seed = entrypoint(
+        "sn46",
+        "demo",
+        "seed",
+        "--store",
+        f"file://{tmp_path / 'seed'}",
+        "--miners",
+        "2",
+        env=entrypoint_env(tmp_path),
+    )
     assert seed.returncode == 0, seed.stderr
     port = free_port()
-    env = entrypoint_env(tmp_path, SN46_PORT=str(port), SN46_ENV="dev", SN46_SECRETS_SOURCE="env",
-                         SN46_DATA_STORE=f"s3://{s3_bucket}", AWS_ENDPOINT_URL=moto_endpoint,
-                         SN46_METAGRAPH_FILE=str(tmp_path / "seed" / "metagraph.json"))
+    env = entrypoint_env(
+        tmp_path,
+        SN46_PORT=str(port),
+        SN46_ENV="dev",
+        SN46_SECRETS_SOURCE="env",
+        SN46_DATA_STORE=f"s3://{s3_bucket}",
+        AWS_ENDPOINT_URL=moto_endpoint,
+        SN46_METAGRAPH_FILE=str(tmp_path / "seed" / "metagraph.json"),
+    )
     with RoleServer("gateway", env, tmp_path / "gateway.log") as gateway:
         gateway.wait_healthy()
         body = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthcheck", timeout=10))
@@ -122,19 +176,34 @@ def test_inference_turns_healthy_once_a_model_version_is_committed(tmp_path):
     models = ModelStore.open(store_url)
     port = free_port()
     env = entrypoint_env(tmp_path, SN46_PORT=str(port))
-    with RoleServer("inference", env, tmp_path / "inference.log", "--store", store_url, "--version", "head",
-                    "--poll-interval", "0.5") as inference:
+    with RoleServer(
+        "inference",
+        env,
+        tmp_path / "inference.log",
+        "--store",
+        store_url,
+        "--version",
+        "head",
+        "--poll-interval",
+        "0.5",
+    ) as inference:
         assert _status(port, "/health", inference) == 503, "up, with no model yet"
         assert inference.health().returncode != 0
-        commit_checkpoint(models, train(_listings(), TrainConfig(epochs=2, hidden=16, batch_size=128)),
-                          tmp_path / "checkpoint")
+        commit_checkpoint(
+            models,
+            train(_listings(), TrainConfig(epochs=2, hidden=16, batch_size=128)),
+            tmp_path / "checkpoint",
+        )
         inference.wait_healthy(timeout=60)
         assert _status(port, "/health", inference) == 200
 
 
 def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     body = json.load(urllib.request.urlopen(request, timeout=30))
     assert "errors" not in body, body
     return body["data"]
@@ -165,6 +234,10 @@ def _listings():
     from sn46_pipelines.demo.places import PLACES
 
     rng = np.random.default_rng(0)
-    newest = datetime(2026, 11, 20, tzinfo=timezone.utc)
-    return pa.concat_tables([synth_listings(rng, place, np.arange(i * 1000, i * 1000 + 60) + 1, newest=newest)
-                             for i, place in enumerate(PLACES)])
+    newest = datetime(2026, 11, 20, tzinfo=UTC)
+    return pa.concat_tables(
+        [
+            synth_listings(rng, place, np.arange(i * 1000, i * 1000 + 60) + 1, newest=newest)
+            for i, place in enumerate(PLACES)
+        ]
+    )

@@ -8,7 +8,6 @@ on the moto S3 server. The server itself is ``postgres`` in tests/conftest.py.
 from __future__ import annotations
 
 import pytest
-
 from prod_home_helpers import ProdHome, make_prod_home
 
 

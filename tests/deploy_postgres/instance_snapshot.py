@@ -21,8 +21,12 @@ DOWNSTREAM = ("listing_aggregates", "validator_views", "price_model", "inference
 def snapshot(instance: dg.DagsterInstance) -> dict[str, Any]:
     """Plain, comparable facts: every run, the hotkey partitions, materializations by partition and asset."""
     runs = sorted(
-        (r.dagster_run.run_id, r.dagster_run.job_name, r.dagster_run.status.value,
-         r.dagster_run.tags.get("dagster/partition"))
+        (
+            r.dagster_run.run_id,
+            r.dagster_run.job_name,
+            r.dagster_run.status.value,
+            r.dagster_run.tags.get("dagster/partition"),
+        )
         for r in instance.get_run_records()
     )
     ingested = instance.fetch_materializations(INGESTED, limit=10_000).records

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import boto3
 import yaml
-
 from postgres_server import PostgresServer
 
 PROD_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.prod.yaml"

@@ -90,16 +90,15 @@ class Deployment:
                 str(self.web_port),
             ],
         }
-        log = open(self.folder / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(
-            commands[name],
-            env=self.env,
-            cwd=self.folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        with open(self.folder / f"{name}.log", "ab") as log:  # the process keeps its own descriptor
+            self.processes[name] = subprocess.Popen(
+                commands[name],
+                env=self.env,
+                cwd=self.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def code_server_serving(self) -> bool:
         """``dagster api grpc-health-check``: the code server is up and answers."""

@@ -13,13 +13,12 @@ from dagster._core.errors import DagsterInvalidConfigError
 from dagster._core.instance.config import PoolGranularity
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+from prod_home_helpers import PROD_YAML
 
 from sn46_pipelines.config import load_settings
 from sn46_pipelines.definitions import defs
-from sn46_pipelines.defs.training import GPU_TAG
 from sn46_pipelines.defs.modelstore import GC_POOL, GC_STORE_TAG
-
-from prod_home_helpers import PROD_YAML
+from sn46_pipelines.defs.training import GPU_TAG
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,28 +18,33 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 import dagster as dg
 import pytest
+from instance_snapshot import DOWNSTREAM, snapshot
+from prod_home_helpers import ProdHome, make_prod_home
 
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pipeline import PipelineSummary, run_pipeline
 
-from instance_snapshot import DOWNSTREAM, snapshot
-from prod_home_helpers import ProdHome, make_prod_home
-
 HERE = Path(__file__).resolve().parent
 MINERS = 4
-NOW = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+NOW = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 #: What PostgreSQL or Dagster say when writers get in each other's way.
-LOCK_ERRORS = ("database is locked", "deadlock detected", "could not serialize access", "lock timeout",
-               "could not obtain lock", "too many clients")
+LOCK_ERRORS = (
+    "database is locked",
+    "deadlock detected",
+    "could not serialize access",
+    "lock timeout",
+    "could not obtain lock",
+    "too many clients",
+)
 #: Severities of a PostgreSQL log line that reports a failure.
 SERVER_ERRORS = ("ERROR", "FATAL", "PANIC")
 
@@ -102,7 +107,11 @@ def pipeline_pass(postgres, moto_endpoint, tmp_path_factory) -> PipelinePass:
         postgres.restart()
         fresh = subprocess.run(
             [sys.executable, str(HERE / "instance_snapshot.py")],
-            capture_output=True, text=True, env=os.environ, cwd=folder, timeout=120,
+            capture_output=True,
+            text=True,
+            env=os.environ,
+            cwd=folder,
+            timeout=120,
         )
         assert fresh.returncode == 0, fresh.stderr
     return PipelinePass(
@@ -134,7 +143,8 @@ def test_every_run_succeeded(pipeline_pass: PipelinePass) -> None:
     assert 1 <= len(set(by_asset["listing_aggregates"])) <= 2
     assert 1 <= len(set(by_asset["price_model"])) <= 2
     assert {run for runs in by_asset.values() for run in runs} == {
-        *by_asset["listing_aggregates"], *by_asset["price_model"]
+        *by_asset["listing_aggregates"],
+        *by_asset["price_model"],
     }
     assert {r.dagster_run.status for r in p.runs} == {dg.DagsterRunStatus.SUCCESS}
 
@@ -163,7 +173,9 @@ def test_automation_runs_carry_their_sensor_and_training_the_gpu_tag(pipeline_pa
         assert runs[run_id].tags["sn46/gpu"] == "true"
     for record in pipeline_pass.ingest_runs:
         assert record.dagster_run.tags["dagster/sensor_name"] == "miner_upload_sensor"
-        assert record.dagster_run.tags["dagster/run_key"].startswith(record.dagster_run.tags["dagster/partition"])
+        assert record.dagster_run.tags["dagster/run_key"].startswith(
+            record.dagster_run.tags["dagster/partition"]
+        )
 
 
 def test_partitions_ran_at_once_each_on_the_multiprocess_executor(pipeline_pass: PipelinePass) -> None:

@@ -1,13 +1,12 @@
 """An ECS world on the moto server (a cluster with one registered EC2 instance in a VPC, a log group and
-the object-store secret, reached over HTTP through boto3 like a real account) and a database on the session's PostgreSQL
-server for the production instance's storage."""
+the object-store secret, reached over HTTP through boto3 like a real account) and a database on the
+session's PostgreSQL server for the production instance's storage."""
 
 import json
 import uuid
 
 import boto3
 import pytest
-
 from scaleout_world import REGION, SECRET_VALUES, EcsWorld
 
 
@@ -27,11 +26,15 @@ def ecs_world(moto_endpoint) -> EcsWorld:
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="g5.xlarge")
     ecs.register_container_instance(
-        cluster=name, instanceIdentityDocument=json.dumps({"instanceId": instance["Instances"][0]["InstanceId"]}))
+        cluster=name,
+        instanceIdentityDocument=json.dumps({"instanceId": instance["Instances"][0]["InstanceId"]}),
+    )
     log_group = f"/ecs/{name}"
     session.client("logs").create_log_group(logGroupName=log_group)
     secret_id = f"sn46/{name}/object-store"
-    arn = session.client("secretsmanager").create_secret(Name=secret_id, SecretString=json.dumps(SECRET_VALUES))["ARN"]
+    arn = session.client("secretsmanager").create_secret(
+        Name=secret_id, SecretString=json.dumps(SECRET_VALUES)
+    )["ARN"]
     return EcsWorld(session, name, subnet, group, log_group, secret_id, arn)
 
 
@@ -41,5 +44,10 @@ def dagster_pg_env(postgres) -> dict[str, str]:
     name = f"dagster_{uuid.uuid4().hex[:10]}"
     password = uuid.uuid4().hex
     postgres.create_database(name, owner=name, password=password)
-    return {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(postgres.port), "DAGSTER_PG_USER": name,
-            "DAGSTER_PG_PASSWORD": password, "DAGSTER_PG_DB": name}
+    return {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": str(postgres.port),
+        "DAGSTER_PG_USER": name,
+        "DAGSTER_PG_PASSWORD": password,
+        "DAGSTER_PG_DB": name,
+    }

@@ -64,8 +64,14 @@ class EcsAgent:
         (task,) = ecs.describe_tasks(cluster=self.cluster, tasks=[task_arn])["tasks"]
         definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
         (container,) = definition["containerDefinitions"]
-        override = next((o for o in task.get("overrides", {}).get("containerOverrides", [])
-                         if o["name"] == container["name"]), {})
+        override = next(
+            (
+                o
+                for o in task.get("overrides", {}).get("containerOverrides", [])
+                if o["name"] == container["name"]
+            ),
+            {},
+        )
         environment = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
         environment.update({e["name"]: e["value"] for e in container.get("environment", [])})
         environment.update({e["name"]: e["value"] for e in override.get("environment", [])})
@@ -79,13 +85,19 @@ class EcsAgent:
         stream = f"{options['awslogs-stream-prefix']}/{container['name']}/{task_arn.rsplit('/', 1)[-1]}"
         logs = self.session.client("logs")
         logs.create_log_stream(logGroupName=options["awslogs-group"], logStreamName=stream)
-        process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True)
+        process = subprocess.Popen(
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         for line in process.stdout:
-            logs.put_log_events(logGroupName=options["awslogs-group"], logStreamName=stream,
-                                logEvents=[{"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")}])
+            logs.put_log_events(
+                logGroupName=options["awslogs-group"],
+                logStreamName=stream,
+                logEvents=[{"timestamp": int(time.time() * 1000), "message": line.rstrip("\n")}],
+            )
         run.exit_code = process.wait()
-        ecs.stop_task(cluster=self.cluster, task=task_arn, reason=f"Essential container exited ({run.exit_code})")
+        ecs.stop_task(
+            cluster=self.cluster, task=task_arn, reason=f"Essential container exited ({run.exit_code})"
+        )
 
     def _secret(self, value_from: str) -> str:
         """Resolve ``arn:aws:secretsmanager:...:secret:NAME-abcdef:json-key:version-stage:version-id``."""

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 REGION = "us-east-2"  # the region of every shipped environment (config/*.yaml)
-SECRET_VALUES = {"aws_access_key_id": "AKIAOBJECTSTORE00001", "aws_secret_access_key": "objectstore/secret+value"}
+SECRET_VALUES = {
+    "aws_access_key_id": "AKIAOBJECTSTORE00001",
+    "aws_secret_access_key": "objectstore/secret+value",
+}
 
 
 @dataclass(frozen=True)

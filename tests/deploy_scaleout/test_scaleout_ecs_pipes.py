@@ -3,19 +3,17 @@ CloudWatch Logs, Secrets Manager and S3, with the task's container run by ecs_ag
 
 import dagster as dg
 import pytest
+from ecs_agent import EcsAgent
+from scaleout_world import SECRET_VALUES
 
-from sn46_pipelines.defs.training import price_model
+from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
+from sn46_pipelines.defs.training import TrainingLauncher, price_model
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
 from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pricemodel.pipes_train import CHECK_NAME
-from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
-from sn46_pipelines.defs.training import TrainingLauncher
-
-from scaleout_world import SECRET_VALUES
-from ecs_agent import EcsAgent
 
 #: Enough training to pass SN46's deployment rules on the demo data (they are blocking checks).
 QUICK = {"steps": 1500, "hidden": 64}
@@ -47,8 +45,11 @@ def train(data_url: str, models_url: str) -> dg.ExecuteInProcessResult:
         return dg.materialize(
             [price_model],
             instance=instance,
-            resources={"data_store": DataStoreResource(url=data_url), "model_store": ModelStoreResource(url=models_url),
-                       "training_launcher": TrainingLauncher()},
+            resources={
+                "data_store": DataStoreResource(url=data_url),
+                "model_store": ModelStoreResource(url=models_url),
+                "training_launcher": TrainingLauncher(),
+            },
             run_config={"ops": {"price_model": {"config": QUICK}}},
             raise_on_error=False,
         )

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from scaleout_world import REGION, SECRET_VALUES
 
 from sn46_pipelines.config import ConfigError
 from sn46_pipelines.deploy import resolve_launch_settings
@@ -13,8 +14,6 @@ from sn46_pipelines.deploy.ecs import (
     training_task_definition,
 )
 from sn46_pipelines.deploy.training import container_environment
-
-from scaleout_world import REGION, SECRET_VALUES
 
 
 def register(world, environ):
@@ -36,13 +35,23 @@ def test_gpu_task_definition_round_trips_with_secret_references_only(ecs_world):
     assert container["command"] == ["python", "-m", "sn46_pipelines.pricemodel.pipes_train"]
     assert container["resourceRequirements"] == [{"type": "GPU", "value": "1"}]
     assert {e["name"]: e["value"] for e in container["environment"]} == {
-        "SN46_ENV": "prod", "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, "SN46_SECRETS_SOURCE": "env"}
+        "SN46_ENV": "prod",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "SN46_SECRETS_SOURCE": "env",
+    }
     assert container["secrets"] == [
         {"name": "AWS_ACCESS_KEY_ID", "valueFrom": f"{ecs_world.secret_arn}:aws_access_key_id::"},
         {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": f"{ecs_world.secret_arn}:aws_secret_access_key::"},
     ]
-    assert container["logConfiguration"] == {"logDriver": "awslogs", "options": {
-        "awslogs-group": ecs_world.log_group, "awslogs-region": REGION, "awslogs-stream-prefix": "sn46"}}
+    assert container["logConfiguration"] == {
+        "logDriver": "awslogs",
+        "options": {
+            "awslogs-group": ecs_world.log_group,
+            "awslogs-region": REGION,
+            "awslogs-stream-prefix": "sn46",
+        },
+    }
     text = json.dumps(described, default=str)
     assert not any(value in text for value in SECRET_VALUES.values())
 
@@ -51,7 +60,9 @@ def test_unchanged_definition_is_reused_and_a_change_adds_a_revision(ecs_world):
     family = {"SN46_ECS_TASK_DEFINITION": "sn46-train-revisions"}
     _, first = register(ecs_world, ecs_world.launcher_environ(**family))
     _, again = register(ecs_world, ecs_world.launcher_environ(**family))
-    _, newer = register(ecs_world, ecs_world.launcher_environ(**family, SN46_IMAGE="registry.example/sn46:next"))
+    _, newer = register(
+        ecs_world, ecs_world.launcher_environ(**family, SN46_IMAGE="registry.example/sn46:next")
+    )
     assert again == first and first.endswith(":1") and newer.endswith(":2")
 
 
@@ -61,15 +72,21 @@ def test_run_task_params_start_a_task_on_the_gpu_cluster(ecs_world):
     assert params["launchType"] == "EC2" and "assignPublicIp" not in json.dumps(params)
     ecs = ecs_world.client("ecs")
     (task,) = ecs.run_task(**params)["tasks"]
-    (described,) = ecs.describe_tasks(cluster=ecs_world.cluster, tasks=[task["taskArn"]], include=["TAGS"])["tasks"]
+    (described,) = ecs.describe_tasks(cluster=ecs_world.cluster, tasks=[task["taskArn"]], include=["TAGS"])[
+        "tasks"
+    ]
     assert described["taskDefinitionArn"] == arn and described["launchType"] == "EC2"
-    assert described["startedBy"] == "sn46-dagster" and {"key": "sn46/env", "value": "prod"} in described["tags"]
+    assert (
+        described["startedBy"] == "sn46-dagster" and {"key": "sn46/env", "value": "prod"} in described["tags"]
+    )
     (attachment,) = described["attachments"]
     assert {"name": "subnetId", "value": ecs_world.subnet} in attachment["details"]
 
 
 def test_capacity_provider_and_cpu_only_variants():
-    gpu = resolve_launch_settings({}, {"SN46_ECS_CAPACITY_PROVIDER": "sn46-gpu-asg", "SN46_ECS_SUBNETS": "subnet-a"})
+    gpu = resolve_launch_settings(
+        {}, {"SN46_ECS_CAPACITY_PROVIDER": "sn46-gpu-asg", "SN46_ECS_SUBNETS": "subnet-a"}
+    )
     params = training_run_task_params(gpu, "arn:td", env="prod")
     assert params["capacityProviderStrategy"] == [{"capacityProvider": "sn46-gpu-asg", "weight": 1}]
     assert "launchType" not in params

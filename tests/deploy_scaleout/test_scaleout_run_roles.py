@@ -20,6 +20,7 @@ from dagster_aws.ecs.container_context import EcsContainerContext
 from dagster_k8s.job import DagsterK8sJobConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
 
 from sn46_pipelines.config import ConfigError
+from sn46_pipelines.definitions import defs as _defs
 from sn46_pipelines.deploy.run_roles import (
     RUN_ROLES,
     ecs_role_variable,
@@ -28,7 +29,6 @@ from sn46_pipelines.deploy.run_roles import (
     run_role_tags,
 )
 from sn46_pipelines.infra import build_policies
-from sn46_pipelines.definitions import defs as _defs
 
 gc_job = _defs.resolve_job_def("gc_job")
 
@@ -50,7 +50,10 @@ def test_unset_variables_leave_runs_with_the_launchers_identity():
 
 
 def test_each_role_has_its_variables_and_they_become_the_launchers_tags():
-    assert [ecs_role_variable(r) for r in RUN_ROLES] == ["SN46_ECS_TASK_ROLE_ARN_GC", "SN46_ECS_TASK_ROLE_ARN_REPLICATION"]
+    assert [ecs_role_variable(r) for r in RUN_ROLES] == [
+        "SN46_ECS_TASK_ROLE_ARN_GC",
+        "SN46_ECS_TASK_ROLE_ARN_REPLICATION",
+    ]
     assert k8s_service_account_variable("gc") == "SN46_K8S_SERVICE_ACCOUNT_GC"
     tags = run_role_tags("gc", ROLE_ENV)
     assert json.loads(tags["ecs/task_overrides"]) == {"taskRoleArn": ROLE_ENV["SN46_ECS_TASK_ROLE_ARN_GC"]}
@@ -88,7 +91,9 @@ def _code_location(environ: dict[str, str]) -> subprocess.CompletedProcess:
         " for name in ('gc_job', 'replication_check_job', 'verify_chain_job')}))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_ECS_", "SN46_K8S_"))}
-    return subprocess.run([sys.executable, "-c", script], env={**env, **environ}, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", script], env={**env, **environ}, capture_output=True, text=True
+    )
 
 
 def test_the_code_location_tags_gc_and_replication_runs_and_their_steps():
@@ -118,15 +123,28 @@ def test_ecs_run_launcher_starts_a_gc_run_under_the_gc_role(ecs_world):
     ecs = ecs_world.client("ecs")
     # Runs are Fargate tasks (deploy/ecs/dagster.yaml); moto starts tasks only on its registered instance.
     definition = ecs.register_task_definition(
-        family="sn46-run-roles", taskRoleArn=PIPELINE_ROLE, networkMode="awsvpc", requiresCompatibilities=["EC2"],
-        containerDefinitions=[{"name": "run", "image": "sn46-pipelines", "essential": True, "cpu": 1024,
-                               "memory": 2048}],
+        family="sn46-run-roles",
+        taskRoleArn=PIPELINE_ROLE,
+        networkMode="awsvpc",
+        requiresCompatibilities=["EC2"],
+        containerDefinitions=[
+            {"name": "run", "image": "sn46-pipelines", "essential": True, "cpu": 1024, "memory": 2048}
+        ],
     )["taskDefinition"]["taskDefinitionArn"]
     (task,) = ecs.run_task(
-        cluster=ecs_world.cluster, taskDefinition=definition, launchType="EC2",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": [ecs_world.subnet],
-                                                 "securityGroups": [ecs_world.security_group]}},
-        overrides={"containerOverrides": [{"name": "run", "command": ["dagster", "api", "execute_run"]}], **overrides},
+        cluster=ecs_world.cluster,
+        taskDefinition=definition,
+        launchType="EC2",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": [ecs_world.subnet],
+                "securityGroups": [ecs_world.security_group],
+            }
+        },
+        overrides={
+            "containerOverrides": [{"name": "run", "command": ["dagster", "api", "execute_run"]}],
+            **overrides,
+        },
     )["tasks"]
     (described,) = ecs.describe_tasks(cluster=ecs_world.cluster, tasks=[task["taskArn"]])["tasks"]
     assert described["overrides"]["taskRoleArn"] == ROLE_ENV["SN46_ECS_TASK_ROLE_ARN_GC"]
@@ -146,13 +164,21 @@ def test_kubernetes_run_and_step_jobs_get_the_roles_service_account(source):
     """K8sRunLauncher reads the job's tag for the run pod; k8s_job_executor reads the op's for a step pod."""
     tags = run_role_tags("gc", ROLE_ENV) if source == "run" else k8s_step_role_tags("gc", ROLE_ENV)
     launcher_config = DagsterK8sJobConfig(
-        job_image="sn46-pipelines:2026.11.0", dagster_home="/opt/dagster/dagster_home",
-        instance_config_map="dagster-instance", service_account_name="sn46-pipeline",
+        job_image="sn46-pipelines:2026.11.0",
+        dagster_home="/opt/dagster/dagster_home",
+        instance_config_map="dagster-instance",
+        service_account_name="sn46-pipeline",
     )
-    job = construct_dagster_k8s_job(launcher_config, ["dagster", "api", "execute_run"], "dagster-run-gc",
-                                    get_user_defined_k8s_config(tags))
+    job = construct_dagster_k8s_job(
+        launcher_config,
+        ["dagster", "api", "execute_run"],
+        "dagster-run-gc",
+        get_user_defined_k8s_config(tags),
+    )
     assert job.spec.template.spec.service_account_name == "sn46-gc"
-    plain = construct_dagster_k8s_job(launcher_config, ["dagster"], "dagster-run-ingest", get_user_defined_k8s_config({}))
+    plain = construct_dagster_k8s_job(
+        launcher_config, ["dagster"], "dagster-run-ingest", get_user_defined_k8s_config({})
+    )
     assert plain.spec.template.spec.service_account_name == "sn46-pipeline"
 
 
@@ -160,7 +186,12 @@ def test_the_roles_dagster_runs_take_may_write_their_step_logs(monkeypatch):
     monkeypatch.setenv("SN46_ENV", "prod")
     from sn46_pipelines.config import load_settings
 
-    policies = build_policies(load_settings(), roles=("pipeline", "gc", "replication", "inference"),
-                              compute_logs_bucket="sn46-dagster-logs").policies
-    with_logs = {role for role, doc in policies.items() if any(s["Sid"] == "StepLogs" for s in doc["Statement"])}
+    policies = build_policies(
+        load_settings(),
+        roles=("pipeline", "gc", "replication", "inference"),
+        compute_logs_bucket="sn46-dagster-logs",
+    ).policies
+    with_logs = {
+        role for role, doc in policies.items() if any(s["Sid"] == "StepLogs" for s in doc["Statement"])
+    }
     assert with_logs == {"pipeline", *RUN_ROLES}

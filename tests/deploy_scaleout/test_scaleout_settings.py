@@ -23,19 +23,25 @@ def test_variables_are_parsed_and_explicit_settings_win():
         "SN46_GPU_COUNT": "4",
         "SN46_TRAINING_MEMORY_GIB": "60.5",
         "SN46_K8S_NODE_SELECTOR": "cloud.google.com/gke-accelerator=nvidia-l4, pool=train",
-        "SN46_K8S_TOLERATIONS": '[{"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]',
+        "SN46_K8S_TOLERATIONS": (
+            '[{"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]'
+        ),
         "SN46_ECS_SUBNETS": "subnet-a, subnet-b,",
     }
     settings = resolve_launch_settings({"gpu_count": "2"}, environ)
     assert settings.launcher == "k8s" and settings.image == "registry.example/sn46:1.2"
     assert settings.gpu_count == 2 and settings.memory_gib == 60.5
     assert settings.node_selector == {"cloud.google.com/gke-accelerator": "nvidia-l4", "pool": "train"}
-    assert settings.tolerations == [{"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]
+    assert settings.tolerations == [
+        {"key": "sku", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}
+    ]
     assert settings.ecs_subnets == ("subnet-a", "subnet-b")
 
 
 def test_cpu_training_has_no_gpu_placement_and_an_empty_secret_means_none():
-    settings = resolve_launch_settings({}, {"SN46_GPU_COUNT": "0", "SN46_K8S_SECRET": "", "SN46_ECS_SECRET": ""})
+    settings = resolve_launch_settings(
+        {}, {"SN46_GPU_COUNT": "0", "SN46_K8S_SECRET": "", "SN46_ECS_SECRET": ""}
+    )
     assert settings.node_selector == {} and settings.tolerations == []
     assert settings.k8s_secret == "" and settings.ecs_secret_id("prod") == ""
 
@@ -60,7 +66,7 @@ def test_a_bad_variable_is_named_with_what_was_expected(variable, value, expecte
 
 
 def test_unknown_override_and_missing_requirements_are_reported():
-    with pytest.raises(ConfigError, match="unknown training launcher setting.*gpus"):
+    with pytest.raises(ConfigError, match=r"unknown training launcher setting.*gpus"):
         resolve_launch_settings({"gpus": "1"}, {})
     settings = resolve_launch_settings({"launcher": "ecs"}, {})
     with pytest.raises(ConfigError) as caught:
@@ -75,7 +81,10 @@ def test_every_setting_has_its_own_variable():
 
 def test_container_environment_is_plain_and_remote_launchers_refuse_folder_stores():
     assert container_environment("prod", "us-east-2", None, injected_credentials=False) == {
-        "SN46_ENV": "prod", "AWS_REGION": "us-east-2", "AWS_DEFAULT_REGION": "us-east-2"}
+        "SN46_ENV": "prod",
+        "AWS_REGION": "us-east-2",
+        "AWS_DEFAULT_REGION": "us-east-2",
+    }
     minio = container_environment("staging", "us-east-1", "http://minio:9000", injected_credentials=True)
     assert minio["AWS_ENDPOINT_URL"] == "http://minio:9000" and minio["SN46_SECRETS_SOURCE"] == "env"
     require_remote_stores("k8s", {"data_store": "s3://bucket/data"})

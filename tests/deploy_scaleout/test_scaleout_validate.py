@@ -24,10 +24,14 @@ def test_definitions_validate_with_each_launcher(tmp_path):
         home.mkdir()
         (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     processes = {
-        name: subprocess.Popen([str(DAGSTER), "definitions", "validate", "-m", "sn46_pipelines.definitions"],
-                               cwd=ROOT, env={**base, **extra, "DAGSTER_HOME": str(homes[name])},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+        name: subprocess.Popen(
+            [str(DAGSTER), "definitions", "validate", "-m", "sn46_pipelines.definitions"],
+            cwd=ROOT,
+            env={**base, **extra, "DAGSTER_HOME": str(homes[name])},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for name, extra in VARIANTS.items()
     }
     for name, process in processes.items():
@@ -38,7 +42,16 @@ def test_definitions_validate_with_each_launcher(tmp_path):
 
 def test_an_unknown_executor_stops_the_load_with_the_variable_named(tmp_path):
     env = {**os.environ, "SN46_EXECUTOR": "celery"}
-    result = subprocess.run([sys.executable, "-c", "import sn46_pipelines.definitions"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", "import sn46_pipelines.definitions"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
-    assert "executor: expected one of multiprocess, k8s, got 'celery' [from variable SN46_EXECUTOR]" in result.stderr
+    assert (
+        "executor: expected one of multiprocess, k8s, got 'celery' [from variable SN46_EXECUTOR]"
+        in result.stderr
+    )

@@ -34,7 +34,7 @@ import secrets
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -79,7 +79,7 @@ def resi_miner_specific_body(hotkey: Keypair, coldkey: str, miner: str) -> bytes
 
 def stamp(moment: datetime | None = None) -> str:
     """The miners' file-name timestamp, ``YYYYmmdd_HHMMSS`` (local time in the clients; UTC here)."""
-    return (moment or datetime.now(timezone.utc)).strftime("%Y%m%d_%H%M%S")
+    return (moment or datetime.now(UTC)).strftime("%Y%m%d_%H%M%S")
 
 
 def zipcode_key(grant: dict, hotkey: str, epoch_id: str, zipcode: str, moment: datetime | None = None) -> str:
@@ -95,22 +95,43 @@ def job_key(grant: dict, job_id: str, rows: int, moment: datetime | None = None)
 
 def zipcode_document(hotkey: str, epoch_id: str, zipcode: str, listings: int) -> bytes:
     """An epoch/zipcode upload as the resi miner writes it (``json.dump(..., default=str, indent=2)``)."""
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     rows = [
         {
-            "zpid": str(40_000_000 + i), "mls_id": f"MLS{i}",
+            "zpid": str(40_000_000 + i),
+            "mls_id": f"MLS{i}",
             "address": f"{i} Congress Ave, Austin, TX {zipcode}",
-            "price": 350_000 + 1_000 * i, "bedrooms": 3, "bathrooms": 2.0, "sqft": 1_400 + i,
-            "listing_date": now, "property_type": "SINGLE_FAMILY", "listing_status": "FOR_SALE",
-            "days_on_market": i, "source_url": f"https://www.zillow.com/homedetails/{40_000_000 + i}_zpid/",
-            "scraped_timestamp": now, "zipcode": zipcode, "lot_size": None, "year_built": None,
-            "zestimate": None, "latitude": 30.27, "longitude": -97.74, "data_source": "zillow",
-            "epoch_id": epoch_id, "scraped_for_epoch": True, "submission_timestamp": now,
+            "price": 350_000 + 1_000 * i,
+            "bedrooms": 3,
+            "bathrooms": 2.0,
+            "sqft": 1_400 + i,
+            "listing_date": now,
+            "property_type": "SINGLE_FAMILY",
+            "listing_status": "FOR_SALE",
+            "days_on_market": i,
+            "source_url": f"https://www.zillow.com/homedetails/{40_000_000 + i}_zpid/",
+            "scraped_timestamp": now,
+            "zipcode": zipcode,
+            "lot_size": None,
+            "year_built": None,
+            "zestimate": None,
+            "latitude": 30.27,
+            "longitude": -97.74,
+            "data_source": "zillow",
+            "epoch_id": epoch_id,
+            "scraped_for_epoch": True,
+            "submission_timestamp": now,
         }
         for i in range(listings)
     ]
-    document = {"epoch_id": epoch_id, "zipcode": zipcode, "miner_hotkey": hotkey, "submission_timestamp": now,
-                "listing_count": len(rows), "listings": rows}
+    document = {
+        "epoch_id": epoch_id,
+        "zipcode": zipcode,
+        "miner_hotkey": hotkey,
+        "submission_timestamp": now,
+        "listing_count": len(rows),
+        "listings": rows,
+    }
     return json.dumps(document, default=str, indent=2).encode()
 
 
@@ -123,7 +144,7 @@ def tao_headers(
     keypair: Keypair, body: bytes, *, millis: int | None = None, nonce: str | None = None
 ) -> dict[str, str]:
     """SN13's ``TaoSigner`` headers (version 2) over ``body``, with the JSON content type it adds."""
-    ts = str(int(round(time.time() * 1000)) if millis is None else millis)
+    ts = str(round(time.time() * 1000) if millis is None else millis)
     nonce = nonce or str(uuid.uuid4())
     message = f"{hashlib.sha256(body).hexdigest()}.{nonce}.{ts}"
     return {
@@ -154,8 +175,11 @@ def sn13_file_upload_body(job_id: str, filename: str) -> bytes:
 def sn13_upload(http: Any, answer: dict, filename: str, data: bytes) -> Any:
     """``miner_upload_parquet_file``'s second step: the answer's fields as they are, the file part."""
     assert answer["method"] == "POST"  # the client PUTs only when told to
-    return http.post(answer["url"], data=dict(answer["fields"]),
-                     files={"file": (filename, data, "application/octet-stream")})
+    return http.post(
+        answer["url"],
+        data=dict(answer["fields"]),
+        files={"file": (filename, data, "application/octet-stream")},
+    )
 
 
 class ValidatorGrantCache:
@@ -188,7 +212,7 @@ def policy_allows(fields: dict, bucket: str, key: str, size: int, now: float | N
     signature and the file must be named by a condition.
     """
     policy = json.loads(base64.b64decode(fields["policy"]))
-    expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    expires = datetime.strptime(policy["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     if expires.timestamp() <= (time.time() if now is None else now):
         return False
     form = {**fields, "key": key, "bucket": bucket}

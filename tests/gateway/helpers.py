@@ -33,12 +33,16 @@ def snapshot(netuid: int = 46) -> dict[str, Any]:
         "netuid": netuid,
         "block": 4_200_000,
         "neurons": [
-            {"uid": uid, "hotkey": kp.ss58_address, "coldkey": cold,
-             "validator_permit": permit, "stake": stake}
+            {
+                "uid": uid,
+                "hotkey": kp.ss58_address,
+                "coldkey": cold,
+                "validator_permit": permit,
+                "stake": stake,
+            }
             for uid, (kp, cold, permit, stake) in enumerate(neurons)
         ],
     }
-
 
 
 def sign(keypair: Keypair, message: str) -> str:
@@ -52,25 +56,45 @@ def miner_request(
     ts = int(time.time()) if ts is None else ts
     coldkey = coldkey or MINER_COLDKEY.ss58_address
     commitment = f"s3:data:access:{coldkey}:{kp.ss58_address}:{ts}"
-    return {"coldkey": coldkey, "hotkey": kp.ss58_address, "timestamp": ts, "signature": sign(kp, commitment),
-            **extra}
+    return {
+        "coldkey": coldkey,
+        "hotkey": kp.ss58_address,
+        "timestamp": ts,
+        "signature": sign(kp, commitment),
+        **extra,
+    }
 
 
 def validator_request(kp: Keypair = VALIDATOR, ts: int | None = None, **extra: Any) -> dict:
     ts = int(time.time()) if ts is None else ts
-    return {"hotkey": kp.ss58_address, "timestamp": ts, "signature": sign(kp, f"s3:validator:access:{ts}"),
-            **extra}
+    return {
+        "hotkey": kp.ss58_address,
+        "timestamp": ts,
+        "signature": sign(kp, f"s3:validator:access:{ts}"),
+        **extra,
+    }
 
 
 def miner_specific_request(miner: str, kp: Keypair = VALIDATOR, ts: int | None = None, **extra: Any) -> dict:
     ts = int(time.time()) if ts is None else ts
     commitment = f"s3:validator:miner:{miner}:{ts}"
-    return {"hotkey": kp.ss58_address, "timestamp": ts, "signature": sign(kp, commitment),
-            "miner_hotkey": miner, **extra}
+    return {
+        "hotkey": kp.ss58_address,
+        "timestamp": ts,
+        "signature": sign(kp, commitment),
+        "miner_hotkey": miner,
+        **extra,
+    }
 
 
 def file_urls_request(miner: str, keys: list[str], kp: Keypair = VALIDATOR, ts: int | None = None) -> dict:
     ts = int(time.time()) if ts is None else ts
     commitment = f"s3:validator:files:{miner}:{kp.ss58_address}:{ts}"
-    return {"hotkey": kp.ss58_address, "timestamp": ts, "signature": sign(kp, commitment),
-            "miner_hotkey": miner, "file_keys": keys, "expiry_hours": 1}
+    return {
+        "hotkey": kp.ss58_address,
+        "timestamp": ts,
+        "signature": sign(kp, commitment),
+        "miner_hotkey": miner,
+        "file_keys": keys,
+        "expiry_hours": 1,
+    }

@@ -111,8 +111,9 @@ def test_validator_stake_threshold_is_configurable(make_client):
 
 def btauth_post(client, path: str, payload: dict, kp=MINER, receiver: str | None = None, **kwargs):
     body = json.dumps(payload).encode()
-    headers = http_auth.sign(kp, method="POST", path=path, body=body,
-                             receiver_ss58=receiver or GATEWAY.ss58_address, **kwargs)
+    headers = http_auth.sign(
+        kp, method="POST", path=path, body=body, receiver_ss58=receiver or GATEWAY.ss58_address, **kwargs
+    )
     response = client.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
     return response, body, headers
 
@@ -136,8 +137,9 @@ def test_btauth_validator_endpoints(client):
 
 def test_btauth_refuses_tampering_wrong_receiver_and_stale_nonces(client):
     body = json.dumps({"job_id": "a"}).encode()
-    headers = http_auth.sign(MINER, method="POST", path="/get-folder-access", body=body,
-                             receiver_ss58=GATEWAY.ss58_address)
+    headers = http_auth.sign(
+        MINER, method="POST", path="/get-folder-access", body=body, receiver_ss58=GATEWAY.ss58_address
+    )
     other = json.dumps({"job_id": "b"}).encode()
     tampered = client.post("/get-folder-access", content=other, headers=headers)
     assert tampered.status_code == 401 and "BadSignature" in tampered.json()["detail"]
@@ -150,8 +152,9 @@ def test_btauth_refuses_tampering_wrong_receiver_and_stale_nonces(client):
 
     # Signed for one path, sent to another.
     body = b"{}"
-    headers = http_auth.sign(VALIDATOR, method="POST", path="/get-validator-access", body=body,
-                             receiver_ss58=GATEWAY.ss58_address)
+    headers = http_auth.sign(
+        VALIDATOR, method="POST", path="/get-validator-access", body=body, receiver_ss58=GATEWAY.ss58_address
+    )
     assert client.post("/get-folder-access", content=body, headers=headers).status_code == 401
 
 
@@ -214,8 +217,9 @@ def test_x_tao_requests_are_granted_once_and_refused_when_altered(client):
     r = client.post("/get-miner-specific-access", content=body, headers=headers)
     assert r.status_code == 401 and "replay" in r.json()["detail"]
     # A new signature over a new body cannot reuse a nonce.
-    body2, reused = tao_request("/get-miner-list", {"miner_hotkey": MINER2.ss58_address},
-                                nonce=headers["X-Tao-Nonce"])
+    body2, reused = tao_request(
+        "/get-miner-list", {"miner_hotkey": MINER2.ss58_address}, nonce=headers["X-Tao-Nonce"]
+    )
     assert client.post("/get-miner-list", content=body2, headers=reused).status_code == 401
     assert client.get("/rate-limits").json()["total_used_today"] == 1
 
@@ -240,9 +244,12 @@ def test_x_tao_forged_stale_future_and_malformed_headers_are_refused(client):
     partial = {k: v for k, v in tao_request("/get-miner-list", payload)[1].items() if k != "X-Tao-Nonce"}
     r = client.post("/get-miner-list", content=body, headers=partial)
     assert r.status_code == 401 and r.json()["detail"] == "Missing headers: X-Tao-Nonce"
-    mixed = {**tao_request("/get-miner-list", payload)[1],
-             **http_auth.sign(VALIDATOR, method="POST", path="/get-miner-list", body=body,
-                              receiver_ss58=GATEWAY.ss58_address)}
+    mixed = {
+        **tao_request("/get-miner-list", payload)[1],
+        **http_auth.sign(
+            VALIDATOR, method="POST", path="/get-miner-list", body=body, receiver_ss58=GATEWAY.ss58_address
+        ),
+    }
     r = client.post("/get-miner-list", content=body, headers=mixed)
     assert r.status_code == 401 and "one scheme" in r.json()["detail"]
     assert client.get("/rate-limits").json()["total_used_today"] == 0

@@ -14,27 +14,27 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote
 
 import boto3
 import dagster as dg
 import httpx
-import pytest
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
+from sn46_pipelines.config import AutomationSettings
+from sn46_pipelines.defs.listings import upload_sensor
+from sn46_pipelines.defs.resources import DataStoreResource
 from sn46_pipelines.demo.listings import synth_listings
 from sn46_pipelines.demo.places import PLACES
 from sn46_pipelines.listings.keys import parse_upload_key, upload_key
 from sn46_pipelines.objectstore import open_store
-from sn46_pipelines.defs.resources import DataStoreResource
-from sn46_pipelines.config import AutomationSettings
-from sn46_pipelines.defs.listings import upload_sensor
-
-miner_upload_sensor = upload_sensor(AutomationSettings())
 
 from .helpers import MINER, file_urls_request, miner_request, miner_specific_request
+
+miner_upload_sensor = upload_sensor(AutomationSettings())
 
 S3_NS = {"s3": "http://s3.amazonaws.com/doc/2006-03-01/"}
 JOB = "zillow_premium_zip_78701_sold"
@@ -51,7 +51,7 @@ def parquet_bytes(rows: int) -> bytes:
         np.random.default_rng(7),
         PLACES[0],
         np.arange(1, rows + 1),
-        newest=datetime(2026, 11, 20, tzinfo=timezone.utc),
+        newest=datetime(2026, 11, 20, tzinfo=UTC),
     )
     sink = io.BytesIO()
     pq.write_table(table, sink)
@@ -85,7 +85,7 @@ def test_miner_uploads_and_validator_lists_and_downloads(client, gateway_bucket,
     assert ["content-length-range", 1, 5 * 1024**3] in policy["conditions"]
 
     data = parquet_bytes(rows=150)
-    key = upload_key(miner, JOB, datetime(2026, 11, 20, 14, 30, 52, tzinfo=timezone.utc), rows=150)
+    key = upload_key(miner, JOB, datetime(2026, 11, 20, 14, 30, 52, tzinfo=UTC), rows=150)
     assert key.startswith(grant["folder"])
     upload = httpx.post(
         grant["url"],

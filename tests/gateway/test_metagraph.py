@@ -95,13 +95,29 @@ def test_chain_source_maps_bittensor_metagraph(monkeypatch):
 
     def neuron(uid: int, hotkey: str, permit: bool, alpha: float, tao: float) -> MetagraphNeuron:
         blank = {f.name: None for f in dataclasses.fields(MetagraphNeuron)}
-        return MetagraphNeuron(**{**blank, "uid": uid, "hotkey": hotkey, "coldkey": f"cold{uid}",
-                                  "validator_permit": permit, "alpha_stake": Balance.from_tao(alpha),
-                                  "total_stake": Balance.from_tao(tao)})
+        return MetagraphNeuron(
+            **{
+                **blank,
+                "uid": uid,
+                "hotkey": hotkey,
+                "coldkey": f"cold{uid}",
+                "validator_permit": permit,
+                "alpha_stake": Balance.from_tao(alpha),
+                "total_stake": Balance.from_tao(tao),
+            }
+        )
 
-    graph = Metagraph(**{**{f.name: None for f in dataclasses.fields(Metagraph)}, "netuid": 46, "block": 77,
-                         "neurons": [neuron(0, VALIDATOR.ss58_address, True, 25_000.0, 2500.0),
-                                     neuron(1, MINER.ss58_address, False, 40.0, 3.0)]})
+    graph = Metagraph(
+        **{
+            **{f.name: None for f in dataclasses.fields(Metagraph)},
+            "netuid": 46,
+            "block": 77,
+            "neurons": [
+                neuron(0, VALIDATOR.ss58_address, True, 25_000.0, 2500.0),
+                neuron(1, MINER.ss58_address, False, 40.0, 3.0),
+            ],
+        }
+    )
     calls = []
 
     class Subnets:

@@ -32,7 +32,9 @@ def test_miner_quota_exhaustion_answers_429_with_retry_after(make_client):
 def test_validator_quota_exhaustion(make_client):
     client = make_client(DAILY_LIMIT_PER_VALIDATOR="2")
     assert [client.post("/get-validator-access", json=validator_request()).status_code for _ in range(3)] == [
-        200, 200, 429
+        200,
+        200,
+        429,
     ]
 
 

@@ -57,11 +57,15 @@ def test_unknown_paths_and_methods(client):
 
 def test_cors_allows_only_configured_origins(make_client):
     client = make_client(SN46_GATEWAY_CORS_ORIGINS="https://dash.resi.example")
-    ok = client.options("/get-validator-access", headers={
-        "Origin": "https://dash.resi.example", "Access-Control-Request-Method": "POST"})
+    ok = client.options(
+        "/get-validator-access",
+        headers={"Origin": "https://dash.resi.example", "Access-Control-Request-Method": "POST"},
+    )
     assert ok.headers["access-control-allow-origin"] == "https://dash.resi.example"
-    evil = client.options("/get-validator-access", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    evil = client.options(
+        "/get-validator-access",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert "access-control-allow-origin" not in evil.headers
     origin = {"Origin": "https://evil.example"}
     r = client.post("/get-validator-access", json=validator_request(), headers=origin)

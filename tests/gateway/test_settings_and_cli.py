@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sn46_pipelines.config import ConfigError
 from sn46_pipelines.cli.gateway import register
+from sn46_pipelines.config import ConfigError
 from sn46_pipelines.gateway.settings import GATEWAY_VARIABLES, load_gateway_settings
 
 from .conftest import free_port
@@ -25,12 +25,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_deployment_guide_variables_override_the_environment_file(tmp_path):
-    settings = load_gateway_settings("prod", {
-        "S3_BUCKET": "my-sn46-bucket", "S3_REGION": "us-west-2", "NET_UID": "146", "BT_NETWORK": "test",
-        "DAILY_LIMIT_PER_MINER": "7", "DAILY_LIMIT_PER_VALIDATOR": "70", "TOTAL_DAILY_LIMIT": "700",
-        "REDIS_URL": "redis://cache:6379/0",
-        "SN46_GATEWAY_CORS_ORIGINS": "https://a.example, https://b.example/",
-    })
+    settings = load_gateway_settings(
+        "prod",
+        {
+            "S3_BUCKET": "my-sn46-bucket",
+            "S3_REGION": "us-west-2",
+            "NET_UID": "146",
+            "BT_NETWORK": "test",
+            "DAILY_LIMIT_PER_MINER": "7",
+            "DAILY_LIMIT_PER_VALIDATOR": "70",
+            "TOTAL_DAILY_LIMIT": "700",
+            "REDIS_URL": "redis://cache:6379/0",
+            "SN46_GATEWAY_CORS_ORIGINS": "https://a.example, https://b.example/",
+        },
+    )
     assert settings.data_store == "s3://my-sn46-bucket" and settings.bucket == "my-sn46-bucket"
     assert (settings.region, settings.netuid, settings.network) == ("us-west-2", 146, "test")
     assert (settings.per_miner_limit, settings.per_validator_limit, settings.total_limit) == (7, 70, 700)
@@ -59,8 +67,11 @@ def _documented(value: object) -> str:
 
 def test_the_documented_defaults_are_the_codes():
     """docs/gateway.md's configuration table gives each SN46_GATEWAY_* default as the code has it."""
-    rows = [line for line in (ROOT / "docs" / "gateway.md").read_text().splitlines()
-            if line.startswith(("| `SN46_GATEWAY_", "| `SN46_METAGRAPH_"))]
+    rows = [
+        line
+        for line in (ROOT / "docs" / "gateway.md").read_text().splitlines()
+        if line.startswith(("| `SN46_GATEWAY_", "| `SN46_METAGRAPH_"))
+    ]
     documented: dict[str, str] = {}
     for row in rows:
         names_cell, default_cell = (cell.strip() for cell in row.strip("|").split("|")[:2])
@@ -76,19 +87,25 @@ def test_the_documented_defaults_are_the_codes():
             assert shown.split(" ", 1)[0] == _documented(default), (var, shown, default)
 
 
-@pytest.mark.parametrize(("environ", "message"), [
-    ({}, "needs an S3 data store"),  # local: a folder store cannot presign
-    ({"S3_BUCKET": "Bad_Bucket"}, "S3_BUCKET"),
-    ({"S3_BUCKET": "one-bucket", "SN46_DATA_STORE": "s3://other-bucket"}, "different buckets"),
-    ({"S3_BUCKET": "one-bucket", "DAILY_LIMIT_PER_MINER": "0"}, "DAILY_LIMIT_PER_MINER"),
-    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_CORS_ORIGINS": "*"}, "not allowed"),
-    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_HOTKEY": "nope"}, "SN46_GATEWAY_HOTKEY"),
-    ({"S3_BUCKET": "one-bucket", "NET_UID": "forty-six"}, "NET_UID"),
-    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_VALIDATOR_STAKE": "dividends"}, "VALIDATOR_STAKE"),
-    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_VALIDATOR_PERMIT": "maybe"}, "SN46_GATEWAY_VALIDATOR_PERMIT"),
-    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_UPLOAD_MAX_BYTES": str(6 * 1024**3)}, "UPLOAD_MAX_BYTES"),
-    ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_URL_EXPIRY_S": "604801"}, "SN46_GATEWAY_URL_EXPIRY_S"),
-])
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "needs an S3 data store"),  # local: a folder store cannot presign
+        ({"S3_BUCKET": "Bad_Bucket"}, "S3_BUCKET"),
+        ({"S3_BUCKET": "one-bucket", "SN46_DATA_STORE": "s3://other-bucket"}, "different buckets"),
+        ({"S3_BUCKET": "one-bucket", "DAILY_LIMIT_PER_MINER": "0"}, "DAILY_LIMIT_PER_MINER"),
+        ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_CORS_ORIGINS": "*"}, "not allowed"),
+        ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_HOTKEY": "nope"}, "SN46_GATEWAY_HOTKEY"),
+        ({"S3_BUCKET": "one-bucket", "NET_UID": "forty-six"}, "NET_UID"),
+        ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_VALIDATOR_STAKE": "dividends"}, "VALIDATOR_STAKE"),
+        (
+            {"S3_BUCKET": "one-bucket", "SN46_GATEWAY_VALIDATOR_PERMIT": "maybe"},
+            "SN46_GATEWAY_VALIDATOR_PERMIT",
+        ),
+        ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_UPLOAD_MAX_BYTES": str(6 * 1024**3)}, "UPLOAD_MAX_BYTES"),
+        ({"S3_BUCKET": "one-bucket", "SN46_GATEWAY_URL_EXPIRY_S": "604801"}, "SN46_GATEWAY_URL_EXPIRY_S"),
+    ],
+)
 def test_bad_configuration_names_the_variable(environ, message):
     with pytest.raises(ConfigError, match=message):
         load_gateway_settings("local", environ)
@@ -121,8 +138,11 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "gateway", "--port", str(port), "--workers", "2"],
-        cwd=ROOT, env={**os.environ, **gateway_env, "SN46_ENV": "local"},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env={**os.environ, **gateway_env, "SN46_ENV": "local"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -155,8 +175,14 @@ def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
     """``python -m sn46_pipelines.gateway`` goes through the dispatcher's error handling: exit 2, one line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "S3_"))}
     env.update(SN46_HOME=str(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "sn46_pipelines.gateway"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "sn46_pipelines.gateway"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert out.stderr.startswith("sn46: error: the gateway needs an S3 data store")
     assert out.stderr.count("\n") == 1
@@ -165,7 +191,6 @@ def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
 def test_redis_url_must_be_a_redis_url():
     with pytest.raises(ConfigError, match="REDIS_URL"):
         load_gateway_settings("local", {"S3_BUCKET": "one-bucket", "REDIS_URL": "localhost:6379"})
-
 
 
 #: Stands for the Redis password inside REDIS_URL; no error or repr may show it.

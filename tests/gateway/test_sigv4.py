@@ -33,8 +33,12 @@ def frozen_boto_clock(monkeypatch):
 
 
 def make_client(endpoint: str | None, token: str | None = None, region: str = "us-east-2"):
-    session = boto3.session.Session(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="wJalrXUtnFEMI/K7",
-                                    aws_session_token=token, region_name=region)
+    session = boto3.session.Session(
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7",
+        aws_session_token=token,
+        region_name=region,
+    )
     return session.client("s3", endpoint_url=endpoint, config=Config(signature_version="s3v4"))
 
 
@@ -57,17 +61,21 @@ def test_urls_match_boto3(frozen_boto_clock, endpoint, token):
     client = make_client(endpoint, token)
     signer = SigV4Presigner(client, "sn46-bucket")
     for key in ("data/hotkey=5F/job_id=j/data_20250620_143052_150.parquet", "data/odd key+ü~(1).parquet"):
-        boto = client.generate_presigned_url("get_object", Params={"Bucket": "sn46-bucket", "Key": key},
-                                             ExpiresIn=3600)
+        boto = client.generate_presigned_url(
+            "get_object", Params={"Bucket": "sn46-bucket", "Key": key}, ExpiresIn=3600
+        )
         same_url(signer.object_url(key, 3600, now=NOW_UNIX), boto)
     for params, ours in [
         ({"Prefix": "data/hotkey="}, {"prefix": "data/hotkey="}),
         ({"Prefix": "data/hotkey=", "Delimiter": "/"}, {"prefix": "data/hotkey=", "delimiter": "/"}),
-        ({"Prefix": "data/hotkey=5F/", "ContinuationToken": "1ueGcxLPR+x/Q=="},
-         {"prefix": "data/hotkey=5F/", "continuation-token": "1ueGcxLPR+x/Q=="}),
+        (
+            {"Prefix": "data/hotkey=5F/", "ContinuationToken": "1ueGcxLPR+x/Q=="},
+            {"prefix": "data/hotkey=5F/", "continuation-token": "1ueGcxLPR+x/Q=="},
+        ),
     ]:
-        boto = client.generate_presigned_url("list_objects_v2", Params={"Bucket": "sn46-bucket", **params},
-                                             ExpiresIn=21600)
+        boto = client.generate_presigned_url(
+            "list_objects_v2", Params={"Bucket": "sn46-bucket", **params}, ExpiresIn=21600
+        )
         same_url(signer.list_url(ours, 21600, now=NOW_UNIX), boto)
 
 
@@ -78,10 +86,13 @@ def test_post_policy_matches_boto3(frozen_boto_clock, endpoint, token):
     key = "data/hotkey=5F/job_id=${filename}"
     fields = {"acl": "private", "x-amz-storage-class": "STANDARD"}
     conditions = [
-        {"acl": "private"}, {"x-amz-storage-class": "STANDARD"}, ["content-length-range", 1024, 2**30]
+        {"acl": "private"},
+        {"x-amz-storage-class": "STANDARD"},
+        ["content-length-range", 1024, 2**30],
     ]
-    boto = client.generate_presigned_post(Bucket="sn46-bucket", Key=key, Fields=dict(fields),
-                                          Conditions=list(conditions), ExpiresIn=3600)
+    boto = client.generate_presigned_post(
+        Bucket="sn46-bucket", Key=key, Fields=dict(fields), Conditions=list(conditions), ExpiresIn=3600
+    )
     ours = signer.post(key, dict(fields), list(conditions), 3600, now=NOW_UNIX)
     assert ours == boto
     assert json.loads(base64.b64decode(ours["fields"]["policy"]))["expiration"] == "2026-11-23T14:37:42Z"
@@ -94,8 +105,12 @@ def test_signer_follows_rotating_credentials(frozen_boto_clock):
     client._request_signer._credentials.secret_key = "rotated-secret"
     after = signer.object_url("k", 60, now=NOW_UNIX)
     assert before != after
-    same_url(after, client.generate_presigned_url("get_object", Params={"Bucket": "sn46-bucket", "Key": "k"},
-                                                  ExpiresIn=60))
+    same_url(
+        after,
+        client.generate_presigned_url(
+            "get_object", Params={"Bucket": "sn46-bucket", "Key": "k"}, ExpiresIn=60
+        ),
+    )
 
 
 def test_urls_work_against_moto(s3_bucket, moto_endpoint):

@@ -40,8 +40,9 @@ def used(client) -> int:
 
 
 @pytest.mark.parametrize("s3_server", ["moto", "seaweedfs"])
-def test_the_uploader_gets_a_grant_for_its_file_and_uploads_it(client, gateway_bucket, s3_endpoint,
-                                                                s3_server):
+def test_the_uploader_gets_a_grant_for_its_file_and_uploads_it(
+    client, gateway_bucket, s3_endpoint, s3_server
+):
     filename = sn13_file_name(150)
     r = request_grant(client, filename)
     assert r.status_code == 200, r.text

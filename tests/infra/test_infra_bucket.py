@@ -256,5 +256,5 @@ def test_local_folders_and_overlapping_stores_are_refused(env, monkeypatch):
 def test_our_own_rules_are_checked_too(env, monkeypatch):
     """A model store placed under aggregates/rejected/ would be expired by our rule: refused at plan time."""
     monkeypatch.setenv("SN46_MODEL_STORE", f"s3://{env.data_bucket}/aggregates/rejected/models")
-    with pytest.raises(ModelStoreLifecycleError, match="'sn46-expire-rejected-aggregates'.*would expire"):
+    with pytest.raises(ModelStoreLifecycleError, match=r"'sn46-expire-rejected-aggregates'.*would expire"):
         plan_environment(env.settings)

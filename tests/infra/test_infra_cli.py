@@ -10,8 +10,8 @@ import sys
 import pytest
 from botocore.exceptions import ClientError
 
-from sn46_pipelines.infra import ROLES, SETTINGS
 from sn46_pipelines.cli.infra import BUCKET_SETTINGS, ROLE_NAMES
+from sn46_pipelines.infra import ROLES, SETTINGS
 
 
 def sn46(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,7 +29,7 @@ def one_json(out: subprocess.CompletedProcess[str]) -> dict:
 
 
 def test_the_cli_names_match_the_library():
-    assert BUCKET_SETTINGS == SETTINGS and ROLE_NAMES == tuple(ROLES)
+    assert BUCKET_SETTINGS == SETTINGS and tuple(ROLES) == ROLE_NAMES
 
 
 def test_plan_then_diff_then_apply_then_apply_again(env):

@@ -258,7 +258,9 @@ def test_the_pipeline_writes_and_reads_dagsters_step_logs_in_their_bucket_only(e
     assert f"{instance['compute_logs']['config']['prefix']}/" == COMPUTE_LOGS_PREFIX  # the same place
     without = build_policies(env.settings, roles=("pipeline",))
     assert any("--compute-logs-bucket" in note for note in without.notes)
-    logs = build_policies(env.settings, roles=("pipeline", "training"), compute_logs_bucket="sn46-dagster-logs")
+    logs = build_policies(
+        env.settings, roles=("pipeline", "training"), compute_logs_bucket="sn46-dagster-logs"
+    )
     doc, bucket = logs.policies["pipeline"], "arn:aws:s3:::sn46-dagster-logs"
     log_key = f"{bucket}/dagster/compute-logs/storage/run/step.out"
     assert allowed(doc, "s3:PutObject", log_key) and allowed(doc, "s3:GetObject", log_key)
@@ -266,7 +268,9 @@ def test_the_pipeline_writes_and_reads_dagsters_step_logs_in_their_bucket_only(e
     assert not allowed(doc, "s3:ListBucket", bucket, s3_prefix="other/")
     assert not allowed(doc, "s3:PutObject", f"{bucket}/other/key")
     assert not allowed(doc, "s3:DeleteObject", log_key)
-    assert not allowed(logs.policies["training"], "s3:PutObject", log_key)  # only roles that Dagster runs take
+    assert not allowed(
+        logs.policies["training"], "s3:PutObject", log_key
+    )  # only roles that Dagster runs take
     assert not any("--compute-logs-bucket" in note for note in logs.notes)
 
 

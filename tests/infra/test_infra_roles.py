@@ -219,8 +219,9 @@ def test_the_gateways_presigned_requests(env, gate):
 
 def test_the_pipeline_discovers_ingests_aggregates_publishes_and_commits(env, gate, tmp_path):
     from sn46_pipelines.listings import parse_upload_key, upload_key
-    from sn46_pipelines.listings.ingest import audit_prefix, ingest_hotkey
-    from sn46_pipelines.listings.views import VIEWS_FILE_KEY, write_views_file
+    from sn46_pipelines.listings.ingest import ingest_hotkey
+    from sn46_pipelines.listings.layout import VIEWS_FILE_KEY, audit_prefix
+    from sn46_pipelines.listings.views import write_views_file
 
     uploads = seed_uploads(env)
     with acting_as(gate, env, "pipeline") as key:

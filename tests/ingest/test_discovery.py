@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from bittensor.sp_core import Keypair
@@ -71,7 +71,7 @@ def test_late_file_sorting_before_the_cursor_is_found_by_the_rescan(store):
     first = scan_uploads(store, ScanCursor(), manifests)
     manifests.mark(first)
     late = upload(store, HOTKEYS[0], "a", "20261101_000000")  # older name, uploaded later
-    quiet_later = datetime.now(timezone.utc) + timedelta(hours=1)
+    quiet_later = datetime.now(UTC) + timedelta(hours=1)
     scan = scan_uploads(store, first.cursor, manifests, now=quiet_later)
     assert keys(scan) == {late}
     assert scan.late_files == 1
@@ -192,7 +192,7 @@ def test_late_file_in_an_old_epoch_is_found_by_the_rescan(store):
     manifests.mark(first)
     late = upload_epoch(store, HOTKEYS[0], EPOCHS[0], "78799", "20261121_010000")
     assert scan_uploads(store, first.cursor, manifests, rescan_budget=0).new_files == {}
-    quiet_later = datetime.now(timezone.utc) + timedelta(hours=1)
+    quiet_later = datetime.now(UTC) + timedelta(hours=1)
     scan = scan_uploads(store, first.cursor, manifests, now=quiet_later)
     assert keys(scan) == {late} and scan.late_files == 1
 

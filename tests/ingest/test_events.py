@@ -29,7 +29,9 @@ def notified(s3_bucket, moto_endpoint):
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     boto3.client("s3", endpoint_url=moto_endpoint).put_bucket_notification_configuration(
         Bucket=s3_bucket,
-        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
     )
     return open_store(f"s3://{s3_bucket}"), queue_url, sqs
 
@@ -65,8 +67,10 @@ def test_uploads_become_one_run_per_hotkey(notified, instance):
     # The next tick acknowledges what the first one turned into runs: the queue is empty then.
     assert tick(instance, store, queue_url, cursor=result.cursor).run_requests == []
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-    assert (attributes["ApproximateNumberOfMessages"], attributes["ApproximateNumberOfMessagesNotVisible"]) \
-        == ("0", "0")
+    assert (
+        attributes["ApproximateNumberOfMessages"],
+        attributes["ApproximateNumberOfMessagesNotVisible"],
+    ) == ("0", "0")
 
 
 def test_duplicate_and_redelivered_messages_give_the_same_run_key(notified, instance):
@@ -75,8 +79,12 @@ def test_duplicate_and_redelivered_messages_give_the_same_run_key(notified, inst
     queue = UploadEventQueue(queue_url, client=sqs)
     peek = queue.receive(visibility_timeout=0)  # read but not acknowledged: redelivered
     assert sum(len(f) for f in peek.new_files.values()) == 1
-    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                                     VisibilityTimeout=0).get("Messages", [])]
+    bodies = [
+        m["Body"]
+        for m in sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
+    ]
     first = tick(instance, store, queue_url)
     for body in bodies:  # the same notification delivered once more
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
@@ -89,7 +97,9 @@ def test_a_message_for_a_deleted_key_and_garbage_do_not_break_the_tick(notified,
     gone = upload(store, HOTKEYS[1])
     store.delete(gone)
     sqs.send_message(QueueUrl=queue_url, MessageBody="this is not an S3 notification")
-    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"Records": [{"eventName": "ObjectRemoved:Delete"}]}))
+    sqs.send_message(
+        QueueUrl=queue_url, MessageBody=json.dumps({"Records": [{"eventName": "ObjectRemoved:Delete"}]})
+    )
     queue = UploadEventQueue(queue_url, client=sqs)
     events = queue.receive()
     assert events.malformed == 1
@@ -118,11 +128,16 @@ def test_queue_outage_is_a_skipped_tick(instance, moto_endpoint, s3_bucket):
 def _queue_depth(sqs, queue_url) -> tuple[int, int]:
     """(visible, in flight) messages of the queue."""
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["ApproximateNumberOfMessages"]), int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def _s3_record(bucket: str, key: str, etag: str = "e1") -> dict:
-    return {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": etag}}}
+    return {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": etag}},
+    }
 
 
 def test_sns_and_eventbridge_wrapped_notifications_are_read(notified, instance):
@@ -130,8 +145,11 @@ def test_sns_and_eventbridge_wrapped_notifications_are_read(notified, instance):
     bucket = store.bucket
     first, second = (f"data/hotkey={hk}/job_id=j/data_20261120_101500_10.parquet" for hk in HOTKEYS)
     sns = {"Type": "Notification", "Message": json.dumps({"Records": [_s3_record(bucket, first)]})}
-    eventbridge = {"source": "aws.s3", "detail-type": "Object Created",
-                   "detail": {"bucket": {"name": bucket}, "object": {"key": second, "etag": "e2"}}}
+    eventbridge = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": second, "etag": "e2"}},
+    }
     removed = {"source": "aws.s3", "detail-type": "Object Deleted", "detail": {}}
     other_bucket = {"Records": [_s3_record("someone-elses-bucket", first)]}
     for body in (sns, eventbridge, removed, other_bucket):
@@ -182,19 +200,27 @@ def test_a_daemon_killed_between_receive_and_run_creation_loses_no_upload_and_in
     from sn46_pipelines.listings.ingest import ingest_hotkey, read_manifest
 
     sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
-    queue_url = sqs.create_queue(QueueName=f"uploads-{uuid.uuid4().hex[:8]}",
-                                 Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    queue_url = sqs.create_queue(
+        QueueName=f"uploads-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "1"}
+    )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     boto3.client("s3", endpoint_url=moto_endpoint).put_bucket_notification_configuration(
         Bucket=s3_bucket,
-        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
+        NotificationConfiguration={
+            "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]
+        },
     )
     store = open_store(f"s3://{s3_bucket}")
     seed_demo(store, miners=2, validators=0, seed=3)
     uploads = {o.key for o in store.list("data/") if o.key.endswith((".parquet", ".json"))}
 
-    child = subprocess.run([sys.executable, "-c", CRASH_AFTER_RECEIVE, store.url, queue_url],
-                           check=False, capture_output=True, text=True, timeout=120)
+    child = subprocess.run(
+        [sys.executable, "-c", CRASH_AFTER_RECEIVE, store.url, queue_url],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert child.returncode == -9 and "received" in child.stdout, child.stderr
 
     # Nothing was deleted: once the visibility timeout ends, every notification is back.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
 
+from sn46_pipelines.config import AutomationSettings
+from sn46_pipelines.defs.listings import upload_sensor
 from sn46_pipelines.defs.listings.ingest import miner_hotkeys, miner_listings
+from sn46_pipelines.defs.resources import DataStoreResource
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.ingest import (
     ConcurrentIngestError,
@@ -19,13 +22,10 @@ from sn46_pipelines.listings.ingest import (
 from sn46_pipelines.listings.keys import parse_upload_key, upload_key
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pipeline import run_pipeline
-from sn46_pipelines.defs.resources import DataStoreResource
-from sn46_pipelines.config import AutomationSettings
-from sn46_pipelines.defs.listings import upload_sensor
 
 miner_upload_sensor = upload_sensor(AutomationSettings())
 
-NOW = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+NOW = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @pytest.fixture
@@ -68,7 +68,9 @@ def test_sensor_skips_folders_that_are_not_hotkeys(seeded, instance):
     result = tick(instance, store)
     keys = {r.partition_key for r in result.run_requests}
     assert not any("NOTSS58" in k or ".." in k for k in keys)
-    assert all(not ("NOTSS58" in k or ".." in k) for k in result.dynamic_partitions_requests[0].partition_keys)
+    assert all(
+        not ("NOTSS58" in k or ".." in k) for k in result.dynamic_partitions_requests[0].partition_keys
+    )
 
 
 def test_store_outage_is_a_skipped_tick_not_a_crash(instance, moto_endpoint):
@@ -101,14 +103,20 @@ def test_asset_curates_a_hotkey_once_and_leaves_uploads_alone(seeded, instance):
     before = uploads_snapshot(store)
     resources = {"data_store": DataStoreResource(url=store.url)}
 
-    first = dg.materialize([miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources)
-    meta = {k: v.value for k, v in first.asset_materializations_for_node("miner_listings")[0].metadata.items()}
+    first = dg.materialize(
+        [miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources
+    )
+    meta = {
+        k: v.value for k, v in first.asset_materializations_for_node("miner_listings")[0].metadata.items()
+    }
     assert meta["files_processed"] == len(miner.files)
     assert meta["rows_accepted"] == meta["curated_rows"] > 0
     rejected = {k.removeprefix("rejected_"): v for k, v in meta.items() if k.startswith("rejected_") and v}
     assert rejected == miner.expected  # exactly the planted defects, under their reason codes
 
-    second = dg.materialize([miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources)
+    second = dg.materialize(
+        [miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources
+    )
     again = second.asset_materializations_for_node("miner_listings")[0].metadata
     assert again["files_processed"].value == 0  # idempotent: nothing new
 
@@ -125,7 +133,9 @@ def test_each_ingest_reports_its_checks_and_a_table_schema(seeded, instance):
     resources = {"data_store": DataStoreResource(url=store.url)}
     instance.add_dynamic_partitions(miner_hotkeys.name, [m.hotkey for m in report.miners])
     for miner in report.miners:
-        result = dg.materialize([miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources)
+        result = dg.materialize(
+            [miner_listings], partition_key=miner.hotkey, instance=instance, resources=resources
+        )
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
         assert set(checks) == {"rejected_row_share", "no_file_rejected_whole"}
         assert all(c.severity == dg.AssetCheckSeverity.WARN for c in checks.values())

@@ -15,9 +15,9 @@ from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.aggregate_checks import check_known_hotkeys
 from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
 from sn46_pipelines.listings.ingest import ingest_hotkey, read_manifest
+from sn46_pipelines.listings.layout import METAGRAPH_KEY
 from sn46_pipelines.listings.views import connect_views
 from sn46_pipelines.metagraph import (
-    METAGRAPH_KEY,
     MetagraphSnapshot,
     MetagraphSnapshotError,
     registered_hotkeys,
@@ -118,7 +118,7 @@ def test_a_bad_snapshot_is_named_and_retires_nothing(store, instance):
     live.tick()
     before = live.partitions
     store.put(METAGRAPH_KEY, b"{not json")
-    with pytest.raises(MetagraphSnapshotError, match="metagraph.json: not a metagraph snapshot"):
+    with pytest.raises(MetagraphSnapshotError, match=r"metagraph\.json: not a metagraph snapshot"):
         registered_hotkeys(store)
     live.tick()  # the sensor logs it and keeps every partition
     assert live.partitions == before

@@ -24,8 +24,9 @@ def listings(n: int = 50, *, first_zpid: int = 10_000_000, zip_code: str = ZIP, 
     """``n`` clean rows in declared types, scraped in the day before NOW, zpids first_zpid, +1, ..."""
     place = next(p for p in PLACES if p.zip_code == zip_code)
     zpids = np.arange(first_zpid, first_zpid + n)
-    return synth_listings(np.random.default_rng(seed), place, zpids, newest=NOW - timedelta(hours=1),
-                          window=timedelta(days=1))
+    return synth_listings(
+        np.random.default_rng(seed), place, zpids, newest=NOW - timedelta(hours=1), window=timedelta(days=1)
+    )
 
 
 def edit(table: pa.Table, row: int, **values) -> pa.Table:

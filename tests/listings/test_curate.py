@@ -10,7 +10,8 @@ import pytest
 from listings_helpers import HOTKEY, JOB, NOW, edit, listings, parquet_bytes
 
 import sn46_pipelines.listings.files as file_checks
-from sn46_pipelines.listings import CURATED_SCHEMA, QUARANTINE_SCHEMA, REASONS, Rules, curate_hotkey
+from sn46_pipelines.listings import CURATED_SCHEMA, QUARANTINE_SCHEMA, REASONS, curate_hotkey
+from sn46_pipelines.listings.rules import Rules  # its own module: pyproject marks it immutable (B008)
 from sn46_pipelines.objectstore import NotFoundError
 
 
@@ -159,7 +160,7 @@ def test_a_store_failure_raises_instead_of_quarantining(store, uploads) -> None:
         ({"latitude": -97.7, "longitude": 30.3}, "implausible_value", "not in the US"),
         ({"zip_code": "10001"}, "zip_mismatch", "78701"),
         ({"zip_code": "7870"}, "zip_mismatch", "5-digit"),
-        ({"zip_code": "78７01"}, "zip_mismatch", "5-digit"),
+        ({"zip_code": "78７01"}, "zip_mismatch", "5-digit"),  # noqa: RUF001  a full-width digit is the input
         ({"zip_code": None}, "zip_mismatch", "78701"),
         ({"datetime": NOW + timedelta(hours=1)}, "future_date", "after now"),
         ({"datetime": NOW - timedelta(days=30, seconds=1)}, "stale", "30 days freshness window"),
@@ -214,10 +215,19 @@ def test_newest_row_per_zpid_wins_within_and_across_files(store, uploads) -> Non
     first = listings(20)
     stamps = first.column("datetime").to_pylist()
     in_file = pa.concat_tables([first, first.slice(3, 1)])  # row 20 repeats row 3 exactly
-    relisted = edit(listings(5, first_zpid=20_000_000), 0, zpid=first.column("zpid")[5].as_py(),
-                    datetime=stamps[5] + timedelta(minutes=1), price=123_000.0)
-    older = edit(listings(5, first_zpid=30_000_000), 0, zpid=first.column("zpid")[6].as_py(),
-                 datetime=stamps[6] - timedelta(hours=2))
+    relisted = edit(
+        listings(5, first_zpid=20_000_000),
+        0,
+        zpid=first.column("zpid")[5].as_py(),
+        datetime=stamps[5] + timedelta(minutes=1),
+        price=123_000.0,
+    )
+    older = edit(
+        listings(5, first_zpid=30_000_000),
+        0,
+        zpid=first.column("zpid")[6].as_py(),
+        datetime=stamps[6] - timedelta(hours=2),
+    )
     a, b, c = uploads.put(in_file), uploads.put(relisted), uploads.put(older)
     result = curate(store, [a, b, c])
     q = result.quarantine.to_pylist()
@@ -233,8 +243,12 @@ def test_newest_row_per_zpid_wins_within_and_across_files(store, uploads) -> Non
 def test_existing_rows_merge_and_lose_only_to_newer_ones(store, uploads) -> None:
     first = curate(store, [uploads.put(listings(10))]).listings
     stamps = first.column("datetime").to_pylist()
-    newer = edit(listings(3, first_zpid=40_000_000), 0, zpid=first.column("zpid")[2].as_py(),
-                 datetime=stamps[2] + timedelta(minutes=5))
+    newer = edit(
+        listings(3, first_zpid=40_000_000),
+        0,
+        zpid=first.column("zpid")[2].as_py(),
+        datetime=stamps[2] + timedelta(minutes=5),
+    )
     older_at = stamps[4] - timedelta(minutes=5)
     stale_copy = edit(newer, 1, zpid=first.column("zpid")[4].as_py(), datetime=older_at)
     result = curate(store, [uploads.put(stale_copy)], existing=first)
@@ -284,8 +298,9 @@ def test_reports_and_stats(store, uploads) -> None:
     stats = result.stats()
     assert stats["files_processed"] == 2 and stats["files_rejected"] == 1
     assert stats["rows_in"] == 10 and stats["rows_accepted"] == 9 and stats["listings"] == 9
-    assert stats["rows_rejected"] == {r: (1 if r in ("implausible_value", "filename_row_mismatch") else 0)
-                                      for r in REASONS}
+    assert stats["rows_rejected"] == {
+        r: (1 if r in ("implausible_value", "filename_row_mismatch") else 0) for r in REASONS
+    }
     assert stats["newest_upload"] == max(good.mtime, bad.mtime).isoformat()
     assert list(result.reason_counts()) == list(REASONS)
 

@@ -58,8 +58,10 @@ def test_both_key_spellings_ingest_into_the_curated_set(store, doubled):
     ("body", "reason"),
     [
         (b"{not json", "malformed_json"),
-        (encode({"epoch_id": EPOCH, "zipcode": ZIP, "miner_hotkey": HOTKEY, "listings": []}),
-         "malformed_json"),
+        (
+            encode({"epoch_id": EPOCH, "zipcode": ZIP, "miner_hotkey": HOTKEY, "listings": []}),
+            "malformed_json",
+        ),
         (encode(document(10) | {"listings": "many"}), "malformed_json"),
         (encode(document(10, listing_count=11)), "listing_count_mismatch"),
         (encode(document(10, miner_hotkey="5Someone" + HOTKEY[8:])), "hotkey_mismatch"),
@@ -83,6 +85,10 @@ def test_each_listing_must_be_in_the_folders_zip_and_meets_the_row_rules(folder_
     put_document(folder_store, encode(body))
     report = ingest_hotkey(folder_store, HOTKEY, now=datetime.now(UTC) + timedelta(minutes=1))
     found = {(e["row_index"], e["reason"]) for e in report.result.quarantine.to_pylist()}
-    assert found == {(2, "zip_mismatch"), (4, "implausible_value"), (6, "missing_required"),
-                     (8, "implausible_value")}
+    assert found == {
+        (2, "zip_mismatch"),
+        (4, "implausible_value"),
+        (6, "missing_required"),
+        (8, "implausible_value"),
+    }
     assert report.result.listings.num_rows == 6

@@ -60,17 +60,39 @@ def test_impossible_timestamp_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("job", "zip_code"),
-    [("zillow_premium_zip_78701_sold", "78701"), ("zip_02134", "02134"), ("zillow_zip_787010_sold", None),
-     ("zillow_recently_sold", None), ("zipcode_78701", None)],
+    [
+        ("zillow_premium_zip_78701_sold", "78701"),
+        ("zip_02134", "02134"),
+        ("zillow_zip_787010_sold", None),
+        ("zillow_recently_sold", None),
+        ("zipcode_78701", None),
+    ],
 )
 def test_job_zip(job: str, zip_code: str | None) -> None:
     assert job_zip(job) == zip_code
 
 
 def test_declared_schema_has_the_18_columns_in_upload_order() -> None:
-    assert COLUMNS == ("uri", "datetime", "label", "zpid", "price", "address", "bedrooms", "bathrooms",
-                       "living_area", "home_type", "home_status", "days_on_zillow", "url", "zip_code", "city",
-                       "state", "latitude", "longitude")
+    assert COLUMNS == (
+        "uri",
+        "datetime",
+        "label",
+        "zpid",
+        "price",
+        "address",
+        "bedrooms",
+        "bathrooms",
+        "living_area",
+        "home_type",
+        "home_status",
+        "days_on_zillow",
+        "url",
+        "zip_code",
+        "city",
+        "state",
+        "latitude",
+        "longitude",
+    )
 
 
 def replaced(table: pa.Table, name: str, column: pa.Array) -> pa.Table:
@@ -84,7 +106,8 @@ def test_declared_types_pass_through_untouched() -> None:
 
 
 def test_a_file_in_declared_types_keeps_its_values_and_loses_its_metadata() -> None:
-    """pandas and parquet leave schema and field metadata: the conformed table is exactly the declared schema."""
+    """pandas and parquet leave schema and field metadata: the conformed table is exactly the
+    declared schema."""
     table = listings(3)
     fields = [field.with_metadata({b"PARQUET:field_id": b"1"}) for field in table.schema]
     written = pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata={b"pandas": b"{}"}))

@@ -23,19 +23,37 @@ def document(hotkey: str, rows: pa.Table) -> bytes:
     """``rows`` (upload columns) as the resi miner's epoch/zipcode document, in its own field names."""
     listings = [
         {
-            "zpid": row["zpid"], "mls_id": None, "address": row["address"], "price": row["price"],
-            "property_type": row["home_type"], "listing_status": row["home_status"],
-            "listing_date": row["datetime"].isoformat(), "source_url": row["url"],
-            "scraped_timestamp": row["datetime"].isoformat(), "zipcode": row["zip_code"],
-            "bedrooms": row["bedrooms"], "bathrooms": row["bathrooms"], "sqft": row["living_area"],
-            "days_on_market": row["days_on_zillow"], "lot_size": 6_000.0, "year_built": 1994,
-            "zestimate": None, "latitude": row["latitude"], "longitude": row["longitude"],
+            "zpid": row["zpid"],
+            "mls_id": None,
+            "address": row["address"],
+            "price": row["price"],
+            "property_type": row["home_type"],
+            "listing_status": row["home_status"],
+            "listing_date": row["datetime"].isoformat(),
+            "source_url": row["url"],
+            "scraped_timestamp": row["datetime"].isoformat(),
+            "zipcode": row["zip_code"],
+            "bedrooms": row["bedrooms"],
+            "bathrooms": row["bathrooms"],
+            "sqft": row["living_area"],
+            "days_on_market": row["days_on_zillow"],
+            "lot_size": 6_000.0,
+            "year_built": 1994,
+            "zestimate": None,
+            "latitude": row["latitude"],
+            "longitude": row["longitude"],
             "data_source": "zillow",
         }
         for row in rows.to_pylist()
     ]
-    body = {"epoch_id": EPOCH, "zipcode": ZIP, "miner_hotkey": hotkey,
-            "submission_timestamp": NOW.isoformat(), "listing_count": len(listings), "listings": listings}
+    body = {
+        "epoch_id": EPOCH,
+        "zipcode": ZIP,
+        "miner_hotkey": hotkey,
+        "submission_timestamp": NOW.isoformat(),
+        "listing_count": len(listings),
+        "listings": listings,
+    }
     return json.dumps(body, indent=2).encode()
 
 
@@ -67,8 +85,11 @@ def test_rows_of_both_layouts_count_in_one_score(both_layouts):
     scores = {row["hotkey"]: row for row in aggregates["miner_scores"].to_pylist()}
     assert (scores[HOTKEY]["rows_accepted"], scores[HOTKEY]["rows_submitted"]) == (270, 270)
     assert scores[HOTKEY]["passed"] and scores[HOTKEY]["copy_rate"] == 0
-    jobs = {row["job_id"]: row["rows_accepted"] for row in aggregates["miner_job_stats"].to_pylist()
-            if row["hotkey"] == HOTKEY}
+    jobs = {
+        row["job_id"]: row["rows_accepted"]
+        for row in aggregates["miner_job_stats"].to_pylist()
+        if row["hotkey"] == HOTKEY
+    }
     assert jobs == {JOB: 150, epoch_job_id(EPOCH, ZIP): 120}
 
 

@@ -7,14 +7,16 @@ deployment does round after round.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.aggregates import aggregate_store
-from sn46_pipelines.listings.ingest import audit_prefix, ingest_hotkey, read_manifest
+from sn46_pipelines.listings.ingest import ingest_hotkey, read_manifest
 from sn46_pipelines.listings.keys import parse_upload_key, upload_key
+from sn46_pipelines.listings.layout import audit_prefix
 from sn46_pipelines.listings.scoring import ScoringRules
 
 START = datetime(2026, 12, 3, tzinfo=UTC)
@@ -50,7 +52,7 @@ def test_six_rounds_keep_honest_miners_passing_and_catch_every_defect_each_round
             assert ("copies" in row["reasons"]) == ("copied_rows" in miner.defects), index
     honest = [m.hotkey for m in report.miners if not m.defects]
     assert honest
-    for previous, current in zip(history, history[1:], strict=False):
+    for previous, current in itertools.pairwise(history):
         for hotkey in honest:
             assert current[hotkey]["passed"], (hotkey, current[hotkey]["reasons"])
             assert current[hotkey]["duplicate_rate"] == 0.0  # a later upload of a home is an update

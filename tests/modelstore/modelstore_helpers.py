@@ -12,7 +12,10 @@ WORKERS = Path(__file__).with_name("modelstore_workers.py")
 def start_worker(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, str(WORKERS), *args],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -27,7 +30,7 @@ class CrashingStore:
     "crashed" commit left behind is exactly what a real crash would leave.
     """
 
-    WRITES = {"put", "upload", "put_if_absent", "put_if_match", "delete", "delete_many", "copy"}
+    WRITES = frozenset({"put", "upload", "put_if_absent", "put_if_match", "delete", "delete_many", "copy"})
 
     def __init__(self, inner, crash_at: int) -> None:
         self._inner = inner

@@ -1,14 +1,14 @@
 """Child-process entry points for the model-store concurrency tests (run as a script).
 
-    python modelstore_workers.py commit URL FOLDER N WRITER [CYCLE]  # N commits with retries; content
-                                                                     # repeats every CYCLE commits
-    python modelstore_workers.py commit-loop URL FILE         # commit forever (for kill -9)
-    python modelstore_workers.py commit-once URL FILE         # commit FILE once, print the version
-    python modelstore_workers.py lease URL TTL                # take the GC lease, print its owner; on a
-                                                              # stdin line release it, pausing (a line
-                                                              # out, a line in) just before the delete
-    python modelstore_workers.py genesis URL FILE START       # at START (epoch s), commit FILE believing
-                                                              # the store empty; no retries: won or lost
+python modelstore_workers.py commit URL FOLDER N WRITER [CYCLE]  # N commits with retries; content
+                                                                 # repeats every CYCLE commits
+python modelstore_workers.py commit-loop URL FILE         # commit forever (for kill -9)
+python modelstore_workers.py commit-once URL FILE         # commit FILE once, print the version
+python modelstore_workers.py lease URL TTL                # take the GC lease, print its owner; on a
+                                                          # stdin line release it, pausing (a line
+                                                          # out, a line in) just before the delete
+python modelstore_workers.py genesis URL FILE START       # at START (epoch s), commit FILE believing
+                                                          # the store empty; no retries: won or lost
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def main(argv: list[str]) -> int:
         done = []
         for i in range(n):
             (folder / "model.pt").write_bytes(f"{writer}-{i % cycle}".encode() * 100)
-            record = store.commit(folder, message=f"{writer}/{i}", metadata={"writer": writer, "i": i}, retries=200)
+            record = store.commit(
+                folder, message=f"{writer}/{i}", metadata={"writer": writer, "i": i}, retries=200
+            )
             done.append(record.counter)
         print(json.dumps(done))
         return 0

@@ -11,7 +11,6 @@ import pytest
 from sn46_pipelines.cli.store import main
 from sn46_pipelines.modelstore.layout import blob_key, record_key
 
-
 #: The CLI is backend-agnostic (the library tests cover both backends); S3 runs the exit-code contract only.
 file_only = pytest.mark.parametrize("store_url", ["file"], indirect=True)
 
@@ -30,8 +29,16 @@ def cli(store_url, capsys):
 
 @file_only
 def test_commit_head_inspect_list_checkout(cli, make_checkpoint, tmp_path):
-    code, doc = cli("commit", str(make_checkpoint(1)), "--message", "first", "--meta", "mape=0.08",
-                    "--meta", "data_version=2026-11-01")
+    code, doc = cli(
+        "commit",
+        str(make_checkpoint(1)),
+        "--message",
+        "first",
+        "--meta",
+        "mape=0.08",
+        "--meta",
+        "data_version=2026-11-01",
+    )
     assert code == 0 and set(doc) == {"version_id", "counter", "record_hash", "content_hash", "parent"}
     assert (doc["version_id"], doc["counter"], doc["parent"]) == ("v0000000000", 0, None)
     code, second = cli("commit", str(make_checkpoint(2)), "--retries", "3")
@@ -44,7 +51,7 @@ def test_commit_head_inspect_list_checkout(cli, make_checkpoint, tmp_path):
     assert cli("inspect", "v0000000000")[1] == first
     code, listing = cli("list")
     assert [r["counter"] for r in listing] == [0, 1]
-    code, out = cli("checkout", "head", str(tmp_path / "out"))
+    code, _out = cli("checkout", "head", str(tmp_path / "out"))
     assert code == 0 and (tmp_path / "out" / "model.pt").exists()
 
 
@@ -65,8 +72,13 @@ def test_verify_and_find_corruption_exit_codes(cli, make_checkpoint, store_url):
     assert (code, doc["valid"], doc["first_bad"], doc["kind"]) == (1, False, "v0000000001", "missing_record")
     code, doc = cli("find-corruption")
     assert code == 1
-    assert doc == {"corrupted": True, "version_id": "v0000000001", "counter": 1, "kind": "missing_record",
-                   "detail": doc["detail"]}
+    assert doc == {
+        "corrupted": True,
+        "version_id": "v0000000001",
+        "counter": 1,
+        "kind": "missing_record",
+        "detail": doc["detail"],
+    }
 
 
 def test_unreadable_store_exits_2_with_a_json_error(tmp_path, capsys, moto_endpoint):
@@ -110,8 +122,13 @@ def test_replication_and_export_import_through_the_cli(cli, make_checkpoint, tmp
     replica = f"file://{tmp_path}/replica"
     (tmp_path / "replica").mkdir()
     code, report = cli("replication-check", "--replica", replica)
-    assert code == 1 and set(report) >= {"in_sync", "missing_versions", "missing_blobs", "lag_versions",
-                                         "lag_seconds"}
+    assert code == 1 and set(report) >= {
+        "in_sync",
+        "missing_versions",
+        "missing_blobs",
+        "lag_versions",
+        "lag_seconds",
+    }
     assert (report["in_sync"], report["missing_versions"], report["lag_versions"]) == (False, [0, 1, 2], 3)
     code, report = cli("replication-check", "--replica", replica, "--repair")
     assert (code, report["in_sync"]) == (0, True)
@@ -155,7 +172,7 @@ def test_store_help_is_fast_and_imports_nothing_heavy():
 def test_corrupt_blob_fails_checkout_with_exit_2(cli, make_checkpoint, store_url, tmp_path):
     from sn46_pipelines.objectstore import open_store
 
-    _, doc = cli("commit", str(make_checkpoint(0)))
+    cli("commit", str(make_checkpoint(0)))
     record = cli("inspect", "head")[1]
     objects = open_store(store_url)
     objects.put(blob_key(record["manifest"]["model.pt"]["sha256"]), b"tampered")
@@ -173,7 +190,11 @@ def test_stats_and_audit_trail(cli, make_checkpoint):
     assert code == 0
     assert (stats["versions"], stats["live_versions"], stats["collected_versions"]) == (3, 1, 2)
     assert stats["head"] == "v0000000002" and stats["last_commit_latency_s"] > 0
-    assert stats["gc_runs"] == 1 and stats["gc_versions_deleted_total"] == 2 and stats["gc_bytes_freed_total"] > 0
+    assert (
+        stats["gc_runs"] == 1
+        and stats["gc_versions_deleted_total"] == 2
+        and stats["gc_bytes_freed_total"] > 0
+    )
     assert stats["storage_bytes"] >= stats["blob_bytes"] + stats["record_bytes"]
     code, trail = cli("audit")
     assert [e["kind"] for e in trail] == ["commit", "commit", "commit", "pin", "gc"]

@@ -34,8 +34,17 @@ def test_commit_builds_a_hash_chain_and_reads_back(mstore: ModelStore, make_chec
     assert mstore.get("v0000000000") == first == mstore.get(0) == mstore.get("0")
     assert [r.counter for r in mstore.list_versions()] == [0, 1]
     stored = json.loads(mstore.objects.get(record_key(0)))
-    assert {"counter", "version_id", "parent", "manifest", "content_hash", "message", "metadata",
-            "timestamp", "record_hash"} <= set(stored)
+    assert {
+        "counter",
+        "version_id",
+        "parent",
+        "manifest",
+        "content_hash",
+        "message",
+        "metadata",
+        "timestamp",
+        "record_hash",
+    } <= set(stored)
     assert stored["metadata"] == {"mape": 0.08, "data": "2026-11-01"}
 
 
@@ -111,7 +120,9 @@ def test_retries_commit_on_top_of_the_new_head(mstore: ModelStore, make_checkpoi
     assert (record.counter, record.parent) == (2, winner.record_hash)
 
 
-def test_head_lookup_costs_a_few_requests_with_a_fresh_lagging_or_missing_hint(mstore: ModelStore, make_checkpoint):
+def test_head_lookup_costs_a_few_requests_with_a_fresh_lagging_or_missing_hint(
+    mstore: ModelStore, make_checkpoint
+):
     records = [parent := build_record(0, None, {}, message="0")]
     for counter in range(1, 1050):  # past 1,000: no listing page limit anywhere in the lookup or verify
         records.append(parent := build_record(counter, parent, {}, message=str(counter)))
@@ -189,7 +200,7 @@ def test_a_file_changed_while_committing_is_refused_and_leaves_nothing(mstore: M
         return pending
 
     objects.begin_upload = rewrite_meanwhile
-    with pytest.raises(InvalidRecordError, match="model.pt changed while it was being committed"):
+    with pytest.raises(InvalidRecordError, match=r"model\.pt changed while it was being committed"):
         mstore.commit(folder)
     del objects.begin_upload
     assert mstore.head() is None

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sn46_pipelines.modelstore import ModelStore, verify
 from sn46_pipelines.cli.store import main
+from sn46_pipelines.modelstore import ModelStore, verify
 from sn46_pipelines.objectstore import StoreUnavailableError
 
 

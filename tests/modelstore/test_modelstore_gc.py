@@ -45,8 +45,9 @@ def test_gc_keeps_newest_protected_and_pinned_and_deletes_only_unshared_blobs(ch
     assert result.live == [1, 3, 5, 6, 7]
     # each collected version had two unique blobs (model.pt, metrics.json); feature_config.json is shared
     assert result.blobs_deleted == 6 and _blob_count(chain) == before - 6
-    assert result.bytes_freed == sum(chain.get(c).size - chain.get(c).manifest["feature_config.json"].size
-                                     for c in (0, 2, 4))
+    assert result.bytes_freed == sum(
+        chain.get(c).size - chain.get(c).manifest["feature_config.json"].size for c in (0, 2, 4)
+    )
     assert chain.is_collected(0) and not chain.is_collected(1)
     chain.checkout("pin:prod", tmp_path / "prod")  # pinned version still whole
     with pytest.raises(VersionCollectedError, match="garbage-collected"):
@@ -104,9 +105,8 @@ def test_orphans_are_deleted_only_after_the_grace_period(chain: ModelStore, tmp_
 
 
 def test_a_second_gc_waits_its_turn(chain: ModelStore):
-    with Lease(chain.objects):
-        with pytest.raises(StoreBusyError, match="another GC"):
-            collect_garbage(chain, keep_versions=2)
+    with Lease(chain.objects), pytest.raises(StoreBusyError, match="another GC"):
+        collect_garbage(chain, keep_versions=2)
     assert collect_garbage(chain, keep_versions=2).collected
 
 
@@ -147,4 +147,3 @@ def test_concurrent_pin_updates_lose_nothing(chain: ModelStore):
         list(pool.map(lambda c: set_pin(ModelStore(chain.objects), "prod", c % 8), range(12)))
     assert read_pins(chain)["prod"].revision == 12
     assert len(pin_history(chain, "prod")) == 12
-

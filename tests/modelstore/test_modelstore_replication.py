@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from sn46_pipelines.modelstore import ModelStore, ModelStoreError, build_record, verify
 from sn46_pipelines.cli.store import main
+from sn46_pipelines.modelstore import ModelStore, ModelStoreError, build_record, verify
 from sn46_pipelines.modelstore.layout import blob_key, record_key
 from sn46_pipelines.modelstore.record import canonical_json
 from sn46_pipelines.modelstore.replication import check_replication

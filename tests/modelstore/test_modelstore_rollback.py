@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from sn46_pipelines.modelstore import ModelStore, build_record, verify
 from sn46_pipelines.cli.store import main
+from sn46_pipelines.modelstore import ModelStore, build_record, verify
 from sn46_pipelines.modelstore.layout import HEAD_HINT, record_key
 from sn46_pipelines.modelstore.record import canonical_json
 
@@ -26,8 +26,12 @@ def chain(mstore: ModelStore, make_checkpoint) -> ModelStore:
 
 def _point_head_at(store: ModelStore, counter: int) -> None:
     record = store.get(counter)
-    store.objects.put(HEAD_HINT, canonical_json(
-        {"counter": counter, "version_id": record.version_id, "record_hash": record.record_hash}))
+    store.objects.put(
+        HEAD_HINT,
+        canonical_json(
+            {"counter": counter, "version_id": record.version_id, "record_hash": record.record_hash}
+        ),
+    )
 
 
 def test_cutting_off_the_newest_versions_is_a_rollback(chain: ModelStore, store_url: str, capsys):

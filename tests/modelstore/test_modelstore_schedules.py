@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from sn46_pipelines.definitions import defs
 from sn46_pipelines.defs.modelstore.jobs import DEEP_REPLICATION_HOUR, DEEP_VERIFY_HOUR
 
-DAY = datetime(2026, 11, 24, tzinfo=timezone.utc)
+DAY = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def test_the_replica_is_checked_deep_once_a_night_after_the_deep_verification():

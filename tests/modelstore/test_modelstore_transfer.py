@@ -43,7 +43,9 @@ def test_export_import_round_trip(chain: ModelStore, empty_file_store: ModelStor
     assert imported.records_written == [0, 1, 2, 3, 4, 5]
     report = verify(empty_file_store, deep=True)
     assert (report.valid, report.versions, report.live, report.collected) == (True, 6, 2, 4)
-    assert [r.record_hash for r in empty_file_store.list_versions()] == [r.record_hash for r in chain.list_versions()]
+    assert [r.record_hash for r in empty_file_store.list_versions()] == [
+        r.record_hash for r in chain.list_versions()
+    ]
     empty_file_store.checkout(3, tmp_path / "v3")
     assert (tmp_path / "v3" / "model.pt").read_bytes() == b"weights-3" * 50
     # Importing again is a no-op; importing into the source itself too.
@@ -63,7 +65,9 @@ def test_import_extends_a_store_that_holds_a_prefix(chain: ModelStore, tmp_path,
     assert verify(target, deep=True).valid
 
 
-def test_import_refuses_a_diverging_chain(chain: ModelStore, empty_file_store: ModelStore, tmp_path, make_checkpoint):
+def test_import_refuses_a_diverging_chain(
+    chain: ModelStore, empty_file_store: ModelStore, tmp_path, make_checkpoint
+):
     archive = tmp_path / "a.tar.gz"
     export_versions(chain, [5], archive)
     empty_file_store.commit(make_checkpoint("other"))

@@ -150,4 +150,6 @@ def test_a_damaged_segment_costs_speed_never_a_wrong_answer(sealed_chain: ModelS
     forged["records"][1] = forged["records"][1].replace('"v5"', '"forged"')
     sealed_chain.objects.put("segments/v0000000004.json", canonical_json(forged))
     assert _report(sealed_chain, deep=False) == (True, None, None)  # the records are judged, not the cache
-    assert "forged" not in sealed_chain.objects.get("segments/v0000000004.json").decode()  # and it is resealed
+    assert (
+        "forged" not in sealed_chain.objects.get("segments/v0000000004.json").decode()
+    )  # and it is resealed

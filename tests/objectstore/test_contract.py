@@ -63,9 +63,8 @@ def test_missing_keys_raise_not_found(store):
     ):
         with pytest.raises(NotFoundError, match="absent"):
             call()
-    with pytest.raises(NotFoundError):
-        with store.open("absent"):
-            pass
+    with pytest.raises(NotFoundError), store.open("absent"):
+        pass
     store.delete("absent")  # deleting a missing key is fine
     assert not store.exists("dest")
 
@@ -583,8 +582,9 @@ def test_a_staging_file_in_use_is_never_a_leftover(tmp_path):
             print("staged", flush=True)
             sys.stdin.readline()
     """)
-    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout.readline() == "staged\n"
     assert store.leftovers(older_than=-60) == []  # the live writer holds its lock
     child.kill()  # SIGKILL: the kernel drops the lock, the file stays

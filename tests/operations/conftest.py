@@ -17,10 +17,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from operations_helpers import ENV_GC, VERSIONS
 
 from sn46_pipelines.modelstore import ModelStore
-
-from operations_helpers import ENV_GC, VERSIONS
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ import time
 
 import dagster as dg
 import pytest
+from operations_helpers import folder_only, gc_job, observed, retries, run, with_fast_retries
 
 from sn46_pipelines.defs.modelstore import GC_POOL
 from sn46_pipelines.modelstore import ModelStore, StoreBusyError
 from sn46_pipelines.modelstore.lease import Lease
-
-from operations_helpers import gc_job, folder_only, observed, retries, run, with_fast_retries
 
 
 @folder_only

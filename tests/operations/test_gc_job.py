@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from operations_helpers import failure_message, folder_only, gc_job, observed, retries, run
 
 from sn46_pipelines.defs.modelstore import GCConfig
 from sn46_pipelines.modelstore import ModelStore, set_pin, verify
 from sn46_pipelines.modelstore.stats import store_stats
-
-from operations_helpers import gc_job, failure_message, folder_only, observed, retries, run
 
 
 def test_gc_applies_the_environment_policy_and_keeps_the_pinned_version(

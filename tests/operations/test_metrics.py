@@ -7,12 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from operations_helpers import folder_only
 
 from sn46_pipelines.modelstore import ModelStore, collect_garbage
 from sn46_pipelines.modelstore.metrics import prometheus_text
 from sn46_pipelines.modelstore.stats import store_stats
-
-from operations_helpers import folder_only
 
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')

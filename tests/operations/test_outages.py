@@ -18,12 +18,21 @@ import dagster as dg
 import pytest
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.retries.standard import ExponentialBackoff
+from operations_helpers import (
+    VERSIONS,
+    failure_message,
+    gc_job,
+    observed,
+    replication_check_job,
+    retries,
+    run,
+    verify_chain_job,
+    with_fast_retries,
+)
 
 from sn46_pipelines.defs.modelstore import model_store
-from sn46_pipelines.modelstore import ModelStore, set_pin, verify
 from sn46_pipelines.defs.resources import ModelStoreResource
-
-from operations_helpers import gc_job, replication_check_job, verify_chain_job, VERSIONS, failure_message, observed, retries, run, with_fast_retries
+from sn46_pipelines.modelstore import ModelStore, set_pin, verify
 
 s3_only = pytest.mark.parametrize("store_url", ["s3"], indirect=True)
 

@@ -7,12 +7,19 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from operations_helpers import (
+    VERSIONS,
+    failure_message,
+    folder_only,
+    observed,
+    replication_check_job,
+    retries,
+    run,
+)
 
 from sn46_pipelines.defs.modelstore import RPO_SECONDS, ReplicationConfig
 from sn46_pipelines.modelstore import ModelStore, verify
 from sn46_pipelines.modelstore.replication import check_replication
-
-from operations_helpers import replication_check_job, VERSIONS, failure_message, folder_only, observed, retries, run
 
 
 @pytest.fixture

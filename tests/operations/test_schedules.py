@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -21,7 +21,7 @@ nightly_gc_schedule = defs.resolve_schedule_def("nightly_gc_schedule")
 chain_verification_schedule = defs.resolve_schedule_def("chain_verification_schedule")
 replication_check_schedule = defs.resolve_schedule_def("replication_check_schedule")
 
-DAY = datetime(2026, 11, 24, tzinfo=timezone.utc)
+DAY = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def ticks(schedule: dg.ScheduleDefinition, start: datetime, end: datetime) -> list[datetime]:
@@ -44,7 +44,7 @@ def evaluate(schedule: dg.ScheduleDefinition, when: datetime) -> dg.RunRequest:
 def test_gc_runs_once_a_night_at_two_utc_with_the_environment_policy():
     times = ticks(nightly_gc_schedule, DAY, DAY + timedelta(days=3))
 
-    assert [t.astimezone(timezone.utc) for t in times] == [DAY + timedelta(days=d, hours=2) for d in range(3)]
+    assert [t.astimezone(UTC) for t in times] == [DAY + timedelta(days=d, hours=2) for d in range(3)]
     request = evaluate(nightly_gc_schedule, times[0])
     assert nightly_gc_schedule.job_name == gc_job.name
     assert not request.run_config.get("ops")  # the policy is the environment's, read when the run starts

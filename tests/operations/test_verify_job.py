@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+from operations_helpers import (
+    VERSIONS,
+    failure_message,
+    folder_only,
+    observed,
+    retries,
+    run,
+    verify_chain_job,
+)
 
 from sn46_pipelines.defs.modelstore import VerifyConfig
 from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.modelstore.layout import blob_key, record_key
 from sn46_pipelines.modelstore.record import canonical_json
-
-from operations_helpers import verify_chain_job, VERSIONS, failure_message, folder_only, observed, retries, run
 
 
 @folder_only
@@ -41,7 +48,9 @@ def test_a_tampered_record_fails_the_run_naming_the_first_bad_version(
     assert failure_metadata["first_bad_version"].value == "v0000000003"
     seen = observed(instance)
     assert (seen["chain_valid"], seen["first_bad_version"], seen["corruption_kind"]) == (
-        False, "v0000000003", "bad_record_hash",
+        False,
+        "v0000000003",
+        "bad_record_hash",
     )
 
 

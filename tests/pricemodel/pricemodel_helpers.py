@@ -61,8 +61,9 @@ def fit_hgb(result, listings: pa.Table):
     in_validation = validation_mask(zpid_hashes(table.column("zpid").to_pylist()), result.config.val_percent)
     train_rows = table.filter(pa.array(~in_validation))
     with threadpool_limits(1):  # as the MLP trains; OpenMP's threads on a busy machine are 20x slower
-        return HistGradientBoostingRegressor(random_state=0).fit(encode(train_rows, result.spec),
-                                                                 log_prices(train_rows))
+        return HistGradientBoostingRegressor(random_state=0).fit(
+            encode(train_rows, result.spec), log_prices(train_rows)
+        )
 
 
 def mape(actual: np.ndarray, predicted: np.ndarray) -> float:

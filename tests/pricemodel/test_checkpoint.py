@@ -64,7 +64,9 @@ def test_onnx_export_loads_and_agrees_with_torch(checkpoint_dir, listings):
     assert inp.type.tensor_type.shape.dim[1].dim_value == spec.n_inputs
 
     x = encode(listings, spec)
-    session = onnxruntime.InferenceSession(str(checkpoint_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        str(checkpoint_dir / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
     for rows in (x[:1], x[:256], x):  # the batch dimension is dynamic
         (onnx_prices,) = session.run(None, {INPUT_NAME: rows})
         with torch.inference_mode():
@@ -76,7 +78,9 @@ def test_onnx_export_loads_and_agrees_with_torch(checkpoint_dir, listings):
 def test_onnx_graph_holds_no_dollar_scale_values(checkpoint_dir):
     model = onnx.load(str(checkpoint_dir / "model.onnx"))
     tensors = [onnx.numpy_helper.to_array(t) for t in model.graph.initializer]
-    tensors += [onnx.numpy_helper.to_array(a.t) for n in model.graph.node for a in n.attribute if a.type == a.TENSOR]
+    tensors += [
+        onnx.numpy_helper.to_array(a.t) for n in model.graph.node for a in n.attribute if a.type == a.TENSOR
+    ]
     largest = max(float(np.abs(t.astype(np.float64)).max()) for t in tensors if t.size)
     assert largest < 10_000  # a mean year built (about 1,980) is the largest; a price would be >= 10,000
 

@@ -19,8 +19,14 @@ def models(tmp_path) -> ModelStore:
 
 
 def commit_model(
-    models: ModelStore, tmp_path, mape: float, *, passed: bool = True, kind: str = KIND,
-    compared: tuple[int, float] | None = None, gate: bool = True,
+    models: ModelStore,
+    tmp_path,
+    mape: float,
+    *,
+    passed: bool = True,
+    kind: str = KIND,
+    compared: tuple[int, float] | None = None,
+    gate: bool = True,
 ) -> int:
     """A price-model record; ``compared`` is (the pinned counter, its MAPE on this model's rows)."""
     folder = tmp_path / f"ckpt-{mape}-{passed}-{kind}-{compared}"
@@ -110,9 +116,9 @@ def test_racing_deployers_leave_the_pin_on_a_model_that_passed(models, tmp_path)
     assert read_pin(models, "prod").revision == sum(d.moved for d in decisions)  # no lost update
 
 
-
-def test_a_new_model_is_scored_against_the_pinned_one_on_its_own_validation_rows(models, trained, listings,
-                                                                               tmp_path):
+def test_a_new_model_is_scored_against_the_pinned_one_on_its_own_validation_rows(
+    models, trained, listings, tmp_path
+):
     from pricemodel_helpers import TINY
 
     from sn46_pipelines.pricemodel.checkpoint import commit_checkpoint

@@ -44,11 +44,21 @@ def test_an_edited_feature_config_is_refused(listings):
 
 def test_encoding_fills_gaps_and_sends_unknown_categories_to_other(listings):
     spec = fit_spec(prepare(listings))
-    rows = listings_table([
-        {"living_area": 1500.0, "bedrooms": 3, "bathrooms": 2.0, "latitude": 30.2, "longitude": -97.7,
-         "home_type": "CONDO", "zip_code": "78701", "not_a_feature": "ignored"},
-        {"zip_code": "99999", "home_type": "CASTLE"},
-    ])
+    rows = listings_table(
+        [
+            {
+                "living_area": 1500.0,
+                "bedrooms": 3,
+                "bathrooms": 2.0,
+                "latitude": 30.2,
+                "longitude": -97.7,
+                "home_type": "CONDO",
+                "zip_code": "78701",
+                "not_a_feature": "ignored",
+            },
+            {"zip_code": "99999", "home_type": "CASTLE"},
+        ]
+    )
     x = encode(rows, spec)
     col = {name: i for i, name in enumerate(spec.columns)}
     assert x.dtype == np.float32
@@ -56,7 +66,9 @@ def test_encoding_fills_gaps_and_sends_unknown_categories_to_other(listings):
     assert x[0, col["home_type=CONDO"]] == 1.0 and x[0, col[f"zip_code={OTHER}"]] == 0.0
     assert x[1, col["living_area"]] == spec.numeric[0].fill  # the training median
     assert x[1, col[f"zip_code={OTHER}"]] == 1.0 and x[1, col[f"home_type={OTHER}"]] == 1.0
-    assert x.sum(axis=1)[1] == pytest.approx(sum(f.fill for f in spec.numeric) + len(spec.categorical))  # one per block
+    assert x.sum(axis=1)[1] == pytest.approx(
+        sum(f.fill for f in spec.numeric) + len(spec.categorical)
+    )  # one per block
 
 
 def test_rare_categories_are_not_in_the_vocabulary(listings):
@@ -69,14 +81,30 @@ def test_rare_categories_are_not_in_the_vocabulary(listings):
 
 def test_prepare_keeps_each_zpid_once_newest_first_and_drops_unusable_prices():
     def row(zpid, price, day):
-        return {"zpid": zpid, "price": price, "datetime": datetime(2026, 11, day, tzinfo=UTC),
-                "living_area": 1000.0, "home_type": "CONDO", "zip_code": "78701"}
+        return {
+            "zpid": zpid,
+            "price": price,
+            "datetime": datetime(2026, 11, day, tzinfo=UTC),
+            "living_area": 1000.0,
+            "home_type": "CONDO",
+            "zip_code": "78701",
+        }
 
     table = pa.Table.from_pylist(
-        [row("2", 100.0, 1), row("1", 200.0, 1), row("1", 300.0, 5), row("3", 0.0, 1), row("4", None, 1),
-         row("5", float("nan"), 1)],
-        schema=pa.schema([CURATED_SCHEMA.field(n) for n in ("zpid", "price", "datetime", "living_area",
-                                                              "home_type", "zip_code")]),
+        [
+            row("2", 100.0, 1),
+            row("1", 200.0, 1),
+            row("1", 300.0, 5),
+            row("3", 0.0, 1),
+            row("4", None, 1),
+            row("5", float("nan"), 1),
+        ],
+        schema=pa.schema(
+            [
+                CURATED_SCHEMA.field(n)
+                for n in ("zpid", "price", "datetime", "living_area", "home_type", "zip_code")
+            ]
+        ),
     ).append_column("bedrooms", pa.array([None] * 6, pa.int32()))
     for name in ("bathrooms", "latitude", "longitude"):
         table = table.append_column(name, pa.array([None] * 6, pa.float64()))

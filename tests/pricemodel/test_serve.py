@@ -21,8 +21,15 @@ from sn46_pipelines.pricemodel.predictor import load_predictor
 from sn46_pipelines.pricemodel.serve import create_app, serve_target
 from sn46_pipelines.pricemodel.train import TrainConfig, train
 
-HOME = {"living_area": 1800, "bedrooms": 3, "bathrooms": 2, "latitude": 30.27, "longitude": -97.74,
-        "home_type": "SINGLE_FAMILY", "zip_code": "78701"}
+HOME = {
+    "living_area": 1800,
+    "bedrooms": 3,
+    "bathrooms": 2,
+    "latitude": 30.27,
+    "longitude": -97.74,
+    "home_type": "SINGLE_FAMILY",
+    "zip_code": "78701",
+}
 
 
 def json_rows(listings, count: int) -> list[dict]:
@@ -42,7 +49,9 @@ def test_predict_and_health_in_process(models, trained, listings, tmp_path):
     client = InferenceClient(models, "pin:prod", loader=load_predictor, poll_interval=60)
     with TestClient(create_app(client)) as http:
         health = http.get("/health").json()
-        assert health["version_id"] == record.version_id and health["healthy"] and health["target"] == "pin:prod"
+        assert (
+            health["version_id"] == record.version_id and health["healthy"] and health["target"] == "pin:prod"
+        )
         assert health["last_poll_ok"] is True
 
         rows = json_rows(listings, 256)
@@ -78,9 +87,23 @@ def test_sn46_serve_hot_swaps_while_a_client_keeps_sending(models, trained, list
     set_pin(models, "prod", first.counter)
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "sn46_pipelines.cli", "serve", "--store", models.url, "--pin", "prod",
-         "--port", str(port), "--poll-interval", "0.2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "sn46_pipelines.cli",
+            "serve",
+            "--store",
+            models.url,
+            "--pin",
+            "prod",
+            "--port",
+            str(port),
+            "--poll-interval",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -103,7 +126,9 @@ def test_sn46_serve_hot_swaps_while_a_client_keeps_sending(models, trained, list
         sender = threading.Thread(target=keep_sending)
         sender.start()
         time.sleep(0.5)
-        second = commit_checkpoint(models, train(listings, TrainConfig(**{**TINY, "seed": 1})), tmp_path / "second")
+        second = commit_checkpoint(
+            models, train(listings, TrainConfig(**{**TINY, "seed": 1})), tmp_path / "second"
+        )
         set_pin(models, "prod", second.counter)
         deadline = time.monotonic() + 30
         while (not seen or seen[-1] != second.version_id) and time.monotonic() < deadline:

@@ -52,8 +52,15 @@ def test_row_limit_trains_on_a_sample(listings):
 def test_too_little_data_and_bad_settings_are_refused(listings):
     with pytest.raises(ValueError, match="too few listings"):
         train(listings.slice(0, 30), TrainConfig(epochs=1))
-    for bad in ({"epochs": -1}, {"steps": 0}, {"early_stop_percent": 50}, {"learning_rate": 0.0},
-                {"val_percent": 100}, {"row_limit": -1}, {"hidden": 0}):
+    for bad in (
+        {"epochs": -1},
+        {"steps": 0},
+        {"early_stop_percent": 50},
+        {"learning_rate": 0.0},
+        {"val_percent": 100},
+        {"row_limit": -1},
+        {"hidden": 0},
+    ):
         with pytest.raises(ValueError):
             TrainConfig(**bad)
     with pytest.raises(ValueError):

@@ -1,4 +1,5 @@
-"""``price_model`` through Dagster Pipes on a real instance, its blocking gate checks and ``inference_pin``."""
+"""``price_model`` through Dagster Pipes on a real instance, its blocking gate checks and
+``inference_pin``."""
 
 from __future__ import annotations
 
@@ -64,10 +65,16 @@ def _price_by_zip(store, key: str) -> None:
     if {"price", "zip_code"} - set(table.column_names):
         return
     field = table.schema.field("price")
-    prices = [400_000.0 + 1_000.0 * int(z[-2:]) if z and z.isdigit() else None
-              for z in table.column("zip_code").to_pylist()]
-    store.put(key, _parquet(table.set_column(table.schema.get_field_index("price"), field,
-                                             pa.array(prices, field.type))))
+    prices = [
+        400_000.0 + 1_000.0 * int(z[-2:]) if z and z.isdigit() else None
+        for z in table.column("zip_code").to_pylist()
+    ]
+    store.put(
+        key,
+        _parquet(
+            table.set_column(table.schema.get_field_index("price"), field, pa.array(prices, field.type))
+        ),
+    )
 
 
 def _parquet(table: pa.Table) -> bytes:
@@ -90,8 +97,14 @@ def test_train_then_deploy_and_a_worse_model_is_blocked(pinned_env, tmp_path):
         }
         config = {"price_model": {"config": QUICK}, "inference_pin": {"config": pin_config or {}}}
         ops = {name: value for name, value in config.items() if name in {a.key.path[-1] for a in selection}}
-        return dg.materialize(assets, selection=selection, instance=instance, resources=resources,
-                              run_config={"ops": ops}, raise_on_error=False)
+        return dg.materialize(
+            assets,
+            selection=selection,
+            instance=instance,
+            resources=resources,
+            run_config={"ops": ops},
+            raise_on_error=False,
+        )
 
     with dg.instance_for_test() as instance:
         good = run(assets)
@@ -109,9 +122,11 @@ def test_train_then_deploy_and_a_worse_model_is_blocked(pinned_env, tmp_path):
         assert record.metadata["gate"]["passed"] and meta["gate_passed"]
         assert read_pin(models, "prod").counter == record.counter
         # Each epoch's loss and early-stopping MAPE reached the run's log through Pipes while it trained.
-        epochs = [r.user_message for r in instance.all_logs(good.run_id) if "early-stopping MAPE" in r.user_message]
+        epochs = [
+            r.user_message for r in instance.all_logs(good.run_id) if "early-stopping MAPE" in r.user_message
+        ]
         assert len(epochs) == record.metadata["training"]["epochs"] >= 2
-        assert training_progress(instance, good.run_id) == epochs[-1][epochs[-1].index("epoch "):]
+        assert training_progress(instance, good.run_id) == epochs[-1][epochs[-1].index("epoch ") :]
         # ...and `sn46 pipeline run`'s progress line shows the newest while the run is in flight.
         records = instance.get_run_records(dg.RunsFilter(run_ids=[good.run_id]))
         assert _training_line(instance, records) == f"; training: {training_progress(instance, good.run_id)}"
@@ -148,8 +163,13 @@ def test_a_failed_training_process_fails_the_step_with_its_own_cause(tmp_path):
         "training_launcher": TrainingLauncher(),
     }
     with dg.instance_for_test() as instance:
-        result = dg.materialize([price_model], instance=instance, resources=resources, raise_on_error=False,
-                                run_config={"ops": {"price_model": {"config": {"epochs": -1}}}})
+        result = dg.materialize(
+            [price_model],
+            instance=instance,
+            resources=resources,
+            raise_on_error=False,
+            run_config={"ops": {"price_model": {"config": {"epochs": -1}}}},
+        )
         assert not result.success
         [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         error = failure.step_failure_data.error
@@ -169,8 +189,9 @@ def test_with_no_listings_training_is_a_skipped_materialization_and_the_pin_stay
         "training_launcher": TrainingLauncher(),
     }
     with dg.instance_for_test() as instance:
-        result = dg.materialize([price_model, inference_pin], instance=instance, resources=resources,
-                                raise_on_error=False)
+        result = dg.materialize(
+            [price_model, inference_pin], instance=instance, resources=resources, raise_on_error=False
+        )
         assert result.success
         (trained,) = result.asset_materializations_for_node("price_model")
         assert trained.metadata["skipped"].value.startswith("too few listings to train: 0 train")

@@ -73,7 +73,9 @@ def iam_enforced(moto_endpoint: str) -> Iterator[Callable[[], None]]:
 
     def reset_auth(count: str) -> None:
         request = urllib.request.Request(
-            f"{moto_endpoint}/moto-api/reset-auth", data=count.encode(), method="POST",
+            f"{moto_endpoint}/moto-api/reset-auth",
+            data=count.encode(),
+            method="POST",
             headers={"Content-Type": "text/plain"},
         )
         with urllib.request.urlopen(request) as response:
@@ -84,9 +86,7 @@ def iam_enforced(moto_endpoint: str) -> Iterator[Callable[[], None]]:
 
 
 @pytest.fixture
-def environment(
-    tmp_path: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Path]:
+def environment(tmp_path: Path, s3_bucket: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
     """Select a ``prod`` environment on the moto bucket whose ``secrets`` section is the arguments."""
 
     def write(**secrets: str | None) -> Path:
@@ -115,9 +115,12 @@ def store_secret(secretsmanager, secret_prefix, s3_bucket, iam_user, monkeypatch
     """
     store_user, reader = iam_user(store_statements(s3_bucket)), iam_user(READER_STATEMENTS)
     name = secret_prefix + "object-store"
-    secretsmanager.create_secret(Name=name, SecretString=json.dumps(
-        {"aws_access_key_id": store_user.key_id, "aws_secret_access_key": store_user.secret}
-    ))
+    secretsmanager.create_secret(
+        Name=name,
+        SecretString=json.dumps(
+            {"aws_access_key_id": store_user.key_id, "aws_secret_access_key": store_user.secret}
+        ),
+    )
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", reader.key_id)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", reader.secret)
     return StoreSecret(name, store_user, reader)

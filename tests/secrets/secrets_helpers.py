@@ -11,8 +11,13 @@ REGION = "us-east-2"
 
 def store_statements(bucket: str) -> list[dict[str, Any]]:
     """Full access to one bucket, as the object-store keys of an environment have."""
-    return [{"Effect": "Allow", "Action": "s3:*",
-             "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]
+    return [
+        {
+            "Effect": "Allow",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+        }
+    ]
 
 
 #: May read secrets and do nothing else. moto checks Secrets Manager actions, but against resource

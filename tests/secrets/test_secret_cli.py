@@ -21,7 +21,10 @@ PG_PASSWORD = "planted-pg-password"
 def sn46(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sn46_pipelines.cli", *args],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
     )
 
 
@@ -33,8 +36,14 @@ def assert_no_value(out: subprocess.CompletedProcess[str]) -> None:
 @pytest.fixture
 def ids(secretsmanager, secret_prefix, environment, monkeypatch):
     """The three secrets in Secrets Manager, the environment naming them, the platform's variables set."""
-    ids = {field: secret_prefix + name for field, name in
-           (("object_store", "object-store"), ("redis", "redis"), ("dagster_postgres", "dagster-postgres"))}
+    ids = {
+        field: secret_prefix + name
+        for field, name in (
+            ("object_store", "object-store"),
+            ("redis", "redis"),
+            ("dagster_postgres", "dagster-postgres"),
+        )
+    }
     values = {
         "object_store": {"aws_access_key_id": "AKIASN46EXAMPLE", "aws_secret_access_key": KEY},
         "redis": {"url": f"rediss://:{REDIS_PASSWORD}@cache:6379/0"},
@@ -52,7 +61,7 @@ def test_config_shows_where_each_secret_lives_and_checks_them(ids):
     out = sn46("config", "--check-secrets")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    sources = lines[lines.index("secret sources") + 1:lines.index("secret checks")]
+    sources = lines[lines.index("secret sources") + 1 : lines.index("secret checks")]
     assert sources == [
         f"  object-store      AWS Secrets Manager {ids['object_store']!r} (us-east-2), "
         "read by this process for the S3 client of every store",
@@ -62,7 +71,7 @@ def test_config_shows_where_each_secret_lives_and_checks_them(ids):
         "(deploy/dagster.prod.yaml), injected by the platform from "
         f"AWS Secrets Manager {ids['dagster_postgres']!r} (us-east-2), key 'password'",
     ]
-    checks = lines[lines.index("secret checks") + 1:]
+    checks = lines[lines.index("secret checks") + 1 :]
     assert checks == [
         f"  object-store      ok: {ids['object_store']!r} has keys aws_access_key_id, aws_secret_access_key",
         f"  redis             ok: {ids['redis']!r} has keys url",
@@ -101,8 +110,10 @@ def test_source_env_reads_nothing_and_shows_the_variables(ids, monkeypatch):
     assert out.returncode == 0, out.stderr
     assert "  object-store      variables AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (set)" in out.stdout
     assert "  redis             variable REDIS_URL (set)" in out.stdout
-    assert ("  dagster-postgres  variable DAGSTER_PG_PASSWORD (not set: needed only where dagster.yaml uses "
-            "Postgres)") in out.stdout
+    assert (
+        "  dagster-postgres  variable DAGSTER_PG_PASSWORD (not set: needed only where dagster.yaml uses "
+        "Postgres)"
+    ) in out.stdout
     assert out.stdout.count("not read: it comes from variables") == 3
     assert_no_value(out)
 

@@ -14,9 +14,9 @@ import pytest
 
 from sn46_pipelines.config import load_settings
 from sn46_pipelines.definitions import defs as _defs
+from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
 
 replication_check_job = _defs.resolve_job_def("replication_check_job")
-from sn46_pipelines.defs.resources import DataStoreResource, ModelStoreResource
 
 
 @dg.asset
@@ -59,9 +59,11 @@ def test_runs_use_the_secrets_keys_and_no_record_holds_them(
     iam_enforced()
     materialized = dg.materialize([secret_probe], resources=_resources(), instance=instance)
     assert materialized.success
-    checked = dg.Definitions(jobs=[replication_check_job], resources=_resources()).get_job_def(
-        "replication_check_job"
-    ).execute_in_process(instance=instance)
+    checked = (
+        dg.Definitions(jobs=[replication_check_job], resources=_resources())
+        .get_job_def("replication_check_job")
+        .execute_in_process(instance=instance)
+    )
     assert checked.success  # both model stores opened through the secret's keys (moto checks signatures)
     assert load_settings().open_data_store().get("probe/hello.txt") == b"hello"
 
@@ -79,9 +81,12 @@ def test_a_malformed_secret_fails_the_run_naming_the_key_not_the_value(
     store_keys, secretsmanager, instance, tmp_path
 ):
     name, store_user = store_keys
-    secretsmanager.put_secret_value(SecretId=name, SecretString=json.dumps(
-        {"aws_access_key_id": store_user.key_id, "AWS_SECRET_ACCESS_KEY": store_user.secret}
-    ))
+    secretsmanager.put_secret_value(
+        SecretId=name,
+        SecretString=json.dumps(
+            {"aws_access_key_id": store_user.key_id, "AWS_SECRET_ACCESS_KEY": store_user.secret}
+        ),
+    )
     result = dg.materialize([secret_probe], resources=_resources(), instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure)

@@ -23,13 +23,12 @@ import pytest
 from secrets_helpers import REGION
 
 from sn46_pipelines import cli
-from sn46_pipelines.config import load_settings
+from sn46_pipelines.config import AutomationSettings, load_settings
+from sn46_pipelines.defs.listings import upload_sensor
+from sn46_pipelines.defs.resources import DataStoreResource
 from sn46_pipelines.gateway.service import build_gateway
 from sn46_pipelines.gateway.settings import load_gateway_settings
 from sn46_pipelines.modelstore import ModelStore
-from sn46_pipelines.defs.resources import DataStoreResource
-from sn46_pipelines.config import AutomationSettings
-from sn46_pipelines.defs.listings import upload_sensor
 
 miner_upload_sensor = upload_sensor(AutomationSettings())
 
@@ -69,7 +68,10 @@ def test_the_gateway_presigns_and_checks_its_store_with_the_secrets_keys(
 def sn46(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sn46_pipelines.cli", *args],
-        capture_output=True, text=True, timeout=120, env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
     )
 
 
@@ -109,10 +111,14 @@ def test_demo_seed_and_query_sign_a_store_url_with_the_secrets_keys(
     )
 
 
-@pytest.mark.parametrize(("unreachable", "reason"), [
-    (False, "data store cannot be opened: secret '{id}' not found in AWS Secrets Manager (us-east-2)"),
-    (True, "data store unavailable: s3://{bucket}: secret '{id}': cannot reach AWS Secrets Manager"),
-], ids=["missing secret", "secrets manager out of reach"])
+@pytest.mark.parametrize(
+    ("unreachable", "reason"),
+    [
+        (False, "data store cannot be opened: secret '{id}' not found in AWS Secrets Manager (us-east-2)"),
+        (True, "data store unavailable: s3://{bucket}: secret '{id}': cannot reach AWS Secrets Manager"),
+    ],
+    ids=["missing secret", "secrets manager out of reach"],
+)
 def test_the_upload_sensor_skips_a_tick_it_cannot_open_the_store_for(
     unreachable, reason, environment, secret_prefix, s3_bucket, monkeypatch
 ):

@@ -64,9 +64,10 @@ def test_a_wrong_key_in_the_secret_names_the_secret_never_the_value(
 ):
     name, store_user, _ = keys
     wrong = store_user.secret[::-1]
-    secretsmanager.put_secret_value(SecretId=name, SecretString=json.dumps(
-        {"aws_access_key_id": store_user.key_id, "aws_secret_access_key": wrong}
-    ))
+    secretsmanager.put_secret_value(
+        SecretId=name,
+        SecretString=json.dumps({"aws_access_key_id": store_user.key_id, "aws_secret_access_key": wrong}),
+    )
     environment(source="aws-secrets-manager", object_store=name)
     iam_enforced()
     expected = rf"\(SignatureDoesNotMatch\); credentials from AWS Secrets Manager secret '{name}'"
@@ -82,9 +83,12 @@ def test_a_rotated_secret_is_used_by_the_next_store_opened(
     environment(source="aws-secrets-manager", object_store=name)
     assert load_settings().object_store_credentials().access_key_id == store_user.key_id
     rotated = iam_user(store_statements(s3_bucket))
-    secretsmanager.put_secret_value(SecretId=name, SecretString=json.dumps(
-        {"aws_access_key_id": rotated.key_id, "aws_secret_access_key": rotated.secret}
-    ))
+    secretsmanager.put_secret_value(
+        SecretId=name,
+        SecretString=json.dumps(
+            {"aws_access_key_id": rotated.key_id, "aws_secret_access_key": rotated.secret}
+        ),
+    )
     assert load_settings().open_data_store().client._request_signer._credentials.access_key == rotated.key_id
 
 
@@ -116,7 +120,9 @@ def test_secrets_manager_out_of_reach_makes_the_store_unavailable(
 ):
     environment(source="aws-secrets-manager", object_store=secret_prefix + "object-store")
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:9")
-    with pytest.raises(StoreUnavailableError, match=rf"^s3://{s3_bucket}: secret '.*object-store': cannot reach"):
+    with pytest.raises(
+        StoreUnavailableError, match=rf"^s3://{s3_bucket}: secret '.*object-store': cannot reach"
+    ):
         load_settings().open_data_store()
 
 

@@ -20,12 +20,13 @@ from ...listings.aggregate_checks import (
     check_scores,
 )
 from ...listings.aggregates import Aggregates, aggregate_store, write_aggregates
-from ...listings.views import VIEWS_FILE_KEY, write_views_file
+from ...listings.layout import VIEWS_FILE_KEY
+from ...listings.views import write_views_file
 from ...metagraph import MetagraphSnapshotError, read_snapshot
 from ...objectstore import ObjectStore
-from ..metadata import markdown_table, table_metadata, ui_metadata
+from ..metadata import markdown_table, metadata_int, newest_metadata_int, table_metadata, ui_metadata
 from ..resources import DataStoreResource
-from .ingest import OWNERS, miner_hotkeys, miner_listings
+from .ingest import HOTKEY_PARTITIONS, OWNERS, miner_listings
 
 #: Check name -> what it guards. All block: each failure would put wrong scores or rows into training.
 CHECKS: dict[str, str] = {
@@ -134,11 +135,7 @@ def _uids(store: ObjectStore) -> dict[str, int]:
 
 def _passing_check(instance: dg.DagsterInstance, passed: int) -> dg.AssetCheckResult:
     """Warn when the passing miners fell below half of the previous materialization's."""
-    event = instance.get_latest_materialization_event(dg.AssetKey("listing_aggregates"))
-    previous_value = (
-        event.asset_materialization.metadata.get("passed") if event and event.asset_materialization else None
-    )
-    previous = None if previous_value is None else int(previous_value.value)
+    previous = newest_metadata_int(instance, dg.AssetKey("listing_aggregates"), "passed")
     collapsed = previous is not None and previous > 0 and passed < MIN_PASSING_SHARE * previous
     return dg.AssetCheckResult(
         check_name=PASSING_COLLAPSE,
@@ -182,7 +179,8 @@ def validator_views(context: dg.AssetExecutionContext, data_store: DataStoreReso
 @dg.asset_check(
     asset=validator_views,
     name="views_follow_aggregates",
-    automation_condition=dg.AutomationCondition.cron_tick_passed("*/15 * * * *").since_last_handled(),
+    # dagster types since_last_handled() for conditions of assets and checks alike: mypy cannot match it.
+    automation_condition=dg.AutomationCondition.cron_tick_passed("*/15 * * * *").since_last_handled(),  # type: ignore[misc]
     description=f"The views file was rebuilt after the newest published aggregates, or at most "
     f"{VIEWS_FRESHNESS_MINUTES} minutes before them: validators never query scores older than that.",
 )
@@ -218,7 +216,7 @@ def _check(instance: dg.DagsterInstance, aggregates: Aggregates) -> dict[str, Ch
         "no_null_keys": check_keys(aggregates),
         "scores_in_range": check_scores(aggregates),
         "hotkeys_are_partitions": check_known_hotkeys(
-            aggregates, instance.get_dynamic_partitions(miner_hotkeys.name)
+            aggregates, instance.get_dynamic_partitions(HOTKEY_PARTITIONS)
         ),
         "rows_reconcile": check_row_counts(
             aggregates, {h: _reported_curated_rows(instance, h) for h in aggregates.hotkeys}
@@ -237,9 +235,10 @@ def _reported_curated_rows(instance: dg.DagsterInstance, hotkey: str) -> int | N
     while True:
         page = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
         for record in page.records:
-            value = record.asset_materialization.metadata.get("curated_rows")
-            if value is not None:
-                return int(value.value)
+            materialization = record.asset_materialization
+            rows = metadata_int(materialization.metadata.get("curated_rows")) if materialization else None
+            if rows is not None:
+                return rows
         if not page.has_more:
             return None
         cursor = page.cursor

@@ -13,7 +13,9 @@ from ..resources import DataStoreResource
 #: Who answers for the listing assets (shown in the UI, filterable in the catalog).
 OWNERS = ["team:data-engineering"]
 
-miner_hotkeys = dg.DynamicPartitionsDefinition(name="miner_hotkeys")
+#: The dynamic partitions of ``miner_listings``: one per hotkey that ever uploaded.
+HOTKEY_PARTITIONS = "miner_hotkeys"
+miner_hotkeys = dg.DynamicPartitionsDefinition(name=HOTKEY_PARTITIONS)
 
 #: Above this share of rejected rows in one run, the miner's upload is flagged (a warning, not a block).
 MAX_REJECTED_SHARE = 0.5

@@ -33,7 +33,7 @@ from ...objectstore import ObjectStore, ObjectStoreError
 from ...objectstore.s3 import S3ObjectStore
 from ..automation import sensor_status
 from ..resources import DataStoreResource
-from .ingest import ingest_job, miner_hotkeys
+from .ingest import HOTKEY_PARTITIONS, ingest_job, miner_hotkeys
 
 #: Runs requested per tick at most; the rest wait for the next tick, oldest first.
 MAX_RUNS_PER_TICK = 64
@@ -191,8 +191,8 @@ def _reconcile(
         known = dict(new.get(hotkey, []))
         new[hotkey] = sorted({**known, **{f.key: f.etag for f in files}}.items())
     cursor.scan, cursor.reconciled_at = scan.cursor, now.isoformat()
-    files = sum(len(f) for f in found.values())
-    return f"{files} files of {len(found)} hotkeys, {scan.requests} store requests"
+    count = sum(len(f) for f in found.values())
+    return f"{count} files of {len(found)} hotkeys, {scan.requests} store requests"
 
 
 def _result(
@@ -201,7 +201,7 @@ def _result(
     registered: frozenset[str] | None,
     cursor: str | None = None,
 ) -> dg.SensorResult:
-    known = set(context.instance.get_dynamic_partitions(miner_hotkeys.name))
+    known = set(context.instance.get_dynamic_partitions(HOTKEY_PARTITIONS))
     unseen = sorted(set(new) - known)
     # New files are ingested even from a hotkey that just left: nothing uploaded is lost.
     retired = [] if registered is None else sorted(known - registered - set(new))

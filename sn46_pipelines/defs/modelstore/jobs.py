@@ -193,17 +193,19 @@ def model_store_verify(
 
 class ReplicationConfig(dg.Config):
     repair: bool = Field(
-        False,
+        default=False,
         description="Copy what the replica lacks or holds corrupt (blobs, markers, records), "
         "then check again.",
     )
     deep: bool = Field(
-        False,
+        default=False,
         description="Compare every record byte for byte and re-hash every live replica blob "
         "(reads the replica's whole live content).",
     )
     rpo_seconds: int = Field(
-        RPO_SECONDS, ge=0, description="Fail when the oldest commit the replica lacks is older than this."
+        default=RPO_SECONDS,
+        ge=0,
+        description="Fail when the oldest commit the replica lacks is older than this.",
     )
 
 
