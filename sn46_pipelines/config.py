@@ -9,17 +9,34 @@ the field and where it came from (the file or the variable), because "invalid
 config" alone sends an operator hunting. The files name secrets (Secrets
 Manager ids), never hold them, and an error never repeats what was found under
 ``secrets`` or in an unknown field: it could be a value pasted by mistake.
+
+This module is also the home of every other settings tree (the gateway's, the
+training launcher's): they are :class:`SettingsModel` s too, declare a field
+read from a variable with :func:`env_field`, read the variables with
+:func:`read_variables` when they are loaded (never at import) and report a
+bad value with :func:`describe`, so every setting is declared, validated and
+reported the same way.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticUndefined
 
 from .errors import ConfigError
 from .modelstore.pins import PinMode
@@ -38,17 +55,6 @@ DEFAULT_ENV = "local"
 Executor = Literal["multiprocess", "k8s"]
 EXECUTORS: tuple[Executor, ...] = get_args(Executor)
 
-#: Variables that override a field of the environment file.
-ENV_OVERRIDES = {
-    "SN46_DATA_STORE": "data_store",
-    "SN46_MODEL_STORE": "model_store",
-    "SN46_REPLICA_STORE": "replica_store",
-    "AWS_ENDPOINT_URL": "endpoint_url",
-    "SN46_UPLOAD_EVENTS_QUEUE": "upload_events_queue",
-    "SN46_SECRETS_SOURCE": "secrets.source",
-    "SN46_EXECUTOR": "executor",
-}
-
 #: GC presets, from frequent to rare rollbacks: (keep_versions, keep_min_versions).
 GC_PRESETS = {"aggressive": (5, 3), "moderate": (20, 5), "conservative": (50, 10)}
 
@@ -63,11 +69,80 @@ _CRON = re.compile(r"^\s*([\d*/,\-]+\s+){4}[\d*/,\-]+\s*$")
 _SECRET_LIKE = re.compile(r"password|passwd|secret|token|access_key|credential|redis_url", re.IGNORECASE)
 
 
-class _Strict(BaseModel):
+class SettingsModel(BaseModel):
+    """Base of every settings model: an unknown field is an error (a misspelt key must not pass
+    unnoticed), and settings never change once validated."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RateLimits(_Strict):
+@dataclass(frozen=True)
+class Variable:
+    """The environment variable that sets a field; :func:`env_field` attaches it to the field."""
+
+    name: str
+    secret: bool = False
+    """Its value may hold a secret (a password inside a URL): an error names the variable, never the value."""
+
+    @property
+    def source(self) -> str:
+        """How an error says that a value came from here."""
+        return f"variable {self.name}"
+
+
+def env_field(
+    variable: str, default: Any = PydanticUndefined, *, secret: bool = False, **options: Any
+) -> Any:
+    """A settings field that environment variable ``variable`` sets: ``Field(default, **options)``
+    (constraints, ``default_factory``, ``repr``) that also names its variable.
+
+    The variable lives on the field, not in a table beside the model, so a setting's variable,
+    default and validation are declared in one place, and loaders (:func:`read_variables`) and
+    errors (:func:`describe`) find it there. Nothing is read here: a loader reads the variables
+    when settings are loaded, so importing a module never depends on the environment.
+    """
+    info = Field(default, **options)
+    info.metadata.append(Variable(variable, secret))
+    return info
+
+
+def variables(model: type[BaseModel], within: str = "") -> dict[str, Variable]:
+    """The fields of ``model`` declared with :func:`env_field`, by field path (``within.name``)."""
+    prefix = f"{within}." if within else ""
+    return {
+        prefix + name: meta
+        for name, info in model.model_fields.items()
+        for meta in info.metadata
+        if isinstance(meta, Variable)
+    }
+
+
+def read_variables(
+    fields: Mapping[str, Variable], environ: Mapping[str, str], *, empty_is_set: bool = False
+) -> dict[str, str]:
+    """The values ``environ`` gives ``fields`` (from :func:`variables`), by field path, for the model to
+    validate. Surrounding blanks are dropped: nobody means them. A variable set to an empty value is
+    unset, unless ``empty_is_set`` (where empty means "none", e.g. no secret)."""
+    values = {}
+    for path, variable in fields.items():
+        if variable.name in environ:
+            value = environ[variable.name].strip()
+            if value or empty_is_set:
+                values[path] = value
+    return values
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+#: A list setting, written in a variable as ``a, b,c`` (blanks and empty items dropped).
+CommaList = Annotated[tuple[str, ...], BeforeValidator(_comma_separated)]
+
+
+class RateLimits(SettingsModel):
     """Daily request quotas of the upload gateway (UTC days)."""
 
     per_miner: int = Field(50, ge=1)
@@ -75,7 +150,7 @@ class RateLimits(_Strict):
     total: int = Field(500_000, ge=1)
 
 
-class GCPolicy(_Strict):
+class GCPolicy(SettingsModel):
     """Model-store retention. A ``preset`` fills in both counts unless they are given."""
 
     preset: Literal["aggressive", "moderate", "conservative"] | None = None
@@ -100,7 +175,7 @@ class GCPolicy(_Strict):
         return self
 
 
-class InferencePin(_Strict):
+class InferencePin(SettingsModel):
     """What inference serves: the version a named pin points at, or always the newest."""
 
     pin: str = Field("prod", pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -109,7 +184,7 @@ class InferencePin(_Strict):
     poll_interval: float = Field(30.0, gt=0)
 
 
-class AutomationSettings(_Strict):
+class AutomationSettings(SettingsModel):
     """What runs by itself under the Dagster daemon, and how often (docs/automation.md)."""
 
     sensors: Literal["running", "stopped"] = "running"
@@ -137,7 +212,7 @@ class AutomationSettings(_Strict):
         return value
 
 
-class ModelGate(_Strict):
+class ModelGate(SettingsModel):
     """The deployment gate's limits: the SN46 rules a price model must pass (docs/training.md)."""
 
     max_mape: float = Field(0.15, gt=0)
@@ -150,7 +225,7 @@ class ModelGate(_Strict):
     """Largest ONNX file SN46 accepts."""
 
 
-class SecretsSettings(_Strict):
+class SecretsSettings(SettingsModel):
     """Where the environment's secrets live: Secrets Manager ids, never values (see docs/secrets.md).
 
     With ``source: env`` every secret comes from variables (boto3's default
@@ -161,7 +236,7 @@ class SecretsSettings(_Strict):
     left empty means that secret comes from variables in either case.
     """
 
-    source: SecretSource = "env"
+    source: SecretSource = env_field("SN46_SECRETS_SOURCE", "env")
     object_store: str | None = None
     redis: str | None = None
     dagster_postgres: str | None = None
@@ -187,16 +262,16 @@ class SecretsSettings(_Strict):
         }[name]
 
 
-class Settings(_Strict):
+class Settings(SettingsModel):
     """One environment's settings, validated."""
 
     env: Environment
-    data_store: str
-    model_store: str
-    replica_store: str | None = None
+    data_store: str = env_field("SN46_DATA_STORE")
+    model_store: str = env_field("SN46_MODEL_STORE")
+    replica_store: str | None = env_field("SN46_REPLICA_STORE", None)
     region: str = Field("us-east-2", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    endpoint_url: str | None = None
-    upload_events_queue: str | None = None
+    endpoint_url: str | None = env_field("AWS_ENDPOINT_URL", None)
+    upload_events_queue: str | None = env_field("SN46_UPLOAD_EVENTS_QUEUE", None)
     """SQS queue URL receiving the data bucket's upload notifications: switches the sensor to event mode."""
     netuid: int = Field(46, ge=0)
     network: str = Field("finney", min_length=1)
@@ -206,7 +281,7 @@ class Settings(_Strict):
     automation: AutomationSettings = AutomationSettings()
     model_gate: ModelGate = ModelGate()
     secrets: SecretsSettings = SecretsSettings()
-    executor: Executor = "multiprocess"
+    executor: Executor = env_field("SN46_EXECUTOR", "multiprocess")
     """How a run executes its steps: processes of the run, or one Kubernetes pod per step (``k8s``)."""
 
     @field_validator("executor", mode="before")
@@ -279,19 +354,30 @@ class Settings(_Strict):
         return None if secret_id is None else object_store_credentials(secret_id, region=self.region)
 
 
+#: The fields a variable overrides in the environment file, by dotted field path.
+OVERRIDABLE = {**variables(Settings), **variables(SecretsSettings, within="secrets")}
+#: Variables that override a field of the environment file: variable -> dotted field path.
+ENV_OVERRIDES = {variable.name: path for path, variable in OVERRIDABLE.items()}
+
+
 @dataclass(frozen=True)
-class _Source:
-    """Where each field's value came from, for error messages."""
+class Origins:
+    """Where a model's values came from, and what an error calls each field (see :func:`describe`)."""
 
-    file: Path
-    overrides: dict[str, str]
-    """Dotted field path -> the variable that set it."""
+    default: str | None
+    """The source of every value ``sources`` does not name (an environment file); None: unsaid."""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Dotted field path -> where its value came from (``variable NET_UID``, a file)."""
+    named: Mapping[str, Variable] = field(default_factory=dict)
+    """Fields an error calls by their variable, the name their operators know them by (the gateway's
+    and the launcher's settings); any other field is called by its dotted path (an environment file's
+    keys)."""
 
-    def of(self, loc: list[str]) -> str:
+    def source(self, loc: tuple[str, ...]) -> str | None:
         for end in range(len(loc), 0, -1):
-            if (path := ".".join(loc[:end])) in self.overrides:
-                return f"variable {self.overrides[path]}"
-        return str(self.file)
+            if (path := ".".join(loc[:end])) in self.sources:
+                return self.sources[path]
+        return self.default
 
 
 #: The source checkout: ``dagster.yaml`` and ``workspace.yaml`` live here.
@@ -323,16 +409,15 @@ def load_settings(env: str | None = None, environ: dict[str, str] | None = None)
     raw = _read_yaml(path)
     home = str(Path(environ.get("SN46_HOME") or project_home()).resolve())
     raw = _expand(raw, {"SN46_HOME": home})
-    overrides = {}
-    for var, field in ENV_OVERRIDES.items():
-        if environ.get(var):
-            _assign(raw, field, environ[var])
-            overrides[field] = var
+    overrides = read_variables(OVERRIDABLE, environ)
+    for field_path, value in overrides.items():
+        _assign(raw, field_path, value)
     raw["env"] = name
     try:
         return Settings.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, _Source(path, overrides))) from None
+        origins = Origins(str(path), {field_path: OVERRIDABLE[field_path].source for field_path in overrides})
+        raise ConfigError("invalid configuration: " + describe(exc, origins)) from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -355,12 +440,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def _assign(raw: dict[str, Any], path: str, value: str) -> None:
     """Set the field at dotted ``path`` (``secrets.source``), creating its sections."""
-    *sections, field = path.split(".")
+    *sections, last = path.split(".")
     for name in sections:
         if not isinstance(raw.get(name), dict):
             raw[name] = {}
         raw = raw[name]
-    raw[field] = value
+    raw[last] = value
 
 
 def _expand(value: Any, variables: dict[str, str]) -> Any:
@@ -376,17 +461,41 @@ def _expand(value: Any, variables: dict[str, str]) -> Any:
     return value
 
 
-def _describe(exc: ValidationError, source: _Source) -> str:
+def problem(name: str, message: str, *, source: str | None = None, got: object = PydanticUndefined) -> str:
+    """One problem, the way every settings error says it: ``name: what is wrong, got value [from source]``.
+
+    ``name`` is the field (an environment file's dotted key, or the variable the gateway's and the
+    launcher's settings are known by; empty for a problem of the whole model), ``source`` where the
+    value came from (the file, ``variable NAME``, an override). ``got`` is left out where repeating
+    the value could leak a secret, or the message already says it.
+    """
+    shown = "" if got is PydanticUndefined else f", got {got!r}"
+    where = f" [from {source}]" if source else ""
+    return f"{name}: {message}{shown}{where}" if name else f"{message}{shown}{where}"
+
+
+def describe(exc: ValidationError, origins: Origins) -> str:
+    """Every problem of ``exc`` in one line (:func:`problem`, joined by ``; ``), for a :class:`ConfigError`.
+
+    A field declared secret (``env_field(..., secret=True)``) is reported as ``VARIABLE (value
+    hidden): what is wrong``: its variable is the only place it can come from, and its value, or
+    anything pydantic quotes of it, must not reach a log.
+    """
     problems = []
     for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
+        loc = tuple(str(part) for part in error["loc"])
+        path = ".".join(loc)
         message = error["msg"].removeprefix("Value error, ")
+        variable = origins.named.get(path)
+        name = variable.name if variable else path
+        if variable and variable.secret:
+            problems.append(f"{name} (value hidden): {message}")
+            continue
         if error["type"] == "extra_forbidden" and _SECRET_LIKE.search(loc[-1]):
             message += "; a secret never belongs in a config file: see docs/secrets.md"
-        shown = error["type"] == "missing" or isinstance(error["input"], dict) or "got" in message
+        said = error["type"] == "missing" or isinstance(error["input"], dict) or "got" in message
         # Whatever sits under secrets: or in an unknown field may be a pasted secret: never repeat it.
-        hidden = error["type"] == "extra_forbidden" or loc[:1] == ["secrets"]
-        got = "" if shown or hidden else f" (got {error['input']!r})"
-        where = source.of(loc) if loc else str(source.file)
-        problems.append(f"{'.'.join(loc) or '(top level)'}: {message}{got} [from {where}]")
-    return "invalid configuration: " + "; ".join(problems)
+        hidden = error["type"] == "extra_forbidden" or loc[:1] == ("secrets",)
+        got = PydanticUndefined if said or hidden else error["input"]
+        problems.append(problem(name, message, source=origins.source(loc), got=got))
+    return "; ".join(problems)

@@ -29,7 +29,7 @@ import os
 import re
 from collections.abc import Mapping
 
-from ..config import ConfigError
+from ..config import ConfigError, problem
 
 #: Roles of ``sn46 infra iam`` that a run of a model-store job may take instead of the pipeline's.
 RUN_ROLES = ("gc", "replication")
@@ -87,5 +87,5 @@ def _known(role: str) -> str:
 def _value(environ: Mapping[str, str], variable: str, pattern: re.Pattern[str], expected: str) -> str:
     value = environ.get(variable, "").strip()
     if value and not pattern.match(value):
-        raise ConfigError(f"{variable}: expected {expected}, got {value!r}")
+        raise ConfigError(problem(variable, f"expected {expected}", got=value, source=f"variable {variable}"))
     return value

@@ -4,21 +4,41 @@ One image serves every deployment, so the launcher (this process, a GPU pod,
 an ECS task) and its cluster details are variables, not code. They are read
 when training starts rather than when Dagster loads the definitions: a code
 location must load (and ``dagster definitions validate`` pass) on a machine
-with none of them set and no cluster in reach. A bad value stops the run with
-the variable's name and what was expected, because "invalid config" alone
-sends an operator hunting.
+with none of them set and no cluster in reach. Each field declares its
+variable, default and validation with :func:`~sn46_pipelines.config.env_field`,
+like every settings tree of the project, and a bad value stops the run with the
+variable's name, what was expected and where the value came from, because
+"invalid config" alone sends an operator hunting.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args
 
-from ..config import ConfigError
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
-LAUNCHERS = ("subprocess", "k8s", "ecs")
+from ..config import (
+    CommaList,
+    ConfigError,
+    Origins,
+    SettingsModel,
+    describe,
+    env_field,
+    read_variables,
+    variables,
+)
+
+Launcher = Literal["subprocess", "k8s", "ecs"]
+LAUNCHERS: tuple[Launcher, ...] = get_args(Launcher)
 
 #: Where GPU nodes usually sit: NVIDIA's GPU feature discovery labels them, and GPU node pools
 #: (EKS, GKE) taint them so that only pods that tolerate the taint land there.
@@ -26,44 +46,29 @@ GPU_NODE_SELECTOR = {"nvidia.com/gpu.present": "true"}
 GPU_TOLERATIONS = ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)
 
 
-def _text(value: str) -> str:
-    return value.strip()
+def _expecting(what: str) -> WrapValidator:
+    """Say what a value must be in the words docs/scale-out.md uses, instead of pydantic's."""
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(f"expected {what}") from None
+
+    return WrapValidator(validate)
 
 
-def _launcher(value: str) -> str:
-    value = value.strip().lower()
-    if value not in LAUNCHERS:
-        raise ValueError(f"expected one of {', '.join(LAUNCHERS)}")
-    return value
+def _lowercase(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError("expected a whole number (0 or more)") from None
-    if number < 0:
-        raise ValueError("expected a whole number (0 or more)")
-    return number
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError("expected a positive number") from None
-    if not number > 0:
-        raise ValueError("expected a positive number")
-    return number
-
-
-def _names(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
-
-
-def _labels(value: str) -> dict[str, str]:
+def _labels(value: object) -> object:
+    if not isinstance(value, str):
+        return value
     labels = {}
-    for pair in _names(value):
+    for pair in value.split(","):
+        if not pair.strip():
+            continue
         key, sep, label = pair.partition("=")
         if not sep or not key.strip():
             raise ValueError("expected comma-separated key=value pairs, e.g. nvidia.com/gpu.present=true")
@@ -71,7 +76,9 @@ def _labels(value: str) -> dict[str, str]:
     return labels
 
 
-def _tolerations(value: str) -> tuple[dict[str, Any], ...]:
+def _tolerations(value: object) -> object:
+    if not isinstance(value, str):
+        return value
     try:
         parsed = json.loads(value) if value.strip() else []
     except json.JSONDecodeError:
@@ -84,57 +91,61 @@ def _tolerations(value: str) -> tuple[dict[str, Any], ...]:
     return tuple(parsed)
 
 
-def _setting(variable: str, default: Any, parse: Callable[[str], Any]) -> Any:
-    """A field read from ``variable`` and converted by ``parse`` (which raises ``ValueError``)."""
-    return field(default=default, metadata={"variable": variable, "parse": parse})
+_Count = Annotated[int, Field(ge=0), _expecting("a whole number (0 or more)")]
+_Positive = Annotated[float, Field(gt=0), _expecting("a positive number")]
 
 
-@dataclass(frozen=True)
-class LaunchSettings:
+class LaunchSettings(SettingsModel):
     """How and where one training run is launched. Build it with :func:`resolve_launch_settings`."""
 
-    launcher: str = _setting("SN46_TRAINING_LAUNCHER", "subprocess", _launcher)
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    launcher: Annotated[
+        Launcher, BeforeValidator(_lowercase), _expecting(f"one of {', '.join(LAUNCHERS)}")
+    ] = env_field("SN46_TRAINING_LAUNCHER", "subprocess")
     """``subprocess`` (a child of the Dagster run process; the default), ``k8s`` or ``ecs``."""
-    image: str = _setting("SN46_IMAGE", "", _text)
+    image: str = env_field("SN46_IMAGE", "")
     """Image with this package (and a CUDA build of torch for GPUs); needed by k8s and ecs."""
-    gpu_count: int = _setting("SN46_GPU_COUNT", 1, _count)
+    gpu_count: _Count = env_field("SN46_GPU_COUNT", 1)
     """GPUs of the training pod or task; 0 trains on CPUs."""
-    cpu: float = _setting("SN46_TRAINING_CPU", 3.0, _positive)
+    cpu: _Positive = env_field("SN46_TRAINING_CPU", 3.0)
     """vCPUs of the training container (a 4-vCPU GPU node keeps one for the system)."""
-    memory_gib: float = _setting("SN46_TRAINING_MEMORY_GIB", 12.0, _positive)
+    memory_gib: _Positive = env_field("SN46_TRAINING_MEMORY_GIB", 12.0)
     """Memory of the training container, GiB."""
 
-    k8s_namespace: str = _setting("SN46_K8S_NAMESPACE", "", _text)
+    k8s_namespace: str = env_field("SN46_K8S_NAMESPACE", "")
     """Namespace of the training pod; empty: the namespace Dagster runs in."""
-    k8s_node_selector: dict[str, str] | None = _setting(  # noqa: RUF009 - it returns a field()
-        "SN46_K8S_NODE_SELECTOR", None, _labels
+    k8s_node_selector: Annotated[dict[str, str] | None, BeforeValidator(_labels)] = env_field(
+        "SN46_K8S_NODE_SELECTOR", None
     )
     """Node labels (``key=value,...``); unset: ``nvidia.com/gpu.present=true`` when GPUs are requested."""
-    k8s_tolerations: tuple[dict[str, Any], ...] | None = _setting("SN46_K8S_TOLERATIONS", None, _tolerations)
+    k8s_tolerations: Annotated[tuple[dict[str, Any], ...] | None, BeforeValidator(_tolerations)] = env_field(
+        "SN46_K8S_TOLERATIONS", None
+    )
     """JSON list of tolerations; unset: tolerate the ``nvidia.com/gpu`` taint when GPUs are requested."""
-    k8s_service_account: str = _setting("SN46_K8S_SERVICE_ACCOUNT", "", _text)
+    k8s_service_account: str = env_field("SN46_K8S_SERVICE_ACCOUNT", "")
     """Service account of the training pod, e.g. one bound to an IAM role (IRSA) for S3."""
-    k8s_secret: str = _setting("SN46_K8S_SECRET", "sn46-object-store", _text)
+    k8s_secret: str = env_field("SN46_K8S_SECRET", "sn46-object-store")
     """Kubernetes Secret holding ``aws_access_key_id`` and ``aws_secret_access_key``; empty: none
     (the service account's role gives S3 access)."""
 
-    ecs_cluster: str = _setting("SN46_ECS_CLUSTER", "", _text)
+    ecs_cluster: str = env_field("SN46_ECS_CLUSTER", "")
     """ECS cluster with GPU (EC2) capacity; Fargate has no GPUs."""
-    ecs_task_family: str = _setting("SN46_ECS_TASK_DEFINITION", "sn46-train", _text)
+    ecs_task_family: str = env_field("SN46_ECS_TASK_DEFINITION", "sn46-train")
     """Task definition family that training keeps registered (a new revision only when it changes)."""
-    ecs_subnets: tuple[str, ...] = _setting("SN46_ECS_SUBNETS", (), _names)
+    ecs_subnets: CommaList = env_field("SN46_ECS_SUBNETS", ())
     """Comma-separated subnet ids of the task (awsvpc networking)."""
-    ecs_security_groups: tuple[str, ...] = _setting("SN46_ECS_SECURITY_GROUPS", (), _names)
+    ecs_security_groups: CommaList = env_field("SN46_ECS_SECURITY_GROUPS", ())
     """Comma-separated security group ids; none: the VPC's default group."""
-    ecs_capacity_provider: str = _setting("SN46_ECS_CAPACITY_PROVIDER", "", _text)
+    ecs_capacity_provider: str = env_field("SN46_ECS_CAPACITY_PROVIDER", "")
     """Capacity provider of the GPU Auto Scaling group; empty: launch type EC2 on registered instances."""
-    ecs_execution_role_arn: str = _setting("SN46_ECS_EXECUTION_ROLE_ARN", "", _text)
+    ecs_execution_role_arn: str = env_field("SN46_ECS_EXECUTION_ROLE_ARN", "")
     """Role ECS itself uses to pull the image, write the logs and read the secret."""
-    ecs_task_role_arn: str = _setting("SN46_ECS_TASK_ROLE_ARN", "", _text)
+    ecs_task_role_arn: str = env_field("SN46_ECS_TASK_ROLE_ARN", "")
     """Role of the training process (read the data store, write the model store)."""
-    ecs_log_group: str = _setting("SN46_ECS_LOG_GROUP", "/ecs/sn46-train", _text)
+    ecs_log_group: str = env_field("SN46_ECS_LOG_GROUP", "/ecs/sn46-train")
     """CloudWatch log group of the task; Dagster reads the Pipes messages from it."""
-    ecs_secret: str = _setting("SN46_ECS_SECRET", "sn46/{env}/object-store", _text)
+    ecs_secret: str = env_field("SN46_ECS_SECRET", "sn46/{env}/object-store")
     """Secrets Manager id of the object-store keys (``{env}``: the environment); empty: none
     (the task role gives S3 access)."""
 
@@ -165,8 +176,9 @@ class LaunchSettings:
             )
 
 
+_FIELDS = variables(LaunchSettings)
 #: Each setting's variable, e.g. ``VARIABLES["gpu_count"] == "SN46_GPU_COUNT"``.
-VARIABLES: dict[str, str] = {f.name: f.metadata["variable"] for f in fields(LaunchSettings)}
+VARIABLES: dict[str, str] = {name: variable.name for name, variable in _FIELDS.items()}
 
 
 def resolve_launch_settings(given: Mapping[str, str], environ: Mapping[str, str]) -> LaunchSettings:
@@ -180,17 +192,11 @@ def resolve_launch_settings(given: Mapping[str, str], environ: Mapping[str, str]
         raise ConfigError(
             f"unknown training launcher setting(s) {', '.join(unknown)}; known: {', '.join(VARIABLES)}"
         )
-    values = {}
-    for spec in fields(LaunchSettings):
-        variable = spec.metadata["variable"]
-        if spec.name in given:
-            raw, source = given[spec.name], f"training launcher setting {spec.name}"
-        elif variable in environ:
-            raw, source = environ[variable], f"variable {variable}"
-        else:
-            continue
-        try:
-            values[spec.name] = spec.metadata["parse"](raw)
-        except ValueError as exc:
-            raise ConfigError(f"{variable}: {exc}, got {raw!r} [from {source}]") from None
-    return LaunchSettings(**values)
+    values: dict[str, Any] = read_variables(_FIELDS, environ, empty_is_set=True)
+    sources = {name: _FIELDS[name].source for name in values}
+    values.update(given)
+    sources.update({name: f"training launcher setting {name}" for name in given})
+    try:
+        return LaunchSettings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, Origins(None, sources, _FIELDS))) from None
