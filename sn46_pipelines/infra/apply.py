@@ -80,14 +80,20 @@ class _Bucket:
     """
 
     def __init__(self, plan: EnvironmentPlan, bucket: BucketPlan) -> None:
-        from ..objectstore import StoreUnavailableError, open_store
+        from ..objectstore import MissingStoreError, StoreUnavailableError, open_store
 
         store = open_store(f"s3://{bucket.bucket}", endpoint_url=plan.endpoint_url, region=plan.region)
         holds = ", ".join(f"{s.name} {s.url}" for s in bucket.stores)
         try:
             store.check()
-        except StoreUnavailableError as exc:
+        except MissingStoreError as exc:
             raise InfraError(f"{exc} (it should hold the {holds}); create it first, then run again") from None
+        except StoreUnavailableError as exc:
+            # Not the store keys: bucket configuration signs with the administrator's own identity.
+            raise InfraError(
+                f"{exc}; `sn46 infra` signs with your own AWS credentials (a profile, a role or "
+                "AWS_ACCESS_KEY_ID), never with the environment's object-store keys"
+            ) from None
         self.name = bucket.bucket
         self.client = store.client  # type: ignore[attr-defined]  # open_store gave an S3 store for s3://
 

@@ -72,6 +72,14 @@ class AccessDeniedError(StoreUnavailableError):
     """This identity may not make the request (S3 answered 403), though the store may be fine."""
 
 
+class MissingStoreError(StoreUnavailableError):
+    """The bucket or the folder itself does not exist: something to create, not to wait for."""
+
+
+class MissingCredentialsError(StoreUnavailableError):
+    """No credentials were found for an S3 store (no keys, profile, role or instance identity)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     """What a HEAD or a listing says about one object."""

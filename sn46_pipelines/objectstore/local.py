@@ -43,6 +43,7 @@ from .base import (
     STAGING_FILE,
     Body,
     Leftover,
+    MissingStoreError,
     NotFoundError,
     ObjectInfo,
     ObjectStore,
@@ -83,8 +84,9 @@ class LocalObjectStore(ObjectStore):
 
     def _require_root(self) -> None:
         if not self.root.is_dir():
-            problem = "is not a folder" if self.root.exists() else "folder does not exist"
-            raise StoreUnavailableError(f"{self.url}: {problem}")
+            if self.root.exists():
+                raise StoreUnavailableError(f"{self.url}: is not a folder")
+            raise MissingStoreError(f"{self.url}: folder does not exist")
         if not os.access(self.root, os.R_OK | os.X_OK):
             raise StoreUnavailableError(f"{self.url}: folder is not readable (permission denied)")
 

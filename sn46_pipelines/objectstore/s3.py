@@ -32,6 +32,8 @@ from .base import (
     AccessDeniedError,
     Body,
     Leftover,
+    MissingCredentialsError,
+    MissingStoreError,
     NotFoundError,
     ObjectInfo,
     ObjectStore,
@@ -156,7 +158,7 @@ class S3ObjectStore(ObjectStore):
         except ClientError as exc:
             raise self._translate(exc, key) from exc
         except NoCredentialsError as exc:
-            raise StoreUnavailableError(f"{self.url}: no AWS credentials found") from exc
+            raise MissingCredentialsError(f"{self.url}: no AWS credentials found") from exc
         except BotoCoreError as exc:
             raise self._unreachable(exc) from exc
 
@@ -178,7 +180,13 @@ class S3ObjectStore(ObjectStore):
         if code in _UNAVAILABLE_CODES:
             credentials = self._credentials_origin and code != "NoSuchBucket"
             origin = f"; credentials from {self._credentials_origin}" if credentials else ""
-            error_type = AccessDeniedError if code in _DENIED_CODES else StoreUnavailableError
+            error_type = (
+                AccessDeniedError
+                if code in _DENIED_CODES
+                else MissingStoreError
+                if code == "NoSuchBucket"
+                else StoreUnavailableError
+            )
             return error_type(f"{self.url}: {_UNAVAILABLE_CODES[code]} ({code}){origin}")
         if code in _NOT_FOUND_CODES and key is not None:
             # A HEAD on a missing bucket also says 404: make sure the bucket is there.
@@ -452,10 +460,10 @@ class S3ObjectStore(ObjectStore):
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in ("404", "NoSuchBucket", "NotFound"):
-                raise StoreUnavailableError(f"{self.url}: bucket does not exist") from exc
+                raise MissingStoreError(f"{self.url}: bucket does not exist") from exc
             raise self._translate(exc, None) from exc
         except NoCredentialsError as exc:
-            raise StoreUnavailableError(f"{self.url}: no AWS credentials found") from exc
+            raise MissingCredentialsError(f"{self.url}: no AWS credentials found") from exc
         except BotoCoreError as exc:
             raise self._unreachable(exc) from exc
         self._bucket_confirmed = True

@@ -91,6 +91,33 @@ def test_a_missing_bucket_exits_2_with_one_line(env, monkeypatch):
     assert line.startswith("sn46 infra: error: ")
 
 
+def test_no_credentials_is_answered_at_once_even_where_instance_metadata_never_answers(monkeypatch):
+    """Off AWS, botocore's last credential source is the instance metadata service: here one that
+    accepts connections and never replies (a firewall that drops packets looks the same). The
+    user's mistake is still answered within seconds, naming the credentials, not a missing bucket."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        monkeypatch.setenv(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        )
+        out = subprocess.run(
+            [sys.executable, "-m", "sn46_pipelines.cli", "infra", "bucket", "--env", "prod", "--diff"],
+            capture_output=True,
+            text=True,
+            timeout=30,  # botocore's metadata probes are bounded (1 s, 1 attempt each by default)
+            env=dict(os.environ),
+        )
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert "no AWS credentials found" in line and "your own AWS credentials" in line
+    assert "create it first" not in line
+
+
 def test_a_rule_reaching_the_model_store_exits_2_and_writes_nothing(env):
     s3 = env.s3()
     s3.put_bucket_lifecycle_configuration(
