@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # dagster loads only when a pass runs, so `sn46 --help` stays fast
     import dagster as dg
 
+    from .config import Settings
+
 #: A pass gives up (stopping the daemon, reporting what ran) after this many seconds by default.
 DEFAULT_TIMEOUT = 1800.0
 #: Seconds between two looks at the instance while the daemon works.
@@ -107,24 +109,36 @@ class PipelineSummary:
         }
 
 
-def run_pipeline(*, timeout: float = DEFAULT_TIMEOUT, progress: Any = None) -> PipelineSummary:
-    """Run the daemon until the work it finds has settled; return what ran.
+def environment_for(env: str | None) -> dict[str, str]:
+    """This process's variables, with ``SN46_ENV`` set to ``env`` when one is given: what a Dagster
+    process started for environment ``env`` (the daemon, ``dagster dev``) is handed. This process's
+    own variables stay as they are."""
+    return {**os.environ, "SN46_ENV": env} if env else dict(os.environ)
+
+
+def run_pipeline(
+    *, timeout: float = DEFAULT_TIMEOUT, progress: Any = None, env: str | None = None
+) -> PipelineSummary:
+    """Run the daemon on environment ``env`` (default: ``SN46_ENV``, else local) until the work it
+    finds has settled; return what ran.
 
     ``progress``, if given, is called with one line whenever the pass's state
     changes (runs queued, running, done), for a command line to print.
     """
     import dagster as dg
 
-    from .definitions import defs
+    from .config import load_settings
+    from .definitions import build_definitions
 
     started = time.time()
-    sensors = [sensor.name for sensor in defs.sensors or []]
+    settings = load_settings(env)
+    sensors = [sensor.name for sensor in build_definitions(settings).sensors or []]
     with dagster_home(), dg.DagsterInstance.get() as instance:
-        _require_running_sensors(instance, sensors)
+        _require_running_sensors(instance, sensors, settings)
         # A deployment's daemon already serving this instance does the work; a second one must not.
         daemons: list[subprocess.Popen[bytes]] = []
         try:
-            _wait_until_settled(instance, daemons, sensors, started, timeout, progress)
+            _wait_until_settled(instance, daemons, sensors, started, timeout, progress, environment_for(env))
         finally:
             for daemon in daemons:
                 _stop(daemon)
@@ -135,16 +149,16 @@ def run_pipeline(*, timeout: float = DEFAULT_TIMEOUT, progress: Any = None) -> P
     return summary
 
 
-def _require_running_sensors(instance: dg.DagsterInstance, sensors: Sequence[str]) -> None:
+def _require_running_sensors(
+    instance: dg.DagsterInstance, sensors: Sequence[str], settings: Settings
+) -> None:
     """Refuse a pass when the environment ships the sensors stopped and nobody started them.
 
     A pass is the daemon doing its normal work; with the sensors stopped it
     would do nothing and wait for ever. Starting them is the operator's call
     (the UI, or ``dagster sensor start``), so the pass says so instead.
     """
-    from .config import load_settings
-
-    if load_settings().automation.sensors == "running":
+    if settings.automation.sensors == "running":
         return
     running = {s.instigator_name for s in instance.all_instigator_state() if s.status.value == "RUNNING"}
     stopped = [name for name in sensors if name not in running]
@@ -165,14 +179,20 @@ def _daemon_alive(instance: dg.DagsterInstance) -> bool:
     return any(time.time() - beat.timestamp < HEARTBEAT_SECONDS for beat in beats)
 
 
-def _start_daemon() -> subprocess.Popen[bytes]:
-    """``dagster-daemon run`` on this project's workspace, from the checkout (as ``sn46 pipeline ui``)."""
+def _start_daemon(environ: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``dagster-daemon run`` on this project's workspace, from the checkout (as ``sn46 pipeline ui``),
+    with the variables ``environ`` (:func:`environment_for`)."""
     from .config import SOURCE_ROOT
 
     command = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", "workspace.yaml"]
     with open(Path(os.environ["DAGSTER_HOME"]) / DAEMON_LOG, "ab") as log:  # the child keeps its own copy
         return subprocess.Popen(
-            command, cwd=SOURCE_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=SOURCE_ROOT,
+            env={**environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -194,6 +214,7 @@ def _wait_until_settled(
     started: float,
     timeout: float,
     progress: Any,
+    environ: dict[str, str],
 ) -> None:
     """Poll until no run is pending and every sensor ticked, after the last run ended, asking for nothing.
 
@@ -203,7 +224,7 @@ def _wait_until_settled(
     deadline, shown = started + timeout, ""
     while True:
         if not daemons and not _daemon_alive(instance):
-            daemons.append(_start_daemon())
+            daemons.append(_start_daemon(environ))
         daemon = daemons[0] if daemons else None
         if daemon is not None and daemon.poll() is not None:
             log = Path(os.environ["DAGSTER_HOME"]) / DAEMON_LOG

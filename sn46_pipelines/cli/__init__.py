@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--env",
-        help="environment: local (default), dev, test, staging or prod; overrides SN46_ENV",
+        help="environment: local (default), dev, test, staging or prod; overrides SN46_ENV. Each "
+        "command loads this environment's settings and hands the name to the processes it starts",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
@@ -54,10 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A command group given without its subcommand: show that group's help.
         (getattr(args, "group_parser", None) or parser).print_help(sys.stderr)
         return EXIT_USAGE
-    if args.env:
-        import os
-
-        os.environ["SN46_ENV"] = args.env
     return run_handler(handler, args)
 
 

@@ -37,7 +37,7 @@ def _show(args: argparse.Namespace) -> int:
     from ..config import load_settings
     from ..secrets import SECRETS, describe
 
-    settings = load_settings()
+    settings = load_settings(args.env)
     sources = {
         spec.name: describe(spec, settings.secrets.secret_id(spec.name), region=settings.region)
         for spec in SECRETS

@@ -77,7 +77,7 @@ def run_seed(args: argparse.Namespace) -> int:
 
     if args.only_round is not None and not 0 <= args.only_round < args.rounds:
         args.parser.error(f"--only-round must be 0..{args.rounds - 1} with --rounds {args.rounds}")
-    store = _demo_store(args.store)
+    store = _demo_store(args.store, args.env)
     report = seed_demo(
         store,
         miners=args.miners,
@@ -103,7 +103,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     from ..demo.seed import seed_demo
 
-    store = _demo_store(None)
+    store = _demo_store(None, args.env)
     status = 0
     for number in range(args.rounds):
         report = seed_demo(
@@ -113,7 +113,7 @@ def run_demo(args: argparse.Namespace) -> int:
             heading = f"round {number + 1} of {args.rounds}: " if args.rounds > 1 else ""
             print(heading + report.summary(), end="\n\n")
         before = {"round": number, "seed": report.to_dict()}
-        status = max(status, run_pass(timeout=1800, as_json=args.json, before=before))
+        status = max(status, run_pass(timeout=1800, as_json=args.json, before=before, env=args.env))
     return status
 
 
@@ -121,14 +121,14 @@ def run_demo(args: argparse.Namespace) -> int:
 PROTECTED_ENVIRONMENTS = ("staging", "prod")
 
 
-def _demo_store(url: str | None):  # -> ObjectStore (imports kept lazy for a fast CLI)
-    """The store to seed: ``url`` if given, else the configured data store unless it is a real one.
+def _demo_store(url: str | None, env: str | None):  # -> ObjectStore (imports kept lazy for a fast CLI)
+    """The store to seed: ``url`` if given, else ``env``'s data store unless it is a real one.
 
     Either way it opens with the environment's endpoint, region and object-store keys.
     """
     from sn46_pipelines.config import ConfigError, load_settings
 
-    settings = load_settings()
+    settings = load_settings(env)
     if url:
         return settings.open_store(url)
     if settings.env in PROTECTED_ENVIRONMENTS:

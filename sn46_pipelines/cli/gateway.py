@@ -41,13 +41,14 @@ def serve(args: argparse.Namespace) -> int:
     from ..gateway.settings import load_gateway_settings
     from ..logs import configure_logging
 
-    settings = load_gateway_settings()
+    env = getattr(args, "env", None)  # `sn46 --env`; absent under `python -m sn46_pipelines.gateway`
+    settings = load_gateway_settings(env)
     # A missing secret: one line here, not a traceback per worker.
     settings.environment.object_store_credentials()
     log_config = configure_logging(args.log_level, args.log_format)
     if settings.redis_url is None and args.workers > 1:
         print(f"sn46 gateway: {args.workers} workers share the SQLite ledger at {settings.state_db}")
-    with _metrics_folder(args.workers):
+    with _worker_variables(env), _metrics_folder(args.workers):
         uvicorn.run(
             "sn46_pipelines.gateway.service:app_from_env",
             factory=True,
@@ -59,6 +60,29 @@ def serve(args: argparse.Namespace) -> int:
             log_config=log_config,
         )
     return 0
+
+
+@contextlib.contextmanager
+def _worker_variables(env: str | None) -> Iterator[None]:
+    """``SN46_ENV`` set to ``env`` while uvicorn runs, when ``--env`` named one.
+
+    The app is built by ``app_from_env`` in each worker, a process that
+    reads its settings from the variables it inherits: this is how the
+    workers learn the environment the command was given. The variable is
+    restored when the server stops.
+    """
+    if not env:
+        yield
+        return
+    previous = os.environ.get("SN46_ENV")
+    os.environ["SN46_ENV"] = env
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SN46_ENV"]
+        else:
+            os.environ["SN46_ENV"] = previous
 
 
 @contextlib.contextmanager

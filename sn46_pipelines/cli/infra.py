@@ -129,7 +129,7 @@ def _bucket(args: argparse.Namespace) -> int:
     from ..infra import plan_environment, reconcile
 
     origins = () if args.no_cors else tuple(args.cors_origins) if args.cors_origins else None
-    plan = plan_environment(load_settings(), kms_key=args.kms_key, cors_origins=origins)
+    plan = plan_environment(load_settings(args.env), kms_key=args.kms_key, cors_origins=origins)
     mode = "apply" if args.apply else "diff" if args.diff else "plan"
     results = reconcile(plan, apply=args.apply, skip=args.skip) if mode != "plan" else []
     by_bucket = {r.bucket: r for r in results}
@@ -200,7 +200,7 @@ def _iam(args: argparse.Namespace) -> int:
     if (args.document or args.check) and not args.role:
         raise InfraError("--document and --check need --role")
     policies = build_policies(
-        load_settings(),
+        load_settings(args.env),
         account_id=args.account_id,
         kms_key=args.kms_key,
         roles=(args.role,) if args.role else None,

@@ -36,15 +36,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    return run_pass(timeout=args.timeout, as_json=args.json)
+    return run_pass(timeout=args.timeout, as_json=args.json, env=args.env)
 
 
-def run_pass(*, timeout: float, as_json: bool, before: dict | None = None) -> int:
-    """One daemon-driven pass with a progress line on stderr; print its summary; 0 when all went well."""
+def run_pass(*, timeout: float, as_json: bool, before: dict | None = None, env: str | None = None) -> int:
+    """One daemon-driven pass of environment ``env`` (default: ``SN46_ENV``, else local) with a
+    progress line on stderr; print its summary; 0 when all went well."""
     from ..pipeline import PipelineError, run_pipeline
 
     try:
-        summary = run_pipeline(timeout=timeout, progress=_progress)
+        summary = run_pipeline(timeout=timeout, progress=_progress, env=env)
     except PipelineError as exc:
         print(f"\nsn46 pipeline: {exc}", file=sys.stderr)
         return 1
@@ -97,13 +98,12 @@ def _short(value) -> str:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    import os
     import subprocess
 
     from ..config import SOURCE_ROOT
-    from ..pipeline import configure_dagster_home
+    from ..pipeline import configure_dagster_home, environment_for
 
-    env = {**os.environ, "DAGSTER_HOME": str(configure_dagster_home())}
+    env = {**environment_for(args.env), "DAGSTER_HOME": str(configure_dagster_home())}
     workspace = SOURCE_ROOT / "workspace.yaml"
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
     # Ctrl-C reaches dagster dev too (same process group); wait until it and its

@@ -45,7 +45,7 @@ def _query(args: argparse.Namespace) -> int:
     from ..listings.sources import CuratedDataError
     from ..listings.views import connect_views, stale_hotkeys
 
-    settings = load_settings()
+    settings = load_settings(args.env)
     # A --store URL gets the environment's keys too, never boto3's chain behind the environment's back.
     store = settings.open_store(args.store) if args.store else settings.open_data_store()
     try:

@@ -55,7 +55,7 @@ def serve(args: argparse.Namespace) -> int:
     from ..pricemodel.serve import create_app, serve_target
 
     log_config = configure_logging(args.log_level, args.log_format)
-    settings = load_settings()
+    settings = load_settings(args.env)
     torch.set_num_threads(max(1, args.threads))
     # Through Settings.open_store, so a --store URL signs with the environment's object-store keys too.
     store = ModelStore(settings.open_store(args.store or settings.model_store))

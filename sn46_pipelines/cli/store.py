@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import EXIT_FOUND, EXIT_OK, EXIT_USAGE, UsageError
+from ..errors import EXIT_FOUND, EXIT_OK, UsageError
 from . import Handler, guarded
 
 
@@ -107,30 +107,28 @@ def register(subparsers: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``sn46 store ...`` without the top-level CLI (``python -m sn46_pipelines.modelstore``)."""
-    parser = argparse.ArgumentParser(prog="sn46")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["store", *(sys.argv[1:] if argv is None else argv)])
-    if args.handler is None:
-        args.group_parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    return args.handler(args)
+    """``sn46 store ARGS``: the group's arguments alone, through the whole command (its ``--env``
+    and error handling included)."""
+    from . import main as sn46
+
+    return sn46(["store", *(sys.argv[1:] if argv is None else argv)])
 
 
 # -- plumbing -----------------------------------------------------------------
 
 
-def _settings():
+def _settings(args: argparse.Namespace):
+    """The settings of the environment ``--env`` names (else ``SN46_ENV``, else local)."""
     from ..config import load_settings
 
-    return load_settings()
+    return load_settings(args.env)
 
 
 def _open(args: argparse.Namespace):
     """``--store`` or the environment's model store; either way with the environment's endpoint and keys."""
     from ..modelstore.store import ModelStore
 
-    settings = _settings()
+    settings = _settings(args)
     return ModelStore(settings.open_store(args.store) if args.store else settings.open_model_store())
 
 
@@ -254,7 +252,7 @@ def _gc(args: argparse.Namespace) -> int:
 
     keep, keep_min, protect = args.keep_versions, args.keep_min_versions, args.protect
     if keep is None or keep_min is None or protect is None:
-        policy = _settings().gc
+        policy = _settings(args).gc
         keep = policy.keep_versions if keep is None else keep
         keep_min = policy.keep_min_versions if keep_min is None else keep_min
         protect = list(policy.protect_tags) if protect is None else protect
@@ -331,7 +329,7 @@ def _replication(args: argparse.Namespace) -> int:
     from ..modelstore.store import ModelStore
 
     primary = _open(args)
-    settings = _settings()
+    settings = _settings(args)
     replica = ModelStore(settings.open_store(args.replica) if args.replica else settings.open_replica_store())
     report = check_replication(primary, replica, repair=args.repair, deep=args.deep)
     corrupt = (
