@@ -18,8 +18,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from postgres_server import PostgresServer, PostgresUnavailable
-from seaweedfs_server import SeaweedFSServer, SeaweedFSUnavailable
+
+from tests.support.postgres import PostgresServer, PostgresUnavailable
+from tests.support.seaweedfs import SeaweedFSServer, SeaweedFSUnavailable
 
 # Never let a test reach real AWS, whatever the developer's shell holds.
 os.environ.update(
@@ -186,6 +187,16 @@ def store(store_url: str):
     from sn46_pipelines.objectstore import open_store
 
     return open_store(store_url)
+
+
+@pytest.fixture
+def folder_store(tmp_path):
+    """An empty folder store, where a test's subject is not the backend (both are covered elsewhere)."""
+    from sn46_pipelines.objectstore import open_store
+
+    root = tmp_path / "store"
+    root.mkdir()
+    return open_store(f"file://{root}")
 
 
 @pytest.fixture(scope="session")

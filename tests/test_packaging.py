@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+
 ENVIRONMENTS = ("local", "dev", "test", "staging", "prod")
 
 
@@ -19,9 +20,9 @@ def wheel(tmp_path_factory) -> Path:
     """Built from a copy of the sources, so the build's own folders never land in the checkout."""
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
+        shutil.copy(REPO / name, source / name)
     shutil.copytree(
-        ROOT / "sn46_pipelines", source / "sn46_pipelines", ignore=shutil.ignore_patterns("__pycache__")
+        REPO / "sn46_pipelines", source / "sn46_pipelines", ignore=shutil.ignore_patterns("__pycache__")
     )
     subprocess.run(
         [

@@ -5,14 +5,14 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from sn46_pipelines.pricemodel.train import TrainConfig
+from tests.support.paths import REPO
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "training_bench.py"
+BENCH = REPO / "benchmarks" / "training_bench.py"
 
 #: Tiny enough that both data sets run in a few seconds on one CPU core.
 ROWS = 600

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -11,14 +10,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from bittensor.sp_core import Keypair
-from demo_helpers import assert_planted, read
 
-from sn46_pipelines.cli.demo import register
+from sn46_pipelines.cli import build_parser
 from sn46_pipelines.demo import DEFECTS, SeedReport, seed_demo
 from sn46_pipelines.listings.keys import parse_upload_key
 from sn46_pipelines.listings.layout import METAGRAPH_KEY
 from sn46_pipelines.listings.schema import COLUMNS, LISTING_SCHEMA
 from sn46_pipelines.objectstore import open_store
+from tests.demo.demo_helpers import assert_planted, read
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -136,8 +135,7 @@ def test_planted_defects_are_in_the_files(seeded) -> None:
 
 
 def test_cli_seed_prints_a_json_report(tmp_path, capsys) -> None:
-    parser = argparse.ArgumentParser(prog="sn46")
-    register(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     args = parser.parse_args(
         [
             "demo",
@@ -164,8 +162,7 @@ def test_cli_refuses_to_seed_a_production_data_store_by_default(monkeypatch) -> 
 
     monkeypatch.setenv("SN46_ENV", "prod")
     monkeypatch.setenv("SN46_DATA_STORE", "s3://resi-prod-uploads/sn46")
-    parser = argparse.ArgumentParser(prog="sn46")
-    register(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     for argv in (["demo", "seed"], ["demo"]):
         args = parser.parse_args(argv)
         with pytest.raises(ConfigError, match="refusing to write synthetic uploads into the prod data store"):

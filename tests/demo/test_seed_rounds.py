@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from demo_helpers import assert_planted, files_in, read
 
-from sn46_pipelines.cli.demo import register
+from sn46_pipelines.cli import build_parser
 from sn46_pipelines.demo import SeededMiner, SeedReport, seed_demo
 from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.listings.keys import parse_upload_key
 from sn46_pipelines.objectstore import ObjectStore, open_store
+from tests.demo.demo_helpers import assert_planted, files_in, read
 
 NOW = datetime(2026, 12, 3, tzinfo=UTC)
 ROUNDS = 6
@@ -176,9 +176,7 @@ def test_seed_refuses_nonsense_rounds(tmp_path) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="sn46")
-    register(root.add_subparsers(dest="command"))
-    return root
+    return build_parser()
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import GATEWAY, snapshot
+from tests.gateway.helpers import GATEWAY, snapshot
 
 
 def free_port() -> int:

@@ -6,10 +6,17 @@ sr25519 signature verified by the same code that serves miners.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from bittensor.sp_core import Keypair
+
+from tests.support.paths import REPO
 
 MINER = Keypair.create_from_uri("//Miner1")
 MINER_COLDKEY = Keypair.create_from_uri("//Miner1Cold")
@@ -98,3 +105,32 @@ def file_urls_request(miner: str, keys: list[str], kp: Keypair = VALIDATOR, ts: 
         "file_keys": keys,
         "expiry_hours": 1,
     }
+
+
+@contextlib.contextmanager
+def gateway_process(port: int, env: dict[str, str], *, workers: int = 2) -> Iterator[subprocess.Popen[str]]:
+    """``sn46 gateway --workers N`` as an operator starts it (stdout and stderr merged, as text);
+    terminated when the block ends."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sn46_pipelines.cli",
+            "gateway",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

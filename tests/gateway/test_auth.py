@@ -9,8 +9,8 @@ import pytest
 from bittensor import http_auth
 from bittensor.sp_core import Keypair
 
-from .clients import tao_headers, tao_post
-from .helpers import (
+from tests.gateway.clients import tao_headers, tao_post
+from tests.gateway.helpers import (
     GATEWAY,
     LOW_STAKE,
     MINER,

@@ -31,8 +31,7 @@ from sn46_pipelines.demo.listings import synth_listings
 from sn46_pipelines.demo.places import PLACES
 from sn46_pipelines.listings.keys import parse_upload_key, upload_key
 from sn46_pipelines.objectstore import open_store
-
-from .helpers import MINER, file_urls_request, miner_request, miner_specific_request
+from tests.gateway.helpers import MINER, file_urls_request, miner_request, miner_specific_request
 
 miner_upload_sensor = upload_sensor(AutomationSettings())
 

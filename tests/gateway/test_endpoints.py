@@ -7,7 +7,7 @@ import json
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .helpers import (
+from tests.gateway.helpers import (
     MINER,
     MINER_COLDKEY,
     VALIDATOR,

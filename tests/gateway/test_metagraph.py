@@ -9,8 +9,7 @@ import time
 import pytest
 
 from sn46_pipelines.gateway.metagraph import MetagraphSnapshot, MetagraphSyncer, ValidatorRule, file_source
-
-from .helpers import MINER, VALIDATOR, miner_request, snapshot
+from tests.gateway.helpers import MINER, VALIDATOR, miner_request, snapshot
 
 
 def test_snapshot_file_round_trip_and_validator_rule(metagraph_file):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import queue
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,20 +15,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sn46_pipelines.cli.gateway import _metrics_folder
 from sn46_pipelines.httpmetrics import MULTIPROC_ENV
-
-from .clients import sn13_file_name, tao_post
-from .conftest import free_port
-from .helpers import (
+from tests.gateway.clients import sn13_file_name, tao_post
+from tests.gateway.helpers import (
     MINER,
     STRANGER,
     file_urls_request,
+    gateway_process,
     miner_request,
     miner_specific_request,
     sign,
     validator_request,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import free_port
+
 Samples = dict[tuple[str, frozenset], float]
 
 
@@ -175,23 +173,10 @@ def test_two_workers_answer_with_the_sum_of_both(gateway_env, tmp_path):
     folder.mkdir()
     (folder / "counter_1.db").write_bytes(b"a previous run's file")
     port = free_port()
-    code = (
-        "import argparse, sys; from sn46_pipelines.cli.gateway import register;"
-        "p = argparse.ArgumentParser(); register(p.add_subparsers());"
-        "a = p.parse_args(sys.argv[1:]); sys.exit(a.handler(a))"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "gateway", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        env={**os.environ, **gateway_env, "SN46_ENV": "local", MULTIPROC_ENV: str(folder)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    try:
+    variables = {**gateway_env, "SN46_ENV": "local", MULTIPROC_ENV: str(folder)}
+    with gateway_process(port, variables) as proc:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
         started, log = 0, []
         while started < 2:  # each worker logs this once its app is up
             line = lines.get(timeout=60)
@@ -214,6 +199,3 @@ def test_two_workers_answer_with_the_sum_of_both(gateway_env, tmp_path):
             samples = parse(httpx.get(f"{url}/metrics", timeout=10).text)
             assert route_total(samples, "sn46_gateway_http_requests_total", route) == sent
             assert route_total(samples, "sn46_gateway_http_request_duration_seconds_count", route) == sent
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

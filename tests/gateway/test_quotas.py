@@ -10,8 +10,7 @@ import time
 import pytest
 
 from sn46_pipelines.gateway.ledger import Claim, RedisLedger, SqliteLedger, Verdict
-
-from .helpers import MINER2, STRANGER, miner_request, sign, validator_request
+from tests.gateway.helpers import MINER2, STRANGER, miner_request, sign, validator_request
 
 
 def test_miner_quota_exhaustion_answers_429_with_retry_after(make_client):

@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from sn46_pipelines.gateway.app import request_fingerprint
-
-from .clients import (
+from tests.gateway.clients import (
     JSON,
     ValidatorGrantCache,
     job_key,
@@ -35,7 +34,7 @@ from .clients import (
     zipcode_document,
     zipcode_key,
 )
-from .helpers import MINER, MINER2, MINER_COLDKEY, VALIDATOR, file_urls_request
+from tests.gateway.helpers import MINER, MINER2, MINER_COLDKEY, VALIDATOR, file_urls_request
 
 EPOCH = "2026-12-03T08-00-00"
 COLDKEY = MINER_COLDKEY.ss58_address

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
-from .helpers import MINER, file_urls_request, miner_request, miner_specific_request, validator_request
+from tests.gateway.helpers import (
+    MINER,
+    file_urls_request,
+    miner_request,
+    miner_specific_request,
+    validator_request,
+)
 
 
 def test_malformed_json_and_non_objects_are_400(client):

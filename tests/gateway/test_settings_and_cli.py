@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import traceback
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,11 +16,10 @@ import pytest
 from sn46_pipelines.cli.gateway import register
 from sn46_pipelines.config import ConfigError
 from sn46_pipelines.gateway.settings import GATEWAY_VARIABLES, load_gateway_settings
+from tests.gateway.helpers import gateway_process, miner_request
+from tests.support.paths import REPO
 
 from .conftest import free_port
-from .helpers import miner_request
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_deployment_guide_variables_override_the_environment_file(tmp_path):
@@ -69,7 +67,7 @@ def test_the_documented_defaults_are_the_codes():
     """docs/gateway.md's configuration table gives each SN46_GATEWAY_* default as the code has it."""
     rows = [
         line
-        for line in (ROOT / "docs" / "gateway.md").read_text().splitlines()
+        for line in (REPO / "docs" / "gateway.md").read_text().splitlines()
         if line.startswith(("| `SN46_GATEWAY_", "| `SN46_METAGRAPH_"))
     ]
     documented: dict[str, str] = {}
@@ -124,27 +122,14 @@ def test_cli_module_imports_nothing_heavy():
         "import sys, sn46_pipelines.cli.gateway;"
         "print(sorted({'fastapi', 'uvicorn', 'bittensor', 'boto3'} & set(sys.modules)))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_sn46_gateway_serves_with_two_workers(gateway_env):
     """The real command, two uvicorn workers sharing Redis: the app answers and a replay is refused."""
     port = free_port()
-    code = (
-        "import argparse, sys; from sn46_pipelines.cli.gateway import register;"
-        "p = argparse.ArgumentParser(); register(p.add_subparsers());"
-        "a = p.parse_args(sys.argv[1:]); sys.exit(a.handler(a))"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "gateway", "--port", str(port), "--workers", "2"],
-        cwd=ROOT,
-        env={**os.environ, **gateway_env, "SN46_ENV": "local"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    with gateway_process(port, {**gateway_env, "SN46_ENV": "local"}) as proc:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -154,7 +139,7 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-2000:]
             time.sleep(0.2)
         assert health["status"] == "ok", health
         body = miner_request()
@@ -166,9 +151,6 @@ def test_sn46_gateway_serves_with_two_workers(gateway_env):
         changed = httpx.post(f"{url}/get-folder-access", json={**body, "job_id": "other"}, timeout=10)
         assert changed.status_code == 401
         assert httpx.get(f"{url}/rate-limits").json()["total_used_today"] == 1
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
@@ -177,7 +159,7 @@ def test_cli_refuses_a_folder_store_with_one_line(tmp_path):
     env.update(SN46_HOME=str(tmp_path))
     out = subprocess.run(
         [sys.executable, "-m", "sn46_pipelines.gateway"],
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from sn46_pipelines.listings.keys import parse_upload_key
-
-from .clients import (
+from tests.gateway.clients import (
     JSON,
     policy_allows,
     sn13_file_name,
@@ -23,7 +22,7 @@ from .clients import (
     sn13_upload,
     tao_headers,
 )
-from .helpers import MINER, MINER2, STRANGER, miner_request
+from tests.gateway.helpers import MINER, MINER2, STRANGER, miner_request
 
 PATH = "/get-file-upload-url"
 JOB = "zillow_premium_zip_78701_sold"

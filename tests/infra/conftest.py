@@ -51,7 +51,7 @@ def env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Env:
 @pytest.fixture(scope="module")
 def gate(moto_endpoint: str) -> Iterator:
     """moto's S3 behind IAM policies (tests/infra/infra_gate.py); register keys in ``gate.policies``."""
-    from infra_gate import IamGate
+    from tests.infra.infra_gate import IamGate
 
     server = IamGate({})
     server.url = server.start()

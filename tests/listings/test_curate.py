@@ -7,12 +7,12 @@ from datetime import timedelta
 import numpy as np
 import pyarrow as pa
 import pytest
-from listings_helpers import HOTKEY, JOB, NOW, edit, listings, parquet_bytes
 
 import sn46_pipelines.listings.files as file_checks
 from sn46_pipelines.listings import CURATED_SCHEMA, QUARANTINE_SCHEMA, REASONS, curate_hotkey
 from sn46_pipelines.listings.rules import Rules  # its own module: pyproject marks it immutable (B008)
 from sn46_pipelines.objectstore import NotFoundError
+from tests.listings.listings_helpers import HOTKEY, JOB, NOW, edit, listings, parquet_bytes
 
 
 def curate(store, files, existing=None, rules=Rules()):

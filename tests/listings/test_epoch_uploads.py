@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from listings_helpers import HOTKEY
 
 from sn46_pipelines.listings.ingest import ingest_hotkey, read_manifest
 from sn46_pipelines.listings.keys import epoch_upload_key, parse_upload_key
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "gateway"))
-from clients import zipcode_document  # the document the real resi client writes
+from tests.gateway.clients import zipcode_document  # the document the real resi client writes
+from tests.listings.listings_helpers import HOTKEY
 
 EPOCH = "2026-12-03T08-00-00"
 ZIP = "78701"

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
-from listings_helpers import listings
 
 from sn46_pipelines.listings import (
     COLUMNS,
@@ -17,6 +16,7 @@ from sn46_pipelines.listings import (
     upload_key,
 )
 from sn46_pipelines.listings.conform import SchemaMismatchError, conform
+from tests.listings.listings_helpers import listings
 
 HK = "5DV9VhyKohKFTkV9CFc5ywqLuaFPkuzKezCs6ubpVfTMVy73"
 

@@ -8,12 +8,12 @@ from datetime import timedelta
 
 import pyarrow as pa
 import pytest
-from listings_helpers import HOTKEY, JOB, NOW, ZIP, Uploads, listings
 
 from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
 from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.listings.keys import epoch_job_id, epoch_upload_key
 from sn46_pipelines.listings.views import training_listings
+from tests.listings.listings_helpers import HOTKEY, JOB, NOW, ZIP, Uploads, listings
 
 COPIER = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"
 EPOCH = "2026-11-23T08-00-00"

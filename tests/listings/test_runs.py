@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyarrow as pa
-from listings_helpers import HOTKEY, NOW, listings
 
 from sn46_pipelines.demo import seed_demo
 from sn46_pipelines.listings import CURATED_SCHEMA, curate_hotkey, hotkey_prefix
+from tests.listings.listings_helpers import HOTKEY, NOW, listings
 
 
 def test_runs_merge_into_one_row_per_zpid(store, uploads) -> None:

@@ -12,10 +12,10 @@ import threading
 import time
 
 import pytest
-from modelstore_helpers import CrashingStore, start_worker
 
 from sn46_pipelines.modelstore import ModelStore, collect_garbage, verify
 from sn46_pipelines.objectstore import open_store
+from tests.modelstore.modelstore_helpers import CrashingStore, start_worker
 
 
 @pytest.fixture

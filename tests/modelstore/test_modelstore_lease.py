@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from modelstore_helpers import start_worker
 
 from sn46_pipelines.modelstore import ModelStore, collect_garbage
 from sn46_pipelines.modelstore.layout import GC_LEASE
 from sn46_pipelines.modelstore.lease import Lease, read_lease
 from sn46_pipelines.objectstore import UnsupportedOperationError
+from tests.modelstore.modelstore_helpers import start_worker
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from modelstore_helpers import start_worker
 
 from sn46_pipelines.modelstore import ModelStore, collect_garbage, verify
 from sn46_pipelines.modelstore.lease import Lease
 from sn46_pipelines.modelstore.stats import store_stats
 from sn46_pipelines.objectstore.local import INTERNAL_DIR
+from tests.modelstore.modelstore_helpers import start_worker
 
 BIG = 96 << 20  # twelve multipart parts; long enough a copy that it is caught mid-write
 

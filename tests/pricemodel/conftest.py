@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from pricemodel_helpers import TINY, demo_listings, fit_hgb, regional
+
+from tests.pricemodel.pricemodel_helpers import TINY, demo_listings, fit_hgb, regional
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from pricemodel_helpers import demo_listings
 
 from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.modelstore.inference import Checkpoint
@@ -19,6 +18,7 @@ from sn46_pipelines.pricemodel.export import INPUT_NAME, OUTPUT_NAME
 from sn46_pipelines.pricemodel.features import encode
 from sn46_pipelines.pricemodel.layout import FILES, KIND
 from sn46_pipelines.pricemodel.predictor import Predictor, load_net, load_predictor
+from tests.pricemodel.pricemodel_helpers import demo_listings
 
 
 def test_checkpoint_files_and_their_contents(checkpoint_dir, trained):

@@ -119,10 +119,9 @@ def test_racing_deployers_leave_the_pin_on_a_model_that_passed(models, tmp_path)
 def test_a_new_model_is_scored_against_the_pinned_one_on_its_own_validation_rows(
     models, trained, listings, tmp_path
 ):
-    from pricemodel_helpers import TINY
-
     from sn46_pipelines.pricemodel.checkpoint import commit_checkpoint
     from sn46_pipelines.pricemodel.train import TrainConfig, train
+    from tests.pricemodel.pricemodel_helpers import TINY
 
     first = commit_checkpoint(models, trained, tmp_path / "first", pin="prod")
     assert "compared_with" not in first.metadata  # nothing pinned yet

@@ -7,12 +7,12 @@ import copy
 import numpy as np
 import pytest
 import torch
-from pricemodel_helpers import TINY, two_zip_listings
 
 from sn46_pipelines.pricemodel.checkpoint import write_checkpoint
 from sn46_pipelines.pricemodel.export import ModelDefectError, verify_onnx
 from sn46_pipelines.pricemodel.features import encode
 from sn46_pipelines.pricemodel.train import TrainConfig, train
+from tests.pricemodel.pricemodel_helpers import TINY, two_zip_listings
 
 
 def test_two_zip_codes_far_apart_in_one_metro_export_and_verify(tmp_path):

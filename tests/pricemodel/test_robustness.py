@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime
 import pytest
-from pricemodel_helpers import mape
 
 from sn46_pipelines.pricemodel.checkpoint import write_checkpoint
 from sn46_pipelines.pricemodel.export import INPUT_NAME
 from sn46_pipelines.pricemodel.features import COORDINATES, encode
 from sn46_pipelines.pricemodel.metrics import with_noise
 from sn46_pipelines.pricemodel.model import PRICE_MARGIN, predict_prices
+from tests.pricemodel.pricemodel_helpers import mape
 
 
 def test_one_percent_noise_off_the_coordinates_costs_at_most_a_hundredth_of_mape(regional_model):

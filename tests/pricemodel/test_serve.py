@@ -12,7 +12,6 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from pricemodel_helpers import TINY
 
 from sn46_pipelines.config import InferencePin
 from sn46_pipelines.modelstore import InferenceClient, ModelStore, set_pin
@@ -20,6 +19,7 @@ from sn46_pipelines.pricemodel.checkpoint import commit_checkpoint
 from sn46_pipelines.pricemodel.predictor import load_predictor
 from sn46_pipelines.pricemodel.serve import create_app, serve_target
 from sn46_pipelines.pricemodel.train import TrainConfig, train
+from tests.pricemodel.pricemodel_helpers import TINY
 
 HOME = {
     "living_area": 1800,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from pricemodel_helpers import TINY
 
 from sn46_pipelines.pricemodel.train import TrainConfig, resolve_device, train
+from tests.pricemodel.pricemodel_helpers import TINY
 
 
 def test_training_learns_the_demo_data_far_better_than_the_zip_median(trained):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from pricemodel_helpers import TINY, mape, regional
 
 from sn46_pipelines.pricemodel.features import MAX_INPUTS, encode, fit_spec, prepare
 from sn46_pipelines.pricemodel.train import EpochReport, TrainConfig, train
+from tests.pricemodel.pricemodel_helpers import TINY, mape, regional
 
 
 @pytest.mark.parametrize("data", ["regional", "multi_city"])

@@ -18,7 +18,8 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from secrets_helpers import READER_STATEMENTS, REGION, store_statements
+
+from tests.secrets.secrets_helpers import READER_STATEMENTS, REGION, store_statements
 
 
 @dataclass(frozen=True)

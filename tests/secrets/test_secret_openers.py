@@ -20,7 +20,6 @@ import sys
 
 import dagster as dg
 import pytest
-from secrets_helpers import REGION
 
 from sn46_pipelines import cli
 from sn46_pipelines.config import AutomationSettings, load_settings
@@ -29,6 +28,7 @@ from sn46_pipelines.defs.resources import DataStoreResource
 from sn46_pipelines.gateway.service import build_gateway
 from sn46_pipelines.gateway.settings import load_gateway_settings
 from sn46_pipelines.modelstore import ModelStore
+from tests.secrets.secrets_helpers import REGION
 
 miner_upload_sensor = upload_sensor(AutomationSettings())
 

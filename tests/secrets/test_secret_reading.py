@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from secrets_helpers import READER_STATEMENTS, REGION, full_text, store_statements
 
 from sn46_pipelines.config import ConfigError
 from sn46_pipelines.secrets import (
@@ -18,6 +17,7 @@ from sn46_pipelines.secrets import (
     object_store_credentials,
     read_secret,
 )
+from tests.secrets.secrets_helpers import READER_STATEMENTS, REGION, full_text, store_statements
 
 #: Planted in every secret below; no message, repr or traceback may ever contain it.
 VALUE = "wJalrXUtnFEMI-planted-secret-value"

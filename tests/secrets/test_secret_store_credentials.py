@@ -12,13 +12,13 @@ import json
 
 import pytest
 from pydantic import SecretStr
-from secrets_helpers import full_text, store_statements
 
 from sn46_pipelines.config import load_settings
 from sn46_pipelines.modelstore import ModelStore
 from sn46_pipelines.objectstore import InvalidStoreURLError, StoreUnavailableError, open_store
 from sn46_pipelines.objectstore.s3 import S3Credentials
 from sn46_pipelines.secrets import SecretNotFoundError
+from tests.secrets.secrets_helpers import full_text, store_statements
 
 
 @pytest.fixture

@@ -1,0 +1,55 @@
+"""The documented local command, `sn46 pipeline ui`, running by itself on the sqlite instance.
+
+Nobody presses a button: demo uploads land in the local data store, and the
+test watches the UI's GraphQL until the views are built.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sn46_pipelines.demo.seed import seed_demo
+from sn46_pipelines.objectstore import open_store
+from tests.support.live_dagster import free_port, ingest_counts, location_loaded, views_built_after, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
+    env["SN46_HOME"] = str(tmp_path)
+    log = tmp_path / "ui.log"
+    with open(log, "wb") as out:
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    processes = {"sn46 pipeline ui": ui}
+    try:
+        loaded = location_loaded(port, "sn46_pipelines")
+        wait_for(loaded, "the UI loads the code", processes, log.read_text, 180)
+        landed = time.time()
+        store = open_store(f"file://{tmp_path}/.sn46/local/data")
+        report = seed_demo(store, miners=3, validators=1, seed=5)
+        wait_for(
+            views_built_after(port, landed), "views built from the uploads", processes, log.read_text, 400
+        )
+        counts = ingest_counts(port)
+        assert {miner.hotkey: len(miner.files) for miner in report.miners} == dict(counts)
+    finally:
+        os.killpg(ui.pid, signal.SIGINT)  # dagster dev stops cleanly on Ctrl-C
+        try:
+            ui.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(ui.pid, signal.SIGKILL)
+            ui.wait()
