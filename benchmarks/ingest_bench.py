@@ -175,7 +175,9 @@ def run_pandas(root: Path) -> dict:
                 continue
             df = df[list(COLUMNS)].copy()
             df["zpid"] = df["zpid"].astype(str)
-            df["job_zip"] = parse_upload_key(key).job_zip
+            parsed = parse_upload_key(key)
+            df["job_zip"] = parsed.job_zip
+            df["file"], df["job_id"], df["written"] = key, parsed.job_id, parsed.timestamp
             df["uploaded_at"] = path.stat().st_mtime
             frames.append(df)
         df = pd.concat(frames, ignore_index=True)
@@ -202,10 +204,22 @@ def run_pandas(root: Path) -> dict:
         flag(df["datetime"] < now - rules.freshness, "stale")
         for code, count in reason.value_counts().items():
             reject(code, int(count))
-        good = df[reason.isna()].reset_index().sort_values(["datetime", "uploaded_at", "index"])
-        newest = good.drop_duplicates("zpid", keep="last")
-        reject("duplicate", len(good) - len(newest))
-        kept += len(newest)
+        # Newest per zpid: the latest scrape, then the first upload, then the later row. A loser is a
+        # duplicate when it repeats its winner within one upload window (same file, or the same job's
+        # files written less than rules.duplicate_window apart); otherwise it is an earlier round's
+        # observation that the newer one updates, which costs the miner nothing.
+        good = df[reason.isna()].reset_index()
+        good["upload_order"] = -good["uploaded_at"]
+        good = good.sort_values(["datetime", "upload_order", "index"])
+        winner = good.groupby("zpid", sort=False).tail(1).set_index("zpid")
+        losers = good[good.duplicated("zpid", keep="last")]
+        won_by = winner.loc[losers["zpid"]]
+        apart = np.abs(losers["written"].to_numpy() - won_by["written"].to_numpy())
+        same_job = losers["job_id"].to_numpy() == won_by["job_id"].to_numpy()
+        same_file = losers["file"].to_numpy() == won_by["file"].to_numpy()
+        same_upload = same_file | (same_job & (apart < rules.duplicate_window))
+        reject("duplicate", int(same_upload.sum()))
+        kept += len(winner)
     return {"rows_kept": kept, "rejected": reasons}
 
 
