@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
 from .listings.layout import METAGRAPH_KEY
 
 if TYPE_CHECKING:
     from .objectstore import ObjectStore
 
 
-class MetagraphSnapshotError(ValueError):
+class MetagraphSnapshotError(ConfigError):
     """The data store's metagraph snapshot exists but cannot be read as one."""
 
 

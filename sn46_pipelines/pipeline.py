@@ -29,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import SN46Error
+
 if TYPE_CHECKING:  # dagster loads only when a pass runs, so `sn46 --help` stays fast
     import dagster as dg
 
@@ -46,7 +48,7 @@ FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 DAEMON_LOG = "daemon.log"
 
 
-class PipelineError(RuntimeError):
+class PipelineError(SN46Error):
     """A pass could not be carried out (the daemon died, the sensors never ticked, the time ran out)."""
 
 

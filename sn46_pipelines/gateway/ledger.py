@@ -39,12 +39,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from ..errors import TransientError
+
 #: Counter of the global quota.
 TOTAL = "*total*"
 _PREFIX = "sn46:gateway"
 
 
-class LedgerUnavailableError(Exception):
+class LedgerUnavailableError(TransientError):
     """The ledger cannot be reached; the gateway refuses (fails closed) rather than skip the checks."""
 
 

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..errors import SN46Error
 from ..objectstore import NotFoundError, ObjectInfo, ObjectStore, PreconditionFailedError
 from .curate import CurationResult, curate_hotkey
 from .discovery import list_hotkey_uploads
@@ -47,7 +48,7 @@ from .schema import QUARANTINE_SCHEMA, TIMESTAMP
 UNCOMMITTED_GRACE = timedelta(hours=1)
 
 
-class ConcurrentIngestError(RuntimeError):
+class ConcurrentIngestError(SN46Error):
     """Another run committed this hotkey while this one was working; nothing was changed."""
 
 

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ..errors import SN46Error
 from .layout import EPOCH_UPLOAD_KEY, JOB_UPLOAD_KEY, epoch_folder, job_folder, miner_folder
 
 #: The two upload formats: a job's parquet file, or an epoch/zipcode JSON document.
@@ -27,7 +28,7 @@ _JOB_ZIP = re.compile(r"(?:^|_)zip_(\d{5})(?:_|$)")
 _STAMP = "%Y%m%d_%H%M%S"
 
 
-class InvalidUploadKeyError(ValueError):
+class InvalidUploadKeyError(SN46Error, ValueError):
     """A key in the upload area does not follow the upload naming rule."""
 
 

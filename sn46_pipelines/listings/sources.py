@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from ..errors import SN46Error
 from ..metagraph import registered_hotkeys
 from ..objectstore import ObjectStore
 from .ingest import HotkeyManifest, read_manifest
@@ -42,7 +43,7 @@ SUBMISSIONS_SCHEMA = pa.schema(
 OPTIONAL_COLUMNS = frozenset({"ingested_at", *EPOCH_SCHEMA.names})
 
 
-class CuratedDataError(ValueError):
+class CuratedDataError(SN46Error, ValueError):
     """Committed data cannot be read: a curated or aggregate file is missing, or has the wrong schema."""
 
 

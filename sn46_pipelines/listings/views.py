@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from pyarrow import fs
 
+from ..errors import SN46Error
 from ..objectstore import ObjectStore
 from . import duck
 
@@ -142,8 +143,11 @@ EPOCH_STATS_SQL = f"""
 """
 
 
-class StaleAggregatesError(RuntimeError):
-    """Curated data changed after ``listing_aggregates`` ran: its newest rows were never checked."""
+class StaleAggregatesError(SN46Error):
+    """Curated data changed after ``listing_aggregates`` ran: its newest rows were never checked.
+
+    The normal state between an ingest and the next aggregates run, not a fault: training skips
+    and the next aggregates run asks for it again."""
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:

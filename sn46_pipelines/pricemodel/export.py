@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import torch
 
+from ..errors import SN46Error
 from .features import FeatureSpec
 from .model import PriceNet, PriceOutput
 
@@ -57,7 +58,7 @@ def export_onnx(net: PriceNet, path: str | os.PathLike[str]) -> None:
     onnx.save(model, os.fspath(path))
 
 
-class ModelDefectError(ValueError):
+class ModelDefectError(SN46Error, ValueError):
     """The trained network gives no usable price for in-distribution inputs: retrain, do not re-export."""
 
 

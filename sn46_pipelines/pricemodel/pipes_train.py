@@ -38,7 +38,7 @@ def run(pipes: PipesContext) -> None:
     training runs.
     """
     from ..config import load_settings
-    from ..listings.views import training_listings
+    from ..listings.views import StaleAggregatesError, training_listings
     from ..modelstore import ModelStore
     from .checkpoint import commit_checkpoint
     from .gate import GateThresholds
@@ -47,7 +47,11 @@ def run(pipes: PipesContext) -> None:
     extras = pipes.extras
     config = TrainConfig(**extras["config"])
     settings = load_settings()
-    listings = training_listings(settings.open_store(extras["data_store"]))
+    try:
+        listings = training_listings(settings.open_store(extras["data_store"]))
+    except StaleAggregatesError as exc:  # an ingest landed after the aggregates: they run again next
+        report_skipped(pipes, str(exc), 0)
+        return
     pipes.log.info(f"training on {listings.num_rows} listings with {config}")
     try:
         result = train(listings, config, progress=lambda epoch: pipes.log.info(epoch.line()))
@@ -88,8 +92,10 @@ def run(pipes: PipesContext) -> None:
 def report_skipped(pipes: PipesContext, reason: str, rows: int) -> None:
     """No model this time: a successful materialization that says why, and a warning on every check.
 
-    Too little data is the normal state of a new subnet or a quiet day, not a
-    failure; the pin moves only on a new version, so nothing is deployed.
+    Too little data is the normal state of a new subnet or a quiet day, and
+    aggregates older than an ingest the normal state between an ingest and
+    the next aggregates run (which asks for training again): neither is a
+    failure. The pin moves only on a new version, so nothing is deployed.
     """
     pipes.log.warning(f"no model trained: {reason}")
     pipes.report_asset_materialization(metadata={"skipped": reason, "input_rows": rows})

@@ -34,6 +34,7 @@ import pyarrow as pa
 import torch
 import torch.nn.functional as F
 
+from ..errors import SN46Error
 from .baseline import ZipMedianBaseline
 from .features import (
     FeatureSpec,
@@ -186,7 +187,7 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-class TooFewListingsError(ValueError):
+class TooFewListingsError(SN46Error, ValueError):
     """The training data is too small to fit and validate a model: nothing to train yet, not a fault."""
 
 

@@ -203,3 +203,34 @@ def test_with_no_listings_training_is_a_skipped_materialization_and_the_pin_stay
         assert pin.metadata["moved"].value is False
         assert pin.metadata["reason"].value.startswith("price_model trained no model: too few listings")
     assert ModelStore.open(f"file://{tmp_path / 'models'}").head() is None
+
+
+def test_an_ingest_after_the_aggregates_makes_training_skip_until_they_run_again(tmp_path):
+    """Under the daemon a round's ingest can land between the aggregates and training: training then
+    skips (a successful materialization that says why, the pin stays) instead of failing the run."""
+    root, models = tmp_path / "data", tmp_path / "models"
+    root.mkdir(), models.mkdir()
+    store = open_store(f"file://{root}")
+    seed_demo(store, miners=6, seed=0, rounds=2, only_round=0)
+    hotkeys = [p.removeprefix("data/hotkey=").rstrip("/") for p in store.list_prefixes("data/")]
+    for hotkey in hotkeys:
+        ingest_hotkey(store, hotkey)
+    write_aggregates(store, aggregate_store(store))
+    seed_demo(store, miners=6, seed=0, rounds=2, only_round=1)  # the next round lands
+    changed = [hotkey for hotkey in hotkeys if ingest_hotkey(store, hotkey).new_files]
+    assert changed
+    resources = {
+        "data_store": DataStoreResource(url=store.url),
+        "model_store": ModelStoreResource(url=f"file://{models}"),
+        "training_launcher": TrainingLauncher(),
+    }
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [price_model, inference_pin], instance=instance, resources=resources, raise_on_error=False
+        )
+        assert result.success
+        (trained,) = result.asset_materializations_for_node("price_model")
+        assert "changed after listing_aggregates ran" in trained.metadata["skipped"].value
+        (pin,) = result.asset_materializations_for_node("inference_pin")
+        assert pin.metadata["moved"].value is False
+    assert ModelStore.open(f"file://{models}").head() is None
