@@ -203,6 +203,8 @@ class AutomationSettings(SettingsModel):
     """price_model's cadence: it trains on each tick of this cron when the aggregates changed since."""
     training_min_new_rows: int = Field(20_000, ge=1)
     """price_model also trains as soon as this many more accepted rows exist than it last trained on."""
+    run_history_days: int = Field(30, ge=1)
+    """Finished Dagster runs last updated this many days ago are deleted nightly (defs/run_history.py)."""
 
     @field_validator("aggregates_deadline_cron", "training_cron")
     @classmethod

@@ -1,7 +1,8 @@
 """The one Dagster ``Definitions`` object of the project (``workspace.yaml`` loads it).
 
 Each domain under :mod:`sn46_pipelines.defs` builds its own definitions for
-the environment (``SN46_ENV``); this module merges them, adds the automation
+the environment (``SN46_ENV``): listings, training, the model store, and the
+instance's own run history. This module merges them, adds the automation
 sensors that run everything after ingest (:mod:`sn46_pipelines.defs.automation`),
 the shared resources, source-code links for the UI, and the executor.
 """
@@ -9,7 +10,7 @@ the shared resources, source-code links for the UI, and the executor.
 import dagster as dg
 
 from .config import Settings, load_settings
-from .defs import listings, modelstore, training
+from .defs import listings, modelstore, run_history, training
 from .defs.automation import automation_sensors, with_automation
 from .defs.resources import DataStoreResource, ModelStoreResource
 
@@ -32,7 +33,10 @@ def run_executor(settings: Settings) -> dg.ExecutorDefinition | None:
 def build_definitions(settings: Settings) -> dg.Definitions:
     """Every domain's definitions for one environment, with automation and code references."""
     merged = dg.Definitions.merge(
-        listings.build_defs(settings), training.build_defs(), modelstore.build_defs(settings)
+        listings.build_defs(settings),
+        training.build_defs(),
+        modelstore.build_defs(settings),
+        run_history.build_defs(settings),
     )
     defined = list(merged.assets or [])
     assets = [asset for asset in defined if isinstance(asset, dg.AssetsDefinition | dg.AssetSpec)]

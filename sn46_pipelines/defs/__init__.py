@@ -1,5 +1,6 @@
-"""Dagster wiring only, one package per domain (listings, training, model store), merged in
-:mod:`sn46_pipelines.definitions`. The libraries they call import no Dagster."""
+"""Dagster wiring only, one package per domain (listings, training, model store) and the
+instance's run history (:mod:`.run_history`), merged in :mod:`sn46_pipelines.definitions`.
+The libraries they call import no Dagster."""
 
 import warnings
 

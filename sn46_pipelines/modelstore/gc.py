@@ -55,7 +55,7 @@ class GCResult:
     leftover_bytes: int = 0
     #: Why leftovers could not be listed (this identity may not), or ``None``.
     leftovers_error: str | None = None
-    #: Wall time of the run, planning and deleting (the seed's gc_run_duration_seconds).
+    #: Wall time of the run, planning and deleting (exported as ``gc_run_duration_seconds``).
     duration_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:

@@ -225,10 +225,18 @@ def _check(instance: dg.DagsterInstance, aggregates: Aggregates) -> dict[str, Ch
 
 
 def _reported_curated_rows(instance: dg.DagsterInstance, hotkey: str) -> int | None:
-    """``curated_rows`` of the hotkey's latest ``miner_listings`` materialization that has one.
+    """``curated_rows`` of the hotkey's latest ``miner_listings`` materialization that has one."""
+    record = newest_curated_rows_record(instance, hotkey)
+    materialization = record.asset_materialization if record else None
+    return metadata_int(materialization.metadata.get("curated_rows")) if materialization else None
+
+
+def newest_curated_rows_record(instance: dg.DagsterInstance, hotkey: str) -> dg.EventLogRecord | None:
+    """The hotkey's newest ``miner_listings`` materialization that reports ``curated_rows``.
 
     A run that found no new files reports no ``curated_rows``, so older
-    materializations are searched, newest first.
+    materializations are searched, newest first (and the run-history pruning
+    keeps the one found).
     """
     records_filter = dg.AssetRecordsFilter(asset_key=miner_listings.key, asset_partitions=[hotkey])
     cursor = None
@@ -236,9 +244,8 @@ def _reported_curated_rows(instance: dg.DagsterInstance, hotkey: str) -> int | N
         page = instance.fetch_materializations(records_filter, limit=_PAGE, cursor=cursor)
         for record in page.records:
             materialization = record.asset_materialization
-            rows = metadata_int(materialization.metadata.get("curated_rows")) if materialization else None
-            if rows is not None:
-                return rows
+            if materialization is not None and "curated_rows" in materialization.metadata:
+                return record
         if not page.has_more:
             return None
         cursor = page.cursor
