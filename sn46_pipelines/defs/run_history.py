@@ -60,6 +60,7 @@ class PruneReport:
     compute_log_errors: int = 0
     """Runs whose compute logs could not be deleted (their run and events are gone all the same)."""
     first_compute_log_error: str | None = None
+    """What the first of those failures said (they tend to share one cause, e.g. access denied)."""
 
 
 def runs_still_read(instance: dg.DagsterInstance) -> set[str]:

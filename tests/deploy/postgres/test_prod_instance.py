@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -101,3 +102,31 @@ def test_the_operator_commands_of_the_docs_work(prod_home) -> None:
         assert out.returncode == 0, out.stderr
     with dg.DagsterInstance.get() as instance:
         assert instance.event_log_storage.get_concurrency_info("gpu").slot_count == 2
+
+
+def test_the_run_history_prunes_on_postgres_with_step_logs_in_s3(prod_home, moto_endpoint) -> None:
+    """Old runs leave PostgreSQL and their step logs leave the bucket; the newest materialization stays."""
+    import boto3
+
+    from sn46_pipelines.defs.run_history import prune_run_history, runs_still_read
+
+    @dg.asset
+    def scores() -> None:
+        print("scored")  # captured into the run's step logs
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint)
+
+    def logs_of(run_id: str) -> list[str]:
+        listing = s3.list_objects_v2(Bucket=prod_home.compute_logs_bucket, Prefix="dagster/compute-logs/")
+        return [o["Key"] for o in listing.get("Contents", []) if f"/{run_id}/" in o["Key"]]
+
+    with dg.DagsterInstance.get() as instance:
+        runs = [dg.materialize([scores], instance=instance).run_id for _ in range(3)]
+        assert logs_of(runs[0]), "the step logs went to S3"
+        cutoff = datetime.now(UTC) + timedelta(seconds=1)
+        pruned = prune_run_history(instance, cutoff=cutoff, keep=runs_still_read(instance), max_runs=10)
+
+        assert pruned.deleted == runs[:2] and pruned.compute_log_errors == 0
+        assert [r.dagster_run.run_id for r in instance.get_run_records()] == [runs[2]]
+        assert instance.get_latest_materialization_event(scores.key).run_id == runs[2]
+        assert not logs_of(runs[0]) and not logs_of(runs[1]) and logs_of(runs[2])
