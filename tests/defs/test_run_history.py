@@ -17,7 +17,6 @@ import pytest
 
 from sn46_pipelines.config import load_settings
 from sn46_pipelines.definitions import build_definitions
-from sn46_pipelines.defs.listings.aggregates import listing_aggregates, validator_views
 from sn46_pipelines.defs.listings.ingest import miner_hotkeys, miner_listings
 from sn46_pipelines.defs.resources import DataStoreResource
 from sn46_pipelines.defs.run_history import (
@@ -26,6 +25,7 @@ from sn46_pipelines.defs.run_history import (
     runs_still_read,
 )
 from sn46_pipelines.demo.seed import seed_demo
+from tests.defs.listings.runs import build_aggregates
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
@@ -45,15 +45,6 @@ def ingest(instance, store, hotkey) -> str:
         resources={"data_store": DataStoreResource(url=store.url)},
     )
     return result.run_id
-
-
-def aggregate(instance, store) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [listing_aggregates, validator_views],
-        instance=instance,
-        resources={"data_store": DataStoreResource(url=store.url)},
-        raise_on_error=False,
-    )
 
 
 def prune(instance, **config) -> dg.ExecuteInProcessResult:
@@ -79,8 +70,8 @@ def test_old_runs_go_and_what_scoring_still_reads_stays(instance, folder_store):
     idle = ingest(instance, folder_store, first)  # no new files: no curated_rows
     newest = ingest(instance, folder_store, first)
     other = ingest(instance, folder_store, second)
-    old_aggregates = aggregate(instance, folder_store).run_id
-    new_aggregates = aggregate(instance, folder_store).run_id
+    old_aggregates = build_aggregates(instance, folder_store).run_id
+    new_aggregates = build_aggregates(instance, folder_store).run_id
     in_flight = dg.DagsterRun(job_name="ingest_job", run_id="f" * 32, status=dg.DagsterRunStatus.STARTED)
     instance.add_run(in_flight)
     shard = instance.event_log_storage.path_for_shard(idle)
@@ -99,7 +90,7 @@ def test_old_runs_go_and_what_scoring_still_reads_stays(instance, folder_store):
     assert not os.path.exists(shard) and not os.path.exists(logs)
     # What the next round needs is still there: the aggregates' reconcile check passes, and the
     # ingest manifest (in the data store, not in Dagster) keeps every file read once.
-    rebuilt = aggregate(instance, folder_store)
+    rebuilt = build_aggregates(instance, folder_store)
     checks = {e.check_name: e.passed for e in rebuilt.get_asset_check_evaluations()}
     assert rebuilt.success and checks["rows_reconcile"], checks
     again = dg.materialize(

@@ -15,15 +15,13 @@ import pytest
 from sn46_pipelines.defs.listings.aggregates import (
     CHECKS,
     PASSING_COLLAPSE,
-    listing_aggregates,
-    validator_views,
 )
 from sn46_pipelines.defs.listings.ingest import miner_hotkeys, miner_listings
-from sn46_pipelines.defs.resources import DataStoreResource
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.listings.ingest import ingest_hotkey
 from sn46_pipelines.listings.layout import VIEWS_FILE_KEY
 from sn46_pipelines.listings.views import VIEW_NAMES
+from tests.defs.listings.runs import build_aggregates
 from tests.listings.aggregates.aggregates_fixtures import commit, listing, rows_of, upload
 
 
@@ -38,15 +36,6 @@ def report_ingest(instance: dg.DagsterInstance, hotkey: str, metadata: dict) -> 
     instance.add_dynamic_partitions(miner_hotkeys.name, [hotkey])
     instance.report_runless_asset_event(
         dg.AssetMaterialization(asset_key=miner_listings.key, partition=hotkey, metadata=metadata)
-    )
-
-
-def build(instance, store) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [listing_aggregates, validator_views],
-        instance=instance,
-        resources={"data_store": DataStoreResource(url=store.url)},
-        raise_on_error=False,
     )
 
 
@@ -66,7 +55,7 @@ def test_demo_uploads_to_validator_views(instance, folder_store, tmp_path):
     donor, copier = report.miners[0].hotkey, report.miners[2].hotkey
     assert "copied_rows" in report.miners[2].defects
 
-    result = build(instance, folder_store)
+    result = build_aggregates(instance, folder_store)
 
     assert result.success
     assert materialized(result) == {"listing_aggregates", "validator_views"}
@@ -96,7 +85,7 @@ def test_a_hotkey_that_is_no_partition_blocks_the_views(instance, folder_store):
     commit(folder_store, "stranger", rows_of(upload("stranger"), listing("3")))
     report_ingest(instance, "known", {"curated_rows": 2})
 
-    result = build(instance, folder_store)
+    result = build_aggregates(instance, folder_store)
 
     assert not result.success
     checks = check_results(result)
@@ -117,7 +106,7 @@ def test_row_counts_that_do_not_reconcile_block_the_views(instance, folder_store
     commit(folder_store, "late", rows_of(upload("late"), listing("4")))
     report_ingest(instance, "late", {"curated_rows": 2})
 
-    result = build(instance, folder_store)
+    result = build_aggregates(instance, folder_store)
 
     checks = check_results(result)
     assert not checks["rows_reconcile"].passed
