@@ -98,6 +98,7 @@ def _short(value) -> str:
 
 
 def _ui(args: argparse.Namespace) -> int:
+    import signal
     import subprocess
 
     from ..config import SOURCE_ROOT
@@ -106,10 +107,14 @@ def _ui(args: argparse.Namespace) -> int:
     env = {**environment_for(args.env), "DAGSTER_HOME": str(configure_dagster_home())}
     workspace = SOURCE_ROOT / "workspace.yaml"
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
-    # Ctrl-C reaches dagster dev too (same process group); wait until it and its
-    # daemon and webserver have stopped, so none outlives the command.
+    # Ctrl-C reaches dagster dev too (same process group). A SIGTERM (`kill`, a
+    # supervisor) is sent to this process alone: pass it on. Either way, wait until
+    # dagster dev has stopped its daemon, webserver and code server, so none outlives the command.
     with subprocess.Popen(command, cwd=SOURCE_ROOT, env=env) as dev:
+        previous = signal.signal(signal.SIGTERM, lambda *_: dev.send_signal(signal.SIGTERM))
         try:
             return dev.wait()
         except KeyboardInterrupt:
             return dev.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)

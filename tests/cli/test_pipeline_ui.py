@@ -53,3 +53,36 @@ def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(ui.pid, signal.SIGKILL)
             ui.wait()
+
+
+def test_a_sigterm_to_the_command_stops_the_whole_deployment(tmp_path):
+    """``kill`` (or a supervisor) signals ``sn46 pipeline ui`` alone; dagster dev and its children follow."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
+    env["SN46_HOME"] = str(tmp_path)
+    log = tmp_path / "ui.log"
+    with open(log, "wb") as out:
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: what is left of it can be seen, and killed
+        )
+
+    def group_gone() -> bool:
+        try:
+            os.killpg(ui.pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    try:
+        loaded = location_loaded(port, "sn46_pipelines")
+        wait_for(loaded, "the UI loads the code", {"sn46 pipeline ui": ui}, log.read_text, 180)
+        ui.send_signal(signal.SIGTERM)
+        assert ui.wait(timeout=120) is not None
+        wait_for(group_gone, "dagster dev, its daemon and webserver exit", {}, log.read_text, 60)
+    finally:
+        if not group_gone():
+            os.killpg(ui.pid, signal.SIGKILL)
