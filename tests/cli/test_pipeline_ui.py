@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,11 +22,16 @@ from tests.support.live_dagster import free_port, ingest_counts, location_loaded
 pytestmark = pytest.mark.slow
 
 
-def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
+def start_ui(home: Path) -> tuple[int, subprocess.Popen[bytes], Path]:
+    """``sn46 pipeline ui`` on ``home`` and a free port, logging to ``home/ui.log``.
+
+    It runs in a process group of its own, so a test can signal the whole
+    deployment, or see what is left of it.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
-    env["SN46_HOME"] = str(tmp_path)
-    log = tmp_path / "ui.log"
+    env["SN46_HOME"] = str(home)
+    log = home / "ui.log"
     with open(log, "wb") as out:
         ui = subprocess.Popen(
             [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(port)],
@@ -34,6 +40,11 @@ def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    return port, ui, log
+
+
+def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
+    port, ui, log = start_ui(tmp_path)
     processes = {"sn46 pipeline ui": ui}
     try:
         loaded = location_loaded(port, "sn46_pipelines")
@@ -57,18 +68,7 @@ def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
 
 def test_a_sigterm_to_the_command_stops_the_whole_deployment(tmp_path):
     """``kill`` (or a supervisor) signals ``sn46 pipeline ui`` alone; dagster dev and its children follow."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
-    env["SN46_HOME"] = str(tmp_path)
-    log = tmp_path / "ui.log"
-    with open(log, "wb") as out:
-        ui = subprocess.Popen(
-            [sys.executable, "-m", "sn46_pipelines.cli", "pipeline", "ui", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: what is left of it can be seen, and killed
-        )
+    port, ui, log = start_ui(tmp_path)
 
     def group_gone() -> bool:
         try:
