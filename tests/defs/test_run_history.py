@@ -158,3 +158,15 @@ def test_logs_that_cannot_be_deleted_leave_the_pass_going_and_are_counted(
         == "PermissionError: AccessDenied: s3:DeleteObject on dagster/compute-logs/"
     )
     assert run_ids(instance) == {runs[0], runs[3]}
+
+
+@pytest.mark.parametrize(
+    ("config", "field"), [({"days": 0}, "days"), ({"days": -1}, "days"), ({"max_runs": 0}, "max_runs")]
+)
+def test_a_bad_pass_config_is_refused_before_anything_is_deleted(instance, config, field):
+    instance.add_run(
+        dg.DagsterRun(job_name="ingest_job", run_id="e" * 32, status=dg.DagsterRunStatus.SUCCESS)
+    )
+    with pytest.raises(Exception, match=rf"(?s){field}.*greater than"):
+        prune(instance, **config)
+    assert "e" * 32 in run_ids(instance)
