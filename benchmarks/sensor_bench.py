@@ -112,6 +112,16 @@ def _successor(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
+class ReadKeys:
+    """A hotkey's manifest as far as the scan asks it: the keys already ingested."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    def has_read(self, upload) -> bool:
+        return upload.key in self.keys
+
+
 def listing_mode(args: argparse.Namespace) -> None:
 
     from bittensor.sp_core import Keypair
@@ -135,7 +145,7 @@ def listing_mode(args: argparse.Namespace) -> None:
         for j in range(args.jobs)
     ]
     rng = random.Random(46)
-    processed: dict[str, set[str]] = {hk: set() for hk in hotkeys}
+    processed: dict[str, ReadKeys] = {hk: ReadKeys() for hk in hotkeys}
     clock = iter(range(10**9))
 
     def add(count: int, day: str, rng: random.Random = rng) -> list[str]:
@@ -157,7 +167,7 @@ def listing_mode(args: argparse.Namespace) -> None:
 
     def mark(keys: list[str]) -> None:
         for key in keys:
-            processed[key.split("/")[1].removeprefix("hotkey=")].add(key)
+            processed[key.split("/")[1].removeprefix("hotkey=")].keys.add(key)
 
     rows = []
     existing = 0

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from ..objectstore import ObjectInfo, ObjectStore
 from ..ss58 import is_ss58_address
@@ -37,8 +38,15 @@ from .layout import EPOCH_FOLDER, HOTKEY_FOLDER, UPLOAD_PREFIX, miner_folder
 #: one before it, whose last uploads arrive just after the next epoch starts.
 RECENT_EPOCHS = 2
 
-#: Returns the upload keys already processed for a hotkey (its manifest).
-ProcessedFiles = Callable[[str], set[str]]
+
+class ReadUploads(Protocol):
+    """What ingest has read of one hotkey's uploads (its manifest, :class:`~.ingest.HotkeyManifest`)."""
+
+    def has_read(self, upload: ObjectInfo) -> bool: ...
+
+
+#: Returns what ingest has read of a hotkey's uploads (its manifest).
+ProcessedFiles = Callable[[str], ReadUploads]
 
 
 @dataclass
@@ -178,7 +186,7 @@ def _hotkeys(store: ObjectStore) -> tuple[list[str], list[str]]:
 
 def _new_in_hotkey(store: ObjectStore, hotkey: str, cursor: ScanCursor, processed: ProcessedFiles) -> _Found:
     found = _Found()
-    done: set[str] | None = None
+    done: ReadUploads | None = None
     for folder in _leaf_folders(store, hotkey, cursor):
         folder_id = folder[len(UPLOAD_PREFIX) :].rstrip("/")
         after = cursor.folders.get(folder_id)
@@ -188,7 +196,7 @@ def _new_in_hotkey(store: ObjectStore, hotkey: str, cursor: ScanCursor, processe
         found.folder_ends[folder_id] = files[-1].key[len(folder) :]
         if after is None:  # never seen (or the cursor was lost): trust the manifest
             done = processed(hotkey) if done is None else done
-            files = [f for f in files if f.key not in done]
+            files = [f for f in files if not done.has_read(f)]
         found.files.extend(files)
     return found
 
@@ -223,7 +231,7 @@ def _is_epoch(folder: str) -> bool:
 
 def _unprocessed(store: ObjectStore, hotkey: str, processed: ProcessedFiles) -> list[ObjectInfo]:
     done = processed(hotkey)
-    return [f for f in list_hotkey_uploads(store, hotkey) if f.key not in done]
+    return [f for f in list_hotkey_uploads(store, hotkey) if not done.has_read(f)]
 
 
 def _rotation(hotkeys: list[str], after: str) -> Iterable[str]:

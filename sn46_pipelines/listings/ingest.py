@@ -10,7 +10,10 @@ are only ever read.
 What a hotkey's folder holds stays one freshness window (``Rules.freshness``)
 deep however long the miner uploads: the curated set is its current listings,
 the quarantine file the rejections of the window's runs, and the manifest's
-``runs`` what each of those runs read. Rejections older than the window move
+``runs`` what each of those runs read. The manifest's record of the uploads it
+has read is as bounded: it names only the uploads of the last
+:data:`SETTLE_MARGIN`, and one time, ``settled_before``, stands for all
+earlier ones (see :meth:`HotkeyManifest.has_read`). Rejections older than the window move
 to ``audit/hotkey={hk}/``, which nothing but a person reads; the uploads
 themselves stay in ``data/``. All these keys are named in :mod:`.layout`.
 """
@@ -46,6 +49,11 @@ from .schema import QUARANTINE_SCHEMA, TIMESTAMP
 
 #: Uncommitted curated files younger than this may belong to a run in progress.
 UNCOMMITTED_GRACE = timedelta(hours=1)
+#: How far before a committed run's listing its manifest still names each upload it read. Uploads
+#: last modified earlier are covered by ``settled_before`` alone. A day allows for the store's clock
+#: running behind this machine's, S3's one-second ``LastModified`` and an upload listed later than
+#: it was dated.
+SETTLE_MARGIN = timedelta(days=1)
 
 
 class ConcurrentIngestError(SN46Error):
@@ -77,7 +85,11 @@ class HotkeyManifest:
 
     hotkey: str
     processed: dict[str, str] = field(default_factory=dict)
-    """upload key -> etag it had when processed (a re-uploaded file is processed again)."""
+    """upload key -> etag it had when processed (a re-uploaded file is processed again), for the
+    uploads last modified at or after ``settled_before``."""
+    settled_before: datetime | None = None
+    """Every upload last modified before this was read by a committed run; None in a new manifest
+    (or one written before this was recorded), where ``processed`` names every upload read."""
     listings_key: str | None = None
     quarantine_key: str | None = None
     updated_at: str | None = None
@@ -94,9 +106,22 @@ class HotkeyManifest:
             "listings_key": self.listings_key,
             "quarantine_key": self.quarantine_key,
             "updated_at": self.updated_at,
+            **({"settled_before": self.settled_before.isoformat()} if self.settled_before else {}),
             **({"runs": [run.to_json() for run in self.runs]} if self.runs is not None else {}),
         }
         return json.dumps(body, sort_keys=True, indent=1).encode()
+
+    def has_read(self, upload: ObjectInfo) -> bool:
+        """Whether a committed run read ``upload`` as it is now (same key, same etag).
+
+        Uploads older than ``settled_before`` were all read by the run that set
+        it, so the manifest stays as large as :data:`SETTLE_MARGIN`'s uploads
+        instead of growing with every file the miner ever sent. A file uploaded
+        again under the same key gets a new modification time, and is read again.
+        """
+        if self.settled_before is not None and upload.mtime < self.settled_before:
+            return True
+        return self.processed.get(upload.key) == upload.etag
 
     def digests(self) -> dict[str, str]:
         """SHA-256 -> key of every file the window's runs read."""
@@ -117,14 +142,10 @@ def read_manifest(store: ObjectStore, hotkey: str) -> HotkeyManifest:
         listings_key=data.get("listings_key"),
         quarantine_key=data.get("quarantine_key"),
         updated_at=data.get("updated_at"),
+        settled_before=datetime.fromisoformat(data["settled_before"]) if data.get("settled_before") else None,
         runs=[IngestRun.from_json(run) for run in data["runs"]] if "runs" in data else None,
         etag=info.etag,
     )
-
-
-def processed_files(store: ObjectStore, hotkey: str) -> set[str]:
-    """Upload keys already ingested for ``hotkey`` (the sensor's duplicate guard)."""
-    return set(read_manifest(store, hotkey).processed)
 
 
 def read_table(store: ObjectStore, key: str | None) -> pa.Table | None:
@@ -189,8 +210,9 @@ def ingest_hotkey(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC), not a naive datetime")
     manifest = read_manifest(store, hotkey)
+    listed_at = datetime.now(UTC)  # the wall clock, as the store dates uploads; ``now`` may be simulated
     uploads = list_hotkey_uploads(store, hotkey)
-    new = [f for f in uploads if manifest.processed.get(f.key) != f.etag]
+    new = [f for f in uploads if not manifest.has_read(f)]
     _remove_uncommitted(store, hotkey, manifest)
     if not new:
         return IngestReport(hotkey, None, manifest, [])
@@ -215,9 +237,14 @@ def ingest_hotkey(
         if report.job_id is not None and report.rows_in:
             rows_in[report.job_id] += report.rows_in
     run = IngestRun(now, dict(sorted(rows_in.items())), result.digests)
+    # Once this commits, every upload listed above has been read: the older ones need no entry.
+    settled = listed_at - SETTLE_MARGIN
+    if manifest.settled_before is not None:  # never back: this machine's clock may have been set back
+        settled = max(settled, manifest.settled_before)
     committed = HotkeyManifest(
         hotkey=hotkey,
-        processed={**manifest.processed, **{f.key: f.etag for f in new}},
+        processed={f.key: f.etag for f in uploads if f.mtime >= settled},
+        settled_before=settled,
         listings_key=listings_key,
         quarantine_key=quarantine_key,
         updated_at=datetime.now(UTC).isoformat(),

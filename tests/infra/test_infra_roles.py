@@ -105,9 +105,9 @@ def publish_listings(store) -> None:
     """What the pipeline does before training: find the uploads, ingest them, publish the aggregates."""
     from sn46_pipelines.listings.aggregates import aggregate_store, write_aggregates
     from sn46_pipelines.listings.discovery import ScanCursor, scan_uploads
-    from sn46_pipelines.listings.ingest import ingest_hotkey, processed_files
+    from sn46_pipelines.listings.ingest import ingest_hotkey, read_manifest
 
-    scan = scan_uploads(store, ScanCursor(), lambda hotkey: processed_files(store, hotkey))
+    scan = scan_uploads(store, ScanCursor(), lambda hotkey: read_manifest(store, hotkey))
     assert len(scan.new_files) == 2
     for hotkey in scan.new_files:
         assert ingest_hotkey(store, hotkey).listings_rows > 0

@@ -8,6 +8,7 @@ import pytest
 from bittensor.sp_core import Keypair
 
 from sn46_pipelines.listings.discovery import ScanCursor, scan_uploads
+from sn46_pipelines.listings.ingest import HotkeyManifest
 
 HOTKEYS = sorted(Keypair.create_from_uri(f"//discovery-{i}").ss58_address for i in range(5))
 
@@ -19,17 +20,17 @@ def upload(store, hotkey: str, job: str, stamp: str, rows: int = 10) -> str:
 
 
 class Manifests:
-    """Stands in for the per-hotkey manifests the ingest asset commits."""
+    """The per-hotkey manifests as the ingest asset would commit them, kept in memory."""
 
     def __init__(self):
-        self.done: dict[str, set[str]] = {}
+        self.done: dict[str, dict[str, str]] = {}
 
-    def __call__(self, hotkey: str) -> set[str]:
-        return set(self.done.get(hotkey, ()))
+    def __call__(self, hotkey: str) -> HotkeyManifest:
+        return HotkeyManifest(hotkey, processed=dict(self.done.get(hotkey, {})))
 
     def mark(self, scan) -> None:
         for hotkey, files in scan.new_files.items():
-            self.done.setdefault(hotkey, set()).update(f.key for f in files)
+            self.done.setdefault(hotkey, {}).update((f.key, f.etag) for f in files)
 
 
 def keys(scan) -> set[str]:

@@ -27,7 +27,7 @@ from ...config import AutomationSettings
 from ...errors import SN46Error
 from ...listings.discovery import ScanCursor, scan_uploads
 from ...listings.events import EventCursor, UploadEventQueue, unprocessed
-from ...listings.ingest import processed_files, read_manifest
+from ...listings.ingest import read_manifest
 from ...metagraph import MetagraphSnapshotError, registered_hotkeys
 from ...objectstore import ObjectStore, ObjectStoreError
 from ...objectstore.s3 import S3ObjectStore
@@ -80,7 +80,7 @@ def _listing_tick(context: dg.SensorEvaluationContext, data_store: DataStoreReso
         scan = scan_uploads(
             store,
             ScanCursor.from_json(context.cursor),
-            lambda hotkey: processed_files(store, hotkey),
+            lambda hotkey: read_manifest(store, hotkey),
             max_hotkeys=MAX_RUNS_PER_TICK,
             rescan_budget=RESCAN_BUDGET,
         )
@@ -178,7 +178,7 @@ def _reconcile(
         scan = scan_uploads(
             store,
             cursor.scan,
-            lambda hotkey: processed_files(store, hotkey),
+            lambda hotkey: read_manifest(store, hotkey),
             max_hotkeys=MAX_RUNS_PER_TICK,
             rescan_budget=RESCAN_BUDGET,
             now=now,
