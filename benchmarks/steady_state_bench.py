@@ -15,9 +15,10 @@ aggregates run reads on day 180 depends only on the uploads of days 150-180.
 offline, their markets keep turning over); the rounds after it rebuild the
 window from nothing, as six continuous months would have left it.
 
-Measured at the first round, at the last round before the skip (the window
-full after running continuously), at the first round after it and at the last
-one, each in its own child process so its peak memory is its own: one miner's
+Measured at the first round, the second (the first whose ingest has a current
+set to merge into), the last round before the skip (the window full after
+running continuously), the first round after it and the last one, each in its
+own child process so its peak memory is its own: one miner's
 ingest run, and one aggregates run over every miner (``compute_aggregates``,
 DuckDB capped at ``--memory-limit``). The baseline is the same child doing
 nothing but the imports, measured in the same run. Also printed: the bytes the
@@ -120,9 +121,12 @@ def timeline(days: float, interval: timedelta, skip: str) -> list[datetime]:
 
 
 def measured_rounds(rounds: list[datetime]) -> set[int]:
-    """First and last round, and the rounds either side of the skip (1-based)."""
+    """First, second and last round, and the rounds either side of the skip (1-based).
+
+    The second is the first whose ingest merges into a current set: the first round has none.
+    """
     gaps = [n for n in range(1, len(rounds)) if rounds[n] - rounds[n - 1] > rounds[1] - rounds[0]]
-    return {1, len(rounds), *gaps, *(n + 1 for n in gaps)}
+    return {1, min(2, len(rounds)), len(rounds), *gaps, *(n + 1 for n in gaps)}
 
 
 class Market:

@@ -38,6 +38,10 @@ _REASON_DICTIONARY = pa.array(REASONS)
 #: Python, do the work (checking costs the same per row from about 20,000 rows up); small enough
 #: that a hotkey's checks overlap its reading instead of following it.
 CHECK_BATCH_ROWS = 20_000
+#: Tables smaller than this are filtered in one call: threads help from about 100,000 rows of the
+#: curated schema up, and below it they cost more than they save (0.24 ms against 1.9 ms at 2,000
+#: rows, 2.1 ms against 3.5 ms at 20,000, on two cores).
+PARALLEL_FILTER_ROWS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +302,8 @@ def _filter(table: pa.Table, mask: np.ndarray, max_workers: int) -> pa.Table:
     if mask.all():
         return table
     selection = pa.array(mask)
+    if table.num_rows < PARALLEL_FILTER_ROWS:  # starting the threads would cost more than they save
+        return table.filter(selection)
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, table.num_columns))) as pool:
         columns = list(pool.map(lambda column: column.filter(selection), table.columns))
     return pa.Table.from_arrays(columns, schema=table.schema)
@@ -403,27 +409,26 @@ def _in_one_upload_window(
     combined: pa.Table, losers: np.ndarray, winners: np.ndarray, window: timedelta
 ) -> np.ndarray:
     """Which losing rows repeat their winner within one upload: the same file, or the same job's files
-    written (by their names' timestamps, not the store's clock) less than ``window`` apart."""
-    files = combined.column("file_key")
-    pairs = zip(
-        files.take(pa.array(losers, pa.int64())).to_pylist(),
-        files.take(pa.array(winners, pa.int64())).to_pylist(),
-        strict=True,
-    )
-    keys: dict[str, Any] = {}
+    written (by their names' timestamps, not the store's clock) less than ``window`` apart.
 
-    def key(name: str) -> Any:
-        if name not in keys:
-            keys[name] = parse_upload_key(name)
-        return keys[name]
-
-    def repeated(loser: str, winner: str) -> bool:
-        if loser == winner:
-            return True
-        a, b = key(loser), key(winner)
-        return a.job_id == b.job_id and abs(a.timestamp - b.timestamp) < window
-
-    return np.fromiter((repeated(a, b) for a, b in pairs), dtype=bool, count=len(losers))
+    Decided per distinct file (a few per run and round), then by array lookups: with 70 % of a
+    round re-observed, most rows of every run lose to a newer one.
+    """
+    if losers.size == 0:
+        return np.zeros(0, dtype=bool)
+    files = pc.dictionary_encode(combined.column("file_key").cast(pa.string())).combine_chunks()
+    codes = files.indices.to_numpy(zero_copy_only=False)
+    loser, winner = codes[losers], codes[winners]
+    involved = np.unique(np.concatenate([loser, winner]))
+    names = files.dictionary.take(pa.array(involved)).to_pylist()
+    keys = [parse_upload_key(name) for name in names]
+    job_ids = {job: code for code, job in enumerate(dict.fromkeys(k.job_id for k in keys))}
+    job = np.zeros(len(files.dictionary), dtype=np.int64)
+    written = np.zeros(len(files.dictionary), dtype=np.float64)
+    job[involved] = [job_ids[k.job_id] for k in keys]
+    written[involved] = [k.timestamp.timestamp() for k in keys]
+    near = np.abs(written[loser] - written[winner]) < window.total_seconds()
+    return (loser == winner) | ((job[loser] == job[winner]) & near)
 
 
 def _duplicates(combined: pa.Table, losers: np.ndarray, winners: np.ndarray) -> pa.Table:

@@ -109,7 +109,8 @@ class HotkeyManifest:
             **({"settled_before": self.settled_before.isoformat()} if self.settled_before else {}),
             **({"runs": [run.to_json() for run in self.runs]} if self.runs is not None else {}),
         }
-        return json.dumps(body, sort_keys=True, indent=1).encode()
+        # Compact: json's C encoder writes no indented output, and every run writes the manifest.
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     def has_read(self, upload: ObjectInfo) -> bool:
         """Whether a committed run read ``upload`` as it is now (same key, same etag).
