@@ -416,17 +416,14 @@ def _in_one_upload_window(
     """
     if losers.size == 0:
         return np.zeros(0, dtype=bool)
-    files = pc.dictionary_encode(combined.column("file_key").cast(pa.string())).combine_chunks()
+    rows = pa.array(np.concatenate([losers, winners]), pa.int64())
+    files = pc.dictionary_encode(combined.column("file_key").take(rows).cast(pa.string())).combine_chunks()
     codes = files.indices.to_numpy(zero_copy_only=False)
-    loser, winner = codes[losers], codes[winners]
-    involved = np.unique(np.concatenate([loser, winner]))
-    names = files.dictionary.take(pa.array(involved)).to_pylist()
-    keys = [parse_upload_key(name) for name in names]
+    loser, winner = codes[: losers.size], codes[losers.size :]
+    keys = [parse_upload_key(name) for name in files.dictionary.to_pylist()]
     job_ids = {job: code for code, job in enumerate(dict.fromkeys(k.job_id for k in keys))}
-    job = np.zeros(len(files.dictionary), dtype=np.int64)
-    written = np.zeros(len(files.dictionary), dtype=np.float64)
-    job[involved] = [job_ids[k.job_id] for k in keys]
-    written[involved] = [k.timestamp.timestamp() for k in keys]
+    job = np.array([job_ids[k.job_id] for k in keys], dtype=np.int64)
+    written = np.array([k.timestamp.timestamp() for k in keys], dtype=np.float64)
     near = np.abs(written[loser] - written[winner]) < window.total_seconds()
     return (loser == winner) | ((job[loser] == job[winner]) & near)
 
