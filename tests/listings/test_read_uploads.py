@@ -20,7 +20,7 @@ from sn46_pipelines.listings import ingest
 from sn46_pipelines.listings.discovery import ScanCursor, scan_uploads
 from sn46_pipelines.listings.ingest import SETTLE_MARGIN, ingest_hotkey, read_manifest
 from sn46_pipelines.listings.layout import manifest_key
-from sn46_pipelines.objectstore import ObjectStore
+from sn46_pipelines.objectstore import ObjectStore, open_store
 from tests.listings.listings_helpers import HOTKEY, NOW, Uploads, listings, parquet_bytes
 
 
@@ -124,9 +124,10 @@ def test_a_manifest_written_before_settling_was_recorded_is_read_as_it_was(folde
     assert set(manifest.processed) == {second}
 
 
-@pytest.mark.parametrize("store_url", ["file", "s3"], indirect=True)
-def test_uploads_settle_by_the_store_s_own_dates(store, monkeypatch):
-    """On S3 an upload's date is its ``LastModified``, set by the server: a run two days later settles it."""
+def test_uploads_settle_by_the_store_s_own_dates(every_store_url, monkeypatch):
+    """On S3 an upload's date is its ``LastModified``, set by the server (moto and SeaweedFS here):
+    a run two days later settles it."""
+    store = open_store(every_store_url)
     uploads = Uploads(store)
     first = {uploads.put(listings(10, first_zpid=10_000_000 + 100 * i)).key for i in range(2)}
     assert {f.key for f in ingest_hotkey(store, HOTKEY, now=NOW).new_files} == first
