@@ -56,6 +56,11 @@ UNCOMMITTED_GRACE = timedelta(hours=1)
 SETTLE_MARGIN = timedelta(days=1)
 
 
+class ManifestError(SN46Error, ValueError):
+    """A hotkey's ``manifest.json`` cannot be read; ingest changes nothing for that hotkey until it is
+    repaired or deleted (deleting it has the next run curate the hotkey's folder again)."""
+
+
 class ConcurrentIngestError(SN46Error):
     """Another run committed this hotkey while this one was working; nothing was changed."""
 
@@ -134,19 +139,30 @@ def read_manifest(store: ObjectStore, hotkey: str) -> HotkeyManifest:
     key = manifest_key(hotkey)
     try:
         info = store.head(key)
-        data = json.loads(store.get(key))
+        body = store.get(key)
     except NotFoundError:
         return HotkeyManifest(hotkey)
-    return HotkeyManifest(
-        hotkey=hotkey,
-        processed=dict(data["processed"]),
-        listings_key=data.get("listings_key"),
-        quarantine_key=data.get("quarantine_key"),
-        updated_at=data.get("updated_at"),
-        settled_before=datetime.fromisoformat(data["settled_before"]) if data.get("settled_before") else None,
-        runs=[IngestRun.from_json(run) for run in data["runs"]] if "runs" in data else None,
-        etag=info.etag,
-    )
+    try:
+        data = json.loads(body)
+        settled = datetime.fromisoformat(data["settled_before"]) if data.get("settled_before") else None
+        if settled is not None and settled.tzinfo is None:
+            raise ValueError(f"settled_before {data['settled_before']!r} has no timezone")
+        return HotkeyManifest(
+            hotkey=hotkey,
+            processed={str(k): str(v) for k, v in data["processed"].items()},
+            listings_key=data.get("listings_key"),
+            quarantine_key=data.get("quarantine_key"),
+            updated_at=data.get("updated_at"),
+            settled_before=settled,
+            runs=[IngestRun.from_json(run) for run in data["runs"]] if "runs" in data else None,
+            etag=info.etag,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        detail = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyError) else f"no {exc} field"
+        raise ManifestError(
+            f"{store.url}/{key}: not a readable manifest ({detail}); repair it, or delete it to have "
+            "the next run curate the hotkey's uploads again"
+        ) from None
 
 
 def read_table(store: ObjectStore, key: str | None) -> pa.Table | None:

@@ -18,7 +18,7 @@ import pytest
 
 from sn46_pipelines.listings import ingest
 from sn46_pipelines.listings.discovery import ScanCursor, scan_uploads
-from sn46_pipelines.listings.ingest import SETTLE_MARGIN, ingest_hotkey, read_manifest
+from sn46_pipelines.listings.ingest import SETTLE_MARGIN, ManifestError, ingest_hotkey, read_manifest
 from sn46_pipelines.listings.layout import manifest_key
 from sn46_pipelines.objectstore import ObjectStore, open_store
 from tests.listings.listings_helpers import HOTKEY, NOW, Uploads, listings, parquet_bytes
@@ -141,3 +141,24 @@ def test_uploads_settle_by_the_store_s_own_dates(every_store_url, monkeypatch):
     assert read_manifest(store, HOTKEY).processed == {}  # all four are older than the settle point
     assert ingest_hotkey(store, HOTKEY, now=NOW).new_files == []
     assert unread_by_the_sensor(store) == set()
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"{not json", "JSONDecodeError"),
+        (b'{"hotkey": "x"}', "no 'processed' field"),
+        (b'{"processed": {}, "settled_before": "yesterday"}', "Invalid isoformat"),
+        (b'{"processed": {}, "settled_before": "2026-12-01T00:00:00"}', "has no timezone"),
+    ],
+)
+def test_an_unreadable_manifest_is_named_and_nothing_changes(folder_uploads, body, says):
+    store = folder_uploads.store
+    folder_uploads.put(listings(20))
+    ingest_hotkey(store, HOTKEY, now=NOW)
+    store.put(manifest_key(HOTKEY), body)
+    folder_uploads.put(listings(10, first_zpid=30_000_000))
+    before = {(o.key, o.etag) for o in store.list("")}
+    with pytest.raises(ManifestError, match=rf"{manifest_key(HOTKEY)}: not a readable manifest .*{says}"):
+        ingest_hotkey(store, HOTKEY, now=NOW)
+    assert {(o.key, o.etag) for o in store.list("")} == before

@@ -25,11 +25,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ...config import AutomationSettings
 from ...errors import SN46Error
-from ...listings.discovery import ScanCursor, scan_uploads
+from ...listings.discovery import ProcessedFiles, ScanCursor, scan_uploads
 from ...listings.events import EventCursor, UploadEventQueue, unprocessed
-from ...listings.ingest import read_manifest
+from ...listings.ingest import HotkeyManifest, ManifestError, read_manifest
 from ...metagraph import MetagraphSnapshotError, registered_hotkeys
-from ...objectstore import ObjectStore, ObjectStoreError
+from ...objectstore import ObjectInfo, ObjectStore, ObjectStoreError
 from ...objectstore.s3 import S3ObjectStore
 from ..automation import sensor_status
 from ..resources import DataStoreResource
@@ -80,7 +80,7 @@ def _listing_tick(context: dg.SensorEvaluationContext, data_store: DataStoreReso
         scan = scan_uploads(
             store,
             ScanCursor.from_json(context.cursor),
-            lambda hotkey: read_manifest(store, hotkey),
+            _manifests(context, store),
             max_hotkeys=MAX_RUNS_PER_TICK,
             rescan_budget=RESCAN_BUDGET,
         )
@@ -98,6 +98,29 @@ def _listing_tick(context: dg.SensorEvaluationContext, data_store: DataStoreReso
     )
     new = {hk: [(f.key, f.etag) for f in files] for hk, files in scan.new_files.items()}
     return _result(context, new, _registered(context, store), cursor=scan.cursor.to_json())
+
+
+class _Unreadable:
+    """Stands for a manifest that cannot be read: its hotkey's uploads wait, none is requested."""
+
+    def has_read(self, upload: ObjectInfo) -> bool:
+        return True
+
+
+def _manifests(context: dg.SensorEvaluationContext, store: ObjectStore) -> ProcessedFiles:
+    """Each hotkey's manifest for a scan; an unreadable one holds back only its own hotkey, with a warning.
+
+    Its uploads stay in the store, and a rescan finds them once the manifest is repaired or deleted.
+    """
+
+    def manifest(hotkey: str) -> _Unreadable | HotkeyManifest:
+        try:
+            return read_manifest(store, hotkey)
+        except ManifestError as exc:
+            context.log.warning(f"hotkey {hotkey}: no run requested: {exc}")
+            return _Unreadable()
+
+    return manifest
 
 
 def _registered(context: dg.SensorEvaluationContext, store: ObjectStore) -> frozenset[str] | None:
@@ -141,7 +164,7 @@ def _event_tick(
     cursor.pending = events.receipts
     try:
         ingested = unprocessed(events, lambda hotkey: read_manifest(store, hotkey).processed)
-    except ObjectStoreError as exc:  # each run compares with its manifest anyway
+    except (ObjectStoreError, ManifestError) as exc:  # each run compares with its manifest anyway
         context.log.warning(f"manifests unreadable, every notified file is requested: {exc}")
         ingested = 0
     new = {hk: list(files.items()) for hk, files in events.new_files.items()}
@@ -178,7 +201,7 @@ def _reconcile(
         scan = scan_uploads(
             store,
             cursor.scan,
-            lambda hotkey: read_manifest(store, hotkey),
+            _manifests(context, store),
             max_hotkeys=MAX_RUNS_PER_TICK,
             rescan_budget=RESCAN_BUDGET,
             now=now,

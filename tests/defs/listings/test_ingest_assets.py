@@ -20,6 +20,7 @@ from sn46_pipelines.listings.ingest import (
     read_table,
 )
 from sn46_pipelines.listings.keys import parse_upload_key, upload_key
+from sn46_pipelines.listings.layout import manifest_key
 from sn46_pipelines.objectstore import open_store
 from sn46_pipelines.pipeline import run_pipeline
 
@@ -213,3 +214,19 @@ def test_a_pass_over_an_unreachable_store_reports_failure(pass_home, monkeypatch
     assert not summary.ok
     assert "miner_upload_sensor: data store unavailable: s3://bucket-that-is-not-there" in summary.failed[0]
     assert summary.runs == [] and summary.downstream == {}
+
+
+def test_an_unreadable_manifest_holds_back_only_its_own_hotkey(seeded, instance):
+    store, report = seeded
+    hotkeys = sorted(m.hotkey for m in report.miners)
+    for hotkey in hotkeys:
+        ingest_hotkey(store, hotkey, now=NOW)
+    broken = hotkeys[0]
+    store.put(manifest_key(broken), b"{not json")
+    for hotkey in hotkeys:  # a new upload for everyone, seen by a sensor that lost its cursor
+        info = next(f for f in store.list(f"data/hotkey={hotkey}/") if f.key.endswith(".parquet"))
+        store.put(info.key.replace(".parquet", "_0123456789abcdef.parquet"), store.get(info.key))
+    result = tick(instance, store)
+    assert {r.partition_key for r in result.run_requests} == set(hotkeys[1:])
+    store.delete_many([manifest_key(broken)])  # the documented repair: the next scan finds its uploads
+    assert broken in {r.partition_key for r in tick(instance, store).run_requests}
