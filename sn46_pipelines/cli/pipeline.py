@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +36,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="give up after this long (default 1800), stopping the daemon and reporting what ran",
     )
     run.set_defaults(handler=_run)
-    ui = commands.add_parser("ui", help="start `dagster dev` on this project (Ctrl-C stops it)")
+    ui = commands.add_parser(
+        "ui",
+        help="start `dagster dev` on this project (Ctrl-C or SIGTERM stops it)",
+        description="Start `dagster dev` (webserver, daemon, code server) on the local instance. Ctrl-C or "
+        "a SIGTERM stops all of it; whatever has not stopped after --stop-timeout seconds is killed.",
+    )
     ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument(
+        "--stop-timeout",
+        type=_positive_int,
+        default=60,
+        metavar="SECONDS",
+        help="after Ctrl-C or SIGTERM, kill what is still running after this long (default 60)",
+    )
     ui.set_defaults(handler=_ui)
 
 
@@ -98,23 +116,92 @@ def _short(value) -> str:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    import signal
-    import subprocess
-
     from ..config import SOURCE_ROOT
     from ..pipeline import configure_dagster_home, environment_for
 
-    env = {**environment_for(args.env), "DAGSTER_HOME": str(configure_dagster_home())}
+    home = configure_dagster_home()
+    env = {**environment_for(args.env), "DAGSTER_HOME": str(home)}
     workspace = SOURCE_ROOT / "workspace.yaml"
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
-    # Ctrl-C reaches dagster dev too (same process group). A SIGTERM (`kill`, a
-    # supervisor) is sent to this process alone: pass it on. Either way, wait until
-    # dagster dev has stopped its daemon, webserver and code server, so none outlives the command.
-    with subprocess.Popen(command, cwd=SOURCE_ROOT, env=env) as dev:
-        previous = signal.signal(signal.SIGTERM, lambda *_: dev.send_signal(signal.SIGTERM))
+    # dagster dev gets a process group of its own, shared by everything it starts (daemon,
+    # webserver, code server, run workers), so a stop reaches all of them and nothing outlives it.
+    with subprocess.Popen(command, cwd=SOURCE_ROOT, env=env, start_new_session=True) as dev:
+        return serve_until_stopped(dev, args.stop_timeout, home)
+
+
+class _StopRequested(Exception):
+    """A SIGTERM arrived (``kill``, a supervisor): stop as Ctrl-C does."""
+
+
+def serve_until_stopped(dev: subprocess.Popen[bytes], grace: float, home: Path) -> int:
+    """Wait for ``dev``; on Ctrl-C or SIGTERM stop its whole group, within ``grace`` seconds.
+
+    The stop is Ctrl-C's in a terminal: SIGINT to every process of the group,
+    so a run worker interrupts its run and records it as failed. A process still
+    alive ``grace`` seconds later (a run or a sensor blocked on a store that
+    stopped answering, which the S3 client retries for minutes) is killed, and
+    the runs it left in flight are marked failed, so none holds a concurrency
+    slot when the UI starts again. A second Ctrl-C or SIGTERM kills at once.
+    """
+
+    def stop_requested(*_) -> None:
+        raise _StopRequested
+
+    previous = signal.signal(signal.SIGTERM, stop_requested)
+    try:
         try:
             return dev.wait()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _StopRequested):
+            pass
+        _signal_group(dev.pid, signal.SIGINT)
+        with contextlib.suppress(KeyboardInterrupt, _StopRequested, subprocess.TimeoutExpired):
+            _wait_for_group(dev, time.monotonic() + grace)
+        if not _group_alive(dev.pid):
             return dev.wait()
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        _signal_group(dev.pid, signal.SIGKILL)
+        dev.wait()
+        failed = _fail_orphaned_runs(home)
+        print(
+            f"sn46 pipeline ui: dagster dev had not stopped {grace:g} s after the signal; killed it and "
+            f"its processes, and marked the {len(failed)} run(s) they left in flight as failed"
+            + (f" ({', '.join(failed)})" if failed else ""),
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_for_group(dev: subprocess.Popen[bytes], deadline: float) -> None:
+    """Until ``dev`` and every process of its group have exited (dagster dev may go before a child)."""
+    dev.wait(timeout=max(deadline - time.monotonic(), 0))
+    while _group_alive(dev.pid):
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(f"the process group of {dev.args}", deadline)
+        time.sleep(0.2)
+
+
+def _fail_orphaned_runs(home: Path) -> list[str]:
+    """Mark the instance's runs that are still starting, started or cancelling as failed: their
+    workers were just killed, and no run monitor on the local instance would ever notice."""
+    import dagster as dg
+
+    in_flight = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(dg.RunsFilter(statuses=in_flight))
+        for run in runs:
+            instance.report_run_failed(run, "sn46 pipeline ui was stopped and killed this run's worker")
+    return [run.run_id for run in runs]

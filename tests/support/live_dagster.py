@@ -115,6 +115,16 @@ def views_built_after(port: int, moment: float) -> Callable[[], bool]:
     return built
 
 
+def runs_with_status(port: int, *statuses: str) -> Callable[[], list[str]]:
+    """The ids of the runs in one of ``statuses`` (``STARTED``, ...), as the UI lists them."""
+
+    def runs() -> list[str]:
+        found = graphql(port, RUNS, statuses=list(statuses))["runsOrError"]["results"]
+        return [run["runId"] for run in found]
+
+    return runs
+
+
 def location_loaded(port: int, name: str) -> Callable[[], bool]:
     """Whether the webserver has loaded code location ``name``; a load error fails at once, with
     its message."""
