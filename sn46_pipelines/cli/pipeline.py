@@ -155,7 +155,7 @@ def serve_until_stopped(dev: subprocess.Popen[bytes], grace: float, home: Path) 
             pass
         _signal_group(dev.pid, signal.SIGINT)
         with contextlib.suppress(KeyboardInterrupt, _StopRequested, subprocess.TimeoutExpired):
-            _wait_for_group(dev, time.monotonic() + grace)
+            _wait_for_group(dev, grace)
         if not _group_alive(dev.pid):
             return dev.wait()
         _signal_group(dev.pid, signal.SIGKILL)
@@ -185,12 +185,13 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _wait_for_group(dev: subprocess.Popen[bytes], deadline: float) -> None:
+def _wait_for_group(dev: subprocess.Popen[bytes], grace: float) -> None:
     """Until ``dev`` and every process of its group have exited (dagster dev may go before a child)."""
-    dev.wait(timeout=max(deadline - time.monotonic(), 0))
+    deadline = time.monotonic() + grace
+    dev.wait(timeout=grace)
     while _group_alive(dev.pid):
         if time.monotonic() > deadline:
-            raise subprocess.TimeoutExpired(f"the process group of {dev.args}", deadline)
+            raise subprocess.TimeoutExpired(dev.args, grace)
         time.sleep(0.2)
 
 
