@@ -193,6 +193,8 @@ def _existing(existing: pa.Table | None) -> pa.Table:
     missing = [name for name in CURATED_SCHEMA.names if name not in existing.column_names]
     if missing:
         raise ValueError(f"existing curated listings lack column(s) {', '.join(missing)}")
+    if existing.schema.equals(CURATED_SCHEMA):  # what ingest itself wrote
+        return existing
     return existing.select(CURATED_SCHEMA.names).cast(CURATED_SCHEMA)
 
 
@@ -213,6 +215,8 @@ def _unexpired(existing: pa.Table, oldest: datetime) -> tuple[pa.Table, int]:
     if existing.num_rows == 0:
         return existing, 0
     current = pc.fill_null(pc.greater_equal(existing.column("datetime"), pa.scalar(oldest, TIMESTAMP)), False)
+    if pc.all(current).as_py():  # most runs: nothing aged out since the last one
+        return existing, 0
     kept = existing.filter(current)
     return kept, existing.num_rows - kept.num_rows
 
@@ -221,12 +225,22 @@ def _without_replaced(existing: pa.Table, files: Sequence[ObjectInfo]) -> pa.Tab
     """``existing`` less the rows of files uploaded again under the same key: the new content wins."""
     if existing.num_rows == 0 or not files:
         return existing
-    curated = set(pc.unique(existing.column("file_key")).cast(pa.string()).to_pylist())
+    column = existing.column("file_key")
+    # The column is dictionary-encoded: its few dictionary values (a superset of the keys it holds)
+    # answer the usual case, every new file under a new key, without a pass over the rows.
+    curated = set().union(*(_distinct(chunk) for chunk in column.chunks))
     replaced = curated.intersection(f.key for f in files)
     if not replaced:
         return existing
-    stale = pc.is_in(existing.column("file_key"), value_set=pa.array(sorted(replaced)))
+    stale = pc.is_in(column, value_set=pa.array(sorted(replaced), pa.string()))
     return existing.filter(pc.invert(stale))
+
+
+def _distinct(values: pa.Array) -> list[str]:
+    """Every value of ``values``, and for a dictionary array perhaps some it no longer holds."""
+    if isinstance(values, pa.DictionaryArray):
+        return values.dictionary.to_pylist()
+    return pc.unique(values).to_pylist()
 
 
 def _load_and_check(

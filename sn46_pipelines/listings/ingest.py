@@ -166,10 +166,15 @@ def read_manifest(store: ObjectStore, hotkey: str) -> HotkeyManifest:
 
 
 def read_table(store: ObjectStore, key: str | None) -> pa.Table | None:
-    """A committed parquet table of the curated area, or ``None``."""
+    """A committed parquet table of the curated area, or ``None``.
+
+    Read through ``ParquetFile``, not ``pq.read_table``: the latter builds a
+    dataset, whose first use in a process costs more than reading a miner's
+    whole current set, and every ingest run is a fresh process.
+    """
     if key is None:
         return None
-    return pq.read_table(io.BytesIO(store.get(key)))
+    return pq.ParquetFile(pa.BufferReader(store.get(key))).read()
 
 
 @dataclass
