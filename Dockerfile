@@ -43,12 +43,15 @@ RUN pip wheel --no-deps --wheel-dir /wheels . \
 
 FROM ${PYTHON_IMAGE}
 
+# ARROW_DEFAULT_MEMORY_POOL: every run worker, code server and gateway in this image allocates with
+# jemalloc (sn46_pipelines/allocator.py says why); a deployment may set its own.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     SN46_ENV=prod \
     SN46_HOME=/var/lib/sn46 \
-    DAGSTER_HOME=/opt/dagster/home
+    DAGSTER_HOME=/opt/dagster/home \
+    ARROW_DEFAULT_MEMORY_POOL=jemalloc
 
 # A non-root user (numeric, so Kubernetes' runAsNonRoot can check it) owning the only writable folders:
 # SN46_HOME (local stores, the gateway's SQLite ledger) and DAGSTER_HOME (mount dagster.yaml there).

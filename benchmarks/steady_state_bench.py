@@ -20,9 +20,14 @@ set to merge into), the last round before the skip (the window full after
 running continuously), the first round after it and the last one, each in its
 own child process so its peak memory is its own: one miner's
 ingest run, and one aggregates run over every miner (``compute_aggregates``,
-DuckDB capped at ``--memory-limit``). The baseline is the same child doing
-nothing but the imports, measured in the same run. Also printed: the bytes the
-curated area holds (what aggregates read) and the audit area (what is kept).
+DuckDB capped at ``--memory-limit``). One miner's ingest runs ``--fresh-runs``
+times, each in a fresh process, and the median counts: one fresh process varies
+too much to stand for a run. Every process starts with Arrow's allocator chosen
+as the deployment's run workers get it (``sn46_pipelines.allocator``; set
+``ARROW_DEFAULT_MEMORY_POOL`` to measure another). The baseline is the same
+child doing nothing but the imports, measured in the same run. Also printed:
+the bytes the curated area holds (what aggregates read) and the audit area
+(what is kept).
 
     .venv/bin/python benchmarks/steady_state_bench.py       # 256 miners, 180 days, daily rounds
     .venv/bin/python benchmarks/steady_state_bench.py --miners 256 --days 7 --interval-hours 2 --skip 0:0
@@ -33,19 +38,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sn46_pipelines.allocator import ARROW_POOL_VARIABLE, with_pipeline_allocator
 from sn46_pipelines.listings.layout import manifest_key
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
@@ -53,6 +62,8 @@ IMPOSSIBLE_SHARE = 0.02
 
 
 def main() -> None:
+    if ARROW_POOL_VARIABLE not in os.environ:  # start as the deployment starts its run workers
+        os.execve(sys.executable, [sys.executable, *sys.argv], with_pipeline_allocator(os.environ))
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -64,6 +75,9 @@ def main() -> None:
     parser.add_argument("--overlap", type=float, default=0.7)
     parser.add_argument("--churn", type=float, default=0.03, help="share of a market's homes sold per day")
     parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument(
+        "--fresh-runs", type=int, default=7, help="fresh-process ingest runs per measured round (median)"
+    )
     parser.add_argument("--child", nargs=3, metavar=("WHAT", "STORE", "NOW"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -87,8 +101,8 @@ def main() -> None:
             previous = now
             market.upload_round(root, now)
             ingest_now = now + timedelta(minutes=10)
-            if number in measured:  # miner 0 in a child of its own, then everyone else here
-                ingest = measure(f"ingest:{market.hotkeys[0]}", root, ingest_now)
+            if number in measured:  # miner 0 in children of their own, then everyone else here
+                ingest = measure_ingest(root, market.hotkeys[0], ingest_now, args.fresh_runs)
             others = market.hotkeys[1:] if number in measured else market.hotkeys
             seconds = ingest_all(root, others, ingest_now)
             if number in measured:
@@ -200,12 +214,38 @@ def ingest_all(root: Path, hotkeys: list[str], now: datetime) -> list[float]:
     return seconds
 
 
-def measure(what: str, root: Path, now: datetime) -> dict[str, float]:
+def measure_ingest(root: Path, hotkey: str, now: datetime, runs: int) -> dict[str, Any]:
+    """One miner's ingest in ``runs`` fresh processes: the median, the range and the peak RSS.
+
+    All but the last run work on a copy of the miner's folders (hard links: the
+    uploads keep their dates, so the same ones are new); the last commits in
+    ``root``. A single fresh process varies too much run to run to stand for one.
+    """
+    folders = [f"data/hotkey={hotkey}", f"curated/hotkey={hotkey}"]
+    samples = []
+    for _ in range(runs - 1):
+        with tempfile.TemporaryDirectory(prefix="sn46-steady-copy-") as copy:
+            for folder in folders:
+                if (root / folder).exists():
+                    shutil.copytree(root / folder, Path(copy) / folder, copy_function=os.link)
+            samples.append(measure(f"ingest:{hotkey}", Path(copy), now))
+    samples.append(measure(f"ingest:{hotkey}", root, now))
+    seconds = [s["seconds"] for s in samples]
+    return {
+        **samples[-1],
+        "seconds": float(np.median(seconds)),
+        "fastest": min(seconds),
+        "slowest": max(seconds),
+        "peak_mib": max(s["peak_mib"] for s in samples),
+    }
+
+
+def measure(what: str, root: Path, now: datetime) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", what, str(root), now.isoformat()]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
 
 
-def child(what: str, root: str, now: str, *, memory_limit: str) -> dict[str, float]:
+def child(what: str, root: str, now: str, *, memory_limit: str) -> dict[str, Any]:
     """One measured step, timed from after the imports; peak RSS of this process."""
     from sn46_pipelines.demo.identities import demo_neurons  # noqa: F401  (the imports the others pay)
     from sn46_pipelines.listings.aggregates import compute_aggregates
@@ -228,6 +268,7 @@ def child(what: str, root: str, now: str, *, memory_limit: str) -> dict[str, flo
         "seconds": seconds,
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rows": rows,
+        "allocator": pa.default_memory_pool().backend_name,
     }
 
 
@@ -240,7 +281,8 @@ def print_table(args: argparse.Namespace, rounds: int, baseline: dict[str, float
         f"\n{args.miners} miners, {rounds} rounds {args.interval_hours:g} h apart over {args.days:g} days "
         f"(days {args.skip} skipped), {args.rows} listings per miner per round, {args.overlap:.0%} overlap, "
         f"{args.churn:.0%} of homes sold per day; "
-        f"idle child (imports only): {baseline['peak_mib']:,.0f} MiB peak\n"
+        f"idle child (imports only): {baseline['peak_mib']:,.0f} MiB peak; Arrow's allocator: "
+        f"{baseline['allocator']}; fresh-process ingest: median of {args.fresh_runs} runs (fastest-slowest)\n"
     )
     print(
         "| day | ingest (1 miner, fresh process) | ingest peak | ingest (median miner, warm process) "
@@ -249,7 +291,8 @@ def print_table(args: argparse.Namespace, rounds: int, baseline: dict[str, float
     print("|---|---|---|---|---|---|---|---|---|---|")
     for day, ingest, aggregates, curated, audit in results:
         print(
-            f"| {day:g} | {ingest['seconds']:.3f} s | {ingest['peak_mib']:,.0f} MiB "
+            f"| {day:g} | {ingest['seconds']:.3f} s ({ingest['fastest']:.3f}-{ingest['slowest']:.3f}) "
+            f"| {ingest['peak_mib']:,.0f} MiB "
             f"| {ingest['warm_median']:.3f} s | {ingest['manifest_bytes'] / 1024:,.1f} KiB "
             f"| {aggregates['seconds']:.2f} s | {aggregates['peak_mib']:,.0f} MiB | {aggregates['rows']:,} "
             f"| {curated / 2**20:,.1f} MiB | {audit / 2**20:,.1f} MiB |"

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .allocator import with_pipeline_allocator
 from .errors import SN46Error
 
 if TYPE_CHECKING:  # dagster loads only when a pass runs, so `sn46 --help` stays fast
@@ -112,10 +113,11 @@ class PipelineSummary:
 
 
 def environment_for(env: str | None) -> dict[str, str]:
-    """This process's variables, with ``SN46_ENV`` set to ``env`` when one is given: what a Dagster
-    process started for environment ``env`` (the daemon, ``dagster dev``) is handed. This process's
-    own variables stay as they are."""
-    return {**os.environ, "SN46_ENV": env} if env else dict(os.environ)
+    """This process's variables, with ``SN46_ENV`` set to ``env`` when one is given and Arrow's
+    allocator chosen (:mod:`.allocator`): what a Dagster process started for environment ``env``
+    (the daemon, ``dagster dev``) is handed, and its code servers and run workers inherit. This
+    process's own variables stay as they are."""
+    return with_pipeline_allocator({**os.environ, "SN46_ENV": env} if env else os.environ)
 
 
 def run_pipeline(

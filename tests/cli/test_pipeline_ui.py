@@ -18,6 +18,7 @@ import dagster as dg
 import psutil
 import pytest
 
+from sn46_pipelines.allocator import ARROW_POOL_VARIABLE, pipeline_allocator
 from sn46_pipelines.demo.seed import seed_demo
 from sn46_pipelines.objectstore import open_store
 from tests.support.live_dagster import (
@@ -133,6 +134,10 @@ def test_a_sigterm_while_runs_hang_on_a_dead_store_stops_everything_in_bounded_t
             # From here on a run that is STARTED cannot finish: it is in flight on a dead store.
             wait_for(runs_with_status(port, "STARTED"), "a run in flight", processes, log.read_text, 120)
             deployment = psutil.Process(ui.pid).children(recursive=True)
+            # dagster dev, its daemon, webserver and code server, and the run workers in flight:
+            # each allocates as the pipeline's processes should (sn46_pipelines.allocator).
+            assert any("multiprocessing.spawn" in " ".join(p.cmdline()) for p in deployment)  # runs, steps
+            assert {p.environ().get(ARROW_POOL_VARIABLE) for p in deployment} == {pipeline_allocator()}
             ui.send_signal(signal.SIGTERM)
             assert ui.wait(timeout=grace + 60) is not None, log.read_text()
             assert not psutil.wait_procs(deployment, timeout=10)[1], log.read_text()

@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from sn46_pipelines.allocator import ARROW_POOL_VARIABLE
 from tests.deploy.images.deploy_images_helpers import (
     DOCKERFILE,
     ENTRYPOINT,
@@ -84,6 +85,12 @@ def test_writable_folders_are_set_up_for_that_user():
     assert f"install -d -o {uid} -g {uid} {env['DAGSTER_HOME']}" in run
     assert env["SN46_ENV"] in {"local", "dev", "test", "staging", "prod"}
     assert env["PATH"].startswith("/opt/venv/bin:")
+
+
+def test_every_process_of_the_image_allocates_as_the_local_deployment_does():
+    """jemalloc, which the image's pyarrow (a Linux wheel) has, as ``sn46 pipeline ui`` hands it on."""
+    env = dict(re.findall(r"(\w+)=(\S+)", " ".join(ins.args for ins in final("ENV"))))
+    assert env[ARROW_POOL_VARIABLE] == "jemalloc"
 
 
 def test_entrypoint_and_health_check_use_the_role_script():
