@@ -209,6 +209,7 @@ def _stop(daemon: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
+            print("sn46 pipeline: the daemon had not stopped 60 s after SIGINT; killed it", file=sys.stderr)
 
 
 def _wait_until_settled(

@@ -125,8 +125,23 @@ def _ui(args: argparse.Namespace) -> int:
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(args.port)]
     # dagster dev gets a process group of its own, shared by everything it starts (daemon,
     # webserver, code server, run workers), so a stop reaches all of them and nothing outlives it.
+    _interruptible_children()
     with subprocess.Popen(command, cwd=SOURCE_ROOT, env=env, start_new_session=True) as dev:
         return serve_until_stopped(dev, args.stop_timeout, home)
+
+
+def _interruptible_children() -> None:
+    """Have the processes this one starts from now on stop on SIGINT, as on Ctrl-C.
+
+    A shell starts a command it runs in the background (``&``, ``nohup``, many
+    scripts and supervisors) with SIGINT ignored, and an ignored signal stays
+    ignored across ``exec``: dagster dev would then never stop on the SIGINT
+    sent to its group, and be killed after the grace period instead. A signal
+    this process handles is reset to its default in a child, so handling
+    SIGINT here, as Python does by default, is enough. (``dagster-daemon``
+    installs its own handler: ``sn46 pipeline run`` needs none of this.)
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _StopRequested(Exception):

@@ -40,12 +40,15 @@ STARTING, STARTED, CANCELING = (
 pytestmark = pytest.mark.slow
 
 
-def start_ui(home: Path, *options: str, **variables: str) -> tuple[int, subprocess.Popen[bytes], Path]:
+def start_ui(
+    home: Path, *options: str, background: bool = False, **variables: str
+) -> tuple[int, subprocess.Popen[bytes], Path]:
     """``sn46 pipeline ui`` on ``home`` and a free port, logging to ``home/ui.log``.
 
     ``options`` are added to the command line, ``variables`` to its environment.
     It runs in a process group of its own, so a test can signal the whole
-    deployment, or see what is left of it.
+    deployment, or see what is left of it. ``background`` starts it as a shell
+    starts ``cmd &`` or ``nohup cmd &``: with SIGINT ignored.
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SN46_", "DAGSTER_"))}
@@ -58,6 +61,7 @@ def start_ui(home: Path, *options: str, **variables: str) -> tuple[int, subproce
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None,
         )
     return port, ui, log
 
@@ -86,8 +90,12 @@ def test_uploads_become_views_under_sn46_pipeline_ui(tmp_path):
 
 
 def test_a_sigterm_to_the_command_stops_the_whole_deployment(tmp_path):
-    """``kill`` (or a supervisor) signals ``sn46 pipeline ui`` alone; dagster dev and its children follow."""
-    port, ui, log = start_ui(tmp_path)
+    """``kill`` (or a supervisor) signals ``sn46 pipeline ui`` alone; dagster dev and its children follow.
+
+    Started in the background, as a script or ``nohup`` would: with SIGINT ignored, which
+    dagster dev would inherit and then ignore the stop the command sends it.
+    """
+    port, ui, log = start_ui(tmp_path, background=True)
     deployment: list[psutil.Process] = []
     try:
         loaded = location_loaded(port, "sn46_pipelines")
