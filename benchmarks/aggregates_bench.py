@@ -192,7 +192,9 @@ def pandas_aggregates(sources) -> dict:
         submitted = (table["rows_accepted"] + table["rows_rejected"]).replace(0, np.nan)
         table["rows_submitted"] = table["rows_accepted"] + table["rows_rejected"]
         table["duplicate_rate"] = table["rejected_duplicate"] / submitted
-        table["copy_rate"] = table["rejected_cross_miner_copy"] / submitted
+        # A share of the current listings (accepted plus copies), as aggregates.py defines it.
+        current = (table["rows_accepted"] + table["rejected_cross_miner_copy"]).replace(0, np.nan)
+        table["copy_rate"] = table["rejected_cross_miner_copy"] / current
         table["plausibility_rate"] = 1 - table["rejected_implausible_value"] / submitted
         table["zip_match_rate"] = 1 - table["rejected_zip_mismatch"] / submitted
         table["median_age_days"] = (NOW - table["median_listing"]).dt.total_seconds() / 86400
@@ -282,11 +284,24 @@ def write_curated_area(root: Path, rows: int) -> int:
             updated_at=NOW.isoformat(),
         )
         (root / curated_prefix(hotkey)).mkdir(parents=True)
-        pq.write_table(curated.cast(CURATED_SCHEMA), root / manifest.listings_key, compression="zstd")
-        pq.write_table(quarantine.cast(QUARANTINE_SCHEMA), root / manifest.quarantine_key, compression="zstd")
+        pq.write_table(_declared(curated, CURATED_SCHEMA), root / manifest.listings_key, compression="zstd")
+        pq.write_table(
+            _declared(quarantine, QUARANTINE_SCHEMA), root / manifest.quarantine_key, compression="zstd"
+        )
         (root / manifest_key(hotkey)).write_bytes(manifest.to_bytes())
         written += sum((root / k).stat().st_size for k in (manifest.listings_key, manifest.quarantine_key))
     return written
+
+
+def _declared(table, schema):
+    """``table`` in ``schema``: columns it lacks (the epoch columns of job files, say) are null, as in
+    what ingest writes."""
+    import pyarrow as pa
+
+    for field in schema:
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(schema.names).cast(schema)
 
 
 def _curated_set(index: int, hotkey: str, n: int):
