@@ -4,9 +4,10 @@ Every Dagster run is a fresh process, and a miner's ingest run reads, merges
 and writes a few thousand rows: less work than Arrow's default allocator
 (mimalloc) can spend on its first use of fresh pages and on returning freed
 ones to the kernel. In fresh processes, one miner's ingest after a week of
-two-hourly rounds took half as long with jemalloc and varied far less from
-run to run; the 2,000,000-row curate benchmark is as fast with either, in
-less memory with jemalloc (docs/performance.md, "Steady state").
+two-hourly rounds took 0.039 s with jemalloc against 0.067 s with mimalloc
+(medians of 7), and varied half as much; the 2,000,000-row curate benchmark
+is as fast with either, in less memory with jemalloc (docs/performance.md,
+"Steady state").
 
 Arrow reads ``ARROW_DEFAULT_MEMORY_POOL`` once, at a process's first
 allocation (importing this package allocates), so the choice has to be in
