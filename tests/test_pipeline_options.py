@@ -64,3 +64,17 @@ def test_a_pass_started_in_the_background_still_stops_its_daemon_with_sigint(tmp
     assert "killed" not in result.stderr
     daemon_log = (tmp_path / ".dagster_home" / DAEMON_LOG).read_text()
     assert "Received interrupt, shutting down daemon threads" in daemon_log
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"), [("0", "at least 1, got 0"), ("1m", "not a whole number: '1m'")]
+)
+def test_the_ui_refuses_a_bad_stop_timeout(value: str, reason: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["pipeline", "ui", "--stop-timeout", value])
+    assert exit_info.value.code == 2
+    assert f"argument --stop-timeout: {reason}" in capsys.readouterr().err
+
+
+def test_the_ui_gives_a_stop_a_minute_by_default() -> None:
+    assert build_parser().parse_args(["pipeline", "ui"]).stop_timeout == 60
